@@ -1,0 +1,3 @@
+"""sciprune: pruning for scientific machine learning."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,159 @@
+"""Masks as state: named boolean buffers stored beside the parameters they prune.
+
+A mask for parameter ``layers.0.weight`` is the boolean buffer ``layers.0.weight_mask`` registered
+on the same module (``True`` = kept). Because it is a buffer it travels with ``state_dict``,
+``deepcopy`` and ``.to(device)``. Masks are *enforced*, not re-applied on every forward: the masked
+entries are zeroed in place when a mask is set, after every optimizer step (:func:`enforce_masks`)
+and at load time (:func:`load_state_dict`). The forward pass stays a plain dense pass, with no
+per-call hook, which matters for neural ODEs that call the network hundreds of times per solve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+from sciprune.errors import InputError
+
+MASK_SUFFIX = "_mask"
+
+
+def _owner(model: nn.Module, name: str) -> tuple[nn.Module, str]:
+    """The submodule holding parameter ``name`` and the parameter's local name."""
+    path, _, local = name.rpartition(".")
+    try:
+        module = model.get_submodule(path) if path else model
+    except AttributeError:
+        raise InputError(f"no parameter {name!r} in {type(model).__name__}") from None
+    if not isinstance(getattr(module, local, None), nn.Parameter):
+        raise InputError(f"no parameter {name!r} in {type(model).__name__}")
+    return module, local
+
+
+def set_mask(model: nn.Module, name: str, mask: Tensor) -> None:
+    """Store ``mask`` (``True`` = keep) for parameter ``name`` and zero the masked entries.
+
+    A parameter that already has a mask keeps its pruned entries pruned: the new mask is
+    intersected with the old one, so pruned weights never come back.
+    """
+    module, local = _owner(model, name)
+    param: nn.Parameter = getattr(module, local)
+    if mask.shape != param.shape:
+        raise InputError(f"mask for {name!r} has shape {tuple(mask.shape)}; expected {tuple(param.shape)}")
+    mask = mask.to(device=param.device, dtype=torch.bool)
+    buffer = local + MASK_SUFFIX
+    old = getattr(module, buffer, None)
+    if isinstance(old, Tensor):
+        mask = mask & old
+    module.register_buffer(buffer, mask.clone())
+    with torch.no_grad():
+        param.masked_fill_(~mask, 0.0)
+
+
+def iter_masks(model: nn.Module) -> Iterator[tuple[str, nn.Parameter, Tensor]]:
+    """``(parameter name, parameter, mask)`` for every masked parameter, in module order."""
+    for mod_name, module in model.named_modules():
+        for local, param in module.named_parameters(recurse=False):
+            mask = getattr(module, local + MASK_SUFFIX, None)
+            if isinstance(mask, Tensor):
+                yield (f"{mod_name}.{local}" if mod_name else local), param, mask
+
+
+def get_masks(model: nn.Module) -> dict[str, Tensor]:
+    """Parameter name -> boolean mask, for every masked parameter."""
+    return {name: mask for name, _, mask in iter_masks(model)}
+
+
+@torch.no_grad()
+def apply_masks(model: nn.Module) -> None:
+    """Zero every masked entry in place (idempotent, cheap: one ``masked_fill_`` per parameter)."""
+    for _, param, mask in iter_masks(model):
+        param.masked_fill_(~mask, 0.0)
+
+
+def remove_masks(model: nn.Module) -> None:
+    """Drop all masks; the zeros stay in the weights (like ``torch.nn.utils.prune.remove``)."""
+    for name, _, _ in list(iter_masks(model)):
+        module, local = _owner(model, name)
+        delattr(module, local + MASK_SUFFIX)
+
+
+def enforce_masks(model: nn.Module, optimizer: torch.optim.Optimizer) -> RemovableHandle:
+    """Re-zero masked entries after every ``optimizer.step()``; returns the hook's handle.
+
+    Masked entries are exactly zero after any number of steps of any optimizer (momentum or
+    weight decay cannot revive them), and their optimizer state (momenta) is zeroed too. Masks set
+    or tightened after this call are honoured: the buffer is looked up at every step.
+    """
+    owners: dict[int, tuple[nn.Module, str]] = {}
+    for module in model.modules():
+        for local, param in module.named_parameters(recurse=False):
+            owners[id(param)] = (module, local + MASK_SUFFIX)
+
+    @torch.no_grad()
+    def hook(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        for group in opt.param_groups:
+            for p in group["params"]:
+                owner = owners.get(id(p))
+                mask = getattr(owner[0], owner[1], None) if owner else None
+                if not isinstance(mask, Tensor):
+                    continue
+                p.masked_fill_(~mask, 0.0)
+                for value in opt.state.get(p, {}).values():
+                    if isinstance(value, Tensor) and value.shape == p.shape:
+                        value.masked_fill_(~mask, 0.0)
+
+    return optimizer.register_step_post_hook(hook)
+
+
+def _register_masks_from(model: nn.Module, state_dict: dict[str, Tensor]) -> None:
+    for key, value in state_dict.items():
+        if not key.endswith(MASK_SUFFIX):
+            continue
+        name = key[: -len(MASK_SUFFIX)]
+        module, local = _owner(model, name)
+        module.register_buffer(local + MASK_SUFFIX, value.to(torch.bool).clone())
+
+
+def load_state_dict(model: nn.Module, state_dict: dict[str, Tensor], *, strict: bool = True) -> None:
+    """Load a state dict that may carry masks into ``model`` (masked or not) and enforce them.
+
+    A state dict written by ``torch.nn.utils.prune`` (``weight_orig`` + ``weight_mask``) is
+    accepted too: ``weight_orig`` becomes the weight and ``weight_mask`` its sciprune mask.
+    """
+    sd = dict(state_dict)
+    for key in [k for k in sd if k.endswith("_orig")]:
+        sd[key[: -len("_orig")]] = sd.pop(key)
+    for name in [k for k, _, _ in iter_masks(model)]:
+        if name + MASK_SUFFIX not in sd:  # the model has a mask the state dict does not: drop it
+            module, local = _owner(model, name)
+            delattr(module, local + MASK_SUFFIX)
+    _register_masks_from(model, sd)
+    model.load_state_dict(sd, strict=strict)
+    apply_masks(model)
+
+
+def import_torch_prune(model: nn.Module) -> dict[str, Tensor]:
+    """Convert a model pruned with ``torch.nn.utils.prune`` to sciprune masks, in place.
+
+    Every ``<name>_orig`` / ``<name>_mask`` pair becomes a plain parameter ``<name>`` with a
+    sciprune mask; the forward pre-hooks are removed. Returns the imported masks.
+    """
+    from torch.nn.utils import prune
+
+    imported: dict[str, Tensor] = {}
+    for mod_name, module in list(model.named_modules()):
+        hooks = [h for h in module._forward_pre_hooks.values() if isinstance(h, prune.BasePruningMethod)]
+        for hook in hooks:
+            names = [m._tensor_name for m in hook] if isinstance(hook, prune.PruningContainer) else [hook._tensor_name]
+            for local in dict.fromkeys(names):
+                mask = getattr(module, local + MASK_SUFFIX).detach().clone().to(torch.bool)
+                prune.remove(module, local)
+                full = f"{mod_name}.{local}" if mod_name else local
+                set_mask(model, full, mask)
+                imported[full] = mask
+    return imported

@@ -1,0 +1,131 @@
+"""The multilayer perceptron every study and the ID / compaction code understand.
+
+``MLP(sizes, activation)`` is a chain of ``nn.Linear`` layers ``layers[0..L-1]``; layer ``i`` maps
+``sizes[i] -> sizes[i+1]`` and is followed by ``activations[i]`` (the last one is ``"identity"``
+unless ``output_activation`` says otherwise). Activations are stored by name so an MLP can be
+rebuilt from a checkpoint's metadata without unpickling code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from sciprune.errors import InputError
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "identity": lambda x: x,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "silu": nn.functional.silu,
+    "gelu": nn.functional.gelu,
+    "softplus": nn.functional.softplus,
+    "elu": nn.functional.elu,
+    "sin": torch.sin,
+}
+
+
+def get_activation(name: str) -> Callable[[Tensor], Tensor]:
+    """The activation function called ``name``; an unknown name lists the valid ones."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise InputError(
+            f"unknown activation {name!r}; expected one of {', '.join(sorted(ACTIVATIONS))}"
+        ) from None
+
+
+class MLP(nn.Module):
+    """``x -> act_{L-1}(W_{L-1} ... act_0(W_0 x + b_0) ... + b_{L-1})``.
+
+    Args:
+        sizes: layer widths ``[d_in, h_1, ..., h_{L-1}, d_out]`` (at least two entries).
+        activation: hidden activation name (see :data:`ACTIVATIONS`), or one name per layer.
+        output_activation: activation of the last layer (default ``"identity"``).
+        generator: source of the initial weights (PyTorch's default ``nn.Linear`` scheme,
+            uniform in ``±1/sqrt(fan_in)``); without one the weights are zeros, to be loaded.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str | Sequence[str] = "relu",
+        *,
+        output_activation: str = "identity",
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise InputError(f"MLP sizes must be >= 2 positive widths; got {sizes}")
+        n = len(sizes) - 1
+        if isinstance(activation, str):
+            acts = [activation] * (n - 1) + [output_activation]
+        else:
+            acts = list(activation)
+            if len(acts) != n:
+                raise InputError(f"need {n} activations for sizes {sizes}; got {len(acts)}: {acts}")
+        self._fns = [get_activation(a) for a in acts]  # validates the names
+        self.sizes: list[int] = sizes
+        self.activations: list[str] = acts
+        self.layers = nn.ModuleList(
+            nn.Linear(i, o, dtype=dtype, device="meta") for i, o in zip(sizes[:-1], sizes[1:])
+        )
+        for layer in self.layers:
+            layer.to_empty(device="cpu")
+            bound = 1.0 / math.sqrt(layer.in_features)
+            with torch.no_grad():
+                if generator is None:
+                    layer.weight.zero_()
+                    layer.bias.zero_()
+                else:
+                    layer.weight.uniform_(-bound, bound, generator=generator)
+                    layer.bias.uniform_(-bound, bound, generator=generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer, fn in zip(self.layers, self._fns):
+            x = fn(layer(x))
+        return x
+
+    def hidden(self, x: Tensor) -> list[Tensor]:
+        """Post-activation outputs of every hidden layer (``L-1`` tensors), then the output."""
+        outs = []
+        for layer, fn in zip(self.layers, self._fns):
+            x = fn(layer(x))
+            outs.append(x)
+        return outs
+
+    @property
+    def arch(self) -> dict[str, object]:
+        """JSON-able description from which :func:`MLP.from_arch` rebuilds the module."""
+        return {"class": "MLP", "sizes": list(self.sizes), "activations": list(self.activations)}
+
+    @classmethod
+    def from_arch(cls, arch: dict[str, object]) -> "MLP":
+        if arch.get("class") != "MLP":
+            raise InputError(f"checkpoint architecture class {arch.get('class')!r}; expected 'MLP'")
+        sizes = arch["sizes"]
+        acts = arch["activations"]
+        assert isinstance(sizes, list) and isinstance(acts, list)
+        return cls(sizes, acts)
+
+    @classmethod
+    def from_layers(
+        cls, weights: Sequence[Tensor], biases: Sequence[Tensor], activations: Sequence[str]
+    ) -> "MLP":
+        """An MLP holding copies of the given ``(out, in)`` weights and ``(out,)`` biases."""
+        sizes = [int(weights[0].shape[1])] + [int(w.shape[0]) for w in weights]
+        mlp = cls(sizes, list(activations), dtype=weights[0].dtype)
+        with torch.no_grad():
+            for layer, w, b in zip(mlp.layers, weights, biases):
+                layer.weight.copy_(w)
+                layer.bias.copy_(b)
+        return mlp
+
+    def extra_repr(self) -> str:
+        return f"sizes={self.sizes}, activations={self.activations}"
