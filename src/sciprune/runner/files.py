@@ -1,0 +1,92 @@
+"""Atomic writes: a file is either its old content or its complete new content, never half.
+
+Every result file (config, metrics, summary, checkpoints, plots, report) goes through these, so a
+killed run never leaves a truncated file behind and a resumed run can trust what it finds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+    atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def atomic_write_with(path: str | Path, writer: Callable[[str], Any]) -> None:
+    """Call ``writer(tmp_path)`` to produce the file, then rename it onto ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(x: Any) -> Any:
+    if hasattr(x, "item"):
+        return x.item()
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def atomic_write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write rows as CSV; the header is the union of keys in first-seen order."""
+    rows = list(rows)
+    fields: dict[str, None] = {}
+    for row in rows:
+        fields.update(dict.fromkeys(row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+    atomic_write_text(path, buf.getvalue())
+
+
+def _csv_cell(v: Any) -> Any:
+    if isinstance(v, float):
+        return repr(v)  # round-trips exactly
+    return v
+
+
+def read_csv(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a CSV written by :func:`atomic_write_csv`, numbers parsed back to int / float."""
+    with open(path, newline="") as f:
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _parse(v: str) -> Any:
+    if v == "":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    if v in ("True", "False"):
+        return v == "True"
+    return v
