@@ -1,0 +1,356 @@
+"""Interpolative-decomposition (ID) pruning of MLPs, batched over many sample sets.
+
+A column ID of a matrix :math:`A \\in \\mathbb{R}^{n \\times m}` (``n`` samples, ``m`` neurons) keeps
+``k`` columns :math:`I` and an interpolation matrix :math:`T \\in \\mathbb{R}^{k \\times m}` with
+
+.. math:: A \\approx A_{:,I}\\, T, \\qquad T = [\\, I_k \\mid R_{11}^{-1} R_{12} \\,]\\, \\Pi^\\top,
+
+from a column-pivoted QR :math:`A \\Pi = Q R`. Applied to the post-activation outputs
+:math:`A_l` of hidden layer ``l`` (rows = samples), :math:`h_l \\approx h_l[I_l]\\, T_l`, so the
+layer after it absorbs :math:`T_l^\\top` and the layer's other neurons are removed
+(PruningAMR, §3.2 of ``specs/pruningamr.md``; Chee et al., "Model preserving compression for
+neural networks", NeurIPS 2022).
+
+**Algorithm.** A left-looking column-pivoted Gram-Schmidt QR, vectorised over the batch: step
+``i`` picks the column of largest residual norm (``argmax``: ties go to the lowest index, as in
+LAPACK ``geqp3``), orthogonalises it against the ``i`` columns of ``Q`` found so far (classical
+Gram-Schmidt applied twice, "CGS2", as accurate as Householder), sets
+:math:`R_{ii} = \\lVert q \\rVert`, :math:`R_{i,:} = q_i^\\top A` (one batched matrix-vector product)
+and downdates the residual norms :math:`d_j \\leftarrow d_j - R_{ij}^2`. It stops as soon as every
+member has its rank, so the cost is ``O(n m k)`` per matrix instead of ``O(n m \\min(n, m))``. The
+rows :math:`R_{1:k,:} = Q^\\top A` are kept in the original column order, so
+:math:`T = R_{11}^{-1} R_{1:k,:}` is one triangular solve, and the selected columns of ``T`` are
+set to the identity exactly. The residual norms are downdated, not recomputed: their absolute
+error is about :math:`10^{-16} \\lVert a_j \\rVert^2`, so pivots among columns whose residuals
+differ by less than ~1e-8 of their norm may differ from LAPACK's. Everything is float64.
+
+Ranks: with ``eps`` the rank is the largest ``k >= 1`` with :math:`|R_{kk}| \\ge \\varepsilon
+|R_{11}|` (:math:`|R_{jj}|` is non-increasing here, so this is where the QR stops). With a fixed
+``rank`` the rank is ``min(rank, numerical rank)``, where a pivot with :math:`|R_{jj}| <
+10^{-12} |R_{11}|` counts as zero (keeping it would only add rounding noise). A matrix that is
+identically zero keeps one column with a zero row of ``T`` (exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from sciprune.errors import InputError
+from sciprune.nn.mlp import MLP, get_activation
+
+#: pivots with |R_jj| below this fraction of |R_11| are treated as exactly dependent.
+NUMERICAL_FLOOR = 1e-12
+#: float64 elements of A processed at once (8 MB per chunk: small enough that the allocator reuses memory).
+CHUNK_ELEMENTS = 1 << 20
+
+
+@dataclass(frozen=True)
+class InterpolativeDecomposition:
+    """Column IDs of a batch of matrices, ``A[b] ≈ A[b][:, selected[b, :k]] @ interp[b, :k]``.
+
+    Attributes:
+        selected: ``(B, kmax)`` long, kept column indices in pivot order; ``-1`` beyond ``ranks[b]``.
+        ranks: ``(B,)`` long, the rank ``k`` of each member.
+        interp: ``(B, kmax, m)`` float64 interpolation matrices ``T``; rows ``>= ranks[b]`` are zero.
+    """
+
+    selected: Tensor
+    ranks: Tensor
+    interp: Tensor
+
+
+def _check_eps_rank(eps: float | None, rank: object) -> None:
+    if (eps is None) == (rank is None):
+        raise InputError(
+            f"give exactly one of eps and rank; got eps={eps!r}, rank={rank!r}: "
+            "use eps=1e-3 for a tolerance or rank=k for a fixed rank"
+        )
+    if eps is not None and not 0.0 < float(eps) < 1.0:
+        raise InputError(f"eps must be in (0, 1); got {eps!r}")
+
+
+def _pivoted_qr(A: Tensor, eps: float | None, target: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Truncated column-pivoted QR of ``A`` (B, n, m), float64.
+
+    Returns ``(piv, R, ranks, Q)``: pivots (B, kmax) with -1 padding, rows ``R = Qᵀ A`` (B, kmax, m)
+    in the original column order (zero rows beyond the rank), ranks (B,) and Q (B, n, kmax).
+    ``target`` (B,) caps the rank of each member (``min(n, m)`` in eps mode).
+    """
+    B, n, m = A.shape
+    kcap = int(target.max()) if B else 0
+    d = torch.linalg.vector_norm(A, dim=1).square_()  # residual squared column norms
+    avail = torch.ones(B, m, dtype=torch.bool)
+    Q = A.new_zeros(B, n, kcap)
+    R = A.new_zeros(B, kcap, m)
+    piv = torch.full((B, kcap), -1, dtype=torch.long)
+    ranks = torch.zeros(B, dtype=torch.long)
+    active = torch.ones(B, dtype=torch.bool)
+    r11 = A.new_zeros(B)
+    rows = torch.arange(B)
+    for i in range(kcap):
+        if not bool(active.any()):
+            break
+        p = d.masked_fill(~avail, -torch.inf).argmax(dim=1)
+        a = A[rows, :, p]  # (B, n)
+        if i > 0:
+            Qi = Q[:, :, :i]
+            for _ in range(2):  # CGS2
+                a = a - torch.bmm(Qi, torch.bmm(Qi.mT, a.unsqueeze(2))).squeeze(2)
+        rii = torch.linalg.vector_norm(a, dim=1)
+        if i == 0:
+            r11 = rii
+            accept = active.clone()  # k >= 1, even for an all-zero matrix
+        else:
+            thresh = r11 * (NUMERICAL_FLOOR if eps is None else max(eps, NUMERICAL_FLOOR))
+            accept = active & (rii >= thresh) & (rii > 0) & (i < target)
+        q = torch.where((accept & (rii > 0)).unsqueeze(1), a / rii.clamp_min(1e-300).unsqueeze(1), 0.0)
+        Q[:, :, i] = q
+        row = torch.bmm(q.unsqueeze(1), A).squeeze(1)  # R[i, :] = q_iᵀ A
+        R[:, i] = row
+        d = d - row * row
+        avail[rows[accept], p[accept]] = False
+        piv[:, i] = torch.where(accept, p, -1)
+        ranks += accept.long()
+        active = accept & (i + 1 < target)
+    kmax = int(ranks.max()) if B else 0
+    return piv[:, :kmax], R[:, :kmax], ranks, Q[:, :, :kmax]
+
+
+def _interp_from_r(piv: Tensor, R: Tensor, m: int) -> Tensor:
+    """``T = R11⁻¹ R`` with ``T[:, I] = I`` exactly; zero rows for padding and for all-zero members."""
+    B, kmax = piv.shape
+    valid = piv >= 0
+    pc = piv.clamp_min(0)
+    R11 = R.gather(2, pc.unsqueeze(1).expand(B, kmax, kmax))  # R11[b, i, j] = R[b, i, piv[b, j]]
+    R11 = R11 * (valid.unsqueeze(1) & valid.unsqueeze(2))
+    diag = R11.diagonal(dim1=1, dim2=2)
+    live = diag != 0  # zero only on padding and for an all-zero matrix
+    R11 = R11 + torch.diag_embed((~live).to(R.dtype))
+    T = torch.linalg.solve_triangular(R11, R, upper=True)
+    T = T * live.unsqueeze(2)
+    chosen = torch.zeros(B, m, dtype=torch.bool)
+    chosen[torch.arange(B).unsqueeze(1).expand(B, kmax)[valid], piv[valid]] = True
+    T = T.masked_fill(chosen.unsqueeze(1), 0.0)
+    T.scatter_(2, pc.unsqueeze(2), live.to(R.dtype).unsqueeze(2))
+    return T
+
+
+def _as_target(rank: int | Tensor | None, B: int, n: int, m: int) -> Tensor:
+    if rank is None:
+        return torch.full((B,), min(n, m), dtype=torch.long)
+    r = torch.as_tensor(rank)
+    if r.is_floating_point() or r.dim() > 1 or (r.dim() == 1 and r.numel() != B):
+        raise InputError(f"rank must be an int or a ({B},) integer tensor; got {rank!r}")
+    r = r.to(torch.long).expand(B) if r.dim() == 0 else r.to(torch.long)
+    if B and (int(r.min()) < 1 or int(r.max()) > min(n, m)):
+        raise InputError(
+            f"rank must be in [1, min(samples, width)] = [1, {min(n, m)}]; got {r.tolist() if r.numel() < 9 else rank}"
+        )
+    return r.clone()
+
+
+def interpolative_decomposition(
+    A: Tensor, *, eps: float | None = None, rank: int | Tensor | None = None
+) -> InterpolativeDecomposition:
+    """Column ID ``A[b] ≈ A[b][:, I_b] T_b`` of ``A`` (n, m) or (B, n, m), computed in float64.
+
+    Exactly one of ``eps`` (rank ``k`` = largest ``j >= 1`` with ``|R_jj| >= eps |R_11|`` in the
+    column-pivoted QR ``A Π = Q R``) or ``rank`` (a fixed ``k``: an int, or one per member as a
+    ``(B,)`` tensor) must be given. ``T = [I_k | R11⁻¹ R12] Πᵀ``. A matrix that is identically
+    zero keeps one column with a zero row of ``T`` (exact). An unbatched ``A`` gives ``B = 1``.
+    See the module docstring for the algorithm and its accuracy.
+    """
+    _check_eps_rank(eps, rank)
+    if not isinstance(A, Tensor) or A.dim() not in (2, 3):
+        raise InputError(f"A must be a (n, m) or (B, n, m) tensor; got shape {getattr(A, 'shape', type(A))}")
+    A3 = (A if A.dim() == 3 else A.unsqueeze(0)).detach().to(torch.float64)
+    B, n, m = A3.shape
+    target = _as_target(rank, B, n, m)
+    piv, R, ranks, _ = _pivoted_qr(A3, eps, target)
+    return InterpolativeDecomposition(piv, ranks, _interp_from_r(piv, R, m))
+
+
+def _id_with_error(A: Tensor, eps: float | None, target: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(selected, ranks, T, relative Frobenius error)`` of the ID of ``A`` (B, n, m) float64."""
+    piv, R, ranks, Q = _pivoted_qr(A, eps, target)
+    T = _interp_from_r(piv, R, A.shape[2])
+    # A[:, I] T = Q R11 R11⁻¹ R = Q R, so the error is the residual of the projection onto span(Q).
+    resid = torch.linalg.matrix_norm(torch.baddbmm(A, Q, R, alpha=-1.0))
+    total = torch.linalg.matrix_norm(A)
+    err = torch.where(total > 0, resid / total.clamp_min(1e-300), 0.0)
+    return piv, ranks, T, err
+
+
+@dataclass(frozen=True)
+class PrunedMLPBatch:
+    """``B`` ID-pruned copies of one MLP, zero-padded to common widths (float64).
+
+    Member ``b`` keeps ``ranks[b, l]`` neurons of hidden layer ``l``; its layer ``l`` weight is
+    ``weights[l][b, :k_l, :k_{l-1}]``. Padded neurons have zero weight rows and bias and the next
+    layer's padded columns are zero, so they contribute nothing whatever the activation.
+
+    Attributes:
+        weights: per layer ``(B, k_l, k_{l-1})`` (input and output widths are never pruned).
+        biases: per layer ``(B, k_l)``.
+        activations: activation names, one per layer.
+        ranks: ``(B, L-1)`` kept neurons per hidden layer.
+        widths: original hidden widths ``m_l``.
+        errors: ``(B, L-1)`` relative ID errors ``||A_l - A_l[:, I_l] T_l||_F / ||A_l||_F``.
+        selected: per hidden layer ``(B, k_l)`` kept neuron indices (``-1`` = padding).
+    """
+
+    weights: list[Tensor]
+    biases: list[Tensor]
+    activations: list[str]
+    ranks: Tensor
+    widths: list[int]
+    errors: Tensor
+    selected: list[Tensor]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """Forward ``x`` (B, n, d_in), or (n, d_in) shared by all members -> (B, n, d_out), float64."""
+        h = x.to(torch.float64)
+        if h.dim() == 2:
+            h = h.unsqueeze(0).expand(self.ranks.shape[0], -1, -1)
+        for w, b, act in zip(self.weights, self.biases, self.activations):
+            h = get_activation(act)(torch.baddbmm(b.unsqueeze(1), h, w.mT))
+        return h
+
+    def proportion_kept(self) -> Tensor:
+        """``(B,)`` float64: ``Σ_l k_l / Σ_l m_l`` over the hidden layers."""
+        return self.ranks.sum(dim=1).to(torch.float64) / float(sum(self.widths))
+
+    def extract(self, b: int, *, dtype: torch.dtype = torch.float64) -> MLP:
+        """Member ``b`` as a physically smaller :class:`~sciprune.nn.mlp.MLP` (``dtype``)."""
+        B = self.ranks.shape[0]
+        if not -B <= b < B:
+            raise InputError(f"member index {b} out of range for a batch of {B}")
+        ks = self.ranks[b].tolist()
+        rows = ks + [self.weights[-1].shape[1]]
+        cols = [self.weights[0].shape[2]] + ks
+        ws = [w[b, :r, :c].to(dtype) for w, r, c in zip(self.weights, rows, cols)]
+        bs = [bias[b, :r].to(dtype) for bias, r in zip(self.biases, rows)]
+        return MLP.from_layers(ws, bs, self.activations)
+
+
+def _rank_targets(rank: int | Sequence[int] | None, n_hidden: int) -> list[int | None]:
+    if rank is None:
+        return [None] * n_hidden
+    if isinstance(rank, int):
+        return [rank] * n_hidden
+    ranks = list(rank)
+    if len(ranks) != n_hidden or not all(isinstance(r, int) for r in ranks):
+        raise InputError(f"rank must be one int or {n_hidden} ints (one per hidden layer); got {rank!r}")
+    return ranks
+
+
+def _gather_rows(M: Tensor, sel: Tensor) -> Tensor:
+    """``M[sel[b]]`` for a shared ``M`` (r, ...) and indices ``sel`` (B, k) with -1 -> zero rows."""
+    out = M[sel.clamp_min(0)]
+    return out * (sel >= 0).reshape(*sel.shape, *([1] * (out.dim() - 2))).to(out.dtype)
+
+
+def _prune_chunk(mlp: MLP, x: Tensor, eps: float | None, targets: list[int | None]) -> PrunedMLPBatch:
+    C, n, _ = x.shape
+    with torch.no_grad():
+        hidden = mlp.hidden(x)[:-1]
+    ws64 = [layer.weight.detach().to(torch.float64) for layer in mlp.layers]
+    bs64 = [layer.bias.detach().to(torch.float64) for layer in mlp.layers]
+    weights, biases, sels, ranks, errs = [], [], [], [], []
+    T_prev: Tensor | None = None
+    for l, A in enumerate(hidden):
+        A = A.to(torch.float64)
+        m = A.shape[2]
+        sel, k, T, err = _id_with_error(A, eps, _as_target(targets[l], C, n, m))
+        W = _gather_rows(ws64[l], sel)  # (C, k_l, m_{l-1})
+        weights.append(W if T_prev is None else torch.bmm(W, T_prev.mT))
+        biases.append(_gather_rows(bs64[l], sel))
+        sels.append(sel)
+        ranks.append(k)
+        errs.append(err)
+        T_prev = T
+    W_out = ws64[-1].expand(C, -1, -1)
+    weights.append(W_out if T_prev is None else torch.bmm(W_out, T_prev.mT))
+    biases.append(bs64[-1].expand(C, -1).clone())
+    return PrunedMLPBatch(
+        weights, biases, list(mlp.activations), torch.stack(ranks, 1), list(mlp.sizes[1:-1]),
+        torch.stack(errs, 1), sels,
+    )
+
+
+def _pad(t: Tensor, shape: Sequence[int], value: float = 0.0) -> Tensor:
+    pads: list[int] = []
+    for have, want in zip(reversed(t.shape), reversed(shape)):
+        pads += [0, want - have]
+    return torch.nn.functional.pad(t, pads, value=value) if any(pads) else t
+
+
+def _concat(parts: list[PrunedMLPBatch]) -> PrunedMLPBatch:
+    if len(parts) == 1:
+        return parts[0]
+    def cat(ts: list[Tensor], value: float = 0.0) -> Tensor:
+        shape = [max(t.shape[i] for t in ts) for i in range(ts[0].dim())]
+        return torch.cat([_pad(t, [t.shape[0], *shape[1:]], value) for t in ts])
+    first = parts[0]
+    return PrunedMLPBatch(
+        [cat([p.weights[i] for p in parts]) for i in range(len(first.weights))],
+        [cat([p.biases[i] for p in parts]) for i in range(len(first.biases))],
+        first.activations,
+        torch.cat([p.ranks for p in parts]),
+        first.widths,
+        torch.cat([p.errors for p in parts]),
+        [cat([p.selected[i] for p in parts], -1) for i in range(len(first.selected))],
+    )
+
+
+def id_prune(
+    mlp: MLP, samples: Tensor, *, eps: float | None = None, rank: int | Sequence[int] | None = None
+) -> PrunedMLPBatch:
+    """ID-prune every hidden layer of ``mlp`` on ``B`` independent sample sets at once.
+
+    ``samples`` is (n, d_in) or (B, n, d_in) (e.g. one set per mesh element). Per hidden layer
+    ``l``, :math:`A_l` (n, m_l) is the post-activation output of layer ``l`` of the *original*
+    network on the samples (computed in the model's dtype, then float64); its ID selects
+    :math:`I_l, T_l`, and the next layer is corrected:
+
+    .. math:: \\tilde W_l = W_l[I_l, :]\\, T_{l-1}^\\top,\\quad \\tilde b_l = b_l[I_l],\\qquad
+              \\tilde W_{L-1} = W_{L-1} T_{L-2}^\\top,
+
+    with :math:`T_{-1} = I` (inputs are never pruned). ``eps`` or ``rank`` (one int, or one per
+    hidden layer) as in :func:`interpolative_decomposition`. Large batches run in chunks.
+    """
+    _check_eps_rank(eps, rank)
+    if not isinstance(mlp, MLP):
+        raise InputError(f"id_prune needs a sciprune MLP; got {type(mlp).__name__}")
+    x = samples if samples.dim() == 3 else samples.unsqueeze(0)
+    if samples.dim() not in (2, 3) or x.shape[2] != mlp.sizes[0] or x.shape[1] < 1:
+        raise InputError(
+            f"samples must be (n, {mlp.sizes[0]}) or (B, n, {mlp.sizes[0]}); got shape {tuple(samples.shape)}"
+        )
+    n_hidden = len(mlp.sizes) - 2
+    if n_hidden < 1:
+        raise InputError(f"id_prune needs at least one hidden layer; got sizes {mlp.sizes}")
+    targets = _rank_targets(rank, n_hidden)
+    for l, r in enumerate(targets):
+        if r is not None and not 1 <= r <= min(mlp.sizes[l + 1], x.shape[1]):
+            raise InputError(
+                f"rank for hidden layer {l} must be in [1, min(width, samples)] = "
+                f"[1, {min(mlp.sizes[l + 1], x.shape[1])}]; got {r}"
+            )
+    x = x.to(mlp.layers[0].weight.dtype)
+    chunk = max(1, CHUNK_ELEMENTS // (x.shape[1] * max(mlp.sizes[1:-1])))
+    return _concat([_prune_chunk(mlp, xc, eps, targets) for xc in x.split(chunk)])
+
+
+def id_prune_mlp(
+    mlp: MLP, samples: Tensor, *, eps: float | None = None, rank: int | Sequence[int] | None = None
+) -> MLP:
+    """ID-prune ``mlp`` on one sample set (n, d_in): a physically smaller MLP in the model's dtype."""
+    if samples.dim() != 2:
+        raise InputError(f"id_prune_mlp takes one sample set (n, d_in); got shape {tuple(samples.shape)}")
+    dtype = mlp.layers[0].weight.dtype
+    return id_prune(mlp, samples, eps=eps, rank=rank).extract(0, dtype=dtype)
