@@ -9,30 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(data))
-
-
-def atomic_write_with(path: str | Path, writer: Callable[[str], Any]) -> None:
-    """Call ``writer(tmp_path)`` to produce the file, then rename it onto ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from sciprune.core.atomic import atomic_write_bytes as atomic_write_bytes
+from sciprune.core.atomic import atomic_write_with as atomic_write_with
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

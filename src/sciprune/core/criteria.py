@@ -1,0 +1,109 @@
+"""Pruning criteria: pure scoring functions and the registry that names them.
+
+A criterion scores what may be removed; *lower scores are pruned first*. It never mutates the
+model. Unstructured criteria score every weight (same shape as the weight); structured criteria
+score every output neuron of a layer (shape ``(out_features,)``). Turning scores into masks
+(how many to remove, per layer or globally) is :mod:`sciprune.core.pruning`'s job.
+
+Adding a criterion is one function plus one :func:`register_criterion` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from sciprune.errors import InputError
+
+ScoreFn = Callable[..., Tensor]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A named scoring rule.
+
+    ``score(weight, *, out_weight=None, generator=None)``: ``weight`` is a layer's ``(out, in)``
+    matrix; ``out_weight`` the next layer's ``(next_out, out)`` matrix (structured criteria may use
+    its columns, the neurons' outgoing weights); ``generator`` feeds random criteria.
+    """
+
+    name: str
+    structured: bool
+    score: ScoreFn
+    description: str
+
+
+_CRITERIA: dict[str, Criterion] = {}
+
+
+def register_criterion(criterion: Criterion) -> Criterion:
+    """Add ``criterion`` to the registry (a name may be registered once)."""
+    if criterion.name in _CRITERIA:
+        raise ValueError(f"criterion {criterion.name!r} is already registered")
+    _CRITERIA[criterion.name] = criterion
+    return criterion
+
+
+def available_criteria() -> list[str]:
+    return sorted(_CRITERIA)
+
+
+def get_criterion(name: str) -> Criterion:
+    """The criterion called ``name``; an unknown name lists the valid ones."""
+    try:
+        return _CRITERIA[name]
+    except KeyError:
+        raise InputError(
+            f"unknown pruning criterion {name!r}; expected one of {', '.join(available_criteria())} "
+            "(see sciprune.core.criteria.register_criterion to add one)"
+        ) from None
+
+
+def magnitude(weight: Tensor, *, out_weight: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    r"""Unstructured magnitude: :math:`s_{ij} = |w_{ij}|`."""
+    return weight.detach().abs()
+
+
+def random_scores(weight: Tensor, *, out_weight: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    """Unstructured random baseline: i.i.d. uniform scores from ``generator`` (required)."""
+    if generator is None:
+        raise InputError("the 'random' criterion needs a generator (a seed); got none")
+    return torch.rand(weight.shape, generator=generator, dtype=torch.float64).to(weight.device)
+
+
+def _neuron_norm(p: float, weight: Tensor, out_weight: Tensor | None) -> Tensor:
+    w = weight.detach().abs().pow(p).sum(dim=1)
+    if out_weight is not None:
+        w = w + out_weight.detach().abs().pow(p).sum(dim=0)
+    return w.pow(1.0 / p)
+
+
+def neuron_l1(weight: Tensor, *, out_weight: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    r"""Structured L1: :math:`s_j = \|W_{j,:}\|_1` (plus :math:`\|W^{next}_{:,j}\|_1` with ``out_weight``)."""
+    return _neuron_norm(1.0, weight, out_weight)
+
+
+def neuron_l2(weight: Tensor, *, out_weight: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    r"""Structured L2: :math:`s_j = \|W_{j,:}\|_2`, or :math:`\|[W_{j,:}, W^{next}_{:,j}]\|_2` with ``out_weight``.
+
+    Without ``out_weight`` this is the "unit pruning" of Keras_pruning: the L2 norm of a neuron's
+    incoming weights (a column of a Keras kernel, a row of a PyTorch weight).
+    """
+    return _neuron_norm(2.0, weight, out_weight)
+
+
+def neuron_random(weight: Tensor, *, out_weight: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    """Structured random baseline: one uniform score per neuron from ``generator`` (required)."""
+    if generator is None:
+        raise InputError("the 'neuron_random' criterion needs a generator (a seed); got none")
+    return torch.rand(weight.shape[0], generator=generator, dtype=torch.float64).to(weight.device)
+
+
+register_criterion(Criterion("magnitude", False, magnitude, "smallest |w| first (unstructured)"))
+register_criterion(Criterion("random", False, random_scores, "random weights (unstructured baseline)"))
+register_criterion(Criterion("neuron_l1", True, neuron_l1, "neurons with the smallest L1 norm first"))
+register_criterion(Criterion("neuron_l2", True, neuron_l2, "neurons with the smallest L2 norm first"))
+register_criterion(Criterion("neuron_random", True, neuron_random, "random neurons (structured baseline)"))

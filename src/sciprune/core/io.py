@@ -1,0 +1,154 @@
+"""Checkpoints that load without executing code.
+
+* **Model checkpoints** are safetensors files: the state dict (masks included, as ``*_mask``
+  tensors) plus JSON metadata under the key ``"sciprune"`` (the architecture, so the model can be
+  rebuilt, and whatever the caller adds).
+* **Run state** (optimizer state, stage records) is written with ``torch.save`` and read back with
+  ``torch.load(weights_only=True)``: tensors, numbers, strings, lists and dicts only.
+* A pickle with arbitrary objects is refused unless the caller passes ``trust_pickle=True``.
+
+Every reader turns a missing, truncated or foreign file into one :class:`InputError` line.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sciprune.errors import InputError
+from sciprune.core.atomic import atomic_write_with
+
+META_KEY = "sciprune"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: its tensors and its metadata."""
+
+    tensors: dict[str, Tensor]
+    meta: dict[str, Any] = field(default_factory=dict)
+    format: str = "safetensors"
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, *, meta: dict[str, Any] | None = None) -> None:
+    """Write ``model.state_dict()`` (with masks) and metadata to a safetensors file, atomically."""
+    from safetensors.torch import save_file
+
+    info = dict(meta or {})
+    arch = getattr(model, "arch", None)
+    if arch is not None:
+        info.setdefault("arch", arch)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write_with(path, lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(info)}))
+
+
+def _kind(path: Path) -> str:
+    if not path.is_file():
+        raise InputError(f"checkpoint {str(path)!r} does not exist; expected a file written by sciprune or torch.save")
+    head = path.read_bytes()[:16]
+    if head.startswith(b"PK\x03\x04"):
+        return "torch-zip"
+    if head[:1] == b"\x80":
+        return "pickle"
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    raise InputError(
+        f"checkpoint {str(path)!r} is neither a safetensors nor a torch file (starts with {head[:8]!r}); "
+        "expected a file written by sciprune or torch.save"
+    )
+
+
+def torch_load(path: str | Path, *, trust_pickle: bool = False, safe_globals: list[Any] | None = None) -> Any:
+    """``torch.load`` that refuses arbitrary pickles.
+
+    Loads with ``weights_only=True`` (plus the classes in ``safe_globals``); a file that needs other
+    classes is refused with a clear line unless ``trust_pickle`` (only for files you made yourself).
+    """
+    path = Path(path)
+    kind = _kind(path)
+    if kind == "safetensors":
+        raise InputError(f"{str(path)!r} is a safetensors file; expected a torch.save file here")
+    try:
+        if trust_pickle:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(list(safe_globals or [])):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "Weights only load failed" in first or "Unsupported global" in str(err):
+            raise InputError(
+                f"checkpoint {str(path)!r} contains pickled Python objects that could run code; refusing to load it. "
+                "Expected tensors only; if you trust its source, pass --trust-pickle"
+            ) from None
+        raise InputError(f"checkpoint {str(path)!r} is corrupt ({first}); expected an intact torch.save file") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"checkpoint {str(path)!r} is corrupt or truncated ({first}); expected an intact torch.save file") from None
+
+
+def load_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> Checkpoint:
+    """Read a safetensors checkpoint, or a torch file holding a state dict (possibly under ``state_dict``)."""
+    path = Path(path)
+    kind = _kind(path)
+    if kind == "safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            tensors = load_file(str(path))
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                raw = (f.metadata() or {}).get(META_KEY, "{}")
+            meta = json.loads(raw)
+        except (SafetensorError, json.JSONDecodeError, OSError, ValueError) as err:
+            raise InputError(f"checkpoint {str(path)!r} is corrupt or truncated ({err}); expected an intact safetensors file") from None
+        return Checkpoint(tensors, meta, "safetensors")
+    obj = torch_load(path, trust_pickle=trust_pickle)
+    if isinstance(obj, nn.Module):
+        obj = obj.state_dict()
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        meta = {k: v for k, v in obj.items() if k != "state_dict" and isinstance(v, str | int | float | list | dict)}
+        obj = obj["state_dict"]
+    else:
+        meta = {}
+    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise InputError(f"checkpoint {str(path)!r} holds a {type(obj).__name__}; expected a state dict of tensors")
+    return Checkpoint(dict(obj), meta, kind)
+
+
+def load_model(path: str | Path, *, trust_pickle: bool = False) -> nn.Module:
+    """Rebuild the model a sciprune checkpoint describes (its ``arch`` metadata), masks included."""
+    from sciprune.core.masks import load_state_dict
+    from sciprune.nn.mlp import MLP
+
+    ckpt = load_checkpoint(path, trust_pickle=trust_pickle)
+    arch = ckpt.meta.get("arch")
+    if not isinstance(arch, dict):
+        raise InputError(f"checkpoint {str(path)!r} has no architecture metadata; expected one written by sciprune.save_checkpoint")
+    model = MLP.from_arch(arch)
+    try:
+        load_state_dict(model, ckpt.tensors)
+    except RuntimeError as err:
+        raise InputError(f"checkpoint {str(path)!r} does not match its architecture {arch}: {str(err).splitlines()[0]}") from None
+    return model
+
+
+def save_state(path: str | Path, state: dict[str, Any]) -> None:
+    """Write run state (tensors, numbers, strings, lists, dicts) for :func:`load_state`, atomically."""
+    atomic_write_with(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    """Read run state written by :func:`save_state` (``weights_only``: no code runs)."""
+    obj = torch_load(path)
+    if not isinstance(obj, dict):
+        raise InputError(f"run state {str(path)!r} holds a {type(obj).__name__}; expected a dict")
+    return obj
