@@ -1,0 +1,261 @@
+"""The prune -> retrain loop every study runs: train dense, then (prune, retrain, evaluate) per stage.
+
+``train_dense`` trains a model once (checkpointed, so several cascades can start from it), and
+``run_cascade`` walks a sparsity schedule from it:
+
+* ``mode="iterative"``: each stage prunes the previous stage's network further (a cascade);
+  ``mode="oneshot"``: each stage prunes the dense network directly.
+* ``retrain_epochs=0`` evaluates right after pruning (the one-shot curves of Keras_pruning).
+* ``retrain`` policy for the retraining epochs:
+  ``finetune`` keeps the optimizer state (momenta) at the dense run's final learning rate;
+  ``reset`` starts a fresh optimizer at that learning rate;
+  ``lr_rewind`` starts a fresh optimizer and replays the learning-rate schedule from its start;
+  ``weight_rewind`` also resets the surviving weights to their values after ``rewind_epoch``
+  epochs of dense training (lottery-ticket rewinding), then replays the schedule.
+
+Every stage writes a checkpoint; ``resume=True`` continues after the last complete stage and gives
+the same numbers as an uninterrupted run (all randomness comes from generators derived from
+``seed`` and the stage index, never from global state).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from sciprune.core.count import count_params, mlp_flops
+from sciprune.core.io import load_state, save_state
+from sciprune.core.masks import apply_masks, enforce_masks, load_state_dict
+from sciprune.core.pruning import linear_layers
+from sciprune.core.seeding import torch_generator
+from sciprune.core.train import TrainFn
+from sciprune.errors import InputError
+
+T = TypeVar("T")
+Scheduler = Any  # torch.optim.lr_scheduler.LRScheduler (its base class name changed across versions)
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], tuple[torch.optim.Optimizer, Scheduler | None]]
+PruneFn = Callable[[nn.Module, float, torch.Generator], nn.Module]
+EvalFn = Callable[[nn.Module], dict[str, float]]
+BuildFn = Callable[[dict[str, Any]], nn.Module]
+Progress = Callable[..., Iterator[Any]]
+
+MODES = ("iterative", "oneshot")
+RETRAIN_POLICIES = ("finetune", "reset", "lr_rewind", "weight_rewind")
+
+
+def _no_progress(iterable: Iterable[T], **_: Any) -> Iterator[T]:
+    return iter(iterable)
+
+
+def _clone(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A trained dense network, the starting point of cascades."""
+
+    arch: dict[str, Any]
+    state: dict[str, Tensor]
+    rewind: dict[str, Tensor]            # weights after ``rewind_epoch`` epochs (for weight rewinding)
+    lrs: list[float]                     # learning rate of each param group at the end of training
+    optimizer: dict[str, Any]            # optimizer state at the end of training
+    losses: list[float] = field(default_factory=list)
+
+
+def train_dense(
+    model: nn.Module,
+    *,
+    train_fn: TrainFn,
+    make_optimizer: OptimizerFactory,
+    epochs: int,
+    seed: int,
+    rewind_epoch: int = 0,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    progress: Progress = _no_progress,
+) -> Dense:
+    """Train ``model`` (which must have an ``arch``) for ``epochs``; reuse ``checkpoint`` if resuming."""
+    if resume and checkpoint is not None and checkpoint.exists():
+        s = load_state(checkpoint)
+        return Dense(s["arch"], s["state"], s["rewind"], s["lrs"], s["optimizer"], s["losses"])
+    if not 0 <= rewind_epoch <= epochs:
+        raise InputError(f"rewind_epoch must be in [0, epochs={epochs}]; got {rewind_epoch}")
+    optimizer, scheduler = make_optimizer(model.parameters())
+    enforce_masks(model, optimizer)
+    rewind = _clone(model.state_dict())
+    losses = []
+    for epoch in progress(range(epochs), desc="dense training", total=epochs):
+        losses.append(float(train_fn(model, optimizer, torch_generator(seed, "dense", epoch))))
+        if scheduler is not None:
+            scheduler.step()
+        if epoch + 1 == rewind_epoch:
+            rewind = _clone(model.state_dict())
+    dense = Dense(
+        arch=dict(getattr(model, "arch")),
+        state=_clone(model.state_dict()),
+        rewind=rewind,
+        lrs=[float(g["lr"]) for g in optimizer.param_groups],
+        optimizer=optimizer.state_dict(),
+        losses=losses,
+    )
+    if checkpoint is not None:
+        save_state(checkpoint, dense.__dict__)
+    return dense
+
+
+@dataclass(frozen=True)
+class CascadeSpec:
+    """How a cascade walks its schedule (see the module docstring)."""
+
+    sparsities: tuple[float, ...]
+    mode: str = "iterative"
+    retrain_epochs: int = 0
+    retrain: str = "finetune"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InputError(f"unknown cascade mode {self.mode!r}; expected one of {', '.join(MODES)}")
+        if self.retrain not in RETRAIN_POLICIES:
+            raise InputError(f"unknown retrain policy {self.retrain!r}; expected one of {', '.join(RETRAIN_POLICIES)}")
+        if self.retrain_epochs < 0:
+            raise InputError(f"retrain_epochs must be >= 0; got {self.retrain_epochs}")
+        bad = [s for s in self.sparsities if not 0.0 <= s < 1.0]
+        if bad:
+            raise InputError(f"sparsities must lie in [0, 1); got {bad[0]}")
+
+
+def network_stats(model: nn.Module, dense_weights: int) -> dict[str, Any]:
+    """Size figures recorded for every stage: non-zeros, FLOPs, per-layer sparsity and widths."""
+    total, nnz = count_params(model)
+    layers = linear_layers(model)
+    weights_nnz = sum(int((m.weight != 0).sum()) for _, m in layers)
+    alive = []
+    for _, m in layers[:-1]:
+        live = (m.weight != 0).any(dim=1)
+        if m.bias is not None:
+            live |= m.bias != 0
+        alive.append(int(live.sum()))
+    stats: dict[str, Any] = {
+        "achieved_sparsity": 1.0 - weights_nnz / dense_weights,
+        "params_total": total,
+        "params_nnz": nnz,
+        "layer_sparsity": ";".join(f"{float((m.weight == 0).double().mean()):.4f}" for _, m in layers),
+        "neurons": ";".join(map(str, alive)),
+    }
+    if hasattr(model, "sizes"):
+        stats["flops"] = mlp_flops(model)
+    return stats
+
+
+def _stage_file(directory: Path, stage: int) -> Path:
+    return directory / f"stage_{stage:03d}.pt"
+
+
+def _last_stage(directory: Path) -> int:
+    stages = [int(m.group(1)) for p in directory.glob("stage_*.pt") if (m := re.fullmatch(r"stage_(\d+)\.pt", p.name))]
+    return max(stages, default=-1)
+
+
+def run_cascade(
+    dense: Dense,
+    spec: CascadeSpec,
+    *,
+    prune_fn: PruneFn,
+    train_fn: TrainFn,
+    eval_fn: EvalFn,
+    make_optimizer: OptimizerFactory,
+    build: BuildFn,
+    seed: int,
+    key: str = "cascade",
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    progress: Progress = _no_progress,
+    on_stage: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Walk ``spec.sparsities`` from ``dense``; returns one record per stage.
+
+    ``prune_fn(model, sparsity, generator)`` masks ``model`` in place (returning it) or returns a new,
+    smaller network (e.g. ID pruning). ``eval_fn(model)`` returns the study's metrics. ``build(arch)``
+    rebuilds a network from its ``arch`` (for checkpoints and one-shot restarts). ``key`` names this
+    cascade in the derived seeds, so two cascades of one run draw independent numbers.
+    """
+
+    def fresh_dense() -> nn.Module:
+        m = build(dense.arch)
+        load_state_dict(m, dense.state)
+        return m
+
+    model = fresh_dense()
+    dense_weights = sum(m.weight.numel() for _, m in linear_layers(model))
+    optimizer_state: dict[str, Any] | None = dense.optimizer
+    rows: list[dict[str, Any]] = []
+    start = 0
+    if resume and checkpoint_dir is not None and (last := _last_stage(checkpoint_dir)) >= 0:
+        saved = load_state(_stage_file(checkpoint_dir, last))
+        model = build(saved["arch"])
+        load_state_dict(model, saved["state"])
+        optimizer_state, rows, start = saved["optimizer"], list(saved["rows"]), last + 1
+
+    stages = range(start, len(spec.sparsities))
+    for stage in progress(stages, desc=key, total=len(stages)):
+        sparsity = spec.sparsities[stage]
+        if spec.mode == "oneshot":
+            model, optimizer_state = fresh_dense(), dense.optimizer
+        before = model
+        model = prune_fn(model, sparsity, torch_generator(seed, key, "prune", stage))
+        if model is not before:
+            optimizer_state = None  # a new network: old optimizer state does not fit it
+        losses: list[float] = []
+        if spec.retrain_epochs > 0:
+            optimizer_state, losses = _retrain(model, dense, spec, optimizer_state, train_fn, make_optimizer, seed, key, stage)
+        model.eval()
+        with torch.no_grad():
+            metrics = eval_fn(model)
+        row = {"stage": stage, "sparsity": sparsity, **network_stats(model, dense_weights)}
+        if losses:
+            row["retrain_loss"] = losses[-1]
+        row.update(metrics)
+        rows.append(row)
+        if checkpoint_dir is not None:
+            save_state(_stage_file(checkpoint_dir, stage), {
+                "arch": dict(getattr(model, "arch")), "state": _clone(model.state_dict()),
+                "optimizer": optimizer_state, "rows": rows,
+            })
+        if on_stage is not None:
+            on_stage(row)
+    return rows
+
+
+def _retrain(
+    model: nn.Module, dense: Dense, spec: CascadeSpec, optimizer_state: dict[str, Any] | None,
+    train_fn: TrainFn, make_optimizer: OptimizerFactory, seed: int, key: str, stage: int,
+) -> tuple[dict[str, Any] | None, list[float]]:
+    """Retrain a pruned ``model`` by ``spec.retrain``; returns the optimizer state and the losses."""
+    if spec.retrain == "weight_rewind":
+        with torch.no_grad():
+            for name, tensor in model.state_dict().items():
+                old = dense.rewind.get(name)
+                if old is not None and old.shape == tensor.shape and not name.endswith("_mask"):
+                    tensor.copy_(old)
+        apply_masks(model)
+    optimizer, scheduler = make_optimizer(model.parameters())
+    if spec.retrain in ("finetune", "reset"):
+        scheduler = None
+        if spec.retrain == "finetune" and optimizer_state is not None:
+            optimizer.load_state_dict(optimizer_state)
+        for group, lr in zip(optimizer.param_groups, dense.lrs):
+            group["lr"] = lr
+    enforce_masks(model, optimizer)
+    losses = []
+    for epoch in range(spec.retrain_epochs):
+        losses.append(float(train_fn(model, optimizer, torch_generator(seed, key, "retrain", stage, epoch))))
+        if scheduler is not None:
+            scheduler.step()
+    return optimizer.state_dict(), losses

@@ -1,0 +1,31 @@
+"""``sciprune inspect``: what a checkpoint holds, layer by layer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sciprune.core.io import load_checkpoint
+from sciprune.core.masks import MASK_SUFFIX
+
+
+def describe_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> str:
+    """A table of every tensor: shape, entries, non-zeros, sparsity, and whether a mask guards it."""
+    ckpt = load_checkpoint(path, trust_pickle=trust_pickle)
+    masks = {k[: -len(MASK_SUFFIX)] for k in ckpt.tensors if k.endswith(MASK_SUFFIX)}
+    lines = [f"{path}  ({ckpt.format})"]
+    if ckpt.meta.get("arch"):
+        lines.append(f"architecture: {json.dumps(ckpt.meta['arch'])}")
+    header = f"{'tensor':<32} {'shape':<14} {'entries':>9} {'nonzero':>9} {'sparsity':>9}  masked"
+    lines += [header, "-" * len(header)]
+    total = nnz = 0
+    for name, t in ckpt.tensors.items():
+        if name.endswith(MASK_SUFFIX):
+            continue
+        n, z = t.numel(), int((t != 0).sum())
+        total, nnz = total + n, nnz + z
+        sparsity = 1 - z / n if n else 0.0
+        lines.append(f"{name:<32} {str(tuple(t.shape)):<14} {n:>9} {z:>9} {sparsity:>9.2%}  {'yes' if name in masks else ''}")
+    lines.append("-" * len(header))
+    lines.append(f"{'total':<32} {'':<14} {total:>9} {nnz:>9} {1 - nnz / max(total, 1):>9.2%}")
+    return "\n".join(lines)
