@@ -1,0 +1,89 @@
+"""The CLI end to end on a tiny classify run: results directory, report, resume, replay."""
+
+import json
+
+import pytest
+
+import sciprune.studies.classify.protocol as protocol
+from sciprune.runner.files import read_csv
+from tests.runner.helpers import TINY, cli
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    mp = pytest.MonkeyPatch()
+    import sys
+
+    from sciprune.cli import main
+
+    mp.setattr(sys, "argv", ["sciprune", "classify", "--out", str(out), "--quiet", *TINY])
+    with pytest.raises(SystemExit) as e:
+        main()
+    mp.undo()
+    assert e.value.code in (0, None)
+    return out
+
+
+def test_results_directory_layout(finished):
+    for name in ("config.yaml", "metrics.csv", "summary.json", "report.html", "timing.csv",
+                 "plots/accuracy_loss_vs_sparsity.png", "plots/weights_heatmap.png"):
+        assert (finished / name).is_file(), name
+    rows = read_csv(finished / "metrics.csv")
+    # 2 seeds x (dense + 3 methods x 2 variants x 3 sparsities)
+    assert len(rows) == 2 * (1 + 3 * 2 * 3)
+    assert {"method", "seed", "sparsity", "params_nnz", "accuracy", "loss", "flops"} <= set(rows[0])
+    summary = json.loads((finished / "summary.json").read_text())
+    for method in ("weight", "unit", "id"):
+        entry = summary["methods"][method]["oneshot"]
+        assert set(entry["accuracy_mean"]) == {"0", "0.5", "0.9"}
+        assert "max_sparsity_within_1pt" in entry
+    html = (finished / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and "timing.csv" in html
+
+
+def test_unit_and_id_keep_the_same_neurons_and_id_at_zero_is_exact(finished):
+    rows = read_csv(finished / "metrics.csv")
+    pick = {(r["method"], r["variant"], r["seed"], r["sparsity"]): r for r in rows}
+    for s in (0.5, 0.9):
+        assert pick[("unit", "oneshot", 0, s)]["neurons"] == pick[("id", "oneshot", 0, s)]["neurons"]
+        assert pick[("id", "oneshot", 0, s)]["params_total"] == pick[("unit", "oneshot", 0, s)]["compact_params"]
+    dense = pick[("dense", "dense", 0, 0.0)]["accuracy"]
+    for method in ("weight", "unit", "id"):
+        assert pick[(method, "oneshot", 0, 0.0)]["accuracy"] == pytest.approx(dense)
+
+
+def test_report_is_remade_from_rows(capsys, monkeypatch, finished):
+    (finished / "report.html").unlink()
+    (finished / "plots" / "accuracy_loss_vs_sparsity.png").unlink()
+    code, out, _ = cli(capsys, monkeypatch, "report", str(finished))
+    assert code == 0 and (finished / "report.html").is_file()
+    assert (finished / "plots" / "accuracy_loss_vs_sparsity.png").is_file()
+
+
+def test_killed_run_resumes_to_the_same_metrics(capsys, monkeypatch, tmp_path, finished):
+    out = tmp_path / "killed"
+    calls = {"n": 0}
+    real = protocol.evaluate
+
+    def dying(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 15:  # in the middle of the second seed's cascades
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(protocol, "evaluate", dying)
+    with pytest.raises(KeyboardInterrupt):
+        cli(capsys, monkeypatch, "classify", "--out", str(out), "--quiet", *TINY)
+    monkeypatch.setattr(protocol, "evaluate", real)
+    assert not (out / "summary.json").exists()
+    code, _, err = cli(capsys, monkeypatch, "classify", "--out", str(out), "--quiet", "--resume", *TINY)
+    assert code == 0, err
+    assert (out / "metrics.csv").read_text() == (finished / "metrics.csv").read_text()
+
+
+def test_config_yaml_replays(capsys, monkeypatch, tmp_path, finished):
+    out = tmp_path / "replay"
+    code, _, err = cli(capsys, monkeypatch, "run", str(finished / "config.yaml"), "--out", str(out), "--quiet")
+    assert code == 0, err
+    assert (out / "metrics.csv").read_text() == (finished / "metrics.csv").read_text()
