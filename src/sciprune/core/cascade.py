@@ -20,6 +20,7 @@ the same numbers as an uninterrupted run (all randomness comes from generators d
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -249,7 +250,9 @@ def _retrain(
     if spec.retrain in ("finetune", "reset"):
         scheduler = None
         if spec.retrain == "finetune" and optimizer_state is not None:
-            optimizer.load_state_dict(optimizer_state)
+            # load_state_dict keeps references to same-device tensors: copy, or retraining would
+            # mutate the dense run's (or an earlier stage's) saved moments in place.
+            optimizer.load_state_dict(copy.deepcopy(optimizer_state))
         for group, lr in zip(optimizer.param_groups, dense.lrs):
             group["lr"] = lr
     enforce_masks(model, optimizer)

@@ -1,0 +1,113 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sciprune.core.cascade import CascadeSpec, run_cascade, train_dense
+from sciprune.core.masks import get_masks
+from sciprune.core.pruning import prune
+from sciprune.core.seeding import torch_generator
+from sciprune.core.train import supervised
+from sciprune.errors import InputError
+from sciprune.nn.mlp import MLP
+
+
+def _problem():
+    g = torch_generator(0, "data")
+    x = torch.randn(256, 4, generator=g)
+    y = (x[:, :1] * x[:, 1:2] + torch.sin(x[:, 2:3])).detach()
+    return x, y
+
+
+def _setup(tmp_path, **spec_kw):
+    x, y = _problem()
+    train_fn = supervised(x, y, F.mse_loss, batch_size=32)
+
+    def make_opt(params):
+        opt = torch.optim.Adam(params, lr=1e-2)
+        return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+    model = MLP([4, 16, 16, 1], "tanh", generator=torch_generator(0, "init"))
+    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=4, seed=0, rewind_epoch=1)
+
+    def prune_fn(m, s, g):
+        prune(m, s, criterion="magnitude")
+        return m
+
+    kw = dict(prune_fn=prune_fn, train_fn=train_fn, make_optimizer=make_opt, build=MLP.from_arch, seed=0,
+              eval_fn=lambda m: {"mse": float(F.mse_loss(m(x), y))})
+    spec = CascadeSpec((0.3, 0.5, 0.7, 0.9), **spec_kw)
+    return dense, spec, kw
+
+
+@pytest.mark.parametrize("policy", ["finetune", "reset", "lr_rewind", "weight_rewind"])
+def test_resume_gives_the_same_records(tmp_path, policy):
+    dense, spec, kw = _setup(tmp_path, mode="iterative", retrain_epochs=2, retrain=policy)
+    straight = run_cascade(dense, spec, checkpoint_dir=tmp_path / "a", **kw)
+
+    class Killed(Exception):
+        pass
+
+    def die_after_second(row):
+        if row["stage"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_cascade(dense, spec, checkpoint_dir=tmp_path / "b", on_stage=die_after_second, **kw)
+    resumed = run_cascade(dense, spec, checkpoint_dir=tmp_path / "b", resume=True, **kw)
+    assert resumed == straight
+
+
+def test_iterative_records_exact_sparsity_and_sizes(tmp_path):
+    dense, spec, kw = _setup(tmp_path, mode="iterative", retrain_epochs=1)
+    rows = run_cascade(dense, spec, **kw)
+    # all three layers pruned: 64 + 256 + 16 weights
+    for row, s in zip(rows, spec.sparsities):
+        expected = sum(round(s * n) for n in (64, 256, 16))
+        assert row["params_nnz"] <= row["params_total"] - expected
+        assert row["achieved_sparsity"] == pytest.approx(expected / 336)
+        assert row["flops"] == 2 * (336 - expected) + 33
+
+
+def test_oneshot_without_retraining_starts_from_dense_each_time(tmp_path):
+    dense, spec, kw = _setup(tmp_path, mode="oneshot", retrain_epochs=0)
+    rows = run_cascade(dense, spec, **kw)
+    again = run_cascade(dense, CascadeSpec((0.9,), mode="oneshot"), **kw)
+    assert rows[-1]["mse"] == again[0]["mse"]
+
+
+def test_weight_rewind_restores_surviving_weights(tmp_path):
+    dense, _, kw = _setup(tmp_path)
+    seen = {}
+
+    def train_fn(model, opt, gen):
+        seen["w"] = model.layers[1].weight.detach().clone()
+        opt.step()  # no gradients: a no-op that keeps the LR scheduler's call order right
+        return 0.0
+
+    spec = CascadeSpec((0.5,), retrain_epochs=1, retrain="weight_rewind")
+    run_cascade(dense, spec, **{**kw, "train_fn": train_fn})
+    rewound = dense.rewind["layers.1.weight"]
+    kept = seen["w"] != 0
+    assert torch.equal(seen["w"][kept], rewound[kept])
+
+
+def test_spec_validation():
+    with pytest.raises(InputError, match="unknown cascade mode 'gradual'"):
+        CascadeSpec((0.5,), mode="gradual")
+    with pytest.raises(InputError, match="unknown retrain policy"):
+        CascadeSpec((0.5,), retrain="sgd")
+    with pytest.raises(InputError, match=r"\[0, 1\); got 1.0"):
+        CascadeSpec((0.5, 1.0))
+
+
+def test_masks_survive_checkpoint_resume(tmp_path):
+    dense, spec, kw = _setup(tmp_path, mode="iterative", retrain_epochs=1)
+    run_cascade(dense, CascadeSpec((0.5,), retrain_epochs=1), checkpoint_dir=tmp_path / "c", **kw)
+    from sciprune.core.io import load_state
+
+    state = load_state(tmp_path / "c" / "stage_000.pt")
+    model = MLP.from_arch(state["arch"])
+    from sciprune.core.masks import load_state_dict
+
+    load_state_dict(model, state["state"])
+    assert len(get_masks(model)) == 3

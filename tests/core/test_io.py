@@ -1,0 +1,67 @@
+import pickle
+
+import pytest
+import torch
+
+from sciprune.core.io import load_checkpoint, load_model, load_state, save_checkpoint, save_state, torch_load
+from sciprune.core.masks import get_masks
+from sciprune.core.pruning import prune
+from sciprune.errors import InputError
+
+
+class Opaque:  # a class no allowlist knows: loading it would run arbitrary code
+    pass
+
+
+def test_safetensors_round_trip_with_masks(mlp, tmp_path, gen):
+    prune(mlp, 0.6)
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, mlp, meta={"note": "x"})
+    back = load_model(path)
+    x = torch.randn(3, 5, generator=gen)
+    assert torch.equal(back(x), mlp(x))
+    assert get_masks(back).keys() == get_masks(mlp).keys()
+    assert load_checkpoint(path).meta["note"] == "x"
+
+
+def test_truncated_checkpoint_is_one_clear_error(mlp, tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, mlp)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(InputError, match="corrupt or truncated"):
+        load_model(path)
+
+
+def test_truncated_torch_file(tmp_path):
+    path = tmp_path / "s.pt"
+    save_state(path, {"a": torch.ones(1000)})
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(InputError, match="corrupt"):
+        load_state(path)
+
+
+def test_pickle_with_objects_is_refused_unless_trusted(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"obj": Opaque()}, path)
+    with pytest.raises(InputError, match="refusing to load it.*--trust-pickle"):
+        torch_load(path)
+    assert isinstance(torch_load(path, trust_pickle=True)["obj"], Opaque)
+
+
+def test_legacy_pickle_and_garbage(tmp_path):
+    path = tmp_path / "legacy.pkl"
+    path.write_bytes(pickle.dumps({"obj": Opaque()}))
+    with pytest.raises(InputError, match="refusing|corrupt"):
+        load_checkpoint(path)
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"hello world, not a checkpoint")
+    with pytest.raises(InputError, match="neither a safetensors nor a torch file"):
+        load_checkpoint(junk)
+    with pytest.raises(InputError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_plain_state_dict_file(mlp, tmp_path):
+    path = tmp_path / "sd.pt"
+    torch.save(mlp.state_dict(), path)
+    assert set(load_checkpoint(path).tensors) == set(mlp.state_dict())
