@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,8 @@ def torch_load(path: str | Path, *, trust_pickle: bool = False, safe_globals: li
     try:
         if trust_pickle:
             return torch.load(path, map_location="cpu", weights_only=False)
-        with torch.serialization.safe_globals(list(safe_globals or [])):
+        with torch.serialization.safe_globals(list(safe_globals or [])), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's note on foreign pickle protocols
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
