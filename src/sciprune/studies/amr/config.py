@@ -1,0 +1,92 @@
+"""The configuration of one PruningAMR run (every parameter of the seed, with its defaults).
+
+Validation happens once, here, at the boundary: a bad value names the field, the value received and
+what is expected (the runner turns pydantic's errors into one :class:`~sciprune.errors.InputError`
+line).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from sciprune.runner.study import StudyConfig
+
+Mode = Literal["pruning", "basic", "uniform"]
+
+
+class AMRConfig(StudyConfig):
+    """One ``sciprune amr`` run.
+
+    Attributes:
+        inr: the INR: a built-in name (``corner``, ``front``, ``spacetime``), ``hos`` (the
+            PruningAMR reference checkpoint under ``../shared/anchors``) or a checkpoint path
+            (sciprune safetensors, or a PruningAMR-format torch file).
+        mesh: ``square[:N]`` / ``cube[:N]`` (unit square / cube split into N per axis) or an MFEM
+            mesh file; ``None`` takes the INR's default mesh.
+        mode: ``pruning`` (PruningAMR), ``basic`` (BasicAMR: interpolation error) or ``uniform``.
+        id_samples: samples per element for the ID (``n_ID``).
+        error_samples: samples per element for the error check (``n_err``).
+        threshold: error threshold ``T``: refine when the element error exceeds it.
+        prop_threshold: ``P``: PruningAMR refines when the ID keeps more than this proportion of
+            the hidden neurons.
+        epsilon: ID tolerance: keep pivots with ``|R_kk| >= epsilon |R_11|``.
+        max_it: iterations in all, the leading uniform ones included.
+        max_dofs: no further adaptive iteration starts once the mesh has this many DOFs.
+        num_uniform_ref: leading uniform refinements (count towards ``max_it``).
+        time_slice: the time ``t`` appended to the mesh coordinates when the INR has one more
+            input than the mesh has dimensions (space-time INR shown at one time).
+        paraview: also write a ParaView collection (one cycle per iteration).
+        error_offset: the shift ``c`` of the relative error ``mean|f - g| * mean 1/|f + c|``
+            (the reference's +5 keeps the denominator away from zero).
+        component: the output component shown on the mesh (errors of the pruned network use all).
+        rmse_points: size of the fixed, seeded point set of the true RMSE (default 2^16 in 2-D,
+            2^18 in 3-D).
+        uniform_baseline: also measure uniform refinement (for the error-vs-DOF comparison).
+        baseline_max_dofs: the uniform baseline stops before exceeding this many DOFs.
+    """
+
+    study: Literal["amr"] = "amr"
+    inr: str = "corner"
+    mesh: str | None = None
+    mode: Mode = "pruning"
+    id_samples: int = Field(256, ge=2, le=1_000_000)
+    error_samples: int = Field(128, ge=1, le=1_000_000)
+    threshold: float = Field(1e-3, gt=0.0)
+    prop_threshold: float = Field(0.2, ge=0.0, le=1.0)
+    epsilon: float = Field(1e-3, gt=0.0, lt=1.0)
+    max_it: int = Field(4, ge=1, le=64)
+    max_dofs: int = Field(5000, ge=1)
+    num_uniform_ref: int = Field(2, ge=0, le=64)
+    time_slice: float = 1.0
+    paraview: bool = False
+    error_offset: float = Field(5.0, ge=0.0)
+    component: int = Field(0, ge=0)
+    rmse_points: int | None = Field(None, ge=16, le=50_000_000)
+    uniform_baseline: bool = True
+    baseline_max_dofs: int = Field(300_000, ge=1)
+
+    @field_validator("threshold", "time_slice", "error_offset")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("expected a finite number")
+        return v
+
+    @field_validator("inr")
+    @classmethod
+    def _inr_given(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("expected a built-in INR name (corner, front, spacetime, hos) or a checkpoint path")
+        return v
+
+    @model_validator(mode="after")
+    def _iterations(self) -> "AMRConfig":
+        if self.max_it < self.num_uniform_ref:
+            raise ValueError(
+                f"max_it={self.max_it} is smaller than num_uniform_ref={self.num_uniform_ref}; "
+                "expected max_it >= num_uniform_ref (the uniform refinements count towards max_it)"
+            )
+        return self
