@@ -1,0 +1,177 @@
+"""Implicit neural representations (INRs) for the AMR study: loading, saving, evaluating.
+
+An INR here is ``f(x) = MLP(phi(x))`` with ``phi`` the identity or Fourier features
+``[cos(2 pi x G), sin(2 pi x G)]``. Sources (:func:`resolve_inr`):
+
+* a built-in name: ``corner``, ``front``, ``spacetime`` (small safetensors files shipped in
+  ``studies/amr/data``, trained by ``python -m sciprune.studies.amr.train_builtin``);
+* ``hos``: the PruningAMR reference checkpoint ``high_oscillation_small_lists.ckpt`` under
+  ``../shared/anchors/pruningamr`` (next to the repository), when present;
+* a path: a sciprune MLP checkpoint (:func:`save_mlp` / :func:`load_mlp`: safetensors, the
+  architecture in the metadata) or a PruningAMR-format torch file (:mod:`.legacy`).
+
+Evaluation is always float64 (a float64 copy of the weights), batched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sciprune.errors import InputError
+from sciprune.nn.mlp import MLP
+
+META_KEY = "sciprune"
+DATA = Path(__file__).parent / "data"
+BUILTIN = ("corner", "front", "spacetime")
+HOS = "anchors/pruningamr/high_oscillation_small_lists.ckpt"
+_EVAL_CHUNK = 1 << 15
+
+
+def save_mlp(path: str | Path, mlp: MLP, *, meta: dict[str, Any] | None = None) -> None:
+    """Write ``mlp`` as safetensors with ``{"arch": mlp.arch, **meta}`` as JSON metadata, atomically."""
+    from safetensors.torch import save_file
+
+    from sciprune.runner.files import atomic_write_with
+
+    info = {"arch": mlp.arch, **(meta or {})}
+    tensors = {k: v.detach().contiguous().cpu() for k, v in mlp.state_dict().items()}
+    atomic_write_with(path, lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(info)}))
+
+
+def load_mlp(path: str | Path) -> tuple[MLP, dict[str, Any]]:
+    """``(mlp, metadata)`` of a file written by :func:`save_mlp`; a foreign file is one InputError line."""
+    from safetensors import SafetensorError
+    from safetensors.torch import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, json.JSONDecodeError) as err:
+        raise InputError(f"checkpoint {str(path)!r} is not a readable safetensors file ({err}); expected a sciprune MLP checkpoint") from None
+    arch = meta.get("arch")
+    if not isinstance(arch, dict):
+        raise InputError(f"checkpoint {str(path)!r} has no sciprune architecture metadata; expected a file written by save_mlp")
+    mlp = MLP.from_arch(arch)
+    try:
+        mlp.load_state_dict({k: v.to(mlp.layers[0].weight.dtype) for k, v in tensors.items()})
+    except RuntimeError as err:
+        raise InputError(f"checkpoint {str(path)!r}: weights do not match the architecture {arch}: {str(err).splitlines()[0]}") from None
+    return mlp, meta
+
+
+@dataclass(frozen=True)
+class INR:
+    """``f(x) = mlp(phi(x))``, evaluated in float64.
+
+    Attributes:
+        name: what ``--inr`` said.
+        source: the file it came from.
+        mlp: float64 copy of the network (ID pruning acts on its hidden layers).
+        fourier: ``G`` (d_in, F) of the Fourier features, or ``None``.
+        default_mesh: the mesh used when ``--mesh`` is not given.
+        n_params: parameters of the network as stored.
+    """
+
+    name: str
+    source: str
+    mlp: MLP
+    fourier: Tensor | None
+    default_mesh: str
+    n_params: int
+
+    @property
+    def d_in(self) -> int:
+        return int(self.fourier.shape[0]) if self.fourier is not None else int(self.mlp.sizes[0])
+
+    @property
+    def d_out(self) -> int:
+        return int(self.mlp.sizes[-1])
+
+    @property
+    def widths(self) -> list[int]:
+        return list(self.mlp.sizes[1:-1])
+
+    def features(self, x: Tensor) -> Tensor:
+        """``phi(x)``: the network's input for points ``x`` (..., d_in), float64."""
+        x = x.to(torch.float64)
+        if self.fourier is None:
+            return x
+        z = 2.0 * math.pi * (x @ self.fourier)
+        return torch.cat([torch.cos(z), torch.sin(z)], dim=-1)
+
+    def __call__(self, x: Tensor | np.ndarray) -> Tensor:
+        """``f(x)`` for points (..., d_in): (..., d_out) float64, in chunks of 32k points."""
+        xt = torch.as_tensor(x, dtype=torch.float64)
+        flat = xt.reshape(-1, xt.shape[-1])
+        with torch.inference_mode():
+            out = torch.cat([self.mlp(self.features(c)) for c in flat.split(_EVAL_CHUNK)]) if len(flat) else flat.new_zeros(0, self.d_out)
+        return out.reshape(*xt.shape[:-1], self.d_out)
+
+
+def shared_dir() -> Path | None:
+    """The shared folder next to the repository (``../shared``), or ``$SCIPRUNE_SHARED``."""
+    env = os.environ.get("SCIPRUNE_SHARED")
+    candidates = [Path(env)] if env else []
+    candidates += [Path(__file__).resolve().parents[4].parent / "shared", Path.cwd().parent / "shared"]
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def _from_layers(name: str, source: str, weights: list[Tensor], biases: list[Tensor], acts: list[str],
+                 fourier: Tensor | None, default_mesh: str | None) -> INR:
+    mlp = MLP.from_layers([w.to(torch.float64) for w in weights], [b.to(torch.float64) for b in biases], acts)
+    mlp.requires_grad_(False)
+    d_in = fourier.shape[0] if fourier is not None else weights[0].shape[1]
+    mesh = default_mesh or ("square" if d_in == 2 else "cube")
+    n_params = sum(int(w.numel()) + int(b.numel()) for w, b in zip(weights, biases))
+    return INR(name, source, mlp, None if fourier is None else fourier.to(torch.float64), mesh, n_params)
+
+
+def load_inr_file(path: str | Path, *, name: str | None = None) -> INR:
+    """An INR from a sciprune safetensors MLP or a PruningAMR-format torch checkpoint."""
+    from sciprune.studies.amr.legacy import is_torch_file, load_pruningamr
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(
+            f"INR checkpoint {str(path)!r} does not exist; expected {', '.join(BUILTIN)}, hos or a checkpoint file"
+        )
+    label = name or str(path)
+    if is_torch_file(path):
+        weights, biases, acts, gauss = load_pruningamr(path)
+        return _from_layers(label, str(path), weights, biases, acts, gauss, None)
+    mlp, meta = load_mlp(path)
+    weights = [layer.weight.detach() for layer in mlp.layers]
+    biases = [layer.bias.detach() for layer in mlp.layers]
+    inr_meta = meta.get("inr", {}) if isinstance(meta.get("inr"), dict) else {}
+    return _from_layers(label, str(path), weights, biases, list(mlp.activations), None, inr_meta.get("default_mesh"))
+
+
+def resolve_inr(spec: str) -> INR:
+    """The INR ``--inr`` names: a built-in, ``hos`` or a checkpoint path."""
+    if spec in BUILTIN:
+        path = DATA / f"{spec}.safetensors"
+        if not path.is_file():
+            raise InputError(
+                f"built-in INR {spec!r} is missing ({path}); train it with `python -m sciprune.studies.amr.train_builtin`"
+            )
+        return load_inr_file(path, name=spec)
+    if spec == "hos":
+        shared = shared_dir()
+        if shared is None or not (shared / HOS).is_file():
+            raise InputError(
+                f"INR 'hos' needs ../shared/{HOS} next to the repository (or $SCIPRUNE_SHARED), which was not found; "
+                "pass --inr PATH to the checkpoint or use a built-in INR (corner, front, spacetime)"
+            )
+        return load_inr_file(shared / HOS, name="hos")
+    return load_inr_file(spec)
