@@ -1,0 +1,169 @@
+"""The refinement loop: uniform phase, adaptive phase, outputs per iteration, uniform baseline.
+
+Iteration ``it`` (``0 <= it < max_it``) refines the mesh once, then sets the vertex values
+``u_h[j] = f(v_j)`` (one batched forward for all vertices, hanging vertices constrained), measures
+the true error on the fixed point set (:mod:`.evaluate`) and writes ``it_<it>.mesh`` / ``.gf``
+(and a ParaView cycle). The first ``num_uniform_ref`` iterations (all of them in ``uniform`` mode)
+refine every element. Each later iteration examines only the elements created by the previous
+refinement (``born == it - 1``; the first examined iteration after zero uniform refinements looks
+at the initial elements) and refines those PruningAMR / BasicAMR flags. The loop stops early when
+an adaptive iteration would start with ``dofs >= max_dofs`` or when nothing is flagged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sciprune.errors import InputError
+from sciprune.studies.amr.config import AMRConfig
+from sciprune.studies.amr.evaluate import TrueError, VertexValues
+from sciprune.studies.amr.examine import Progress, Verdicts, examine_basic, examine_pruning
+from sciprune.studies.amr.inr import INR
+from sciprune.studies.amr.meshing import AMRMesh, ParaViewWriter, load_mesh
+
+
+@dataclass
+class IterationRecord:
+    """What one iteration did and measured (one ``parameters.json`` record / ``metrics.csv`` row)."""
+
+    it: int
+    dofs: int
+    true_dofs: int
+    elements: int
+    rmse: float
+    max_error: float
+    seconds: float
+    kind: str = "uniform"
+    examined: int = 0
+    refined: int = 0
+    mean_proportion: float | None = None
+    max_level: int = 0
+    seconds_examine: float = 0.0
+    seconds_error: float = 0.0
+
+
+@dataclass
+class AMRResult:
+    iterations: list[IterationRecord]
+    stop_reason: str
+    baseline: list[IterationRecord] = field(default_factory=list)
+    initial: dict[str, Any] = field(default_factory=dict)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [asdict(r) for r in self.iterations]
+
+
+def make_lift(inr: INR, dim: int, time_slice: float, mesh_spec: str) -> Callable[[np.ndarray], np.ndarray]:
+    """Mesh points -> INR inputs: identity, or ``(x, t)`` with ``t = time_slice`` for a space-time INR."""
+    if inr.d_in == dim:
+        return lambda x: x
+    if inr.d_in == dim + 1:
+        def lift(x: np.ndarray) -> np.ndarray:
+            t = np.full(x.shape[:-1] + (1,), time_slice, dtype=np.float64)
+            return np.concatenate([x, t], axis=-1)
+        return lift
+    raise InputError(
+        f"INR {inr.name!r} takes {inr.d_in} inputs but mesh {mesh_spec!r} is {dim}-D; "
+        f"expected an INR with {dim} inputs (or {dim + 1}: space plus --time-slice)"
+    )
+
+
+def _examine(cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray], amr: AMRMesh, it: int,
+             workers: int, progress: Progress | None) -> tuple[np.ndarray, Verdicts]:
+    ids = np.flatnonzero(amr.born == it - 1)
+    corners = amr.corners()[ids]
+    if cfg.mode == "pruning":
+        v = examine_pruning(inr, lift, corners, ids, seed=cfg.seed, it=it, id_samples=cfg.id_samples,
+                            error_samples=cfg.error_samples, epsilon=cfg.epsilon, threshold=cfg.threshold,
+                            prop_threshold=cfg.prop_threshold, offset=cfg.error_offset, workers=workers,
+                            progress=progress)
+    else:
+        corner_vals = amr.values()[amr.element_vertices()[ids]]
+        v = examine_basic(inr, lift, corners, corner_vals, ids, seed=cfg.seed, it=it,
+                          error_samples=cfg.error_samples, threshold=cfg.threshold, offset=cfg.error_offset,
+                          component=cfg.component, workers=workers, progress=progress)
+    return ids, v
+
+
+def run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int = 1,
+            progress: Callable[..., Any] | None = None) -> AMRResult:
+    """Run the refinement loop of ``cfg`` on ``inr``; writes the per-iteration files into ``out``."""
+    mesh_spec = cfg.mesh or inr.default_mesh
+    amr = AMRMesh(load_mesh(mesh_spec))
+    lift = make_lift(inr, amr.dim, cfg.time_slice, mesh_spec)
+    if cfg.component >= inr.d_out:
+        raise InputError(f"component={cfg.component} but INR {inr.name!r} has {inr.d_out} outputs; expected 0..{inr.d_out - 1}")
+    values = VertexValues(inr, lift, cfg.component)
+    error = TrueError(amr, inr, lift, cfg.component, seed=cfg.seed, n_points=cfg.rmse_points)
+    initial = {"elements": amr.ne, "dofs": amr.dofs, "true_dofs": amr.true_dofs}
+    paraview = ParaViewWriter(amr, out) if (cfg.paraview and out is not None) else None
+    chunk_bar: Progress | None = None
+    if progress is not None:
+        chunk_bar = lambda it, total: progress(it, desc="elements (chunks)", total=total)  # noqa: E731
+    records: list[IterationRecord] = []
+    stop = "max_it"
+    steps = range(cfg.max_it) if progress is None else progress(range(cfg.max_it), desc=f"amr {cfg.mode}", total=cfg.max_it)
+    for it in steps:
+        t0 = time.perf_counter()
+        uniform = cfg.mode == "uniform" or it < cfg.num_uniform_ref
+        if it >= cfg.num_uniform_ref and amr.dofs >= cfg.max_dofs:
+            stop = "max_dofs"
+            break
+        record = IterationRecord(it, 0, 0, 0, 0.0, 0.0, 0.0, kind="uniform" if uniform else cfg.mode)
+        if uniform:
+            flags = np.ones(amr.ne, dtype=bool)
+        else:
+            ids, verdicts = _examine(cfg, inr, lift, amr, it, workers, chunk_bar)
+            flags = np.zeros(amr.ne, dtype=bool)
+            flags[ids[verdicts.flags]] = True
+            record.examined = int(len(ids))
+            if verdicts.proportion is not None and len(ids):
+                record.mean_proportion = float(verdicts.proportion.mean())
+            record.seconds_examine = time.perf_counter() - t0
+            if not flags.any():
+                stop = "no_refinement"
+                break
+        record.refined = amr.refine(flags, it)
+        amr.set_values(values(amr))
+        t1 = time.perf_counter()
+        record.rmse, record.max_error = error(amr)
+        record.seconds_error = time.perf_counter() - t1
+        record.dofs, record.true_dofs, record.elements = amr.dofs, amr.true_dofs, amr.ne
+        record.max_level = int(amr.level.max())
+        if out is not None:
+            amr.save(out, it)
+            if paraview is not None:
+                paraview.write(it)
+        record.seconds = time.perf_counter() - t0
+        records.append(record)
+    return AMRResult(records, stop, initial=initial)
+
+
+def run_uniform_baseline(cfg: AMRConfig, inr: INR, target_rmse: float) -> list[IterationRecord]:
+    """Uniform refinement of the same mesh until its true RMSE reaches ``target_rmse`` (one level
+    past it, so equal-error DOFs can be interpolated) or ``baseline_max_dofs`` would be exceeded."""
+    mesh_spec = cfg.mesh or inr.default_mesh
+    amr = AMRMesh(load_mesh(mesh_spec))
+    lift = make_lift(inr, amr.dim, cfg.time_slice, mesh_spec)
+    values = VertexValues(inr, lift, cfg.component)
+    error = TrueError(amr, inr, lift, cfg.component, seed=cfg.seed, n_points=cfg.rmse_points)
+    records: list[IterationRecord] = []
+    for it in range(64):
+        if amr.dofs * 2**amr.dim > cfg.baseline_max_dofs:
+            break
+        t0 = time.perf_counter()
+        amr.refine(np.ones(amr.ne, dtype=bool), it)
+        amr.set_values(values(amr))
+        rmse, max_err = error(amr)
+        records.append(IterationRecord(it, amr.dofs, amr.true_dofs, amr.ne, rmse, max_err,
+                                       time.perf_counter() - t0, refined=amr.ne // 2**amr.dim,
+                                       max_level=int(amr.level.max())))
+        if rmse <= target_rmse and it >= 1:
+            break
+    return records

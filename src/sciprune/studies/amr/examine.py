@@ -1,0 +1,140 @@
+"""Which elements to refine: PruningAMR and BasicAMR verdicts, batched over elements.
+
+Both criteria draw per-element samples in reference coordinates (:mod:`.sampling`), map them
+through the element's multilinear map (uniform in the element for axis-aligned boxes, the
+reference's ``B(E)``) and use the relative error, with offset ``c`` (``error_offset``),
+
+.. math:: e(f, g) = \\Big(\\tfrac{1}{n m}\\sum_{i,k} |f_k(x_i) - g_k(x_i)|\\Big)
+                    \\Big(\\tfrac{1}{n m}\\sum_{j,k} \\frac{1}{|f_k(x_j) + c|}\\Big).
+
+**PruningAMR** (per element ``E``): ID-prune the INR on ``n_ID`` samples in ``E``
+(:func:`sciprune.core.idprune.id_prune`, tolerance ``epsilon``), keeping ``k_l`` of the ``m_l``
+neurons of hidden layer ``l``; then on ``n_err`` fresh samples compare ``f`` with the pruned network
+``f~``. Refine iff :math:`e(f, \\tilde f) > T` or :math:`P_E = \\sum_l k_l / \\sum_l m_l > P`.
+
+**BasicAMR**: refine iff :math:`e(f, u_h) > T` on ``n_err`` samples, ``u_h`` being the mesh's P1
+interpolant (component ``component`` of ``f``).
+
+Elements go through in fixed chunks (``CHUNK`` elements, one ``id_prune`` call each); ``workers``
+threads take chunks in turn. Chunks and samples never depend on the number of workers, so the
+verdicts do not either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sciprune.studies.amr.inr import INR
+from sciprune.studies.amr.interp import corner_weights, map_reference
+from sciprune.studies.amr.sampling import element_uniforms
+
+CHUNK = 256
+Lift = Callable[[np.ndarray], np.ndarray]
+Progress = Callable[[Iterable[object], int], Iterator[object]]
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Per examined element: ``flags`` (refine?), ``error`` ``e_E`` and, for PruningAMR, the
+    proportion of kept neurons ``proportion`` and the kept neurons per layer ``ranks`` (B, L-1)."""
+
+    flags: np.ndarray
+    error: np.ndarray
+    proportion: np.ndarray | None = None
+    ranks: np.ndarray | None = None
+
+
+def relative_error(f: Tensor, g: Tensor, offset: float) -> Tensor:
+    """``e(f, g)`` per leading index: ``f``, ``g`` (B, n, m) -> (B,); exact ``g`` gives 0."""
+    mae = (f - g).abs().mean(dim=(1, 2))
+    inv = (f + offset).abs().reciprocal().mean(dim=(1, 2))
+    return torch.where(mae == 0, torch.zeros_like(mae), mae * inv)
+
+
+def _inputs(inr: INR, lift: Lift, corners: np.ndarray, xi: np.ndarray) -> Tensor:
+    return inr.features(torch.from_numpy(lift(map_reference(corners, xi))))
+
+
+def _pruning_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
+                   id_samples: int, error_samples: int, epsilon: float, threshold: float,
+                   prop_threshold: float, offset: float) -> Verdicts:
+    from sciprune.core.idprune import id_prune
+
+    dim = corners.shape[2]
+    x_id = _inputs(inr, lift, corners, element_uniforms(seed, "id", it, ids, id_samples, dim))
+    with torch.inference_mode():
+        pruned = id_prune(inr.mlp, x_id, eps=epsilon)
+        x_err = _inputs(inr, lift, corners, element_uniforms(seed, "err", it, ids, error_samples, dim))
+        err = relative_error(inr.mlp(x_err), pruned(x_err), offset)
+        prop = pruned.proportion_kept()
+    flags = (err > threshold) | (prop > prop_threshold)
+    return Verdicts(flags.numpy(), err.numpy(), prop.numpy(), pruned.ranks.numpy())
+
+
+def _basic_chunk(inr: INR, lift: Lift, corners: np.ndarray, corner_vals: np.ndarray, ids: np.ndarray, *,
+                 seed: int, it: int, error_samples: int, threshold: float, offset: float, component: int) -> Verdicts:
+    xi = element_uniforms(seed, "err", it, ids, error_samples, corners.shape[2])
+    with torch.inference_mode():
+        f = inr.mlp(_inputs(inr, lift, corners, xi))[..., component : component + 1]
+    u = np.einsum("bnc,bc->bn", corner_weights(xi), corner_vals)
+    err = relative_error(f, torch.from_numpy(u).unsqueeze(2), offset)
+    return Verdicts((err > threshold).numpy(), err.numpy())
+
+
+def _concat(parts: list[Verdicts]) -> Verdicts:
+    def cat(xs: list[np.ndarray | None]) -> np.ndarray | None:
+        if any(x is None for x in xs):
+            return None
+        return np.concatenate(xs)  # type: ignore[arg-type]
+
+    if not parts:
+        return Verdicts(np.zeros(0, bool), np.zeros(0))
+    return Verdicts(
+        np.concatenate([p.flags for p in parts]), np.concatenate([p.error for p in parts]),
+        cat([p.proportion for p in parts]), cat([p.ranks for p in parts]),
+    )
+
+
+def _run_chunks(job: Callable[[slice], Verdicts], n: int, workers: int, progress: Progress | None) -> Verdicts:
+    slices = [slice(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
+    if workers <= 1 or len(slices) <= 1:
+        results = map(job, slices)
+    else:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        results = pool.map(job, slices)
+    if progress is not None and len(slices) > 1:
+        results = progress(results, len(slices))  # type: ignore[assignment]
+    parts = list(results)  # type: ignore[arg-type]
+    if workers > 1 and len(slices) > 1:
+        pool.shutdown()
+    return _concat(parts)
+
+
+def examine_pruning(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
+                    id_samples: int, error_samples: int, epsilon: float, threshold: float,
+                    prop_threshold: float, offset: float, workers: int = 1,
+                    progress: Progress | None = None) -> Verdicts:
+    """PruningAMR verdicts for the elements ``ids`` with corners ``corners`` (B, 2^d, d)."""
+    def job(s: slice) -> Verdicts:
+        return _pruning_chunk(inr, lift, corners[s], ids[s], seed=seed, it=it, id_samples=id_samples,
+                              error_samples=error_samples, epsilon=epsilon, threshold=threshold,
+                              prop_threshold=prop_threshold, offset=offset)
+
+    return _run_chunks(job, len(ids), workers, progress)
+
+
+def examine_basic(inr: INR, lift: Lift, corners: np.ndarray, corner_vals: np.ndarray, ids: np.ndarray, *,
+                  seed: int, it: int, error_samples: int, threshold: float, offset: float, component: int,
+                  workers: int = 1, progress: Progress | None = None) -> Verdicts:
+    """BasicAMR verdicts; ``corner_vals`` (B, 2^d) are the elements' constrained vertex values."""
+    def job(s: slice) -> Verdicts:
+        return _basic_chunk(inr, lift, corners[s], corner_vals[s], ids[s], seed=seed, it=it,
+                            error_samples=error_samples, threshold=threshold, offset=offset, component=component)
+
+    return _run_chunks(job, len(ids), workers, progress)

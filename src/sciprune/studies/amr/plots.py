@@ -1,0 +1,138 @@
+"""Plots of an AMR run, made from its results directory alone.
+
+* ``error_vs_dofs.png``: true RMSE and max error against DOFs (log-log), the run beside uniform
+  refinement (the run's baseline rows).
+* ``final_mesh.png``: the last mesh over its P1 field (2-D), or over the slice through the middle
+  of the last axis (3-D: for a space-time mesh, the middle time).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.tri import Triangulation
+
+from sciprune.runner.files import atomic_write_with
+from sciprune.runner.study import Rows
+from sciprune.studies.amr.config import AMRConfig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    return path
+
+
+def plot_error_vs_dofs(cfg: AMRConfig, rows: Rows, path: Path) -> Path:
+    runs = [r for r in rows if r.get("role") == "run"]
+    base = [r for r in rows if r.get("role") == "baseline"]
+    fig = Figure(figsize=(10, 4.2))
+    for ax, key, label in zip(fig.subplots(1, 2), ("rmse", "max_error"), ("true RMSE", "max error")):
+        if base:
+            ax.plot([r["dofs"] for r in base], [r[key] for r in base], "s--", color="0.45", label="uniform refinement")
+        if runs:
+            name = {"pruning": "PruningAMR", "basic": "BasicAMR", "uniform": "uniform"}[cfg.mode]
+            ax.plot([r["true_dofs"] for r in runs], [r[key] for r in runs], "o-", color="C0", label=f"{name} (true DOFs)")
+            if any(r["dofs"] != r["true_dofs"] for r in runs):
+                ax.plot([r["dofs"] for r in runs], [r[key] for r in runs], "o:", color="C0", alpha=0.45,
+                        label=f"{name} (all DOFs)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("degrees of freedom")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{cfg.inr}: error of the mesh interpolant against DOFs ({cfg.mode}, T={cfg.threshold}, P={cfg.prop_threshold}, ε={cfg.epsilon})",
+                 fontsize=10)
+    return _save(fig, path)
+
+
+def _load(run_dir: Path, it: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(corners (NE, C, d), corner values (NE, C), d)`` of ``it_<it>.mesh`` / ``.gf``."""
+    from sciprune.studies.amr.meshing import mfem_module
+
+    mfem = mfem_module()
+    mesh = mfem.Mesh(str(run_dir / f"it_{it}.mesh"), 1, 1)
+    gf = mfem.GridFunction(mesh, str(run_dir / f"it_{it}.gf"))
+    fes = gf.FESpace()
+    restriction = fes.GetElementRestriction(mfem.ElementDofOrdering_LEXICOGRAPHIC)
+    dim = mesh.Dimension()
+    ids_in = mfem.Vector(np.arange(fes.GetNDofs(), dtype=np.float64))
+    ids_out = mfem.Vector(restriction.Height())
+    restriction.Mult(ids_in, ids_out)
+    E = np.rint(ids_out.GetDataArray()).astype(np.int64).reshape(mesh.GetNE(), 2**dim)
+    V = np.array(mesh.GetVertexArray(), dtype=np.float64).reshape(-1, dim)
+    u = np.array(gf.GetDataArray(), dtype=np.float64)
+    return V[E], u[E], dim
+
+
+def _slice(corners: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The hexes cut by the plane through the middle of the last axis, as quads with values."""
+    z = corners[..., 2]
+    z0 = 0.5 * (z.min() + z.max())
+    lo, hi = z.min(axis=1), z.max(axis=1)
+    keep = (lo <= z0) & ((z0 < hi) | (hi == z.max()))
+    c, v, lo, hi = corners[keep], vals[keep], lo[keep], hi[keep]
+    t = ((z0 - lo) / (hi - lo))[:, None]
+    quad_c = (1 - t)[..., None] * c[:, :4, :2] + t[..., None] * c[:, 4:, :2]
+    quad_v = (1 - t) * v[:, :4] + t * v[:, 4:]
+    return quad_c, quad_v, float(z0)
+
+
+def _bilinear_triangulation(corners: np.ndarray, vals: np.ndarray) -> tuple[Triangulation, np.ndarray]:
+    """Each quad split into ``s x s`` bilinear sub-quads (2 triangles each) so that Gouraud shading
+    shows the bilinear interpolant, not the two-triangle artefact; ``s`` shrinks for large meshes."""
+    from sciprune.studies.amr.interp import corner_weights
+
+    s = 6 if len(corners) <= 4000 else 3 if len(corners) <= 40000 else 1
+    g = np.linspace(0.0, 1.0, s + 1)
+    xi = np.stack(np.meshgrid(g, g, indexing="xy"), axis=-1).reshape(-1, 2)  # (s+1)^2, x fastest
+    w = corner_weights(xi)
+    pts = np.einsum("pc,ecd->epd", w, corners).reshape(-1, 2)
+    v = np.einsum("pc,ec->ep", w, vals).reshape(-1)
+    i, j = np.meshgrid(np.arange(s), np.arange(s), indexing="xy")
+    a = (j * (s + 1) + i).reshape(-1)
+    local = np.concatenate([np.stack([a, a + 1, a + s + 2], 1), np.stack([a, a + s + 2, a + s + 1], 1)])
+    tris = (np.arange(len(corners))[:, None, None] * (s + 1) ** 2 + local[None]).reshape(-1, 3)
+    return Triangulation(pts[:, 0], pts[:, 1], tris), v
+
+
+def plot_final_mesh(cfg: AMRConfig, run_dir: Path, it: int, path: Path) -> Path:
+    corners, vals, dim = _load(run_dir, it)
+    title = f"{cfg.inr}: mesh after iteration {it} ({len(corners)} elements) over its P1 field"
+    labels = ("x", "y")
+    if dim == 3:
+        corners, vals, z0 = _slice(corners, vals)
+        title += f", slice at third coordinate = {z0:.3g}"
+        labels = ("x", "y")
+    tri = _bilinear_triangulation(corners, vals)
+    outline = corners[:, [0, 1, 3, 2, 0], :]
+    segs = list(np.stack([outline[:, :-1], outline[:, 1:]], axis=2).reshape(-1, 2, 2))
+    size = (corners.max(axis=1) - corners.min(axis=1)).max(axis=1)
+    fine = corners[size <= size.min() * 1.0001].reshape(-1, 2)
+    span = (corners.reshape(-1, 2).max(axis=0) - corners.reshape(-1, 2).min(axis=0)).max()
+    c0, c1 = fine.min(axis=0), fine.max(axis=0)
+    half = max(0.6 * (c1 - c0).max(), 4 * size.min(), 0.02 * span)
+    lo_all, hi_all = corners.reshape(-1, 2).min(axis=0), corners.reshape(-1, 2).max(axis=0)
+    mid = np.clip(0.5 * (c0 + c1), lo_all + half, hi_all - half) if 2 * half < span else 0.5 * (lo_all + hi_all)
+    fig = Figure(figsize=(12.5, 5.6))
+    axes = fig.subplots(1, 2)
+    for ax, zoom in zip(axes, (False, True)):
+        tpc: Any = ax.tripcolor(tri[0], tri[1], shading="gouraud", cmap="viridis")
+        ax.add_collection(LineCollection(segs, colors="k", linewidths=0.3 if not zoom else 0.5, alpha=0.7))
+        ax.set_aspect("equal")
+        ax.set_xlabel(labels[0])
+        ax.set_ylabel(labels[1])
+        if zoom:
+            ax.set_xlim(mid[0] - half, mid[0] + half)
+            ax.set_ylim(mid[1] - half, mid[1] + half)
+            ax.set_title(f"zoom on the finest elements (size {size.min():.3g})", fontsize=9)
+        else:
+            ax.set_title(title, fontsize=9)
+    fig.colorbar(tpc, ax=list(axes), label=f"u_h (INR output {cfg.component})", shrink=0.85)
+    return _save(fig, path)

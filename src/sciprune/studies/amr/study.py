@@ -1,0 +1,161 @@
+"""``sciprune amr``: the PruningAMR study as the runner sees it (``STUDY``).
+
+A run writes into its results directory, besides the runner's ``config.yaml`` / ``summary.json`` /
+``report.html``: ``it_N.mesh`` and ``it_N.gf`` per iteration, ``paraview/`` (with ``paraview``),
+``parameters.json`` (every parameter, the INR, the per-iteration records and the uniform
+baseline) and ``metrics.csv`` (one row per iteration of the run, ``role = run``, and of the uniform
+baseline, ``role = baseline``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from sciprune.runner.context import RunContext
+from sciprune.runner.files import atomic_write_json
+from sciprune.runner.study import Rows, Study
+from sciprune.studies.amr.config import AMRConfig
+
+PARAMETERS = "parameters.json"
+
+
+def _rows(cfg: AMRConfig, params: dict[str, Any]) -> Rows:
+    rows: Rows = []
+    for role, key, method in (("run", "iterations", cfg.mode), ("baseline", "uniform_baseline", "uniform")):
+        for rec in params.get(key, []):
+            prop = rec.get("mean_proportion")
+            rows.append({
+                "method": method, "role": role, "seed": cfg.seed, "inr": params["inr"],
+                "sparsity": "" if prop is None else 1.0 - prop,
+                "params_nnz": params["inr_params"],
+                **{k: rec[k] for k in ("it", "dofs", "true_dofs", "elements", "rmse", "max_error", "seconds",
+                                        "examined", "refined", "max_level")},
+            })
+    return rows
+
+
+def _complete(out: Path, cfg: AMRConfig) -> dict[str, Any] | None:
+    path = out / PARAMETERS
+    try:
+        params = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    same = {k: params.get(k) for k in cfg.model_dump(mode="json")} == cfg.model_dump(mode="json")
+    return params if params.get("complete") and same else None
+
+
+def run(cfg: AMRConfig, ctx: RunContext) -> None:
+    """Refine, record every iteration, measure the uniform baseline; resumable (a complete run is
+    reused, an incomplete one is run again: the run is deterministic, so the numbers are equal)."""
+    from dataclasses import asdict
+
+    from sciprune.studies.amr.driver import run_amr, run_uniform_baseline
+    from sciprune.studies.amr.inr import resolve_inr
+
+    if ctx.resume and (done := _complete(ctx.out, cfg)) is not None:
+        ctx.write_rows(_rows(cfg, done))
+        return
+    inr = resolve_inr(cfg.inr)
+    progress = None if ctx.quiet else ctx.progress
+    result = run_amr(cfg, inr, out=ctx.out, workers=ctx.workers, progress=progress)
+    baseline = []
+    if cfg.uniform_baseline and cfg.mode != "uniform" and result.iterations:
+        baseline = run_uniform_baseline(cfg, inr, result.iterations[-1].rmse)
+    params = {
+        **cfg.model_dump(mode="json"),
+        "mesh_used": cfg.mesh or inr.default_mesh,
+        "inr_source": inr.source,
+        "inr_sizes": inr.mlp.sizes,
+        "inr_activations": inr.mlp.activations,
+        "inr_params": inr.n_params,
+        "initial": result.initial,
+        "stop_reason": result.stop_reason,
+        "iterations": result.records(),
+        "uniform_baseline": [asdict(r) for r in baseline],
+        "complete": True,
+    }
+    atomic_write_json(ctx.out / PARAMETERS, params)
+    ctx.write_rows(_rows(cfg, params))
+
+
+def equal_error_dofs(baseline: list[tuple[float, float]], rmse: float) -> float | None:
+    """DOFs uniform refinement needs for ``rmse``: log-log interpolation between the two baseline
+    levels that bracket it (``(dofs, rmse)`` pairs, refining order); ``None`` if none bracket it."""
+    for (d0, r0), (d1, r1) in zip(baseline, baseline[1:]):
+        if r0 >= rmse >= r1 and r0 > 0 and r1 > 0:
+            if r0 == r1:
+                return float(d0)
+            t = math.log(r0 / rmse) / math.log(r0 / r1)
+            return float(math.exp(math.log(d0) + t * (math.log(d1) - math.log(d0))))
+    if baseline and baseline[0][1] <= rmse:
+        return float(baseline[0][0])  # at most the coarsest uniform level
+    return None
+
+
+def summarize(cfg: AMRConfig, rows: Rows, run_dir: Path) -> dict[str, Any]:
+    runs = [r for r in rows if r.get("role") == "run"]
+    base = [(float(r["dofs"]), float(r["rmse"])) for r in rows if r.get("role") == "baseline"]
+    out: dict[str, Any] = {"mode": cfg.mode, "inr": cfg.inr, "iterations": len(runs)}
+    try:
+        out["stop_reason"] = json.loads((run_dir / PARAMETERS).read_text()).get("stop_reason")
+    except (OSError, json.JSONDecodeError):
+        pass
+    if not runs:
+        return out
+    last = runs[-1]
+    out.update({k: last[k] for k in ("dofs", "true_dofs", "elements", "rmse", "max_error")})
+    out["seconds_total"] = sum(float(r["seconds"]) for r in runs)
+    if base:
+        need = equal_error_dofs(base, float(last["rmse"]))
+        out["uniform_dofs_at_equal_rmse"] = need
+        out["dof_saving_true"] = None if need is None else need / float(last["true_dofs"])
+        out["dof_saving_all"] = None if need is None else need / float(last["dofs"])
+    return out
+
+
+def plot(cfg: AMRConfig, rows: Rows, run_dir: Path) -> list[Path]:
+    from sciprune.studies.amr.plots import plot_error_vs_dofs, plot_final_mesh
+
+    paths = [plot_error_vs_dofs(cfg, rows, run_dir / "plots" / "error_vs_dofs.png")]
+    runs = [r for r in rows if r.get("role") == "run"]
+    if runs and (run_dir / f"it_{runs[-1]['it']}.mesh").is_file():
+        paths.append(plot_final_mesh(cfg, run_dir, int(runs[-1]["it"]), run_dir / "plots" / "final_mesh.png"))
+    return paths
+
+
+def describe(cfg: AMRConfig, rows: Rows, run_dir: Path) -> str:
+    s = summarize(cfg, rows, run_dir)
+    what = {
+        "pruning": f"PruningAMR: an element is refined when ID pruning (ε = {cfg.epsilon}) of the INR on it keeps "
+                   f"more than P = {cfg.prop_threshold} of the hidden neurons, or the pruned network's relative "
+                   f"error exceeds T = {cfg.threshold}",
+        "basic": f"BasicAMR: an element is refined when the relative error of the mesh interpolant exceeds T = {cfg.threshold}",
+        "uniform": "uniform refinement of every element",
+    }[cfg.mode]
+    parts = [f"<p>{html.escape(what)}; only the elements created by the last refinement are examined.</p>"]
+    if "rmse" in s:
+        parts.append(
+            f"<p>Final mesh: {s['elements']} elements, {s['dofs']} DOFs ({s['true_dofs']} true DOFs), "
+            f"true RMSE {s['rmse']:.4g}, max error {s['max_error']:.3g}, {s['seconds_total']:.2f} s.</p>"
+        )
+    if s.get("dof_saving_true"):
+        parts.append(
+            f"<p>Uniform refinement needs about {s['uniform_dofs_at_equal_rmse']:.0f} DOFs for the same true RMSE: "
+            f"<b>{s['dof_saving_true']:.1f}×</b> the true DOFs of this mesh.</p>"
+        )
+    return "\n".join(parts)
+
+
+STUDY = Study(
+    name="amr",
+    title="PruningAMR: pruning-guided adaptive meshes for implicit neural representations",
+    config=AMRConfig,
+    run=run,
+    summarize=summarize,
+    plot=plot,
+    describe=describe,
+)
