@@ -1,0 +1,76 @@
+"""Train the built-in INRs and write them to ``studies/amr/data/<name>.safetensors``.
+
+``python -m sciprune.studies.amr.train_builtin [--only corner,front,spacetime] [--out DIR]``
+
+Each network (:data:`~sciprune.studies.amr.builtin.SPECS`) is fitted to its field by Adam on the
+mean squared error, with a cosine learning-rate decay from 3e-3, batches of 4096 points (half
+uniform in the unit box, half concentrated where the field is hard), all drawn from generators
+derived from seed 0. Deterministic on one machine; about a minute per network on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from sciprune.core.seeding import torch_generator
+from sciprune.nn.mlp import MLP
+from sciprune.studies.amr.builtin import SPECS, BuiltinSpec
+from sciprune.studies.amr.inr import DATA, save_mlp
+
+SEED = 0
+BATCH = 4096
+
+
+def _batch(spec: BuiltinSpec, gen: torch.Generator) -> torch.Tensor:
+    d = spec.sizes[0]
+    uniform = torch.rand(BATCH // 2, d, generator=gen)
+    focus = spec.focus(torch.rand(BATCH - BATCH // 2, d, generator=gen))
+    return torch.cat([uniform, focus])
+
+
+def train(spec: BuiltinSpec, *, steps: int | None = None, log: bool = True) -> tuple[MLP, float]:
+    """Fit ``spec``'s network; returns it and its RMSE on 2^16 uniform test points."""
+    mlp = MLP(spec.sizes, spec.activation, generator=torch_generator(SEED, "amr-builtin", spec.name, "init"))
+    gen = torch_generator(SEED, "amr-builtin", spec.name, "data")
+    steps = steps or spec.steps
+    opt = torch.optim.Adam(mlp.parameters(), lr=3e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)) + 1e-3)
+    for step in range(steps):
+        x = _batch(spec, gen)
+        loss = torch.mean((mlp(x).squeeze(-1) - spec.field(x)) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if log and step % 1000 == 0:
+            print(f"  {spec.name} step {step:5d}  mse {loss.item():.2e}", flush=True)
+    test = torch.rand(1 << 16, spec.sizes[0], generator=torch_generator(SEED, "amr-builtin", spec.name, "test"))
+    with torch.no_grad():
+        rmse = torch.sqrt(torch.mean((mlp(test).squeeze(-1) - spec.field(test)) ** 2)).item()
+    return mlp, rmse
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(SPECS), help="comma-separated names")
+    parser.add_argument("--out", type=Path, default=DATA)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    for name in args.only.split(","):
+        spec = SPECS[name]
+        t0 = time.perf_counter()
+        mlp, rmse = train(spec)
+        meta = {"inr": {"name": name, "default_mesh": spec.default_mesh, "field": spec.description,
+                        "fit_rmse": rmse, "steps": spec.steps, "seed": SEED}}
+        save_mlp(args.out / f"{name}.safetensors", mlp, meta=meta)
+        print(f"{name}: {sum(p.numel() for p in mlp.parameters())} parameters, test RMSE {rmse:.3e}, "
+              f"{time.perf_counter() - t0:.1f} s -> {args.out / f'{name}.safetensors'}")
+
+
+if __name__ == "__main__":
+    main()
