@@ -26,37 +26,43 @@ def _id_error(A: torch.Tensor, sel: torch.Tensor, T: torch.Tensor, k: int) -> fl
     return float(torch.linalg.norm(A - A[:, I] @ T[:k]) / torch.linalg.norm(A))
 
 
-def test_error_decreases_with_rank_and_vanishes_at_full_rank() -> None:
+METHODS = pytest.mark.parametrize("method", ["qr", "gram"])
+
+
+@METHODS
+def test_error_decreases_with_rank_and_vanishes_at_full_rank(method: str) -> None:
     A = _decaying(torch_generator(0, "err"), 1, 40, 15)[0]
     errors = []
     for k in range(1, 16):
-        d = interpolative_decomposition(A, rank=k)
+        d = interpolative_decomposition(A, rank=k, method=method)
         assert int(d.ranks[0]) == k
         errors.append(_id_error(A, d.selected[0], d.interp[0], k))
     assert all(e1 <= e0 * (1 + 1e-9) for e0, e1 in zip(errors, errors[1:]))
-    assert errors[0] > 0.1 and errors[-1] < 1e-13
+    assert errors[0] > 0.1 and errors[-1] < (1e-13 if method == "qr" else 1e-10)
 
 
-def test_eps_rule_picks_hand_computed_rank_on_orthogonal_columns() -> None:
+@METHODS
+def test_eps_rule_picks_hand_computed_rank_on_orthogonal_columns(method: str) -> None:
     # Orthogonal columns of norms s: the pivoted QR has R = diag(sorted s) exactly, pivots by norm.
     gen = torch_generator(0, "orth")
     Q, _ = torch.linalg.qr(torch.randn(20, 6, generator=gen, dtype=torch.float64))
     s = torch.tensor([0.2, 10.0, 0.001, 1.0, 5.0, 0.01], dtype=torch.float64)
-    d = interpolative_decomposition(Q * s, eps=0.015)  # ratios 1, .5, .1, .02 | .001, .0001
+    d = interpolative_decomposition(Q * s, eps=0.015, method=method)  # ratios 1 .5 .1 .02 | .001 .0001
     assert d.ranks.tolist() == [4]
     assert d.selected[0].tolist() == [1, 4, 3, 0]
-    d = interpolative_decomposition(Q * s, eps=0.02)  # ratio exactly 0.02 is kept (>=)
+    d = interpolative_decomposition(Q * s, eps=0.0199, method=method)
     assert d.ranks.tolist() == [4]
-    d = interpolative_decomposition(Q * s, eps=0.021)
+    d = interpolative_decomposition(Q * s, eps=0.021, method=method)
     assert d.ranks.tolist() == [3]
 
 
-def test_batched_matches_per_element_loop_and_lapack_pivots() -> None:
+@METHODS
+def test_batched_matches_per_element_loop_and_lapack_pivots(method: str) -> None:
     A = _decaying(torch_generator(1, "lapack"), 6, 30, 12)
     eps = 1e-2
-    batch = interpolative_decomposition(A, eps=eps)
+    batch = interpolative_decomposition(A, eps=eps, method=method)
     for b in range(A.shape[0]):
-        one = interpolative_decomposition(A[b], eps=eps)
+        one = interpolative_decomposition(A[b], eps=eps, method=method)
         k = int(batch.ranks[b])
         assert int(one.ranks[0]) == k
         assert torch.equal(one.selected[0, :k], batch.selected[b, :k])
@@ -96,10 +102,11 @@ def _deficient_mlp() -> MLP:
     return mlp
 
 
-def test_rank_deficient_layers_are_recovered_exactly() -> None:
+@pytest.mark.parametrize(("method", "eps"), [("qr", 1e-9), ("gram", 1e-4)])
+def test_rank_deficient_layers_are_recovered_exactly(method: str, eps: float) -> None:
     mlp = _deficient_mlp()
     x = torch.rand(2, 64, 3, generator=torch_generator(3, "x"), dtype=torch.float64) * 2 - 1
-    pruned = id_prune(mlp, x, eps=1e-9)
+    pruned = id_prune(mlp, x, eps=eps, method=method)
     assert pruned.ranks[:, :2].tolist() == [[4, 3], [4, 3]]
     assert pruned.errors[:, :2].max() < 1e-12
     assert torch.allclose(pruned(x), mlp(x).detach(), rtol=0, atol=1e-10)
@@ -110,29 +117,32 @@ def test_rank_deficient_layers_are_recovered_exactly() -> None:
     assert torch.allclose(small(x_new), mlp(x_new), rtol=0, atol=1e-10)
 
 
-def test_dead_layer_keeps_one_neuron_with_zero_interpolation() -> None:
+@METHODS
+def test_dead_layer_keeps_one_neuron_with_zero_interpolation(method: str) -> None:
     mlp = MLP([2, 6, 5, 1], "relu", generator=torch_generator(4, "dead"), dtype=torch.float64)
     with torch.no_grad():
         mlp.layers[1].bias.fill_(-100.0)  # hidden layer 1 is zero on [0, 1]^2
     x = torch.rand(3, 30, 2, generator=torch_generator(4, "x"), dtype=torch.float64)
-    pruned = id_prune(mlp, x, eps=1e-3)
+    pruned = id_prune(mlp, x, eps=1e-3, method=method)
     assert pruned.ranks[:, 1].tolist() == [1, 1, 1]
     assert (pruned.weights[2] == 0).all() and (pruned.errors[:, 1] == 0).all()
     assert torch.allclose(pruned(x), mlp(x).detach(), rtol=0, atol=1e-12)
 
 
-def test_all_zero_matrix() -> None:
-    d = interpolative_decomposition(torch.zeros(2, 7, 4), eps=0.1)
+@METHODS
+def test_all_zero_matrix(method: str) -> None:
+    d = interpolative_decomposition(torch.zeros(2, 7, 4), eps=0.1, method=method)
     assert d.ranks.tolist() == [1, 1] and d.selected.tolist() == [[0], [0]]
     assert (d.interp == 0).all()
 
 
-def test_padding_is_exact_and_extract_matches_batch() -> None:
+@METHODS
+def test_padding_is_exact_and_extract_matches_batch(method: str) -> None:
     # sigmoid(0) = 1/2: padded neurons must still contribute nothing.
     mlp = MLP([2, 12, 12, 2], "sigmoid", generator=torch_generator(5, "pad"))
     gen = torch_generator(5, "x")
     x = torch.rand(5, 40, 2, generator=gen) * torch.tensor([0.01, 0.05, 0.2, 0.5, 1.0]).view(5, 1, 1)
-    pruned = id_prune(mlp, x, eps=1e-4)
+    pruned = id_prune(mlp, x, eps=1e-4, method=method)
     assert len(set(pruned.ranks.sum(1).tolist())) > 1  # members of different sizes
     y = pruned(x)
     assert y.dtype == torch.float64 and y.shape == (5, 40, 2)
@@ -145,12 +155,13 @@ def test_padding_is_exact_and_extract_matches_batch() -> None:
     assert torch.allclose(y, mlp(x).double(), atol=1e-3)
 
 
-def test_chunks_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+@METHODS
+def test_chunks_give_the_same_result(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
     mlp = MLP([2, 16, 16, 1], "tanh", generator=torch_generator(6, "chunk"))
     x = torch.rand(7, 32, 2, generator=torch_generator(6, "x")) * 0.3
-    whole = id_prune(mlp, x, eps=1e-3)
+    whole = id_prune(mlp, x, eps=1e-3, method=method)
     monkeypatch.setattr(idprune_module, "CHUNK_ELEMENTS", 32 * 16 * 2)  # chunks of 2 members
-    parts = id_prune(mlp, x, eps=1e-3)
+    parts = id_prune(mlp, x, eps=1e-3, method=method)
     assert torch.equal(whole.ranks, parts.ranks)
     for a, b in zip(whole.weights + whole.selected, parts.weights + parts.selected):
         assert torch.allclose(a, b, rtol=0, atol=1e-12)  # forward blocking may differ by ulps
@@ -173,6 +184,7 @@ def test_float32_model_gives_float32_mlp() -> None:
         ({"eps": 1.5}, r"eps must be in \(0, 1\); got 1.5"),
         ({"rank": 9}, r"rank for hidden layer 0 must be in \[1, min\(width, samples\)\] = \[1, 8\]; got 9"),
         ({"rank": [2, 2, 2]}, "one int or 2 ints"),
+        ({"eps": 0.1, "method": "svd"}, "unknown ID method 'svd'; expected one of auto, qr, gram"),
     ],
 )
 def test_bad_arguments(kwargs: dict, match: str) -> None:

@@ -52,6 +52,12 @@ from sciprune.nn.mlp import MLP, get_activation
 
 #: pivots with |R_jj| below this fraction of |R_11| are treated as exactly dependent.
 NUMERICAL_FLOOR = 1e-12
+#: the same for the Gram path, which sees |R_jj| only to ~1e-7 |R_11|.
+GRAM_FLOOR = 1e-6
+#: ``method="auto"`` uses the Gram path for widths up to this, when eps >= GRAM_MIN_EPS.
+GRAM_MAX_WIDTH = 64
+GRAM_MIN_EPS = 1e-5
+METHODS = ("auto", "qr", "gram")
 #: float64 elements of A processed at once (8 MB per chunk: small enough that the allocator reuses memory).
 CHUNK_ELEMENTS = 1 << 20
 
@@ -71,7 +77,9 @@ class InterpolativeDecomposition:
     interp: Tensor
 
 
-def _check_eps_rank(eps: float | None, rank: object) -> None:
+def _check_eps_rank(eps: float | None, rank: object, method: str = "auto") -> None:
+    if method not in METHODS:
+        raise InputError(f"unknown ID method {method!r}; expected one of {', '.join(METHODS)}")
     if (eps is None) == (rank is None):
         raise InputError(
             f"give exactly one of eps and rank; got eps={eps!r}, rank={rank!r}: "
@@ -102,14 +110,13 @@ def _pivoted_qr(
     ranks = torch.zeros(B, dtype=torch.long)
     active = torch.ones(B, dtype=torch.bool)
     r11 = A.new_zeros(B)
-    rows = torch.arange(B)
     rel = NUMERICAL_FLOOR if eps is None else max(eps, NUMERICAL_FLOOR)
     for i in range(kcap):
-        p = d.argmax(dim=1)  # chosen columns hold -inf: never picked twice
-        a = A[rows, :, p].unsqueeze(1)  # (B, 1, n): column p of A
+        p = d.argmax(dim=1, keepdim=True)  # (B, 1); chosen columns hold -inf: never picked twice
+        a = A.gather(2, p.unsqueeze(1).expand(B, n, 1)).mT  # (B, 1, n): column p of A
         if i > 0:  # CGS2; the first pass's coefficients Q_iᵀ a_p = R[:i, p] are known already
             Qi = Qt[:, :i]
-            c = R[:, :i].gather(2, p.view(B, 1, 1).expand(B, i, 1))
+            c = R[:, :i].gather(2, p.unsqueeze(1).expand(B, i, 1))
             a = torch.baddbmm(a, c.mT, Qi, alpha=-1.0)
             a = torch.baddbmm(a, torch.bmm(a, Qi.mT), Qi, alpha=-1.0)
         rii = torch.linalg.vector_norm(a, dim=2).squeeze(1)
@@ -128,15 +135,74 @@ def _pivoted_qr(
         Qt[:, i] = q.squeeze(1)
         row = torch.bmm(q, A).squeeze(1)  # R[i, :] = q_iᵀ A
         R[:, i] = row
-        d.sub_(row * row)
-        d[rows, p] = -torch.inf
-        piv[:, i] = torch.where(accept, p, -1)
+        d.sub_(row * row).scatter_(1, p, -torch.inf)
+        piv[:, i] = torch.where(accept, p.squeeze(1), -1)
         ranks += accept
         active = accept & (i + 1 < target)
         if not bool(active.any()):
             break
     kmax = int(ranks.max()) if B else 0
     return piv[:, :kmax], R[:, :kmax], ranks, Qt[:, :kmax]
+
+
+def _pivoted_cholesky(
+    A: Tensor, eps: float | None, target: Tensor, d: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The same truncated pivoted QR (``piv, R, ranks``) from the Gram matrix ``G = AᵀA``.
+
+    Pivoted Cholesky: ``R[i, :] = (G[p, :] - R[:i, p]ᵀ R[:i, :]) / R_ii`` with
+    ``R_ii = sqrt(d_p)``. One ``2 n m²`` product, then steps on (B, m) data only: fast for small
+    widths, but the squared conditioning limits it to ``eps >= ~1e-5`` (floor :data:`GRAM_FLOOR`).
+    """
+    B, n, m = A.shape
+    G = torch.bmm(A.mT, A)
+    kcap = int(target.max()) if B else 0
+    R = A.new_zeros(B, kcap, m)
+    piv = torch.full((B, kcap), -1, dtype=torch.long)
+    ranks = torch.zeros(B, dtype=torch.long)
+    active = torch.ones(B, dtype=torch.bool)
+    r11 = A.new_zeros(B)
+    rel = GRAM_FLOOR if eps is None else max(eps, GRAM_FLOOR)
+    for i in range(kcap):
+        p = d.argmax(dim=1, keepdim=True)  # (B, 1)
+        rii = d.gather(1, p).squeeze(1).clamp_min(0.0).sqrt()
+        if i == 0:
+            r11 = rii
+            accept = active
+        else:
+            accept = active & (rii >= r11 * rel) & (rii > 0) & (i < target)
+            if not bool(accept.any()):
+                break
+        g = G.gather(1, p.unsqueeze(2).expand(B, 1, m)).squeeze(1)  # row p of G, (B, m)
+        if i > 0:
+            c = R[:, :i].gather(2, p.unsqueeze(1).expand(B, i, 1))
+            g = torch.baddbmm(g.unsqueeze(1), c.mT, R[:, :i], alpha=-1.0).squeeze(1)
+        row = g * (accept / rii.clamp_min(1e-300)).unsqueeze(1)
+        R[:, i] = row
+        d.sub_(row * row).scatter_(1, p, -torch.inf)
+        piv[:, i] = torch.where(accept, p.squeeze(1), -1)
+        ranks += accept
+        active = accept & (i + 1 < target)
+        if not bool(active.any()):
+            break
+    kmax = int(ranks.max()) if B else 0
+    return piv[:, :kmax], R[:, :kmax], ranks
+
+
+def _resolve(method: str, eps: float | None, m: int) -> str:
+    if method == "auto":
+        gram = m <= GRAM_MAX_WIDTH and eps is not None and eps >= GRAM_MIN_EPS
+        return "gram" if gram else "qr"
+    return method
+
+
+def _factor(
+    A: Tensor, eps: float | None, target: Tensor, method: str, d: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(piv, R, ranks)`` by the QR or the Gram path (``d``: squared column norms, overwritten)."""
+    if _resolve(method, eps, A.shape[2]) == "gram":
+        return _pivoted_cholesky(A, eps, target, d)
+    return _pivoted_qr(A, eps, target, d)[:3]
 
 
 def _interp_from_r(piv: Tensor, R: Tensor, m: int) -> Tensor:
@@ -173,7 +239,7 @@ def _as_target(rank: int | Tensor | None, B: int, n: int, m: int) -> Tensor:
 
 
 def interpolative_decomposition(
-    A: Tensor, *, eps: float | None = None, rank: int | Tensor | None = None
+    A: Tensor, *, eps: float | None = None, rank: int | Tensor | None = None, method: str = "auto"
 ) -> InterpolativeDecomposition:
     """Column ID ``A[b] ≈ A[b][:, I_b] T_b`` of ``A`` (n, m) or (B, n, m), computed in float64.
 
@@ -181,15 +247,18 @@ def interpolative_decomposition(
     column-pivoted QR ``A Π = Q R``) or ``rank`` (a fixed ``k``: an int, or one per member as a
     ``(B,)`` tensor) must be given. ``T = [I_k | R11⁻¹ R12] Πᵀ``. A matrix that is identically
     zero keeps one column with a zero row of ``T`` (exact). An unbatched ``A`` gives ``B = 1``.
-    See the module docstring for the algorithm and its accuracy.
+    ``method``: ``"qr"`` (pivoted Gram-Schmidt QR on ``A``), ``"gram"`` (pivoted Cholesky of
+    ``AᵀA``: faster for narrow layers, valid for ``eps >= ~1e-5``) or ``"auto"`` (``"gram"`` for
+    widths <= 64 with ``eps >= 1e-5``, else ``"qr"``). See the module docstring.
     """
-    _check_eps_rank(eps, rank)
+    _check_eps_rank(eps, rank, method)
     if not isinstance(A, Tensor) or A.dim() not in (2, 3):
         raise InputError(f"A must be a (n, m) or (B, n, m) tensor; got shape {getattr(A, 'shape', type(A))}")
     A3 = (A if A.dim() == 3 else A.unsqueeze(0)).detach()
     B, n, m = A3.shape
     target = _as_target(rank, B, n, m)
-    piv, R, ranks, _ = _pivoted_qr(A3.to(torch.float64).contiguous(), eps, target)
+    A64 = A3.to(torch.float64).contiguous()
+    piv, R, ranks = _factor(A64, eps, target, method, A64.square().sum(dim=1))
     return InterpolativeDecomposition(piv, ranks, _interp_from_r(piv, R, m))
 
 
@@ -210,22 +279,35 @@ class _Workspace:
 _INPLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_, "sin": torch.sin_}
 
 
+def _direct_residual2(A: Tensor, piv: Tensor, T: Tensor, redo: Tensor, ws: _Workspace) -> Tensor:
+    """``||A - A[:, I] T||_F²`` for the members ``redo`` (all of them at once when most need it)."""
+    if 2 * redo.numel() > A.shape[0]:
+        A_I = A.gather(2, piv.clamp_min(0).unsqueeze(1).expand(-1, A.shape[1], -1))
+        A_I = A_I * (piv >= 0).unsqueeze(1)
+        out = ws.get("sq", tuple(A.shape), A.dtype)
+        return torch.linalg.vector_norm(torch.baddbmm(A, A_I, T, alpha=-1.0, out=out), dim=(1, 2))[redo] ** 2
+    sel = piv[redo]
+    A_I = A[redo].gather(2, sel.clamp_min(0).unsqueeze(1).expand(-1, A.shape[1], -1))
+    direct = torch.baddbmm(A[redo], A_I * (sel >= 0).unsqueeze(1), T[redo], alpha=-1.0)
+    return torch.linalg.vector_norm(direct, dim=(1, 2)) ** 2
+
+
 def _id_with_error(
-    A: Tensor, eps: float | None, target: Tensor, ws: _Workspace | None = None
+    A: Tensor, eps: float | None, target: Tensor, method: str, ws: _Workspace
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(selected, ranks, T, relative Frobenius error)`` of the ID of ``A`` (B, n, m) float64."""
-    sq = torch.mul(A, A, out=ws.get("sq", tuple(A.shape), A.dtype)) if ws else A.square()
-    total2 = sq.sum(dim=1)  # squared column norms
-    piv, R, ranks, Qt = _pivoted_qr(A, eps, target, total2.clone())
+    total2 = torch.mul(A, A, out=ws.get("sq", tuple(A.shape), A.dtype)).sum(dim=1)  # column norms²
+    piv, R, ranks = _factor(A, eps, target, method, total2.clone())
     total2 = total2.sum(dim=1)
     T = _interp_from_r(piv, R, A.shape[2])
     # A[:, I] T = Q R11 R11⁻¹ R = Q R (Q orthonormal), so ||A - A[:, I] T||² = ||A||² - ||R||².
-    # That difference loses ~1e-16 ||A||² to cancellation: below 1e-8 ||A||² recompute it directly.
+    # The difference loses ~1e-16 ||A||² to cancellation (QR path; the Gram path's R is good to
+    # ~1e-16 κ², so ~1e-10 for eps = 1e-3): below that floor it is recomputed directly.
+    floor = 1e-12 if _resolve(method, eps, A.shape[2]) == "qr" else 1e-8
     resid2 = (total2 - torch.linalg.vector_norm(R, dim=(1, 2)).square()).clamp_min(0.0)
-    redo = (resid2 < 1e-8 * total2).nonzero().squeeze(1)
+    redo = (resid2 < floor * total2).nonzero().squeeze(1)
     if redo.numel():
-        direct = torch.baddbmm(A[redo], Qt[redo].mT, R[redo], alpha=-1.0)
-        resid2[redo] = torch.linalg.vector_norm(direct, dim=(1, 2)).square()
+        resid2[redo] = _direct_residual2(A, piv, T, redo, ws)
     err = torch.where(total2 > 0, (resid2 / total2.clamp_min(1e-300)).sqrt(), 0.0)
     return piv, ranks, T, err
 
@@ -312,7 +394,7 @@ def _hidden_layer(mlp: MLP, l: int, h: Tensor, out: Tensor) -> Tensor:
 
 
 def _prune_chunk(
-    mlp: MLP, x: Tensor, eps: float | None, targets: list[int | None], ws: _Workspace
+    mlp: MLP, x: Tensor, eps: float | None, targets: list[int | None], method: str, ws: _Workspace
 ) -> PrunedMLPBatch:
     C, n, _ = x.shape
     ws64 = [layer.weight.detach().to(torch.float64) for layer in mlp.layers]
@@ -325,7 +407,7 @@ def _prune_chunk(
         with torch.no_grad():
             h = _hidden_layer(mlp, l, h, ws.get(f"h{l % 2}", (C * n, m), x.dtype))
         A = ws.get("a64", (C, n, m), torch.float64).copy_(h.view(C, n, m))
-        sel, k, T, err = _id_with_error(A, eps, _as_target(targets[l], C, n, m), ws)
+        sel, k, T, err = _id_with_error(A, eps, _as_target(targets[l], C, n, m), method, ws)
         W = _gather_rows(ws64[l], sel)  # (C, k_l, m_{l-1})
         weights.append(W if T_prev is None else torch.bmm(W, T_prev.mT))
         biases.append(_gather_rows(bs64[l], sel))
@@ -368,7 +450,12 @@ def _concat(parts: list[PrunedMLPBatch]) -> PrunedMLPBatch:
 
 
 def id_prune(
-    mlp: MLP, samples: Tensor, *, eps: float | None = None, rank: int | Sequence[int] | None = None
+    mlp: MLP,
+    samples: Tensor,
+    *,
+    eps: float | None = None,
+    rank: int | Sequence[int] | None = None,
+    method: str = "auto",
 ) -> PrunedMLPBatch:
     """ID-prune every hidden layer of ``mlp`` on ``B`` independent sample sets at once.
 
@@ -381,9 +468,10 @@ def id_prune(
               \\tilde W_{L-1} = W_{L-1} T_{L-2}^\\top,
 
     with :math:`T_{-1} = I` (inputs are never pruned). ``eps`` or ``rank`` (one int, or one per
-    hidden layer) as in :func:`interpolative_decomposition`. Large batches run in chunks.
+    hidden layer) and ``method`` as in :func:`interpolative_decomposition`. Large batches run in
+    chunks.
     """
-    _check_eps_rank(eps, rank)
+    _check_eps_rank(eps, rank, method)
     if not isinstance(mlp, MLP):
         raise InputError(f"id_prune needs a sciprune MLP; got {type(mlp).__name__}")
     x = samples if samples.dim() == 3 else samples.unsqueeze(0)
@@ -404,14 +492,19 @@ def id_prune(
     x = x.to(mlp.layers[0].weight.dtype)
     chunk = max(1, CHUNK_ELEMENTS // (x.shape[1] * max(mlp.sizes[1:-1])))
     ws = _Workspace()
-    return _concat([_prune_chunk(mlp, xc, eps, targets, ws) for xc in x.split(chunk)])
+    return _concat([_prune_chunk(mlp, xc, eps, targets, method, ws) for xc in x.split(chunk)])
 
 
 def id_prune_mlp(
-    mlp: MLP, samples: Tensor, *, eps: float | None = None, rank: int | Sequence[int] | None = None
+    mlp: MLP,
+    samples: Tensor,
+    *,
+    eps: float | None = None,
+    rank: int | Sequence[int] | None = None,
+    method: str = "auto",
 ) -> MLP:
     """ID-prune ``mlp`` on one sample set (n, d_in): a physically smaller MLP in the model's dtype."""
     if samples.dim() != 2:
         raise InputError(f"id_prune_mlp takes one sample set (n, d_in); got shape {tuple(samples.shape)}")
     dtype = mlp.layers[0].weight.dtype
-    return id_prune(mlp, samples, eps=eps, rank=rank).extract(0, dtype=dtype)
+    return id_prune(mlp, samples, eps=eps, rank=rank, method=method).extract(0, dtype=dtype)
