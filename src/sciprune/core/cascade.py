@@ -82,9 +82,14 @@ def train_dense(
     resume: bool = False,
     progress: Progress = _no_progress,
 ) -> Dense:
-    """Train ``model`` (which must have an ``arch``) for ``epochs``; reuse ``checkpoint`` if resuming."""
+    """Train ``model`` (which must have an ``arch``) for ``epochs``, in place.
+
+    With ``resume`` and an existing ``checkpoint`` the trained state is loaded into ``model``
+    instead, so either way ``model`` is the trained network when this returns.
+    """
     if resume and checkpoint is not None and checkpoint.exists():
         s = load_state(checkpoint)
+        load_state_dict(model, s["state"])
         return Dense(s["arch"], s["state"], s["rewind"], s["lrs"], s["optimizer"], s["losses"])
     if not 0 <= rewind_epoch <= epochs:
         raise InputError(f"rewind_epoch must be in [0, epochs={epochs}]; got {rewind_epoch}")

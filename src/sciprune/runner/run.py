@@ -50,7 +50,7 @@ def run_config(
     ctx = RunContext(out=out, resume=resume, quiet=quiet, device=_device(device), workers=workers, scheduler=scheduler)
     saved = out / CONFIG
     text = dump_config(cfg)
-    if saved.exists():
+    if saved.exists() and _holds_results(out):
         if not resume:
             raise InputError(f"results directory {str(out)!r} already holds a run; pass --resume to continue it or choose another --out")
         if yaml.safe_load(saved.read_text()) != yaml.safe_load(text):
@@ -60,6 +60,12 @@ def run_config(
     get_study(cfg.study).run(cfg, ctx)
     make_report(out)
     return out
+
+
+def _holds_results(out: Path) -> bool:
+    """Whether ``out`` holds computed results (a run that failed on bad input before computing does not)."""
+    checkpoints = out / "checkpoints"
+    return (out / "metrics.csv").exists() or (checkpoints.is_dir() and any(checkpoints.iterdir()))
 
 
 def load_run(run_dir: str | Path) -> tuple[Any, list[dict[str, Any]]]:

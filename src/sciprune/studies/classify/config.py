@@ -1,0 +1,86 @@
+"""The config of ``sciprune classify`` (validated at the boundary; unknown fields are errors)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sciprune.core.cascade import RETRAIN_POLICIES
+from sciprune.core.schedule import KERAS
+from sciprune.nn.mlp import ACTIVATIONS
+from sciprune.runner.study import StudyConfig
+
+METHODS = ("weight", "unit", "id")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    name: Literal["digits", "mnist", "fashion-mnist"] = "digits"
+    data_dir: str | None = None
+    test_fraction: float = Field(0.25, gt=0.0, lt=1.0, description="digits only: held-out fraction")
+    limit_train: int | None = Field(None, ge=1, description="use only the first N training images")
+
+
+class ModelConfig(_Section):
+    hidden: list[int] = Field(default_factory=lambda: [128, 128, 64, 32], min_length=1)
+    activation: str = "relu"
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if min(v) < 1:
+            raise ValueError(f"hidden widths must be >= 1, got {v}")
+        return v
+
+    @field_validator("activation")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in ACTIVATIONS:
+            raise ValueError(f"expected one of {', '.join(sorted(ACTIVATIONS))}")
+        return v
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(20, ge=0)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+
+
+class PruneConfig(_Section):
+    methods: list[Literal["weight", "unit", "id"]] = Field(default_factory=lambda: list(METHODS), min_length=1)
+    sparsities: list[float] = Field(default_factory=lambda: list(KERAS), min_length=1)
+    retrain_epochs: int = Field(2, ge=0, description="0: only the one-shot curves; >0: also the retrained curves")
+    retrain: str = "finetune"
+    id_samples: int = Field(500, ge=1, description="training inputs the ID sees")
+    heatmap_sparsity: float = Field(0.9, ge=0.0, lt=1.0)
+
+    @field_validator("sparsities")
+    @classmethod
+    def _range(cls, v: list[float]) -> list[float]:
+        bad = [s for s in v if not 0.0 <= s < 1.0]
+        if bad:
+            raise ValueError(f"each sparsity must be in [0, 1), got {bad[0]}")
+        return v
+
+    @field_validator("retrain")
+    @classmethod
+    def _policy(cls, v: str) -> str:
+        if v not in RETRAIN_POLICIES:
+            raise ValueError(f"expected one of {', '.join(RETRAIN_POLICIES)}")
+        return v
+
+
+class ClassifyConfig(StudyConfig):
+    """Weight vs unit vs ID pruning of an MLP classifier, over ``repeats`` seeds."""
+
+    study: Literal["classify"] = "classify"
+    repeats: int = Field(3, ge=1, description="independent seeds: seed, seed+1, ...")
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    prune: PruneConfig = PruneConfig()
+    timing_batch: int = Field(4096, ge=1, description="batch for the inference-time measurement of compacted nets")

@@ -1,0 +1,135 @@
+"""The classify protocol: per seed, train a dense MLP once, then one cascade per method and variant.
+
+Methods (all layerwise, output layer never pruned, as in Keras_pruning):
+
+* ``weight``: unstructured magnitude pruning of each hidden weight matrix;
+* ``unit``: structured pruning of the neurons with the smallest L2 norm of incoming weights;
+* ``id``: interpolative-decomposition pruning keeping as many neurons per layer as ``unit`` does
+  (at least one), with the next layer corrected by the interpolation matrix.
+
+Variants: ``oneshot`` (the seed's protocol: each sparsity from the dense net, no retraining) and,
+when ``prune.retrain_epochs > 0``, ``retrained`` (the same followed by retraining).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sciprune.core.cascade import CascadeSpec, Dense, run_cascade, train_dense
+from sciprune.core.compact import compact
+from sciprune.core.count import count_params
+from sciprune.core.idprune import id_prune_mlp
+from sciprune.core.io import save_checkpoint
+from sciprune.core.pruning import prune
+from sciprune.core.seeding import torch_generator
+from sciprune.core.train import supervised
+from sciprune.nn.mlp import MLP
+from sciprune.runner.context import RunContext
+from sciprune.studies.classify.config import ClassifyConfig
+from sciprune.studies.classify.data import Split, load_data
+from sciprune.studies.classify.timing import write_timing
+
+
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch: int = 8192) -> dict[str, float]:
+    """Test accuracy (%) and mean cross-entropy; plus the parameter count after compaction."""
+    correct, loss = 0, 0.0
+    for i in range(0, len(x), batch):
+        logits = model(x[i : i + batch])
+        loss += float(F.cross_entropy(logits, y[i : i + batch], reduction="sum"))
+        correct += int((logits.argmax(dim=1) == y[i : i + batch]).sum())
+    return {"accuracy": 100.0 * correct / len(x), "loss": loss / len(x)}
+
+
+def kept_neurons(widths: list[int], sparsity: float) -> list[int]:
+    """Neurons per hidden layer that unit pruning keeps at ``sparsity`` (ID keeps at least one)."""
+    return [max(1, w - round(sparsity * w)) for w in widths]
+
+
+def prune_step(method: str, cfg: ClassifyConfig, data: Split, model: nn.Module, sparsity: float,
+               generator: torch.Generator) -> nn.Module:
+    """Prune ``model`` to ``sparsity`` by ``method`` (masks in place, or a new smaller net for ``id``)."""
+    assert isinstance(model, MLP)
+    hidden = [name for name, _ in model.named_modules() if name.startswith("layers.")][:-1]
+    if method == "weight":
+        prune(model, sparsity, criterion="magnitude", layers=hidden)
+        return model
+    if method == "unit":
+        prune(model, sparsity, criterion="neuron_l2", layers=hidden)
+        return model
+    idx = torch.randperm(len(data.x_train), generator=generator)[: cfg.prune.id_samples]
+    return id_prune_mlp(model, data.x_train[idx].to(model.layers[0].weight.device),
+                        rank=kept_neurons(model.sizes[1:-1], sparsity))
+
+
+def run(cfg: ClassifyConfig, ctx: RunContext) -> None:
+    """Run every seed × method × variant cascade, checkpointing after every stage."""
+    d = cfg.data
+    data = load_data(d.name, data_dir=d.data_dir, seed=cfg.seed, test_fraction=d.test_fraction, limit_train=d.limit_train)
+    dev = ctx.device
+    x_tr, y_tr, x_te, y_te = (t.to(dev) for t in (data.x_train, data.y_train, data.x_test, data.y_test))
+    sizes = [data.n_features, *cfg.model.hidden, data.n_classes]
+    train_fn = supervised(x_tr, y_tr, F.cross_entropy, batch_size=cfg.train.batch_size)
+
+    def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
+        return torch.optim.Adam(params, lr=cfg.train.lr), None
+
+    def eval_fn(model: nn.Module) -> dict[str, float]:
+        assert isinstance(model, MLP)
+        return {**evaluate(model, x_te, y_te), "compact_params": count_params(compact(model)).total}
+
+    variants = {"oneshot": 0} | ({"retrained": cfg.prune.retrain_epochs} if cfg.prune.retrain_epochs else {})
+    rows: list[dict[str, Any]] = []
+    for r in range(cfg.repeats):
+        seed = cfg.seed + r
+        folder = ctx.checkpoints / f"seed{seed}"
+        model = MLP(sizes, cfg.model.activation, generator=torch_generator(seed, "init")).to(dev)
+        dense = train_dense(model, train_fn=train_fn, make_optimizer=make_optimizer, epochs=cfg.train.epochs,
+                            seed=seed, checkpoint=folder / "dense.pt", resume=ctx.resume,
+                            progress=partial(ctx.progress))
+        model.eval()
+        with torch.no_grad():
+            rows.append({"method": "dense", "variant": "dense", "seed": seed, "stage": -1, "sparsity": 0.0,
+                         **_dense_stats(dense, sizes), **eval_fn(model)})
+        for method in cfg.prune.methods:
+            for variant, epochs in variants.items():
+                tag = {"method": method, "variant": variant, "seed": seed}
+                done = list(rows)
+                spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="oneshot", retrain_epochs=epochs,
+                                   retrain=cfg.prune.retrain)
+                stage_rows = run_cascade(
+                    dense, spec, prune_fn=partial(_prune_and_keep, method, cfg, data, ctx, seed, variant),
+                    train_fn=train_fn, eval_fn=eval_fn, make_optimizer=make_optimizer,
+                    build=lambda arch: MLP.from_arch(arch).to(dev), seed=seed, key=f"{method}-{variant}",
+                    checkpoint_dir=folder / f"{method}-{variant}", resume=ctx.resume,
+                    progress=partial(ctx.progress),
+                    on_stage=lambda row, done=done, tag=tag: ctx.write_rows(done + [{**tag, **row}]),
+                )
+                rows.extend({**tag, **row} for row in stage_rows)
+                ctx.write_rows(rows)
+    write_timing(cfg, ctx)
+
+
+def _dense_stats(dense: Dense, sizes: list[int]) -> dict[str, Any]:
+    total = sum(t.numel() for k, t in dense.state.items() if not k.endswith("_mask"))
+    flops = sum(2 * i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+    return {"achieved_sparsity": 0.0, "params_total": total, "params_nnz": total, "flops": flops,
+            "neurons": ";".join(map(str, sizes[1:-1]))}
+
+
+def _prune_and_keep(method: str, cfg: ClassifyConfig, data: Split, ctx: RunContext, seed: int, variant: str,
+                    model: nn.Module, sparsity: float, generator: torch.Generator) -> nn.Module:
+    """:func:`prune_step`, saving the network of the heat-map sparsity (first seed, one-shot)."""
+    pruned = prune_step(method, cfg, data, model, sparsity, generator)
+    if seed == cfg.seed and variant == "oneshot" and abs(sparsity - cfg.prune.heatmap_sparsity) < 1e-9:
+        save_checkpoint(heatmap_path(ctx.out, method), pruned, meta={"method": method, "sparsity": sparsity})
+    return pruned
+
+
+def heatmap_path(run_dir: Path, method: str) -> Path:
+    return run_dir / "checkpoints" / f"heatmap-{method}.safetensors"

@@ -1,0 +1,70 @@
+"""Measured inference time of compacted unit- and ID-pruned networks against the dense one.
+
+Timing is a measurement, not a result to reproduce: it goes to ``timing.csv`` (not ``metrics.csv``)
+and never into a test. Networks come from the first seed's one-shot stage checkpoints.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from sciprune.core.compact import compact
+from sciprune.core.count import count_params, mlp_flops
+from sciprune.core.io import load_state
+from sciprune.core.masks import load_state_dict
+from sciprune.core.seeding import torch_generator
+from sciprune.nn.mlp import MLP
+from sciprune.runner.context import RunContext
+from sciprune.runner.files import atomic_write_csv
+from sciprune.studies.classify.config import ClassifyConfig
+
+TIMED_SPARSITIES = (0.5, 0.75, 0.9)
+
+
+def best_time(model: torch.nn.Module, x: torch.Tensor, *, repeats: int = 7) -> float:
+    """Best-of-``repeats`` wall time of one forward pass, in milliseconds."""
+    with torch.inference_mode():
+        model(x)
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(x)
+            best = min(best, time.perf_counter() - t0)
+    return 1e3 * best
+
+
+def _load(path: Path) -> MLP:
+    """A network from a stage or dense checkpoint of the cascade."""
+    saved = load_state(path)
+    model = MLP.from_arch(saved["arch"])
+    load_state_dict(model, saved["state"])
+    return model.eval()
+
+
+def write_timing(cfg: ClassifyConfig, ctx: RunContext) -> None:
+    """``timing.csv``: dense vs compacted forward time at the schedule's sparsities nearest 50/75/90 %."""
+    folder = ctx.checkpoints / f"seed{cfg.seed}"
+    sched = cfg.prune.sparsities
+    stages = sorted({min(range(len(sched)), key=lambda i: abs(sched[i] - s)) for s in TIMED_SPARSITIES})
+    dense = _load(folder / "dense.pt")
+    x = torch.randn(cfg.timing_batch, dense.sizes[0], generator=torch_generator(cfg.seed, "timing"))
+    t_dense = best_time(dense, x)
+    rows = []
+    for method in [m for m in cfg.prune.methods if m in ("unit", "id")]:
+        for i in stages:
+            path = folder / f"{method}-oneshot" / f"stage_{i:03d}.pt"
+            if not path.exists():
+                continue
+            net = compact(_load(path))
+            t_net = best_time(net, x)
+            rows.append({
+                "method": method, "sparsity": sched[i], "batch": cfg.timing_batch, "threads": torch.get_num_threads(),
+                "params_dense": count_params(dense).total, "params_compact": count_params(net).total,
+                "ideal_speedup": mlp_flops(dense) / mlp_flops(net), "ms_dense": t_dense, "ms_compact": t_net,
+                "speedup": t_dense / t_net,
+            })
+    if rows:
+        atomic_write_csv(ctx.out / "timing.csv", rows)
