@@ -103,16 +103,11 @@ def _concat(parts: list[Verdicts]) -> Verdicts:
 
 def _run_chunks(job: Callable[[slice], Verdicts], n: int, workers: int, progress: Progress | None) -> Verdicts:
     slices = [slice(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
-    if workers <= 1 or len(slices) <= 1:
-        results = map(job, slices)
-    else:
-        pool = ThreadPoolExecutor(max_workers=workers)
-        results = pool.map(job, slices)
-    if progress is not None and len(slices) > 1:
-        results = progress(results, len(slices))  # type: ignore[assignment]
-    parts = list(results)  # type: ignore[arg-type]
-    if workers > 1 and len(slices) > 1:
-        pool.shutdown()
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(slices)))) as pool:
+        results: Iterable[Verdicts] = map(job, slices) if workers <= 1 else pool.map(job, slices)
+        if progress is not None and len(slices) > 1:
+            results = progress(results, len(slices))  # type: ignore[arg-type,assignment]
+        parts = list(results)
     return _concat(parts)
 
 

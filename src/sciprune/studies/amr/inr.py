@@ -151,8 +151,9 @@ def load_inr_file(path: str | Path, *, name: str | None = None) -> INR:
         weights, biases, acts, gauss = load_pruningamr(path)
         return _from_layers(label, str(path), weights, biases, acts, gauss, None)
     mlp, meta = load_mlp(path)
-    weights = [layer.weight.detach() for layer in mlp.layers]
-    biases = [layer.bias.detach() for layer in mlp.layers]
+    state = mlp.state_dict()
+    weights = [state[f"layers.{i}.weight"] for i in range(len(mlp.layers))]
+    biases = [state[f"layers.{i}.bias"] for i in range(len(mlp.layers))]
     inr_meta = meta.get("inr", {}) if isinstance(meta.get("inr"), dict) else {}
     return _from_layers(label, str(path), weights, biases, list(mlp.activations), None, inr_meta.get("default_mesh"))
 
