@@ -12,8 +12,9 @@ an adaptive iteration would start with ``dofs >= max_dofs`` or when nothing is f
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,25 @@ class AMRResult:
         return [asdict(r) for r in self.iterations]
 
 
+@contextlib.contextmanager
+def single_threaded_torch() -> Iterator[None]:
+    """Run torch ops on the calling thread only (restored afterwards).
+
+    The element pass is many small batched ops: intra-op threads only add synchronisation (and
+    on a loaded machine OpenMP spin-waiting made one iteration 50x slower). Parallelism comes from
+    ``workers`` threads taking whole chunks instead, and results do not depend on the thread
+    settings of the environment.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def make_lift(inr: INR, dim: int, time_slice: float, mesh_spec: str) -> Callable[[np.ndarray], np.ndarray]:
     """Mesh points -> INR inputs: identity, or ``(x, t)`` with ``t = time_slice`` for a space-time INR."""
     if inr.d_in == dim:
@@ -94,6 +114,12 @@ def _examine(cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray],
 def run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int = 1,
             progress: Callable[..., Any] | None = None) -> AMRResult:
     """Run the refinement loop of ``cfg`` on ``inr``; writes the per-iteration files into ``out``."""
+    with single_threaded_torch():
+        return _run_amr(cfg, inr, out=out, workers=workers, progress=progress)
+
+
+def _run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int,
+             progress: Callable[..., Any] | None) -> AMRResult:
     mesh_spec = cfg.mesh or inr.default_mesh
     amr = AMRMesh(load_mesh(mesh_spec))
     lift = make_lift(inr, amr.dim, cfg.time_slice, mesh_spec)
@@ -148,6 +174,11 @@ def run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int = 1,
 def run_uniform_baseline(cfg: AMRConfig, inr: INR, target_rmse: float) -> list[IterationRecord]:
     """Uniform refinement of the same mesh until its true RMSE reaches ``target_rmse`` (one level
     past it, so equal-error DOFs can be interpolated) or ``baseline_max_dofs`` would be exceeded."""
+    with single_threaded_torch():
+        return _uniform_baseline(cfg, inr, target_rmse)
+
+
+def _uniform_baseline(cfg: AMRConfig, inr: INR, target_rmse: float) -> list[IterationRecord]:
     mesh_spec = cfg.mesh or inr.default_mesh
     amr = AMRMesh(load_mesh(mesh_spec))
     lift = make_lift(inr, amr.dim, cfg.time_slice, mesh_spec)
