@@ -72,6 +72,15 @@ def classify(
     _run(cfg, out or Path("runs") / f"classify-{preset}", resume=resume, quiet=quiet, device=device, workers=workers, scheduler=scheduler)
 
 
+def _register_amr() -> None:
+    from sciprune.studies.amr.cli import amr
+
+    app.command("amr", help="PruningAMR: adaptive meshes of an implicit neural representation, refined where ID pruning fails.")(amr)
+
+
+_register_amr()
+
+
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A results directory.")]) -> None:
     """Re-make summary.json, plots and report.html of a results directory without re-running."""
