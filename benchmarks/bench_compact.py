@@ -2,7 +2,7 @@
 
 A 2-256-256-256-256-1 ReLU MLP; 50, 75 and 90 % of the neurons of every hidden layer are removed
 by structured masks (row, bias and column), then :func:`sciprune.core.compact.compact` builds the
-smaller dense network. Measured side by side in one run, at batch 1 and 65,536:
+smaller dense network. Measured side by side in one run, at batch 1, 4,096 and 65,536:
 
 * dense: the original network; compact: the compacted one (its outputs are checked equal);
 * speedup = t_dense / t_compact; ideal = FLOPs(dense) / FLOPs(compact) (``core.count.mlp_flops``);
@@ -30,7 +30,7 @@ from sciprune.nn.mlp import MLP  # noqa: E402
 
 SIZES = [2, 256, 256, 256, 256, 1]
 FRACTIONS = (0.5, 0.75, 0.9)
-BATCHES = {1: 2000, 65536: 5}  # batch -> forward passes per timing
+BATCHES = {1: 2000, 4096: 40, 65536: 5}  # batch -> forward passes per timing
 
 
 def best_time(model: torch.nn.Module, x: torch.Tensor, calls: int, repeats: int = 5) -> float:
