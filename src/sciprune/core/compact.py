@@ -23,6 +23,7 @@ width and batch, and never at batch 1: ``specs/pruning_libs.md`` §8); structure
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -30,6 +31,11 @@ from torch import Tensor, nn
 from sciprune.core.masks import get_masks, set_mask
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP, get_activation
+
+
+def _linears(mlp: MLP) -> list[nn.Linear]:
+    """The layers of ``mlp``, typed as the ``nn.Linear`` they are."""
+    return [cast(nn.Linear, layer) for layer in _linears(mlp)]
 
 
 def _removable(Ws: list[Tensor], l: int) -> tuple[Tensor, Tensor]:
@@ -51,8 +57,8 @@ def compact(mlp: MLP) -> MLP:
     """
     if not isinstance(mlp, MLP):
         raise InputError(f"compact needs a sciprune MLP; got {type(mlp).__name__}")
-    Ws = [layer.weight.detach().clone() for layer in mlp.layers]
-    bs = [layer.bias.detach().clone() for layer in mlp.layers]
+    Ws = [layer.weight.detach().clone() for layer in _linears(mlp)]
+    bs = [layer.bias.detach().clone() for layer in _linears(mlp)]
     masks = get_masks(mlp)
     L = len(Ws)
     keep = [torch.arange(w.shape[0]) for w in Ws[:-1]]  # surviving original indices per hidden layer
@@ -101,7 +107,7 @@ def _carry_masks(
         dead_row = l < L - 1 and null[l]
         dead_col = l > 0 and null[l - 1]
         if w_name in masks or dead_row or dead_col:
-            w = small.layers[l].weight
+            w = _linears(small)[l].weight
             m = masks[w_name][rows[l]][:, cols[l]] if w_name in masks else w.new_ones(w.shape, dtype=torch.bool)
             if dead_row:
                 m[0] = False
@@ -109,7 +115,7 @@ def _carry_masks(
                 m[:, 0] = False
             set_mask(small, w_name, m)
         if b_name in masks or dead_row:
-            b = small.layers[l].bias
+            b = _linears(small)[l].bias
             m = (masks[b_name] | unmask[l])[rows[l]] if b_name in masks else b.new_ones(b.shape, dtype=torch.bool)
             if dead_row:
                 m[0] = False
@@ -126,7 +132,7 @@ def to_csr(mlp: MLP) -> list[Tensor]:
     """The weight matrices of ``mlp`` as ``torch.sparse_csr`` tensors (exact zeros dropped)."""
     if not isinstance(mlp, MLP):
         raise InputError(f"to_csr needs a sciprune MLP; got {type(mlp).__name__}")
-    return [_csr(layer.weight.detach()) for layer in mlp.layers]
+    return [_csr(layer.weight.detach()) for layer in _linears(mlp)]
 
 
 class CSRMLP(nn.Module):
@@ -143,9 +149,9 @@ class CSRMLP(nn.Module):
         if not isinstance(mlp, MLP):
             raise InputError(f"CSRMLP needs a sciprune MLP; got {type(mlp).__name__}")
         self.activations = list(mlp.activations)
-        self.shapes = [tuple(layer.weight.shape) for layer in mlp.layers]
+        self.shapes = [tuple(int(v) for v in layer.weight.shape) for layer in _linears(mlp)]
         self._fns = [get_activation(a) for a in self.activations]
-        for l, (layer, w) in enumerate(zip(mlp.layers, to_csr(mlp))):
+        for l, (layer, w) in enumerate(zip(_linears(mlp), to_csr(mlp))):
             self.register_buffer(f"crow_{l}", w.crow_indices().clone())
             self.register_buffer(f"col_{l}", w.col_indices().clone())
             self.register_buffer(f"val_{l}", w.values().clone())

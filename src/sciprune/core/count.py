@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from torch import Tensor, nn
 
@@ -48,7 +49,7 @@ def _linear_layers(model: nn.Module) -> list[tuple[Tensor, int]]:
     from sciprune.nn.mlp import MLP
 
     if isinstance(model, MLP):
-        return [(layer.weight.detach(), layer.out_features) for layer in model.layers]
+        return [(layer.weight.detach(), layer.out_features) for layer in cast(list[nn.Linear], model.layers)]
     if isinstance(model, CSRMLP):
         return [(w, int(w.shape[0])) for w in model.csr_weights()]
     raise InputError(f"mlp_flops needs a sciprune MLP or CSRMLP; got {type(model).__name__}")

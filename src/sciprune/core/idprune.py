@@ -43,9 +43,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP, get_activation
@@ -369,7 +370,7 @@ def _rank_targets(rank: int | Sequence[int] | None, n_hidden: int) -> list[int |
         return [None] * n_hidden
     if isinstance(rank, int):
         return [rank] * n_hidden
-    ranks = list(rank)
+    ranks: list[int | None] = list(rank)
     if len(ranks) != n_hidden or not all(isinstance(r, int) for r in ranks):
         raise InputError(f"rank must be one int or {n_hidden} ints (one per hidden layer); got {rank!r}")
     return ranks
@@ -381,9 +382,14 @@ def _gather_rows(M: Tensor, sel: Tensor) -> Tensor:
     return out * (sel >= 0).reshape(*sel.shape, *([1] * (out.dim() - 2))).to(out.dtype)
 
 
+def _linears(mlp: MLP) -> list[nn.Linear]:
+    """The layers of ``mlp``, typed as the ``nn.Linear`` they are."""
+    return [cast(nn.Linear, layer) for layer in _linears(mlp)]
+
+
 def _hidden_layer(mlp: MLP, l: int, h: Tensor, out: Tensor) -> Tensor:
     """``act_l(h W_lᵀ + b_l)`` of the original network for ``h`` (N, m_{l-1}), written into ``out``."""
-    layer = mlp.layers[l]
+    layer = _linears(mlp)[l]
     torch.addmm(layer.bias.detach(), h, layer.weight.detach().T, out=out)
     name = mlp.activations[l]
     if name in _INPLACE:
@@ -397,8 +403,8 @@ def _prune_chunk(
     mlp: MLP, x: Tensor, eps: float | None, targets: list[int | None], method: str, ws: _Workspace
 ) -> PrunedMLPBatch:
     C, n, _ = x.shape
-    ws64 = [layer.weight.detach().to(torch.float64) for layer in mlp.layers]
-    bs64 = [layer.bias.detach().to(torch.float64) for layer in mlp.layers]
+    ws64 = [layer.weight.detach().to(torch.float64) for layer in _linears(mlp)]
+    bs64 = [layer.bias.detach().to(torch.float64) for layer in _linears(mlp)]
     weights, biases, sels, ranks, errs = [], [], [], [], []
     T_prev: Tensor | None = None
     h = x.reshape(C * n, -1)
@@ -489,7 +495,7 @@ def id_prune(
                 f"rank for hidden layer {l} must be in [1, min(width, samples)] = "
                 f"[1, {min(mlp.sizes[l + 1], x.shape[1])}]; got {r}"
             )
-    x = x.to(mlp.layers[0].weight.dtype)
+    x = x.to(_linears(mlp)[0].weight.dtype)
     chunk = max(1, CHUNK_ELEMENTS // (x.shape[1] * max(mlp.sizes[1:-1])))
     ws = _Workspace()
     return _concat([_prune_chunk(mlp, xc, eps, targets, method, ws) for xc in x.split(chunk)])
@@ -506,5 +512,5 @@ def id_prune_mlp(
     """ID-prune ``mlp`` on one sample set (n, d_in): a physically smaller MLP in the model's dtype."""
     if samples.dim() != 2:
         raise InputError(f"id_prune_mlp takes one sample set (n, d_in); got shape {tuple(samples.shape)}")
-    dtype = mlp.layers[0].weight.dtype
+    dtype = _linears(mlp)[0].weight.dtype
     return id_prune(mlp, samples, eps=eps, rank=rank, method=method).extract(0, dtype=dtype)
