@@ -35,7 +35,7 @@ from sciprune.nn.mlp import MLP, get_activation
 
 def _linears(mlp: MLP) -> list[nn.Linear]:
     """The layers of ``mlp``, typed as the ``nn.Linear`` they are."""
-    return [cast(nn.Linear, layer) for layer in _linears(mlp)]
+    return [cast(nn.Linear, layer) for layer in mlp.layers]
 
 
 def _removable(Ws: list[Tensor], l: int) -> tuple[Tensor, Tensor]:

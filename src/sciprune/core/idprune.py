@@ -384,7 +384,7 @@ def _gather_rows(M: Tensor, sel: Tensor) -> Tensor:
 
 def _linears(mlp: MLP) -> list[nn.Linear]:
     """The layers of ``mlp``, typed as the ``nn.Linear`` they are."""
-    return [cast(nn.Linear, layer) for layer in _linears(mlp)]
+    return [cast(nn.Linear, layer) for layer in mlp.layers]
 
 
 def _hidden_layer(mlp: MLP, l: int, h: Tensor, out: Tensor) -> Tensor:
