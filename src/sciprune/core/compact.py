@@ -61,8 +61,8 @@ def compact(mlp: MLP) -> MLP:
     bs = [layer.bias.detach().clone() for layer in _linears(mlp)]
     masks = get_masks(mlp)
     L = len(Ws)
-    keep = [torch.arange(w.shape[0]) for w in Ws[:-1]]  # surviving original indices per hidden layer
-    unmask: list[Tensor] = [torch.zeros(b.shape[0], dtype=torch.bool) for b in bs]
+    keep = [torch.arange(w.shape[0], device=w.device) for w in Ws[:-1]]  # surviving original indices
+    unmask: list[Tensor] = [torch.zeros(b.shape[0], dtype=torch.bool, device=b.device) for b in bs]
     null = [False] * (L - 1)
     changed = True
     while changed:

@@ -107,9 +107,9 @@ def _pivoted_qr(
     cap = min(kcap, 16)
     Qt = A.new_zeros(B, cap, n)  # rows q_i, grown on demand: ranks are usually small
     R = A.new_zeros(B, cap, m)
-    piv = torch.full((B, kcap), -1, dtype=torch.long)
-    ranks = torch.zeros(B, dtype=torch.long)
-    active = torch.ones(B, dtype=torch.bool)
+    piv = torch.full((B, kcap), -1, dtype=torch.long, device=A.device)
+    ranks = torch.zeros(B, dtype=torch.long, device=A.device)
+    active = torch.ones(B, dtype=torch.bool, device=A.device)
     r11 = A.new_zeros(B)
     rel = NUMERICAL_FLOOR if eps is None else max(eps, NUMERICAL_FLOOR)
     for i in range(kcap):
@@ -159,9 +159,9 @@ def _pivoted_cholesky(
     G = torch.bmm(A.mT, A)
     kcap = int(target.max()) if B else 0
     R = A.new_zeros(B, kcap, m)
-    piv = torch.full((B, kcap), -1, dtype=torch.long)
-    ranks = torch.zeros(B, dtype=torch.long)
-    active = torch.ones(B, dtype=torch.bool)
+    piv = torch.full((B, kcap), -1, dtype=torch.long, device=A.device)
+    ranks = torch.zeros(B, dtype=torch.long, device=A.device)
+    active = torch.ones(B, dtype=torch.bool, device=A.device)
     r11 = A.new_zeros(B)
     rel = GRAM_FLOOR if eps is None else max(eps, GRAM_FLOOR)
     for i in range(kcap):
@@ -218,17 +218,17 @@ def _interp_from_r(piv: Tensor, R: Tensor, m: int) -> Tensor:
     R11 = R11 + torch.diag_embed((~live).to(R.dtype))
     T = torch.linalg.solve_triangular(R11, R, upper=True)
     T = T * live.unsqueeze(2)
-    chosen = torch.zeros(B, m, dtype=torch.bool)
-    chosen[torch.arange(B).unsqueeze(1).expand(B, kmax)[valid], piv[valid]] = True
+    chosen = torch.zeros(B, m, dtype=torch.bool, device=R.device)
+    chosen[torch.arange(B, device=R.device).unsqueeze(1).expand(B, kmax)[valid], piv[valid]] = True
     T = T.masked_fill(chosen.unsqueeze(1), 0.0)
     T.scatter_(2, pc.unsqueeze(2), live.to(R.dtype).unsqueeze(2))
     return T
 
 
-def _as_target(rank: int | Tensor | None, B: int, n: int, m: int) -> Tensor:
+def _as_target(rank: int | Tensor | None, B: int, n: int, m: int, device: torch.device) -> Tensor:
     if rank is None:
-        return torch.full((B,), min(n, m), dtype=torch.long)
-    r = torch.as_tensor(rank)
+        return torch.full((B,), min(n, m), dtype=torch.long, device=device)
+    r = torch.as_tensor(rank, device=device)
     if r.is_floating_point() or r.dim() > 1 or (r.dim() == 1 and r.numel() != B):
         raise InputError(f"rank must be an int or a ({B},) integer tensor; got {rank!r}")
     r = r.to(torch.long).expand(B) if r.dim() == 0 else r.to(torch.long)
@@ -257,7 +257,7 @@ def interpolative_decomposition(
         raise InputError(f"A must be a (n, m) or (B, n, m) tensor; got shape {getattr(A, 'shape', type(A))}")
     A3 = (A if A.dim() == 3 else A.unsqueeze(0)).detach()
     B, n, m = A3.shape
-    target = _as_target(rank, B, n, m)
+    target = _as_target(rank, B, n, m, A3.device)
     A64 = A3.to(torch.float64).contiguous()
     piv, R, ranks = _factor(A64, eps, target, method, A64.square().sum(dim=1))
     return InterpolativeDecomposition(piv, ranks, _interp_from_r(piv, R, m))
@@ -266,14 +266,15 @@ def interpolative_decomposition(
 class _Workspace:
     """Flat buffers reused across chunks and layers of one call (fresh multi-MB tensors page-fault)."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device) -> None:
         self._bufs: dict[str, Tensor] = {}
+        self.device = device
 
     def get(self, key: str, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
         numel = math.prod(shape)
         buf = self._bufs.get(key)
         if buf is None or buf.numel() < numel or buf.dtype != dtype:
-            buf = self._bufs[key] = torch.empty(numel, dtype=dtype)
+            buf = self._bufs[key] = torch.empty(numel, dtype=dtype, device=self.device)
         return buf[:numel].view(shape)
 
 
@@ -413,7 +414,7 @@ def _prune_chunk(
         with torch.no_grad():
             h = _hidden_layer(mlp, l, h, ws.get(f"h{l % 2}", (C * n, m), x.dtype))
         A = ws.get("a64", (C, n, m), torch.float64).copy_(h.view(C, n, m))
-        sel, k, T, err = _id_with_error(A, eps, _as_target(targets[l], C, n, m), method, ws)
+        sel, k, T, err = _id_with_error(A, eps, _as_target(targets[l], C, n, m, x.device), method, ws)
         W = _gather_rows(ws64[l], sel)  # (C, k_l, m_{l-1})
         weights.append(W if T_prev is None else torch.bmm(W, T_prev.mT))
         biases.append(_gather_rows(bs64[l], sel))
@@ -497,7 +498,7 @@ def id_prune(
             )
     x = x.to(_linears(mlp)[0].weight.dtype)
     chunk = max(1, CHUNK_ELEMENTS // (x.shape[1] * max(mlp.sizes[1:-1])))
-    ws = _Workspace()
+    ws = _Workspace(x.device)
     return _concat([_prune_chunk(mlp, xc, eps, targets, method, ws) for xc in x.split(chunk)])
 
 
