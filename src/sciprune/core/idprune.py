@@ -25,11 +25,12 @@ error is about :math:`10^{-16} \\lVert a_j \\rVert^2`, so pivots among columns w
 differ by less than ~1e-8 of their norm may differ from LAPACK's. The activations are computed by
 the model in its own dtype, the ID in float64.
 
-*Why not a pivoted Cholesky of the Gram matrix* :math:`A^\top A` (same pivots in exact
-arithmetic)? It squares the condition number (the rank test then sees :math:`|R_{jj}|` only to
-~1e-8 of :math:`|R_{11}|`, marginal for ``eps`` ~ 1e-6) and the full ``2 n m^2`` product costs
-~0.95 ms per 256×256 matrix on one core, several times this QR at the usual ranks (k ~ 5-25).
-The ``k`` matrix-vector products here read ``A`` once per step instead.
+**Gram path** (``method="gram"``): a pivoted Cholesky of :math:`G = A^\\top A` gives the same
+pivots and :math:`R` in exact arithmetic from one ``2 n m^2`` product plus steps on (B, m) data.
+It squares the condition number (it sees :math:`|R_{jj}|` only to ~1e-7 of :math:`|R_{11}|`, and
+``T`` to ~1e-16 κ²), so ``method="auto"`` uses it only for widths <= 64 and ``eps >= 1e-5``,
+where it is measured ~1.2-1.3x faster; at width 256 the product alone (~0.95 ms per 256×256
+matrix on one core) is slower than the QR path (``docs/benchmarks.md``).
 
 Ranks: with ``eps`` the rank is the largest ``k >= 1`` with :math:`|R_{kk}| \\ge \\varepsilon
 |R_{11}|` (:math:`|R_{jj}|` is non-increasing here, so this is where the QR stops). With a fixed
