@@ -7,7 +7,8 @@ reference's ``B(E)``) and use the relative error, with offset ``c`` (``error_off
 .. math:: e(f, g) = \\Big(\\tfrac{1}{n m}\\sum_{i,k} |f_k(x_i) - g_k(x_i)|\\Big)
                     \\Big(\\tfrac{1}{n m}\\sum_{j,k} \\frac{1}{|f_k(x_j) + c|}\\Big).
 
-**PruningAMR** (per element ``E``): ID-prune the INR on ``n_ID`` samples in ``E``
+**PruningAMR** (per element ``E``): ID-prune the INR (in its stored precision, float32 for the
+shipped INRs, like the reference; the factorisation itself is float64) on ``n_ID`` samples in ``E``
 (:func:`sciprune.core.idprune.id_prune`, tolerance ``epsilon``), keeping ``k_l`` of the ``m_l``
 neurons of hidden layer ``l``; then on ``n_err`` fresh samples compare ``f`` with the pruned network
 ``f~``. Refine iff :math:`e(f, \\tilde f) > T` or :math:`P_E = \\sum_l k_l / \\sum_l m_l > P`.
@@ -57,8 +58,8 @@ def relative_error(f: Tensor, g: Tensor, offset: float) -> Tensor:
     return torch.where(mae == 0, torch.zeros_like(mae), mae * inv)
 
 
-def _inputs(inr: INR, lift: Lift, corners: np.ndarray, xi: np.ndarray) -> Tensor:
-    return inr.features(torch.from_numpy(lift(map_reference(corners, xi))))
+def _inputs(inr: INR, lift: Lift, corners: np.ndarray, xi: np.ndarray, dtype: torch.dtype = torch.float64) -> Tensor:
+    return inr.features(torch.from_numpy(lift(map_reference(corners, xi)))).to(dtype)
 
 
 def _pruning_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
@@ -67,11 +68,13 @@ def _pruning_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *
     from sciprune.core.idprune import id_prune
 
     dim = corners.shape[2]
-    x_id = _inputs(inr, lift, corners, element_uniforms(seed, "id", it, ids, id_samples, dim))
+    net = inr.stored
+    dtype = next(net.parameters()).dtype
+    x_id = _inputs(inr, lift, corners, element_uniforms(seed, "id", it, ids, id_samples, dim), dtype)
     with torch.inference_mode():
-        pruned = id_prune(inr.mlp, x_id, eps=epsilon)
-        x_err = _inputs(inr, lift, corners, element_uniforms(seed, "err", it, ids, error_samples, dim))
-        err = relative_error(inr.mlp(x_err), pruned(x_err), offset)
+        pruned = id_prune(net, x_id, eps=epsilon)
+        x_err = _inputs(inr, lift, corners, element_uniforms(seed, "err", it, ids, error_samples, dim), dtype)
+        err = relative_error(net(x_err).to(torch.float64), pruned(x_err), offset)
         prop = pruned.proportion_kept()
     flags = (err > threshold) | (prop > prop_threshold)
     return Verdicts(flags.numpy(), err.numpy(), prop.numpy(), pruned.ranks.numpy())

@@ -62,9 +62,11 @@ def load_mlp(path: str | Path) -> tuple[MLP, dict[str, Any]]:
     arch = meta.get("arch")
     if not isinstance(arch, dict):
         raise InputError(f"checkpoint {str(path)!r} has no sciprune architecture metadata; expected a file written by save_mlp")
-    mlp = MLP.from_arch(arch)
+    MLP.from_arch(arch)  # validates the architecture
+    dtype = next(iter(tensors.values())).dtype if tensors else torch.float32
+    mlp = MLP(list(arch["sizes"]), list(arch["activations"]), dtype=dtype)
     try:
-        mlp.load_state_dict({k: v.to(mlp.layers[0].weight.dtype) for k, v in tensors.items()})
+        mlp.load_state_dict(tensors)
     except RuntimeError as err:
         raise InputError(f"checkpoint {str(path)!r}: weights do not match the architecture {arch}: {str(err).splitlines()[0]}") from None
     return mlp, meta
@@ -77,10 +79,12 @@ class INR:
     Attributes:
         name: what ``--inr`` said.
         source: the file it came from.
-        mlp: float64 copy of the network (ID pruning acts on its hidden layers).
+        mlp: float64 copy of the network (vertex values, true error, BasicAMR).
         fourier: ``G`` (d_in, F) of the Fourier features, or ``None``.
         default_mesh: the mesh used when ``--mesh`` is not given.
         n_params: parameters of the network as stored.
+        native: the network in its stored precision (``None``: same as ``mlp``); PruningAMR's ID
+            and error check run it, as the reference does (float32 for every shipped INR).
     """
 
     name: str
@@ -89,6 +93,12 @@ class INR:
     fourier: Tensor | None
     default_mesh: str
     n_params: int
+    native: MLP | None = None
+
+    @property
+    def stored(self) -> MLP:
+        """The network in its stored precision."""
+        return self.native if self.native is not None else self.mlp
 
     @property
     def d_in(self) -> int:
@@ -131,10 +141,14 @@ def _from_layers(name: str, source: str, weights: list[Tensor], biases: list[Ten
                  fourier: Tensor | None, default_mesh: str | None) -> INR:
     mlp = MLP.from_layers([w.to(torch.float64) for w in weights], [b.to(torch.float64) for b in biases], acts)
     mlp.requires_grad_(False)
+    native = None
+    if weights[0].dtype != torch.float64:
+        native = MLP.from_layers([w.detach() for w in weights], [b.detach() for b in biases], acts)
+        native.requires_grad_(False)
     d_in = fourier.shape[0] if fourier is not None else weights[0].shape[1]
     mesh = default_mesh or ("square" if d_in == 2 else "cube")
     n_params = sum(int(w.numel()) + int(b.numel()) for w, b in zip(weights, biases))
-    return INR(name, source, mlp, None if fourier is None else fourier.to(torch.float64), mesh, n_params)
+    return INR(name, source, mlp, None if fourier is None else fourier.to(torch.float64), mesh, n_params, native)
 
 
 def load_inr_file(path: str | Path, *, name: str | None = None) -> INR:
