@@ -35,7 +35,7 @@ from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.interp import corner_weights, map_reference
 from sciprune.studies.amr.sampling import element_uniforms
 
-CHUNK = 256
+CHUNK = 128
 Lift = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[Iterable[object], int], Iterator[object]]
 
