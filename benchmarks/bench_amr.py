@@ -1,0 +1,256 @@
+"""PruningAMR study: speed against the reference, per-element cost, DOF efficiency, memory.
+
+All measured on this machine in one invocation, threads pinned to 1 (torch, OpenMP, MKL, OpenBLAS):
+
+1. **Start-up**: interpreter (``python -c pass``) and imports (torch, numpy, PyMFEM, the study) in
+   fresh processes, reported apart from the algorithm.
+2. **Default hos runs** (PruningAMR, uniform, BasicAMR; the seed's defaults, outputs written, no
+   uniform baseline): algorithm seconds in a fresh process after its imports (cold = first run,
+   warm = median of 3 more), against the reference's 13.7-24.9 s wall per run (its imports,
+   ~2 s, included; spec §6.1).
+3. **Per element ID + error check** on the 256 elements of side 1/16 (the first adaptive iteration
+   of hos), widths 32 (hos) and 256 (a 2-256x4-1 ReLU net fitted for a few hundred steps to the
+   corner field, so that its ranks are those of a trained INR): our batched element pass
+   (``examine_pruning``, one ``id_prune`` call per 128-element chunk; 1 and 2 workers) against the same code called
+   one element at a time, and against the reference's per-element ID cost (2-3 ms at width 32,
+   12-23 ms at width 256).
+4. **DOF efficiency**: PruningAMR with defaults on hos and the built-in corner INR against uniform
+   refinement: uniform DOFs needed for the same true RMSE (log-log interpolation) / true DOFs.
+5. **Sweep** of ``prop_threshold`` (8 iterations, 20 000 DOFs at most).
+6. **Memory**: peak RSS of a 2-D run to >= 10^5 DOFs (fresh process), against the import-only RSS.
+
+Run: ``python benchmarks/bench_amr.py`` (a few minutes on one core; ``--quick`` skips the sweep).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REF_WALL = {"pruning": (17.7, "fixed PruningAMR; 13.7 s released"), "uniform": (19.9, "--original"),
+            "basic": (24.9, "--avg_error")}
+REF_IMPORTS = 1.9
+REF_ID_MS = {32: (2.0, 2.7), 256: (12.0, 23.0)}
+
+
+def _child(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter (threads pinned); it prints one JSON line at the end."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONHASHSEED": "0"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+STARTUP = """
+import time, json, resource
+t0 = time.perf_counter()
+import numpy, torch, mfem.ser
+import sciprune.studies.amr.driver, sciprune.studies.amr.study, sciprune.core.idprune
+print(json.dumps({"imports": time.perf_counter() - t0,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+RUNS = """
+import time, json, tempfile, statistics
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from sciprune.studies.amr.config import AMRConfig
+from sciprune.studies.amr.driver import run_amr
+from sciprune.studies.amr.inr import resolve_inr
+res = {}
+for mode in ("pruning", "uniform", "basic"):
+    times = []
+    for rep in range(4):
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            inr = resolve_inr("hos")
+            r = run_amr(AMRConfig(inr="hos", mode=mode), inr, out=Path(d))
+            times.append(time.perf_counter() - t0)
+    last = r.iterations[-1]
+    res[mode] = {"cold": times[0], "warm": statistics.median(times[1:]), "dofs": last.dofs,
+                 "true_dofs": last.true_dofs, "rmse": last.rmse,
+                 "error_s": sum(i.seconds_error for i in r.iterations),
+                 "examine_s": sum(i.seconds_examine for i in r.iterations)}
+print(json.dumps(res))
+"""
+
+MEMORY = """
+import time, json, resource
+from pathlib import Path
+import tempfile
+from sciprune.studies.amr.config import AMRConfig
+from sciprune.studies.amr.driver import run_amr
+from sciprune.studies.amr.inr import resolve_inr
+cfg = AMRConfig(inr="corner", mesh="square:5", mode="{mode}", prop_threshold=0.0, max_it=6, max_dofs=200000)
+with tempfile.TemporaryDirectory() as d:
+    t0 = time.perf_counter()
+    r = run_amr(cfg, resolve_inr("corner"), out=Path(d))
+last = r.iterations[-1]
+print(json.dumps({"dofs": last.dofs, "elements": last.elements, "seconds": time.perf_counter() - t0,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def section(title: str) -> None:
+    print(f"\n## {title}\n", flush=True)
+
+
+def startup() -> float:
+    section("1. start-up (fresh processes, median of 3)")
+    t_py = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        t_py.append(time.perf_counter() - t0)
+    imports = [_child(STARTUP) for _ in range(3)]
+    imp = statistics.median(i["imports"] for i in imports)
+    print(f"interpreter start-up: {statistics.median(t_py):.3f} s")
+    print(f"imports (numpy, torch, mfem.ser, sciprune amr): {imp:.2f} s   (reference: {REF_IMPORTS} s)")
+    print(f"RSS after imports: {statistics.median(i['rss_mb'] for i in imports):.0f} MB")
+    return statistics.median(i["rss_mb"] for i in imports)
+
+
+def default_runs() -> None:
+    section("2. default hos runs: algorithm time (no imports), outputs written, no uniform baseline")
+    res = _child(RUNS)
+    print("| mode | final DOFs (true) | true RMSE | ours cold s | ours warm s | reference wall s | ratio ref/cold | ratio (ref-imports)/cold |")
+    print("|---|---|---|---|---|---|---|---|")
+    for mode, r in res.items():
+        ref, note = REF_WALL[mode]
+        print(f"| {mode} | {r['dofs']} ({r['true_dofs']}) | {r['rmse']:.4f} | {r['cold']:.3f} | {r['warm']:.3f} | "
+              f"{ref} ({note}) | {ref / r['cold']:.0f}x | {(ref - REF_IMPORTS) / r['cold']:.0f}x |")
+    print("\nof which (warm-up run excluded) element pass s / true-error s per run:",
+          ", ".join(f"{m}: {r['examine_s']:.3f} / {r['error_s']:.3f}" for m, r in res.items()))
+
+
+def _wide_inr():
+    """2-256x4-1 ReLU fitted briefly to the corner field (untimed setup)."""
+    import dataclasses
+
+    from sciprune.studies.amr import builtin
+    from sciprune.studies.amr.inr import INR
+    from sciprune.studies.amr.train_builtin import train
+
+    spec = dataclasses.replace(builtin.SPECS["corner"], sizes=(2, 256, 256, 256, 256, 1), steps=300)
+    mlp, _ = train(spec, log=False)
+    weights = [layer.weight.detach().double() for layer in mlp.layers]
+    biases = [layer.bias.detach().double() for layer in mlp.layers]
+    from sciprune.nn.mlp import MLP
+
+    wide = MLP.from_layers(weights, biases, mlp.activations)
+    return INR("wide", "", wide, None, "square", sum(w.numel() + b.numel() for w, b in zip(weights, biases)), mlp)
+
+
+def per_element() -> None:
+    import numpy as np
+    import torch
+
+    from sciprune.studies.amr.examine import examine_pruning
+    from sciprune.studies.amr.inr import resolve_inr
+
+    section("3. per element: ID + error check, 256 elements of side 1/16, 256 ID + 128 error samples")
+    torch.set_num_threads(1)
+    g = np.arange(16) / 16
+    lo = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
+    bits = np.array([[0, 0], [1, 0], [0, 1], [1, 1]]) / 16
+    corners = lo[:, None, :] + bits[None]
+    ids = np.arange(len(corners))
+    kw = dict(seed=0, it=2, id_samples=256, error_samples=128, epsilon=1e-3, threshold=1e-3,
+              prop_threshold=0.2, offset=5.0)
+    print("| width | INR | mean ranks | one at a time ms/elem | batched, 1 worker ms/elem | batched, 2 workers ms/elem (wall) | "
+          "reference ms/elem (ID only) | ref / ours, 1 worker | ref / ours, 2 workers | one-at-a-time / batched (1 worker) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for width, inr in ((32, resolve_inr("hos")), (256, _wide_inr())):
+        lift = lambda x: x  # noqa: E731
+        examine_pruning(inr, lift, corners[:8], ids[:8], **kw)  # warm-up
+        best = {}
+        for workers in (1, 2):
+            best[workers] = float("inf")
+            for _ in range(3):
+                t0 = time.perf_counter()
+                v = examine_pruning(inr, lift, corners, ids, workers=workers, **kw)
+                best[workers] = min(best[workers], time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for e in range(len(ids)):
+            examine_pruning(inr, lift, corners[e : e + 1], ids[e : e + 1], **kw)
+        loop = time.perf_counter() - t0
+        n = len(ids)
+        ref_lo, ref_hi = REF_ID_MS[width]
+        ranks = np.round(v.ranks.mean(axis=0), 1).tolist()
+        one, two = 1e3 * best[1] / n, 1e3 * best[2] / n
+        print(f"| {width} | {inr.name} | {ranks} | {1e3 * loop / n:.3f} | {one:.3f} | {two:.3f} | {ref_lo:g}-{ref_hi:g} | "
+              f"{ref_lo / one:.1f}-{ref_hi / one:.1f}x | {ref_lo / two:.1f}-{ref_hi / two:.1f}x | {loop / best[1]:.1f}x |")
+
+
+def efficiency(quick: bool) -> None:
+    import torch
+
+    from sciprune.studies.amr.config import AMRConfig
+    from sciprune.studies.amr.driver import run_amr, run_uniform_baseline
+    from sciprune.studies.amr.inr import resolve_inr
+    from sciprune.studies.amr.study import equal_error_dofs
+
+    torch.set_num_threads(1)
+
+    def one(inr_name: str, **kw: float) -> str:
+        inr = resolve_inr(inr_name)
+        cfg = AMRConfig(inr=inr_name, rmse_points=1 << 16, **kw)  # type: ignore[arg-type]
+        res = run_amr(cfg, inr, out=None)
+        last = res.iterations[-1]
+        base = run_uniform_baseline(cfg, inr, last.rmse)
+        need = equal_error_dofs([(b.dofs, b.rmse) for b in base], last.rmse)
+        saving = "n/a" if need is None else f"{need / last.true_dofs:.1f}x ({need / last.dofs:.1f}x)"
+        return (f"| {inr_name} | {kw.get('prop_threshold', 0.2)} | {len(res.iterations)} ({res.stop_reason}) | "
+                f"{last.dofs} ({last.true_dofs}) | {last.rmse:.4f} | {'n/a' if need is None else f'{need:.0f}'} | {saving} |")
+
+    header = ("| INR | P | iterations (stop) | final DOFs (true) | true RMSE | uniform DOFs at equal RMSE | "
+              "saving: true DOFs (all DOFs) |\n|---|---|---|---|---|---|---|")
+    section("4. DOF efficiency, PruningAMR defaults (goal >= 3x fewer true DOFs than uniform)")
+    print(header)
+    for name in ("hos", "corner"):
+        print(one(name))
+    if quick:
+        return
+    section("5. prop-threshold sweep (max_it 8, max_dofs 20000)")
+    print(header)
+    for name in ("hos", "corner"):
+        for p in (0.25, 0.2, 0.15, 0.12, 0.1):
+            print(one(name, prop_threshold=p, max_it=8, max_dofs=20000), flush=True)
+
+
+def memory(rss_imports: float) -> None:
+    section("6. memory: 2-D runs to >= 1e5 DOFs (square:5, 6 iterations; fresh process)")
+    print("| run | final DOFs | elements | seconds | peak RSS MB | above imports MB |")
+    print("|---|---|---|---|---|---|")
+    for mode, label in (("uniform", "uniform"), ("pruning", "PruningAMR, P = 0 (every new element examined and split)")):
+        r = _child(MEMORY.replace("{mode}", mode))
+        print(f"| {label} | {r['dofs']} | {r['elements']} | {r['seconds']:.1f} | {r['rss_mb']:.0f} | {r['rss_mb'] - rss_imports:.0f} |")
+
+
+def main() -> None:
+    import torch
+
+    quick = "--quick" in sys.argv
+    print(f"# bench_amr: torch {torch.__version__}, torch threads {torch.get_num_threads()} "
+          f"(OMP/MKL/OpenBLAS = {os.environ['OMP_NUM_THREADS']}), python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
+    rss = startup()
+    default_runs()
+    per_element()
+    efficiency(quick)
+    memory(rss)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory():
+        main()
