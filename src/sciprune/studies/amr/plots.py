@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter
 from matplotlib.tri import Triangulation
 
 from sciprune.runner.files import atomic_write_with
@@ -43,6 +44,9 @@ def plot_error_vs_dofs(cfg: AMRConfig, rows: Rows, path: Path) -> Path:
                         label=f"{name} (all DOFs)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
+        ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_xlabel("degrees of freedom")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
@@ -106,20 +110,25 @@ def plot_final_mesh(cfg: AMRConfig, run_dir: Path, it: int, path: Path) -> Path:
     corners, vals, dim = _load(run_dir, it)
     title = f"{cfg.inr}: mesh after iteration {it} ({len(corners)} elements) over its P1 field"
     labels = ("x", "y")
+    labels3 = ("x", "y", "t" if cfg.inr == "spacetime" else "z")
     if dim == 3:
         corners, vals, z0 = _slice(corners, vals)
-        title += f", slice at third coordinate = {z0:.3g}"
-        labels = ("x", "y")
+        title += f"\nslice through the middle of the third axis ({labels3[2]} = {z0:.3g})"
     tri = _bilinear_triangulation(corners, vals)
     outline = corners[:, [0, 1, 3, 2, 0], :]
     segs = list(np.stack([outline[:, :-1], outline[:, 1:]], axis=2).reshape(-1, 2, 2))
     size = (corners.max(axis=1) - corners.min(axis=1)).max(axis=1)
-    fine = corners[size <= size.min() * 1.0001].reshape(-1, 2)
-    span = (corners.reshape(-1, 2).max(axis=0) - corners.reshape(-1, 2).min(axis=0)).max()
-    c0, c1 = fine.min(axis=0), fine.max(axis=0)
-    half = max(0.6 * (c1 - c0).max(), 4 * size.min(), 0.02 * span)
+    centres = corners.mean(axis=1)
+    refined = centres[size < size.max() * 0.999]
     lo_all, hi_all = corners.reshape(-1, 2).min(axis=0), corners.reshape(-1, 2).max(axis=0)
-    mid = np.clip(0.5 * (c0 + c1), lo_all + half, hi_all - half) if 2 * half < span else 0.5 * (lo_all + hi_all)
+    span = (hi_all - lo_all).max()
+    if len(refined):  # robust zoom on where the mesh was refined: median centre, 90th-percentile spread
+        mid = np.median(refined, axis=0)
+        half = float(np.quantile(np.abs(refined - mid).max(axis=1), 0.9)) + 2 * size.min()
+    else:
+        mid, half = 0.5 * (lo_all + hi_all), 0.5 * span
+    half = min(max(half, 4 * size.min()), 0.5 * span)
+    mid = np.clip(mid, lo_all + half, hi_all - half)
     fig = Figure(figsize=(12.5, 5.6))
     axes = fig.subplots(1, 2)
     for ax, zoom in zip(axes, (False, True)):
@@ -131,7 +140,7 @@ def plot_final_mesh(cfg: AMRConfig, run_dir: Path, it: int, path: Path) -> Path:
         if zoom:
             ax.set_xlim(mid[0] - half, mid[0] + half)
             ax.set_ylim(mid[1] - half, mid[1] + half)
-            ax.set_title(f"zoom on the finest elements (size {size.min():.3g})", fontsize=9)
+            ax.set_title(f"zoom on the refined region (smallest element {size.min():.3g})", fontsize=9)
         else:
             ax.set_title(title, fontsize=9)
     fig.colorbar(tpc, ax=list(axes), label=f"u_h (INR output {cfg.component})", shrink=0.85)
