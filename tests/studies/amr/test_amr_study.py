@@ -161,3 +161,29 @@ def test_cli_command_builds_the_config_and_reports_bad_input(tmp_path: Path) -> 
     assert (out / "report.html").exists() and (out / "summary.json").exists()
     bad = runner.invoke(app, ["amr", "--max-it", "1", "--out", str(tmp_path / "bad")])
     assert isinstance(bad.exception, InputError) and "max_it=1" in str(bad.exception)
+
+
+def test_a_linear_half_of_the_domain_is_never_refined(tmp_path: Path) -> None:
+    from sciprune.studies.amr.driver import run_amr
+    from tests.studies.amr.test_amr_flags import kinked_inr
+
+    cfg = AMRConfig(mesh="square:4", num_uniform_ref=0, max_it=3, rmse_points=1024, uniform_baseline=False)
+    res = run_amr(cfg, kinked_inr(), out=tmp_path)
+    assert res.iterations[0].examined == 16 and res.iterations[0].refined > 0
+    mesh = mfem.Mesh(str(tmp_path / f"it_{len(res.iterations) - 1}.mesh"), 1, 1)
+    V = np.array(mesh.GetVertexArray())
+    for e in range(mesh.GetNE()):
+        c = V[mesh.GetElementVertices(e)]
+        if c[:, 0].max() <= 0.5:  # the affine half keeps its initial 1/4 elements
+            assert c[:, 0].max() - c[:, 0].min() == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("mode", ["basic", "uniform"])
+def test_other_modes_in_3d(tmp_path: Path, mode: str) -> None:
+    run_study(tmp_path, inr="spacetime", mode=mode, max_it=3, rmse_points=4096, uniform_baseline=False)
+    its = json.loads((tmp_path / "parameters.json").read_text())["iterations"]
+    assert [r["dofs"] for r in its[:2]] == [125, 729]
+    if mode == "uniform":
+        assert its[2]["dofs"] == 17**3
+    else:
+        assert its[2]["examined"] == 512 and 0 < its[2]["refined"] < 512
