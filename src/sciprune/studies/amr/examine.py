@@ -108,7 +108,7 @@ def _run_chunks(job: Callable[[slice], Verdicts], n: int, workers: int, progress
     slices = [slice(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(slices)))) as pool:
         results: Iterable[Verdicts] = map(job, slices) if workers <= 1 else pool.map(job, slices)
-        if progress is not None and len(slices) > 1:
+        if progress is not None and len(slices) >= 8:  # a bar only where the pass takes a while
             results = progress(results, len(slices))  # type: ignore[arg-type,assignment]
         parts = list(results)
     return _concat(parts)
