@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -147,3 +149,54 @@ def test_vertex_values_cover_all_vertices_after_refinement() -> None:
         raw = values(amr)
         np.testing.assert_allclose(raw, inr(amr.vertices())[:, 0].numpy(), rtol=1e-14, atol=0)
         amr.refine(np.arange(amr.ne) % 3 == 0, it)
+
+
+SKEWED = """MFEM mesh v1.0
+
+dimension
+2
+
+elements
+4
+1 3 0 1 4 3
+1 3 1 2 5 4
+1 3 3 4 7 6
+1 3 4 5 8 7
+
+boundary
+0
+
+vertices
+9
+2
+0 0
+0.5 0
+1 0
+0 0.5
+0.6 0.55
+1 0.5
+0 1
+0.5 1
+1 1
+"""
+
+
+def test_mesh_files_boxes_elsewhere_and_skewed_quads(tmp_path: Path) -> None:
+    from tests.studies.amr.conftest import run_study
+
+    box = tmp_path / "box.mesh"
+    m = mfem.Mesh.MakeCartesian2D(2, 3, mfem.Element.QUADRILATERAL, False, 4.0, 3.0, False)
+    m.Save(str(box))
+    amr = AMRMesh(load_mesh(str(box)))
+    mlp = MLP([2, 8, 1], "tanh", generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    inr = INR("t", "", mlp, None, "square", 0)
+    err = TrueError(amr, inr, lambda x: x, 0, seed=0, n_points=2048)
+    assert err.locator is not None and np.all(err.locator.proot >= 0)
+    skewed = tmp_path / "skewed.mesh"
+    skewed.write_text(SKEWED)
+    amr = AMRMesh(load_mesh(str(skewed)))
+    err = TrueError(amr, inr, lambda x: x, 0, seed=0, n_points=2048)
+    assert err.locator is None  # not axis-aligned boxes: FindPoints path
+    _, rows = run_study(tmp_path / "run", inr="corner", mesh=str(skewed), max_it=3, rmse_points=2048,
+                        uniform_baseline=False)
+    assert rows[-1]["rmse"] < rows[0]["rmse"] and rows[-1]["dofs"] > rows[1]["dofs"]
