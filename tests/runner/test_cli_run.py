@@ -90,3 +90,10 @@ def test_config_yaml_replays(capsys, monkeypatch, tmp_path, finished):
     code, _, err = cli(capsys, monkeypatch, "run", str(finished / "config.yaml"), "--out", str(out), "--quiet")
     assert code == 0, err
     assert (out / "metrics.csv").read_text() == (finished / "metrics.csv").read_text()
+
+
+def test_two_dask_workers_give_the_same_metrics(capsys, monkeypatch, tmp_path, finished):
+    out = tmp_path / "sharded"
+    code, _, err = cli(capsys, monkeypatch, "classify", "--out", str(out), "--quiet", "--workers", "2", *TINY)
+    assert code == 0, err
+    assert (out / "metrics.csv").read_text() == (finished / "metrics.csv").read_text()

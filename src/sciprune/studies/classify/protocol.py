@@ -13,6 +13,7 @@ when ``prune.retrain_epochs > 0``, ``retrained`` (the same followed by retrainin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from sciprune.core.seeding import torch_generator
 from sciprune.core.train import supervised
 from sciprune.nn.mlp import MLP
 from sciprune.runner.context import RunContext
+from sciprune.runner.shards import map_shards
 from sciprune.studies.classify.config import ClassifyConfig
 from sciprune.studies.classify.data import Split, load_data
 from sciprune.studies.classify.timing import write_timing
@@ -67,8 +69,38 @@ def prune_step(method: str, cfg: ClassifyConfig, data: Split, model: nn.Module, 
                         rank=kept_neurons(model.sizes[1:-1], sparsity))
 
 
+@dataclass(frozen=True)
+class SeedJob:
+    """One independent shard of a classify run: everything for one seed (picklable, for dask)."""
+
+    cfg: ClassifyConfig
+    seed: int
+    out: Path
+    resume: bool
+    device: str
+    quiet: bool
+
+
 def run(cfg: ClassifyConfig, ctx: RunContext) -> None:
-    """Run every seed × method × variant cascade, checkpointing after every stage."""
+    """Run every seed (a shard each: in-process or on dask workers), then time compacted nets."""
+    sharded = ctx.workers > 1 or ctx.scheduler is not None
+    jobs = [SeedJob(cfg, cfg.seed + r, ctx.out, ctx.resume, str(ctx.device), ctx.quiet or sharded)
+            for r in range(cfg.repeats)]
+    finished: dict[int, list[dict[str, Any]]] = {}
+
+    def save(i: int, rows: list[dict[str, Any]]) -> None:
+        finished[i] = rows
+        ctx.write_rows([row for j in sorted(finished) for row in finished[j]])
+
+    map_shards(run_seed, jobs, workers=ctx.workers, scheduler=ctx.scheduler, progress=ctx.progress,
+               desc="seeds", on_result=save)
+    write_timing(cfg, ctx)
+
+
+def run_seed(job: SeedJob) -> list[dict[str, Any]]:
+    """Train the dense MLP of one seed, then run its method x variant cascades; its metric rows."""
+    cfg, seed = job.cfg, job.seed
+    ctx = RunContext(out=job.out, resume=job.resume, quiet=job.quiet, device=torch.device(job.device))
     d = cfg.data
     data = load_data(d.name, data_dir=d.data_dir, seed=cfg.seed, test_fraction=d.test_fraction, limit_train=d.limit_train)
     dev = ctx.device
@@ -84,35 +116,26 @@ def run(cfg: ClassifyConfig, ctx: RunContext) -> None:
         return {**evaluate(model, x_te, y_te), "compact_params": count_params(compact(model)).total}
 
     variants = {"oneshot": 0} | ({"retrained": cfg.prune.retrain_epochs} if cfg.prune.retrain_epochs else {})
-    rows: list[dict[str, Any]] = []
-    for r in range(cfg.repeats):
-        seed = cfg.seed + r
-        folder = ctx.checkpoints / f"seed{seed}"
-        model = MLP(sizes, cfg.model.activation, generator=torch_generator(seed, "init")).to(dev)
-        dense = train_dense(model, train_fn=train_fn, make_optimizer=make_optimizer, epochs=cfg.train.epochs,
-                            seed=seed, checkpoint=folder / "dense.pt", resume=ctx.resume,
-                            progress=partial(ctx.progress))
-        model.eval()
-        with torch.no_grad():
-            rows.append({"method": "dense", "variant": "dense", "seed": seed, "stage": -1, "sparsity": 0.0,
-                         **_dense_stats(dense, sizes), **eval_fn(model)})
-        for method in cfg.prune.methods:
-            for variant, epochs in variants.items():
-                tag = {"method": method, "variant": variant, "seed": seed}
-                done = list(rows)
-                spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="oneshot", retrain_epochs=epochs,
-                                   retrain=cfg.prune.retrain)
-                stage_rows = run_cascade(
-                    dense, spec, prune_fn=partial(_prune_and_keep, method, cfg, data, ctx, seed, variant),
-                    train_fn=train_fn, eval_fn=eval_fn, make_optimizer=make_optimizer,
-                    build=lambda arch: MLP.from_arch(arch).to(dev), seed=seed, key=f"{method}-{variant}",
-                    checkpoint_dir=folder / f"{method}-{variant}", resume=ctx.resume,
-                    progress=partial(ctx.progress),
-                    on_stage=lambda row, done=done, tag=tag: ctx.write_rows(done + [{**tag, **row}]),
-                )
-                rows.extend({**tag, **row} for row in stage_rows)
-                ctx.write_rows(rows)
-    write_timing(cfg, ctx)
+    folder = ctx.checkpoints / f"seed{seed}"
+    model = MLP(sizes, cfg.model.activation, generator=torch_generator(seed, "init")).to(dev)
+    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_optimizer, epochs=cfg.train.epochs,
+                        seed=seed, checkpoint=folder / "dense.pt", resume=ctx.resume, progress=ctx.progress)
+    model.eval()
+    with torch.no_grad():
+        rows = [{"method": "dense", "variant": "dense", "seed": seed, "stage": -1, "sparsity": 0.0,
+                 **_dense_stats(dense, sizes), **eval_fn(model)}]
+    for method in cfg.prune.methods:
+        for variant, epochs in variants.items():
+            spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="oneshot", retrain_epochs=epochs,
+                               retrain=cfg.prune.retrain)
+            stage_rows = run_cascade(
+                dense, spec, prune_fn=partial(_prune_and_keep, method, cfg, data, ctx, seed, variant),
+                train_fn=train_fn, eval_fn=eval_fn, make_optimizer=make_optimizer,
+                build=lambda arch: MLP.from_arch(arch).to(dev), seed=seed, key=f"{method}-{variant}",
+                checkpoint_dir=folder / f"{method}-{variant}", resume=ctx.resume, progress=ctx.progress,
+            )
+            rows.extend({"method": method, "variant": variant, "seed": seed, **row} for row in stage_rows)
+    return rows
 
 
 def _dense_stats(dense: Dense, sizes: list[int]) -> dict[str, Any]:

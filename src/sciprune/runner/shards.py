@@ -1,0 +1,87 @@
+"""Independent shards of a run (seeds, ensemble members, sweep points), in-process or on dask.
+
+``map_shards(fn, items, workers=..., scheduler=...)`` returns ``[fn(item) for item in items]`` in
+order, computed
+
+* in this process, one after another (``workers=1``, no scheduler: the default);
+* on a local dask.distributed cluster of ``workers`` single-threaded processes; or
+* on an existing cluster at ``scheduler`` (``tcp://host:8786``).
+
+Shards must not depend on each other or on global state: each derives its randomness from its own
+seed, so the results are the same whichever way they run. Every shard pins torch to one thread,
+so float reductions are ordered the same in a worker and in this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import torch
+
+from sciprune.errors import InputError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _single_threaded(fn: Callable[[T], R], item: T) -> R:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn(item)
+    finally:
+        torch.set_num_threads(before)
+
+
+def map_shards(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: Callable[..., Iterator[Any]] | None = None,
+    desc: str = "shards",
+    on_result: Callable[[int, R], None] | None = None,
+) -> list[R]:
+    """``[fn(x) for x in items]``, possibly on dask workers; ``fn`` must be picklable (module level).
+
+    ``on_result(i, result)`` is called as each shard finishes (in completion order), e.g. to save
+    partial results.
+    """
+    wrap = progress or (lambda it, **_: iter(it))
+    done = on_result or (lambda i, r: None)
+    if scheduler is None and workers <= 1:
+        out = []
+        for i, item in enumerate(wrap(items, desc=desc, total=len(items))):
+            out.append(_single_threaded(fn, item))
+            done(i, out[-1])
+        return out
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise InputError("--workers > 1 and --scheduler need dask.distributed: pip install 'dask[distributed]'") from None
+    cluster = None
+    try:
+        if scheduler is not None:
+            try:
+                client = Client(scheduler, timeout="5s")
+            except (OSError, TimeoutError) as err:
+                raise InputError(f"cannot reach the dask scheduler {scheduler!r} ({err}); expected tcp://host:port of a running scheduler") from None
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, host="127.0.0.1")
+            client = Client(cluster)
+        with client:
+            futures = [client.submit(_single_threaded, fn, item, pure=False) for item in items]
+            index = {f.key: i for i, f in enumerate(futures)}
+            results: list[Any] = [None] * len(items)
+            for future in wrap(as_completed(futures), desc=desc, total=len(items)):
+                i = index[future.key]
+                results[i] = future.result()
+                done(i, results[i])
+            return results
+    finally:
+        if cluster is not None:
+            cluster.close()
+

@@ -1,0 +1,33 @@
+"""Shards run the same in-process, on a local dask cluster and on a scheduler given by address."""
+
+import pytest
+import torch
+
+from sciprune.core.seeding import torch_generator
+from sciprune.errors import InputError
+from sciprune.runner.shards import map_shards
+
+
+def draw(seed: int) -> tuple[int, list[float]]:
+    """A shard: its own seeded draws plus a float reduction (thread-count sensitive in general)."""
+    g = torch_generator(seed, "shard")
+    a = torch.randn(300, 300, generator=g)
+    return torch.get_num_threads(), (a @ a).sum(dim=0)[:5].tolist()
+
+
+def test_in_process_dask_and_scheduler_address_agree():
+    from distributed import LocalCluster
+
+    items = [0, 1, 2, 3]
+    seen: list[int] = []
+    local = map_shards(draw, items, on_result=lambda i, r: seen.append(i))
+    assert seen == items and all(threads == 1 for threads, _ in local)
+    assert map_shards(draw, items, workers=2) == local
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", dashboard_address=None,
+                      host="127.0.0.1") as cluster:
+        assert map_shards(draw, items, scheduler=cluster.scheduler_address) == local
+
+
+def test_unreachable_scheduler_is_one_clear_error():
+    with pytest.raises(InputError, match=r"cannot reach the dask scheduler 'tcp://127.0.0.1:9'"):
+        map_shards(draw, [0], scheduler="tcp://127.0.0.1:9")
