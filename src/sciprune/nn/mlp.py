@@ -120,7 +120,7 @@ class MLP(nn.Module):
     ) -> "MLP":
         """An MLP holding copies of the given ``(out, in)`` weights and ``(out,)`` biases."""
         sizes = [int(weights[0].shape[1])] + [int(w.shape[0]) for w in weights]
-        mlp = cls(sizes, list(activations), dtype=weights[0].dtype)
+        mlp = cls(sizes, list(activations), dtype=weights[0].dtype).to(weights[0].device)
         with torch.no_grad():
             for layer, w, b in zip(mlp.layers, weights, biases):
                 layer.weight.copy_(w)
