@@ -29,7 +29,7 @@ Device = Annotated[str, typer.Option("--device", help="cpu (default) or cuda.")]
 Workers = Annotated[int, typer.Option("--workers", help="Worker processes/threads; results do not depend on it.")]
 Scheduler = Annotated[str | None, typer.Option("--scheduler", help="dask.distributed scheduler address (default: in-process).")]
 Set = Annotated[list[str] | None, typer.Option("--set", help="Override a config field: --set train.epochs=5 (repeatable).")]
-Preset = Annotated[str, typer.Option("--preset", help="demo | quick | paper.")]
+Preset = Annotated[str, typer.Option("--preset", help="demo (seconds) | quick (minutes, the default) | paper (hours; MNIST, GPU welcome).")]
 
 
 def _run(config: dict[str, Any], out: Path, **kw: Any) -> None:
@@ -54,7 +54,7 @@ def run(
 
 @app.command()
 def classify(
-    preset: Preset = "demo",
+    preset: Preset = "quick",
     dataset: Annotated[str | None, typer.Option("--dataset", help="digits (default), mnist or fashion-mnist.")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder with the IDX files (MNIST / Fashion-MNIST).")] = None,
     out: Out = None, set_: Set = None, resume: Resume = False, quiet: Quiet = False,

@@ -9,6 +9,7 @@ import pytest
 from sciprune.cli import main
 
 TINY = [
+    "--preset", "demo",
     "--set", "repeats=2", "--set", "model.hidden=[16, 16]", "--set", "train.epochs=3",
     "--set", "prune.sparsities=[0.0, 0.5, 0.9]", "--set", "prune.retrain_epochs=1",
     "--set", "prune.id_samples=100", "--set", "timing_batch=256", "--set", "prune.heatmap_sparsity=0.5",

@@ -97,3 +97,11 @@ def test_two_dask_workers_give_the_same_metrics(capsys, monkeypatch, tmp_path, f
     code, _, err = cli(capsys, monkeypatch, "classify", "--out", str(out), "--quiet", "--workers", "2", *TINY)
     assert code == 0, err
     assert (out / "metrics.csv").read_text() == (finished / "metrics.csv").read_text()
+
+
+def test_inspect_reads_stage_checkpoints(capsys, monkeypatch, finished):
+    stage = finished / "checkpoints" / "seed0" / "unit-oneshot" / "stage_002.pt"
+    code, out, err = cli(capsys, monkeypatch, "inspect", str(stage))
+    assert code == 0, err
+    assert '"class": "MLP"' in out and "layers.0.weight" in out and "yes" in out  # masked
+    assert "layers.0.weight_mask" not in out

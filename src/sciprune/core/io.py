@@ -116,7 +116,9 @@ def load_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> Checkpoi
     obj = torch_load(path, trust_pickle=trust_pickle)
     if isinstance(obj, nn.Module):
         obj = obj.state_dict()
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+    if isinstance(obj, dict) and isinstance(obj.get("state"), dict) and isinstance(obj.get("arch"), dict):
+        meta, obj = {"arch": obj["arch"]}, obj["state"]  # a cascade stage (stage_NNN.pt / dense.pt)
+    elif isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         meta = {k: v for k, v in obj.items() if k != "state_dict" and isinstance(v, str | int | float | list | dict)}
         obj = obj["state_dict"]
     else:

@@ -73,13 +73,13 @@ class MLP(nn.Module):
         self._fns = [get_activation(a) for a in acts]  # validates the names
         self.sizes: list[int] = sizes
         self.activations: list[str] = acts
-        self.layers = nn.ModuleList(
-            nn.Linear(i, o, dtype=dtype, device="meta") for i, o in zip(sizes[:-1], sizes[1:])
-        )
-        for layer in self.layers:
-            layer.to_empty(device="cpu")
-            bound = 1.0 / math.sqrt(layer.in_features)
-            with torch.no_grad():
+        # nn.Linear initialises from the global RNG: fork it so constructing an MLP leaves the
+        # caller's random stream untouched, then draw the real initial values from `generator`.
+        with torch.random.fork_rng(devices=[]):
+            self.layers = nn.ModuleList(nn.Linear(i, o, dtype=dtype) for i, o in zip(sizes[:-1], sizes[1:]))
+        with torch.no_grad():
+            for layer in self.layers:
+                bound = 1.0 / math.sqrt(layer.in_features)
                 if generator is None:
                     layer.weight.zero_()
                     layer.bias.zero_()

@@ -86,8 +86,8 @@ def load_idx_folder(folder: str | Path, *, limit_train: int | None = None) -> Sp
     if limit_train is not None:
         xtr, ytr = xtr[:limit_train], ytr[:limit_train]
     shape = (int(xtr.shape[1]), int(xtr.shape[2]))
-    return Split(_images(xtr), torch.as_tensor(ytr, dtype=torch.long),
-                 _images(arrays["test_images"]), torch.as_tensor(arrays["test_labels"], dtype=torch.long), shape)
+    return Split(_images(xtr), torch.as_tensor(ytr.astype(np.int64)),
+                 _images(arrays["test_images"]), torch.as_tensor(arrays["test_labels"].astype(np.int64)), shape)
 
 
 def _images(a: np.ndarray) -> Tensor:
