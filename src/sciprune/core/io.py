@@ -130,6 +130,11 @@ def load_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> Checkpoi
 
 def load_model(path: str | Path, *, trust_pickle: bool = False) -> nn.Module:
     """Rebuild the model a sciprune checkpoint describes (its ``arch`` metadata), masks included."""
+    return load_model_and_meta(path, trust_pickle=trust_pickle)[0]
+
+
+def load_model_and_meta(path: str | Path, *, trust_pickle: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+    """:func:`load_model` plus the checkpoint's metadata. The model keeps the stored dtype."""
     from sciprune.core.masks import load_state_dict
     from sciprune.nn.mlp import MLP
 
@@ -137,12 +142,13 @@ def load_model(path: str | Path, *, trust_pickle: bool = False) -> nn.Module:
     arch = ckpt.meta.get("arch")
     if not isinstance(arch, dict):
         raise InputError(f"checkpoint {str(path)!r} has no architecture metadata; expected one written by sciprune.save_checkpoint")
-    model = MLP.from_arch(arch)
+    floats = [t.dtype for t in ckpt.tensors.values() if t.is_floating_point()]
+    model = MLP.from_arch(arch, dtype=floats[0] if floats else torch.float32)
     try:
         load_state_dict(model, ckpt.tensors)
     except RuntimeError as err:
         raise InputError(f"checkpoint {str(path)!r} does not match its architecture {arch}: {str(err).splitlines()[0]}") from None
-    return model
+    return model, ckpt.meta
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> None:

@@ -106,13 +106,14 @@ class MLP(nn.Module):
         return {"class": "MLP", "sizes": list(self.sizes), "activations": list(self.activations)}
 
     @classmethod
-    def from_arch(cls, arch: dict[str, object]) -> "MLP":
+    def from_arch(cls, arch: dict[str, object], *, dtype: torch.dtype = torch.float32) -> "MLP":
         if arch.get("class") != "MLP":
             raise InputError(f"checkpoint architecture class {arch.get('class')!r}; expected 'MLP'")
         sizes = arch["sizes"]
         acts = arch["activations"]
-        assert isinstance(sizes, list) and isinstance(acts, list)
-        return cls(sizes, acts)
+        if not (isinstance(sizes, list) and isinstance(acts, list)):
+            raise InputError(f"checkpoint architecture needs lists 'sizes' and 'activations'; got {arch}")
+        return cls(sizes, acts, dtype=dtype)
 
     @classmethod
     def from_layers(

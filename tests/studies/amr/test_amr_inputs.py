@@ -96,7 +96,7 @@ def test_missing_and_foreign_inr_files(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist; expected corner, front, spacetime, hos or a checkpoint"):
         resolve_inr(str(tmp_path / "nope.ckpt"))
     (tmp_path / "junk.bin").write_bytes(b"\x00" * 64)
-    with pytest.raises(InputError, match="not a readable safetensors file"):
+    with pytest.raises(InputError, match="neither a safetensors nor a torch file"):
         resolve_inr(str(tmp_path / "junk.bin"))
 
 

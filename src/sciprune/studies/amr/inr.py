@@ -15,7 +15,6 @@ Evaluation is always float64 (a float64 copy of the weights), batched.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -26,10 +25,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sciprune.core.io import load_model_and_meta, save_checkpoint
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 
-META_KEY = "sciprune"
 DATA = Path(__file__).parent / "data"
 BUILTIN = ("corner", "front", "spacetime")
 HOS = "anchors/pruningamr/high_oscillation_small_lists.ckpt"
@@ -37,39 +36,16 @@ _EVAL_CHUNK = 1 << 15
 
 
 def save_mlp(path: str | Path, mlp: MLP, *, meta: dict[str, Any] | None = None) -> None:
-    """Write ``mlp`` as safetensors with ``{"arch": mlp.arch, **meta}`` as JSON metadata, atomically."""
-    from safetensors.torch import save_file
-
-    from sciprune.runner.files import atomic_write_with
-
-    info = {"arch": mlp.arch, **(meta or {})}
-    tensors = {k: v.detach().contiguous().cpu() for k, v in mlp.state_dict().items()}
-    atomic_write_with(path, lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(info)}))
+    """Write ``mlp`` as a sciprune checkpoint (:func:`sciprune.core.io.save_checkpoint`)."""
+    save_checkpoint(path, mlp, meta=meta)
 
 
 def load_mlp(path: str | Path) -> tuple[MLP, dict[str, Any]]:
-    """``(mlp, metadata)`` of a file written by :func:`save_mlp`; a foreign file is one InputError line."""
-    from safetensors import SafetensorError
-    from safetensors.torch import safe_open
-
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, json.JSONDecodeError) as err:
-        raise InputError(f"checkpoint {str(path)!r} is not a readable safetensors file ({err}); expected a sciprune MLP checkpoint") from None
-    arch = meta.get("arch")
-    if not isinstance(arch, dict):
-        raise InputError(f"checkpoint {str(path)!r} has no sciprune architecture metadata; expected a file written by save_mlp")
-    MLP.from_arch(arch)  # validates the architecture
-    dtype = next(iter(tensors.values())).dtype if tensors else torch.float32
-    mlp = MLP(list(arch["sizes"]), list(arch["activations"]), dtype=dtype)
-    try:
-        mlp.load_state_dict(tensors)
-    except RuntimeError as err:
-        raise InputError(f"checkpoint {str(path)!r}: weights do not match the architecture {arch}: {str(err).splitlines()[0]}") from None
-    return mlp, meta
+    """``(mlp, metadata)`` of a sciprune checkpoint; a foreign file is one InputError line."""
+    model, meta = load_model_and_meta(path)
+    if not isinstance(model, MLP):  # pragma: no cover - load_model_and_meta builds MLPs
+        raise InputError(f"checkpoint {str(path)!r} does not hold an MLP")
+    return model, meta
 
 
 @dataclass(frozen=True)
