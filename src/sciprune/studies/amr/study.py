@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from sciprune.errors import InputError
 from sciprune.runner.context import RunContext
 from sciprune.runner.files import atomic_write_json
 from sciprune.runner.study import Rows, Study
@@ -56,6 +57,8 @@ def run(cfg: AMRConfig, ctx: RunContext) -> None:
     from sciprune.studies.amr.driver import run_amr, run_uniform_baseline
     from sciprune.studies.amr.inr import resolve_inr
 
+    if ctx.device.type != "cpu":
+        raise InputError(f"the amr study runs on the CPU beside MFEM; got --device {ctx.device}. Use --device cpu")
     if ctx.resume and (done := _complete(ctx.out, cfg)) is not None:
         ctx.write_rows(_rows(cfg, done))
         return
