@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402
 import torch  # noqa: E402
 
-from sciprune.core.idprune import _resolve, id_prune  # noqa: E402
+from sciprune.core._idfactor import resolve  # noqa: E402
+from sciprune.core.idprune import id_prune  # noqa: E402
 from sciprune.core.seeding import torch_generator  # noqa: E402
 from sciprune.nn.mlp import MLP  # noqa: E402
 
@@ -98,7 +99,7 @@ def main() -> None:
         id_prune(mlp, x[:2], eps=EPS)  # warm-up
         t_batch = best_of(lambda: id_prune(mlp, x, eps=EPS)) / n_batch
         ranks = id_prune(mlp, x, eps=EPS).ranks.double().mean(0).tolist()
-        other = "qr" if _resolve("auto", EPS, width) == "gram" else "gram"
+        other = "qr" if resolve("auto", EPS, width) == "gram" else "gram"
         t_other = best_of(lambda: id_prune(mlp, x, eps=EPS, method=other), 2) / n_batch
         t_loop = best_of(lambda: [id_prune(mlp, x[b], eps=EPS) for b in range(n_loop)], 2) / n_loop
         t_scipy = best_of(lambda: [scipy_reference(mlp, x[b], EPS) for b in range(n_loop)], 2) / n_loop

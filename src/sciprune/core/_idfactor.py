@@ -1,0 +1,227 @@
+"""Batched truncated column-pivoted factorizations behind :mod:`sciprune.core.idprune` (private).
+
+Everything here works on a batch ``A`` (B, n, m) of contiguous float64 matrices and returns, for
+each member, the pivots ``I`` (in pivot order, ``-1`` padding), the rows :math:`R_{1:k,:} = Q^\\top A`
+of the column-pivoted QR :math:`A \\Pi = Q R` in the *original* column order, and the rank ``k``.
+
+**QR path** (:func:`pivoted_qr`). A left-looking column-pivoted Gram-Schmidt QR, vectorised over
+the batch: step ``i`` picks the column of largest residual norm (``argmax``: ties go to the lowest
+index, as in LAPACK ``geqp3``), orthogonalises it against the ``i`` columns of ``Q`` found so far
+(classical Gram-Schmidt applied twice, "CGS2", as accurate as Householder), sets
+:math:`R_{ii} = \\lVert q \\rVert`, :math:`R_{i,:} = q_i^\\top A` (one batched matrix-vector
+product) and downdates the residual norms :math:`d_j \\leftarrow d_j - R_{ij}^2`. It stops as soon
+as every member has its rank, so the cost is ``O(n m k)`` per matrix instead of
+``O(n m \\min(n, m))``. The residual norms are downdated, not recomputed: their absolute error is
+about :math:`10^{-16} \\lVert a_j \\rVert^2`, so pivots among columns whose residuals differ by
+less than ~1e-8 of their norm may differ from LAPACK's.
+
+**Gram path** (:func:`pivoted_cholesky`). A pivoted Cholesky of :math:`G = A^\\top A` gives the
+same pivots and :math:`R` in exact arithmetic from one ``2 n m^2`` product plus steps on (B, m)
+data. It squares the condition number (it sees :math:`|R_{jj}|` only to ~1e-7 of :math:`|R_{11}|`,
+and ``T`` to ~1e-16 κ²), so :func:`resolve` picks it for ``method="auto"`` only for widths
+<= :data:`GRAM_MAX_WIDTH` and ``eps >=`` :data:`GRAM_MIN_EPS`, where it is measured faster; at
+width 256 the product alone is slower than the QR path (``docs/benchmarks.md``).
+
+:func:`interp_from_r` turns ``(I, R)`` into :math:`T = R_{11}^{-1} R_{1:k,:}` (one triangular
+solve; the selected columns set to the identity exactly), and :func:`id_with_error` adds the
+relative Frobenius error of the ID.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+#: pivots with |R_jj| below this fraction of |R_11| are treated as exactly dependent.
+NUMERICAL_FLOOR = 1e-12
+#: the same for the Gram path, which sees |R_jj| only to ~1e-7 |R_11|.
+GRAM_FLOOR = 1e-6
+#: ``method="auto"`` uses the Gram path for widths up to this, when eps >= GRAM_MIN_EPS.
+GRAM_MAX_WIDTH = 64
+GRAM_MIN_EPS = 1e-5
+METHODS = ("auto", "qr", "gram")
+
+
+def pivoted_qr(
+    A: Tensor, eps: float | None, target: Tensor, d: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Truncated column-pivoted QR of ``A`` (B, n, m), contiguous float64.
+
+    Returns ``(piv, R, ranks, Q)``: pivots (B, k) with -1 padding, rows ``R = Qᵀ A`` (B, k, m) in
+    the original column order (zero rows beyond each rank), ranks (B,) and ``Qᵀ`` (B, k, n), where
+    ``k = max(ranks)``. ``target`` (B,) caps the rank of each member (``min(n, m)`` in eps mode).
+    ``d`` (B, m), the squared column norms of ``A`` if already known, is overwritten.
+    """
+    B, n, m = A.shape
+    kcap = int(target.max()) if B else 0
+    if d is None:
+        d = A.square().sum(dim=1)  # residual squared column norms (faster than vector_norm)
+    cap = min(kcap, 16)
+    Qt = A.new_zeros(B, cap, n)  # rows q_i, grown on demand: ranks are usually small
+    R = A.new_zeros(B, cap, m)
+    piv = torch.full((B, kcap), -1, dtype=torch.long, device=A.device)
+    ranks = torch.zeros(B, dtype=torch.long, device=A.device)
+    active = torch.ones(B, dtype=torch.bool, device=A.device)
+    r11 = A.new_zeros(B)
+    rel = NUMERICAL_FLOOR if eps is None else max(eps, NUMERICAL_FLOOR)
+    for i in range(kcap):
+        p = d.argmax(dim=1, keepdim=True)  # (B, 1); chosen columns hold -inf: never picked twice
+        a = A.gather(2, p.unsqueeze(1).expand(B, n, 1)).mT  # (B, 1, n): column p of A
+        if i > 0:  # CGS2; the first pass's coefficients Q_iᵀ a_p = R[:i, p] are known already
+            Qi = Qt[:, :i]
+            c = R[:, :i].gather(2, p.unsqueeze(1).expand(B, i, 1))
+            a = torch.baddbmm(a, c.mT, Qi, alpha=-1.0)
+            a = torch.baddbmm(a, torch.bmm(a, Qi.mT), Qi, alpha=-1.0)
+        rii = torch.linalg.vector_norm(a, dim=2).squeeze(1)
+        if i == 0:
+            r11 = rii
+            accept = active  # k >= 1, even for an all-zero matrix
+        else:
+            accept = active & (rii >= r11 * rel) & (rii > 0) & (i < target)
+            if not bool(accept.any()):
+                break
+        if i == cap:
+            Qt = torch.cat([Qt, torch.zeros_like(Qt)], dim=1)[:, : min(2 * cap, kcap)]
+            R = torch.cat([R, torch.zeros_like(R)], dim=1)[:, : min(2 * cap, kcap)]
+            cap = Qt.shape[1]
+        q = a.mul_((accept / rii.clamp_min(1e-300)).unsqueeze(1).unsqueeze(2))  # 0 if rejected
+        Qt[:, i] = q.squeeze(1)
+        row = torch.bmm(q, A).squeeze(1)  # R[i, :] = q_iᵀ A
+        R[:, i] = row
+        d.sub_(row * row).scatter_(1, p, -torch.inf)
+        piv[:, i] = torch.where(accept, p.squeeze(1), -1)
+        ranks += accept
+        active = accept & (i + 1 < target)
+        if not bool(active.any()):
+            break
+    kmax = int(ranks.max()) if B else 0
+    return piv[:, :kmax], R[:, :kmax], ranks, Qt[:, :kmax]
+
+
+def pivoted_cholesky(
+    A: Tensor, eps: float | None, target: Tensor, d: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The same truncated pivoted QR (``piv, R, ranks``) from the Gram matrix ``G = AᵀA``.
+
+    Pivoted Cholesky: ``R[i, :] = (G[p, :] - R[:i, p]ᵀ R[:i, :]) / R_ii`` with
+    ``R_ii = sqrt(d_p)``. One ``2 n m²`` product, then steps on (B, m) data only: fast for small
+    widths, but the squared conditioning limits it to ``eps >= ~1e-5`` (floor :data:`GRAM_FLOOR`).
+    """
+    B, n, m = A.shape
+    G = torch.bmm(A.mT, A)
+    kcap = int(target.max()) if B else 0
+    R = A.new_zeros(B, kcap, m)
+    piv = torch.full((B, kcap), -1, dtype=torch.long, device=A.device)
+    ranks = torch.zeros(B, dtype=torch.long, device=A.device)
+    active = torch.ones(B, dtype=torch.bool, device=A.device)
+    r11 = A.new_zeros(B)
+    rel = GRAM_FLOOR if eps is None else max(eps, GRAM_FLOOR)
+    for i in range(kcap):
+        p = d.argmax(dim=1, keepdim=True)  # (B, 1)
+        rii = d.gather(1, p).squeeze(1).clamp_min(0.0).sqrt()
+        if i == 0:
+            r11 = rii
+            accept = active
+        else:
+            accept = active & (rii >= r11 * rel) & (rii > 0) & (i < target)
+            if not bool(accept.any()):
+                break
+        g = G.gather(1, p.unsqueeze(2).expand(B, 1, m)).squeeze(1)  # row p of G, (B, m)
+        if i > 0:
+            c = R[:, :i].gather(2, p.unsqueeze(1).expand(B, i, 1))
+            g = torch.baddbmm(g.unsqueeze(1), c.mT, R[:, :i], alpha=-1.0).squeeze(1)
+        row = g * (accept / rii.clamp_min(1e-300)).unsqueeze(1)
+        R[:, i] = row
+        d.sub_(row * row).scatter_(1, p, -torch.inf)
+        piv[:, i] = torch.where(accept, p.squeeze(1), -1)
+        ranks += accept
+        active = accept & (i + 1 < target)
+        if not bool(active.any()):
+            break
+    kmax = int(ranks.max()) if B else 0
+    return piv[:, :kmax], R[:, :kmax], ranks
+
+
+def resolve(method: str, eps: float | None, m: int) -> str:
+    if method == "auto":
+        gram = m <= GRAM_MAX_WIDTH and eps is not None and eps >= GRAM_MIN_EPS
+        return "gram" if gram else "qr"
+    return method
+
+
+def factor(
+    A: Tensor, eps: float | None, target: Tensor, method: str, d: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(piv, R, ranks)`` by the QR or the Gram path (``d``: squared column norms, overwritten)."""
+    if resolve(method, eps, A.shape[2]) == "gram":
+        return pivoted_cholesky(A, eps, target, d)
+    return pivoted_qr(A, eps, target, d)[:3]
+
+
+def interp_from_r(piv: Tensor, R: Tensor, m: int) -> Tensor:
+    """``T = R11⁻¹ R`` with ``T[:, I] = I`` exactly; zero rows for padding and for all-zero members."""
+    B, kmax = piv.shape
+    valid = piv >= 0
+    pc = piv.clamp_min(0)
+    R11 = R.gather(2, pc.unsqueeze(1).expand(B, kmax, kmax))  # R11[b, i, j] = R[b, i, piv[b, j]]
+    R11 = R11 * (valid.unsqueeze(1) & valid.unsqueeze(2))
+    diag = R11.diagonal(dim1=1, dim2=2)
+    live = diag != 0  # zero only on padding and for an all-zero matrix
+    R11 = R11 + torch.diag_embed((~live).to(R.dtype))
+    T = torch.linalg.solve_triangular(R11, R, upper=True)
+    T = T * live.unsqueeze(2)
+    chosen = torch.zeros(B, m, dtype=torch.bool, device=R.device)
+    chosen[torch.arange(B, device=R.device).unsqueeze(1).expand(B, kmax)[valid], piv[valid]] = True
+    T = T.masked_fill(chosen.unsqueeze(1), 0.0)
+    T.scatter_(2, pc.unsqueeze(2), live.to(R.dtype).unsqueeze(2))
+    return T
+
+
+class Workspace:
+    """Flat buffers reused across chunks and layers of one call (fresh multi-MB tensors page-fault)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self._bufs: dict[str, Tensor] = {}
+        self.device = device
+
+    def get(self, key: str, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+        numel = math.prod(shape)
+        buf = self._bufs.get(key)
+        if buf is None or buf.numel() < numel or buf.dtype != dtype:
+            buf = self._bufs[key] = torch.empty(numel, dtype=dtype, device=self.device)
+        return buf[:numel].view(shape)
+
+
+def _direct_residual2(A: Tensor, piv: Tensor, T: Tensor, redo: Tensor, ws: Workspace) -> Tensor:
+    """``||A - A[:, I] T||_F²`` for the members ``redo`` (all of them at once when most need it)."""
+    if 2 * redo.numel() > A.shape[0]:
+        A_I = A.gather(2, piv.clamp_min(0).unsqueeze(1).expand(-1, A.shape[1], -1))
+        A_I = A_I * (piv >= 0).unsqueeze(1)
+        out = ws.get("sq", tuple(A.shape), A.dtype)
+        return torch.linalg.vector_norm(torch.baddbmm(A, A_I, T, alpha=-1.0, out=out), dim=(1, 2))[redo] ** 2
+    sel = piv[redo]
+    A_I = A[redo].gather(2, sel.clamp_min(0).unsqueeze(1).expand(-1, A.shape[1], -1))
+    direct = torch.baddbmm(A[redo], A_I * (sel >= 0).unsqueeze(1), T[redo], alpha=-1.0)
+    return torch.linalg.vector_norm(direct, dim=(1, 2)) ** 2
+
+
+def id_with_error(
+    A: Tensor, eps: float | None, target: Tensor, method: str, ws: Workspace
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(selected, ranks, T, relative Frobenius error)`` of the ID of ``A`` (B, n, m) float64."""
+    total2 = torch.mul(A, A, out=ws.get("sq", tuple(A.shape), A.dtype)).sum(dim=1)  # column norms²
+    piv, R, ranks = factor(A, eps, target, method, total2.clone())
+    total2 = total2.sum(dim=1)
+    T = interp_from_r(piv, R, A.shape[2])
+    # A[:, I] T = Q R11 R11⁻¹ R = Q R (Q orthonormal), so ||A - A[:, I] T||² = ||A||² - ||R||².
+    # The difference loses ~1e-16 ||A||² to cancellation (QR path; the Gram path's R is good to
+    # ~1e-16 κ², so ~1e-10 for eps = 1e-3): below that floor it is recomputed directly.
+    floor = 1e-12 if resolve(method, eps, A.shape[2]) == "qr" else 1e-8
+    resid2 = (total2 - torch.linalg.vector_norm(R, dim=(1, 2)).square()).clamp_min(0.0)
+    redo = (resid2 < floor * total2).nonzero().squeeze(1)
+    if redo.numel():
+        resid2[redo] = _direct_residual2(A, piv, T, redo, ws)
+    err = torch.where(total2 > 0, (resid2 / total2.clamp_min(1e-300)).sqrt(), 0.0)
+    return piv, ranks, T, err
