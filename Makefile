@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/sciprune demo --out runs/demo
 
 test: $(STAMP)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

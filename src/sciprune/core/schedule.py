@@ -6,7 +6,7 @@ common shapes; :func:`named_schedule` gives the published ones by name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -51,7 +51,7 @@ def polynomial(final: float, steps: int, *, initial: float = 0.0, power: float =
 
 KERAS = (0.0, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
 
-_NAMED = {
+_NAMED: dict[str, Callable[[], tuple[float, ...]]] = {
     "keras": lambda: KERAS,
     "sparseflows": geometric_linear,
     "cubic10": lambda: polynomial(0.9, 10),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -78,7 +79,7 @@ class MLP(nn.Module):
         with torch.random.fork_rng(devices=[]):
             self.layers = nn.ModuleList(nn.Linear(i, o, dtype=dtype) for i, o in zip(sizes[:-1], sizes[1:]))
         with torch.no_grad():
-            for layer in self.layers:
+            for layer in self.linears:
                 bound = 1.0 / math.sqrt(layer.in_features)
                 if generator is None:
                     layer.weight.zero_()
@@ -86,6 +87,11 @@ class MLP(nn.Module):
                 else:
                     layer.weight.uniform_(-bound, bound, generator=generator)
                     layer.bias.uniform_(-bound, bound, generator=generator)
+
+    @property
+    def linears(self) -> list[nn.Linear]:
+        """The layers, typed as ``nn.Linear``."""
+        return [cast(nn.Linear, m) for m in self.layers]
 
     def forward(self, x: Tensor) -> Tensor:
         for layer, fn in zip(self.layers, self._fns):
@@ -123,7 +129,7 @@ class MLP(nn.Module):
         sizes = [int(weights[0].shape[1])] + [int(w.shape[0]) for w in weights]
         mlp = cls(sizes, list(activations), dtype=weights[0].dtype).to(weights[0].device)
         with torch.no_grad():
-            for layer, w, b in zip(mlp.layers, weights, biases):
+            for layer, w, b in zip(mlp.linears, weights, biases):
                 layer.weight.copy_(w)
                 layer.bias.copy_(b)
         return mlp

@@ -11,7 +11,8 @@ from sciprune.core.schedule import KERAS
 from sciprune.nn.mlp import ACTIVATIONS
 from sciprune.runner.study import StudyConfig
 
-METHODS = ("weight", "unit", "id")
+Method = Literal["weight", "unit", "id"]
+METHODS: tuple[Method, ...] = ("weight", "unit", "id")
 
 
 class _Section(BaseModel):
@@ -51,7 +52,7 @@ class TrainConfig(_Section):
 
 
 class PruneConfig(_Section):
-    methods: list[Literal["weight", "unit", "id"]] = Field(default_factory=lambda: list(METHODS), min_length=1)
+    methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
     sparsities: list[float] = Field(default_factory=lambda: list(KERAS), min_length=1)
     retrain_epochs: int = Field(2, ge=0, description="0: only the one-shot curves; >0: also the retrained curves")
     retrain: str = "finetune"

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sciprune.core.io import load_model  # noqa: E402
+from sciprune.nn.mlp import MLP  # noqa: E402
 from sciprune.runner.files import atomic_write_with  # noqa: E402
 
 COLORS = {"weight": "tab:blue", "unit": "tab:red", "id": "tab:green"}
@@ -82,20 +83,22 @@ def plot_heatmaps(run_dir: Path, methods: list[str], path: Path, *, sparsity: fl
     for method in methods:
         ckpt = run_dir / "checkpoints" / f"heatmap-{method}.safetensors"
         if ckpt.exists():
-            nets.append((method, load_model(ckpt)))
+            net = load_model(ckpt)
+            assert isinstance(net, MLP)
+            nets.append((method, net))
     if not nets:
         return None
-    n_layers = max(len(list(net.layers)) for _, net in nets)
+    n_layers = max(len(net.linears) for _, net in nets)
     fig, axes = plt.subplots(len(nets), n_layers, figsize=(3.3 * n_layers, 3.4 * len(nets)), squeeze=False,
                              layout="constrained")
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white")
     for i, (method, net) in enumerate(nets):
         for j in range(n_layers):
             ax = axes[i][j]
-            if j >= len(net.layers):
+            if j >= len(net.linears):
                 ax.axis("off")
                 continue
-            w = net.layers[j].weight.detach().abs().numpy()
+            w = net.linears[j].weight.detach().abs().numpy()
             zeros = float((w == 0).mean())
             im = ax.imshow(np.ma.masked_equal(w, 0.0), aspect="auto", cmap=cmap, interpolation="nearest")
             ax.set_title(f"{method}: layer {j} {w.shape[0]}×{w.shape[1]}\n{zeros:.0%} zero", fontsize=9)

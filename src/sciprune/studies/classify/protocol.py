@@ -65,7 +65,7 @@ def prune_step(method: str, cfg: ClassifyConfig, data: Split, model: nn.Module, 
         prune(model, sparsity, criterion="neuron_l2", layers=hidden)
         return model
     idx = torch.randperm(len(data.x_train), generator=generator)[: cfg.prune.id_samples]
-    return id_prune_mlp(model, data.x_train[idx].to(model.layers[0].weight.device),
+    return id_prune_mlp(model, data.x_train[idx].to(next(model.parameters()).device),
                         rank=kept_neurons(model.sizes[1:-1], sparsity))
 
 
