@@ -167,6 +167,21 @@ def test_chunks_give_the_same_result(monkeypatch: pytest.MonkeyPatch, method: st
         assert torch.allclose(a, b, rtol=0, atol=1e-12)  # forward blocking may differ by ulps
 
 
+@METHODS
+def test_errors_false_skips_only_the_errors(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    mlp = MLP([2, 16, 16, 16, 1], "tanh", generator=torch_generator(9, "noerr"))
+    x = torch.rand(5, 32, 2, generator=torch_generator(9, "x")) * 0.3
+    full = id_prune(mlp, x, eps=1e-3, method=method)
+    assert full.errors is not None and full.errors.shape == (5, 3)
+    monkeypatch.setattr(idprune_module, "CHUNK_ELEMENTS", 32 * 16 * 2)  # chunks of 2 members
+    lean = id_prune(mlp, x, eps=1e-3, method=method, errors=False)
+    assert lean.errors is None
+    assert torch.equal(full.ranks, lean.ranks)
+    for a, b in zip(full.weights + full.biases + full.selected, lean.weights + lean.biases + lean.selected):
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
+    assert torch.allclose(full(x), lean(x), rtol=0, atol=1e-12)
+
+
 def test_float32_model_gives_float32_mlp() -> None:
     mlp = MLP([2, 8, 8, 1], "relu", generator=torch_generator(7, "f32"))
     x = torch.rand(50, 2, generator=torch_generator(7, "x"))

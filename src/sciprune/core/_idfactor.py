@@ -208,11 +208,16 @@ def _direct_residual2(A: Tensor, piv: Tensor, T: Tensor, redo: Tensor, ws: Works
 
 
 def id_with_error(
-    A: Tensor, eps: float | None, target: Tensor, method: str, ws: Workspace
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``(selected, ranks, T, relative Frobenius error)`` of the ID of ``A`` (B, n, m) float64."""
+    A: Tensor, eps: float | None, target: Tensor, method: str, ws: Workspace, *, errors: bool = True
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """``(selected, ranks, T, relative Frobenius error)`` of the ID of ``A`` (B, n, m) float64.
+
+    With ``errors=False`` the error is not computed and ``None`` is returned in its place.
+    """
     total2 = torch.mul(A, A, out=ws.get("sq", tuple(A.shape), A.dtype)).sum(dim=1)  # column norms²
-    piv, R, ranks = factor(A, eps, target, method, total2.clone())
+    piv, R, ranks = factor(A, eps, target, method, total2.clone() if errors else total2)
+    if not errors:
+        return piv, ranks, interp_from_r(piv, R, A.shape[2]), None
     total2 = total2.sum(dim=1)
     T = interp_from_r(piv, R, A.shape[2])
     # A[:, I] T = Q R11 R11⁻¹ R = Q R (Q orthonormal), so ||A - A[:, I] T||² = ||A||² - ||R||².
