@@ -72,7 +72,7 @@ def _pruning_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *
     dtype = next(net.parameters()).dtype
     x_id = _inputs(inr, lift, corners, element_uniforms(seed, "id", it, ids, id_samples, dim), dtype)
     with torch.inference_mode():
-        pruned = id_prune(net, x_id, eps=epsilon)
+        pruned = id_prune(net, x_id, eps=epsilon, errors=False)
         x_err = _inputs(inr, lift, corners, element_uniforms(seed, "err", it, ids, error_samples, dim), dtype)
         err = relative_error(net(x_err).to(torch.float64), pruned(x_err), offset)
         prop = pruned.proportion_kept()
