@@ -1,6 +1,6 @@
 """Measured inference time of compacted unit- and ID-pruned networks against the dense one.
 
-Timing is a measurement, not a result to reproduce: it goes to ``timing.csv`` (not ``metrics.csv``)
+Timing is a measurement, not a result to reproduce (one thread, dense and compact alternated): it goes to ``timing.csv`` (not ``metrics.csv``)
 and never into a test. Networks come from the first seed's one-shot stage checkpoints.
 """
 
@@ -24,16 +24,23 @@ from sciprune.studies.classify.config import ClassifyConfig
 TIMED_SPARSITIES = (0.5, 0.75, 0.9)
 
 
-def best_time(model: torch.nn.Module, x: torch.Tensor, *, repeats: int = 7) -> float:
-    """Best-of-``repeats`` wall time of one forward pass, in milliseconds."""
-    with torch.inference_mode():
-        model(x)
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            model(x)
-            best = min(best, time.perf_counter() - t0)
-    return 1e3 * best
+def paired_times(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor, *, repeats: int = 9) -> tuple[float, float]:
+    """Best-of-``repeats`` forward times of ``a`` and ``b`` in ms, measured alternately on one
+    thread, so a burst of load on a shared machine hits both alike."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            a(x), b(x)
+            best = [float("inf"), float("inf")]
+            for _ in range(repeats):
+                for i, net in enumerate((a, b)):
+                    t0 = time.perf_counter()
+                    net(x)
+                    best[i] = min(best[i], time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
+    return 1e3 * best[0], 1e3 * best[1]
 
 
 def _load(path: Path) -> MLP:
@@ -51,7 +58,6 @@ def write_timing(cfg: ClassifyConfig, ctx: RunContext) -> None:
     stages = sorted({min(range(len(sched)), key=lambda i: abs(sched[i] - s)) for s in TIMED_SPARSITIES})
     dense = _load(folder / "dense.pt")
     x = torch.randn(cfg.timing_batch, dense.sizes[0], generator=torch_generator(cfg.seed, "timing"))
-    t_dense = best_time(dense, x)
     rows = []
     for method in [m for m in cfg.prune.methods if m in ("unit", "id")]:
         for i in stages:
@@ -59,9 +65,9 @@ def write_timing(cfg: ClassifyConfig, ctx: RunContext) -> None:
             if not path.exists():
                 continue
             net = compact(_load(path))
-            t_net = best_time(net, x)
+            t_dense, t_net = paired_times(dense, net, x)
             rows.append({
-                "method": method, "sparsity": sched[i], "batch": cfg.timing_batch, "threads": torch.get_num_threads(),
+                "method": method, "sparsity": sched[i], "batch": cfg.timing_batch, "threads": 1,
                 "params_dense": count_params(dense).total, "params_compact": count_params(net).total,
                 "ideal_speedup": mlp_flops(dense) / mlp_flops(net), "ms_dense": t_dense, "ms_compact": t_net,
                 "speedup": t_dense / t_net,
