@@ -15,9 +15,9 @@ STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
-table{border-collapse:collapse;font-size:.82em}td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}
+table{border-collapse:collapse;font-size:.82em}td,th{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
 th{background:#f4f4f4;position:sticky;top:0}pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:.85em}
-.scroll{max-height:480px;overflow:auto}
+.scroll{max-height:480px;overflow:auto}\ndetails{margin:.6em 0}summary{cursor:pointer;font-weight:600}
 """
 
 
@@ -49,9 +49,9 @@ def section(*, title: str, config: str, summary: dict[str, Any], plots: Sequence
     h, h2 = f"h{level}", f"h{level + 1}"
     parts = [f"<{h}>{html.escape(title)}</{h}>", extra_html, f"<{h2}>Plots</{h2}>"]
     parts += [img_tag(p) for p in plots]
-    parts += [f"<{h2}>Summary</{h2}>", f"<pre>{html.escape(json.dumps(summary, indent=2))}</pre>",
-              f"<{h2}>Stages (metrics.csv)</{h2}>", table(rows),
-              f"<{h2}>Config</{h2}>", f"<pre>{html.escape(config)}</pre>"]
+    parts += [f"<{h2}>Stages (metrics.csv)</{h2}>", table(rows),
+              f"<details><summary>summary.json</summary><pre>{html.escape(json.dumps(summary, indent=2))}</pre></details>",
+              f"<details><summary>config.yaml</summary><pre>{html.escape(config)}</pre></details>"]
     return "\n".join(parts)
 
 

@@ -42,13 +42,18 @@ def plot(cfg: ClassifyConfig, rows: list[dict[str, Any]], run_dir: Path) -> list
 
 
 def describe(cfg: ClassifyConfig, rows: list[dict[str, Any]], run_dir: Path) -> str:
+    """The headline: dense accuracy, then mean accuracy per method and variant at every sparsity."""
     s = summarize(cfg, rows, run_dir)
-    lines = [f"<p>MLP {html.escape(str([*cfg.model.hidden]))} on <b>{cfg.data.name}</b>, {cfg.repeats} seeds; "
-             f"dense accuracy {s['dense_accuracy']:.2f} %. Largest sparsity within 1 point of dense:</p><ul>"]
+    sparsities = [f"{x:g}" for x in cfg.prune.sparsities]
+    table_rows = []
     for method, variants in s["methods"].items():
         for variant, v in variants.items():
-            lines.append(f"<li>{method} / {variant}: {v['max_sparsity_within_1pt']}</li>")
-    lines.append("</ul>")
+            cells = {k: f"{v['accuracy_mean'][k]:.1f} ± {v['accuracy_std'][k]:.1f}" for k in sparsities if k in v["accuracy_mean"]}
+            table_rows.append({"method": method, "variant": variant, **cells,
+                               "largest k within 1 pt": v["max_sparsity_within_1pt"]})
+    lines = [f"<p>MLP {html.escape(str([*cfg.model.hidden]))} on <b>{cfg.data.name}</b>, {cfg.repeats} seeds; "
+             f"dense test accuracy {s['dense_accuracy']:.2f} %. Test accuracy (%, mean ± std over seeds) "
+             "against sparsity k:</p>", table(table_rows)]
     timing = run_dir / "timing.csv"
     if timing.exists():
         lines.append("<h3>Compacted networks: measured inference time (timing.csv)</h3>" + table(read_csv(timing)))
