@@ -79,13 +79,20 @@ class SeedJob:
     resume: bool
     device: str
     quiet: bool
+    data: Split | None = None  # loaded once by the driver when shards run in-process
+
+
+def _load(cfg: ClassifyConfig) -> Split:
+    d = cfg.data
+    return load_data(d.name, data_dir=d.data_dir, seed=cfg.seed, test_fraction=d.test_fraction, limit_train=d.limit_train)
 
 
 def run(cfg: ClassifyConfig, ctx: RunContext) -> None:
     """Run every seed (a shard each: in-process or on dask workers), then time compacted nets."""
     sharded = ctx.workers > 1 or ctx.scheduler is not None
-    jobs = [SeedJob(cfg, cfg.seed + r, ctx.out, ctx.resume, str(ctx.device), ctx.quiet or sharded)
-            for r in range(cfg.repeats)]
+    data = _load(cfg)  # bad data fails here, in one line, before any work starts
+    jobs = [SeedJob(cfg, cfg.seed + r, ctx.out, ctx.resume, str(ctx.device), ctx.quiet or sharded,
+                    None if sharded else data) for r in range(cfg.repeats)]
     finished: dict[int, list[dict[str, Any]]] = {}
 
     def save(i: int, rows: list[dict[str, Any]]) -> None:
@@ -101,8 +108,7 @@ def run_seed(job: SeedJob) -> list[dict[str, Any]]:
     """Train the dense MLP of one seed, then run its method x variant cascades; its metric rows."""
     cfg, seed = job.cfg, job.seed
     ctx = RunContext(out=job.out, resume=job.resume, quiet=job.quiet, device=torch.device(job.device))
-    d = cfg.data
-    data = load_data(d.name, data_dir=d.data_dir, seed=cfg.seed, test_fraction=d.test_fraction, limit_train=d.limit_train)
+    data = job.data if job.data is not None else _load(cfg)
     dev = ctx.device
     x_tr, y_tr, x_te, y_te = (t.to(dev) for t in (data.x_train, data.y_train, data.x_test, data.y_test))
     sizes = [data.n_features, *cfg.model.hidden, data.n_classes]
