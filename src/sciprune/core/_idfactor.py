@@ -44,6 +44,17 @@ GRAM_MIN_EPS = 1e-5
 METHODS = ("auto", "qr", "gram")
 
 
+def _threshold(r11: Tensor, rel: float) -> Tensor:
+    """``rel |R_11|``, at least the smallest normal float: ``|R_ii| >=`` it also means ``R_ii != 0``."""
+    return (r11 * rel).clamp_min_(torch.finfo(r11.dtype).tiny)
+
+
+def _pad_pivots(piv: Tensor, ranks: Tensor, kmax: int) -> Tensor:
+    """The first ``kmax`` pivots with ``-1`` from each member's rank on (steps past it were rejected)."""
+    past = torch.arange(kmax, device=piv.device) >= ranks.unsqueeze(1)
+    return piv[:, :kmax].masked_fill(past, -1)
+
+
 def pivoted_qr(
     A: Tensor, eps: float | None, target: Tensor, d: Tensor | None = None
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -61,11 +72,11 @@ def pivoted_qr(
     cap = min(kcap, 16)
     Qt = A.new_zeros(B, cap, n)  # rows q_i, grown on demand: ranks are usually small
     R = A.new_zeros(B, cap, m)
-    piv = torch.full((B, kcap), -1, dtype=torch.long, device=A.device)
+    piv = torch.empty((B, kcap), dtype=torch.long, device=A.device)
     ranks = torch.zeros(B, dtype=torch.long, device=A.device)
     active = torch.ones(B, dtype=torch.bool, device=A.device)
-    r11 = A.new_zeros(B)
     rel = NUMERICAL_FLOOR if eps is None else max(eps, NUMERICAL_FLOOR)
+    thr = A.new_zeros(B)
     for i in range(kcap):
         p = d.argmax(dim=1, keepdim=True)  # (B, 1); chosen columns hold -inf: never picked twice
         a = A.gather(2, p.unsqueeze(1).expand(B, n, 1)).mT  # (B, 1, n): column p of A
@@ -76,10 +87,10 @@ def pivoted_qr(
             a = torch.baddbmm(a, torch.bmm(a, Qi.mT), Qi, alpha=-1.0)
         rii = torch.linalg.vector_norm(a, dim=2).squeeze(1)
         if i == 0:
-            r11 = rii
+            thr = _threshold(rii, rel)
             accept = active  # k >= 1, even for an all-zero matrix
         else:
-            accept = active & (rii >= r11 * rel) & (rii > 0) & (i < target)
+            accept = active & (rii >= thr)  # active members have i < target
             if not bool(accept.any()):
                 break
         if i == cap:
@@ -91,41 +102,41 @@ def pivoted_qr(
         row = torch.bmm(q, A).squeeze(1)  # R[i, :] = q_iᵀ A
         R[:, i] = row
         d.sub_(row * row).scatter_(1, p, -torch.inf)
-        piv[:, i] = torch.where(accept, p.squeeze(1), -1)
+        piv[:, i] = p.squeeze(1)
         ranks += accept
         active = accept & (i + 1 < target)
         if not bool(active.any()):
             break
     kmax = int(ranks.max()) if B else 0
-    return piv[:, :kmax], R[:, :kmax], ranks, Qt[:, :kmax]
+    return _pad_pivots(piv, ranks, kmax), R[:, :kmax], ranks, Qt[:, :kmax]
 
 
 def pivoted_cholesky(
-    A: Tensor, eps: float | None, target: Tensor, d: Tensor
+    G: Tensor, eps: float | None, target: Tensor, d: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """The same truncated pivoted QR (``piv, R, ranks``) from the Gram matrix ``G = AᵀA``.
+    """The same truncated pivoted QR (``piv, R, ranks``) from the Gram matrices ``G = AᵀA`` (B, m, m).
 
     Pivoted Cholesky: ``R[i, :] = (G[p, :] - R[:i, p]ᵀ R[:i, :]) / R_ii`` with
     ``R_ii = sqrt(d_p)``. One ``2 n m²`` product, then steps on (B, m) data only: fast for small
     widths, but the squared conditioning limits it to ``eps >= ~1e-5`` (floor :data:`GRAM_FLOOR`).
+    ``d`` (B, m), the diagonal of ``G``, is overwritten.
     """
-    B, n, m = A.shape
-    G = torch.bmm(A.mT, A)
+    B, m, _ = G.shape
     kcap = int(target.max()) if B else 0
-    R = A.new_zeros(B, kcap, m)
-    piv = torch.full((B, kcap), -1, dtype=torch.long, device=A.device)
-    ranks = torch.zeros(B, dtype=torch.long, device=A.device)
-    active = torch.ones(B, dtype=torch.bool, device=A.device)
-    r11 = A.new_zeros(B)
+    R = G.new_zeros(B, kcap, m)
+    piv = torch.empty((B, kcap), dtype=torch.long, device=G.device)
+    ranks = torch.zeros(B, dtype=torch.long, device=G.device)
+    active = torch.ones(B, dtype=torch.bool, device=G.device)
     rel = GRAM_FLOOR if eps is None else max(eps, GRAM_FLOOR)
+    thr = G.new_zeros(B)
     for i in range(kcap):
         p = d.argmax(dim=1, keepdim=True)  # (B, 1)
         rii = d.gather(1, p).squeeze(1).clamp_min(0.0).sqrt()
         if i == 0:
-            r11 = rii
+            thr = _threshold(rii, rel)
             accept = active
         else:
-            accept = active & (rii >= r11 * rel) & (rii > 0) & (i < target)
+            accept = active & (rii >= thr)  # active members have i < target
             if not bool(accept.any()):
                 break
         g = G.gather(1, p.unsqueeze(2).expand(B, 1, m)).squeeze(1)  # row p of G, (B, m)
@@ -135,13 +146,13 @@ def pivoted_cholesky(
         row = g * (accept / rii.clamp_min(1e-300)).unsqueeze(1)
         R[:, i] = row
         d.sub_(row * row).scatter_(1, p, -torch.inf)
-        piv[:, i] = torch.where(accept, p.squeeze(1), -1)
+        piv[:, i] = p.squeeze(1)
         ranks += accept
         active = accept & (i + 1 < target)
         if not bool(active.any()):
             break
     kmax = int(ranks.max()) if B else 0
-    return piv[:, :kmax], R[:, :kmax], ranks
+    return _pad_pivots(piv, ranks, kmax), R[:, :kmax], ranks
 
 
 def resolve(method: str, eps: float | None, m: int) -> str:
@@ -152,12 +163,18 @@ def resolve(method: str, eps: float | None, m: int) -> str:
 
 
 def factor(
-    A: Tensor, eps: float | None, target: Tensor, method: str, d: Tensor
-) -> tuple[Tensor, Tensor, Tensor]:
-    """``(piv, R, ranks)`` by the QR or the Gram path (``d``: squared column norms, overwritten)."""
+    A: Tensor, eps: float | None, target: Tensor, method: str, ws: Workspace | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(piv, R, ranks, ||A||_F²)`` by the QR or the Gram path (``ws``: scratch for the QR path)."""
     if resolve(method, eps, A.shape[2]) == "gram":
-        return pivoted_cholesky(A, eps, target, d)
-    return pivoted_qr(A, eps, target, d)[:3]
+        G = torch.bmm(A.mT, A)
+        d = G.diagonal(dim1=1, dim2=2).clone()  # squared column norms
+        total2 = d.sum(dim=1)
+        return (*pivoted_cholesky(G, eps, target, d), total2)
+    sq = torch.empty_like(A) if ws is None else ws.get("sq", tuple(A.shape), A.dtype)
+    d = torch.mul(A, A, out=sq).sum(dim=1)  # faster than vector_norm
+    total2 = d.sum(dim=1)
+    return (*pivoted_qr(A, eps, target, d)[:3], total2)
 
 
 def interp_from_r(piv: Tensor, R: Tensor, m: int) -> Tensor:
@@ -170,8 +187,7 @@ def interp_from_r(piv: Tensor, R: Tensor, m: int) -> Tensor:
     diag = R11.diagonal(dim1=1, dim2=2)
     live = diag != 0  # zero only on padding and for an all-zero matrix
     R11 = R11 + torch.diag_embed((~live).to(R.dtype))
-    T = torch.linalg.solve_triangular(R11, R, upper=True)
-    T = T * live.unsqueeze(2)
+    T = torch.linalg.solve_triangular(R11, R, upper=True)  # rows of R past the rank are zero: so are T's
     chosen = torch.zeros(B, m, dtype=torch.bool, device=R.device)
     chosen[torch.arange(B, device=R.device).unsqueeze(1).expand(B, kmax)[valid], piv[valid]] = True
     T = T.masked_fill(chosen.unsqueeze(1), 0.0)
@@ -214,12 +230,10 @@ def id_with_error(
 
     With ``errors=False`` the error is not computed and ``None`` is returned in its place.
     """
-    total2 = torch.mul(A, A, out=ws.get("sq", tuple(A.shape), A.dtype)).sum(dim=1)  # column norms²
-    piv, R, ranks = factor(A, eps, target, method, total2.clone() if errors else total2)
-    if not errors:
-        return piv, ranks, interp_from_r(piv, R, A.shape[2]), None
-    total2 = total2.sum(dim=1)
+    piv, R, ranks, total2 = factor(A, eps, target, method, ws)
     T = interp_from_r(piv, R, A.shape[2])
+    if not errors:
+        return piv, ranks, T, None
     # A[:, I] T = Q R11 R11⁻¹ R = Q R (Q orthonormal), so ||A - A[:, I] T||² = ||A||² - ||R||².
     # The difference loses ~1e-16 ||A||² to cancellation (QR path; the Gram path's R is good to
     # ~1e-16 κ², so ~1e-10 for eps = 1e-3): below that floor it is recomputed directly.

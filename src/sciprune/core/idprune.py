@@ -101,7 +101,7 @@ def interpolative_decomposition(
     B, n, m = A3.shape
     target = _as_target(rank, B, n, m, A3.device)
     A64 = A3.to(torch.float64).contiguous()
-    piv, R, ranks = factor(A64, eps, target, method, A64.square().sum(dim=1))
+    piv, R, ranks, _ = factor(A64, eps, target, method)
     return InterpolativeDecomposition(piv, ranks, interp_from_r(piv, R, m))
 
 
