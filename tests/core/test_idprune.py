@@ -7,6 +7,7 @@ import pytest
 import scipy.linalg
 import torch
 
+import sciprune.core._idfactor as idfactor_module
 import sciprune.core.idprune as idprune_module
 from sciprune.core.idprune import id_prune, id_prune_mlp, interpolative_decomposition
 from sciprune.core.seeding import torch_generator
@@ -76,6 +77,41 @@ def test_batched_matches_per_element_loop_and_lapack_pivots(method: str) -> None
         T = np.zeros((k, A.shape[2]))
         T[:, P] = np.hstack([np.eye(k), scipy.linalg.solve_triangular(R[:k, :k], R[:k, k:])])
         assert np.allclose(T, batch.interp[b, :k].numpy(), rtol=0, atol=1e-10)
+
+
+@METHODS
+def test_zero_columns_match_lapack(method: str) -> None:
+    # Most columns identically zero (dead ReLU neurons): the Gram path factors the live ones only.
+    A = _decaying(torch_generator(1, "zeros"), 4, 30, 12)
+    for b, live in enumerate([[0, 5, 7], [2, 3, 4, 11], [1], []]):
+        A[b, :, [j for j in range(12) if j not in live]] = 0.0
+    eps = 1e-2
+    d = interpolative_decomposition(A, eps=eps, method=method)
+    for b in range(3):
+        k = int(d.ranks[b])
+        _, R, P = scipy.linalg.qr(A[b].numpy(), pivoting=True, mode="economic")
+        ratios = np.abs(np.diag(R)) / abs(R[0, 0])
+        assert k == int(np.nonzero(ratios >= eps)[0].max()) + 1
+        assert P[:k].tolist() == d.selected[b, :k].tolist()
+        T = np.zeros((k, A.shape[2]))
+        T[:, P] = np.hstack([np.eye(k), scipy.linalg.solve_triangular(R[:k, :k], R[:k, k:])])
+        assert np.allclose(T, d.interp[b, :k].numpy(), rtol=0, atol=1e-10)
+    assert d.ranks[3] == 1 and d.selected[3, 0] == 0 and (d.interp[3] == 0).all()
+
+
+def test_gram_on_live_columns_equals_gram_on_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    mlp = MLP([2, 32, 32, 1], "relu", generator=torch_generator(10, "live"))
+    with torch.no_grad():
+        mlp.layers[0].bias[:24] = -5.0  # 24 of 32 neurons dead on [0, 1]^2
+    x = torch.rand(6, 64, 2, generator=torch_generator(10, "x"))
+    compact = id_prune(mlp, x, eps=1e-3, method="gram")
+    monkeypatch.setattr(idfactor_module, "COMPACT_BELOW", 0.0)  # never compact
+    full = id_prune(mlp, x, eps=1e-3, method="gram")
+    assert torch.equal(compact.ranks, full.ranks)
+    for a, b in zip(compact.selected, full.selected):
+        assert torch.equal(a, b)
+    for a, b in zip(compact.weights + [compact.errors], full.weights + [full.errors]):
+        assert torch.allclose(a, b, rtol=0, atol=1e-10)
 
 
 def test_fixed_rank_int_and_per_member() -> None:

@@ -41,6 +41,8 @@ GRAM_FLOOR = 1e-6
 #: ``method="auto"`` uses the Gram path for widths up to this, when eps >= GRAM_MIN_EPS.
 GRAM_MAX_WIDTH = 64
 GRAM_MIN_EPS = 1e-5
+#: factorize on the nonzero columns only when they are at most this fraction of the width.
+COMPACT_BELOW = 0.5
 METHODS = ("auto", "qr", "gram")
 
 
@@ -162,15 +164,53 @@ def resolve(method: str, eps: float | None, m: int) -> str:
     return method
 
 
+def live_columns(live: Tensor) -> Tensor | None:
+    """Column order that puts each member's nonzero columns first, cut to the widest member's count.
+
+    ``live`` (B, m) bool: which columns are nonzero. Returns (B, m') indices, ``m' = min(m, max
+    live + 1)`` (so a member that has a zero column keeps one, as the full pivoting would see
+    it), live columns in their original order; ``None`` when ``m' >`` :data:`COMPACT_BELOW` ``m``.
+    """
+    m = live.shape[1]
+    keep = min(m, int(live.sum(dim=1).max()) + 1) if live.shape[0] else m
+    if keep > COMPACT_BELOW * m:
+        return None
+    return torch.argsort((~live).to(torch.uint8), dim=1, stable=True)[:, :keep]
+
+
+def _gram(A: Tensor, target: Tensor, ws: Workspace | None) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``(G, target, cols)``: ``G = AᵀA`` on the live columns ``cols`` only when they are few."""
+    cols = live_columns((A.amax(dim=1) > 0) | (A.amin(dim=1) < 0))
+    if cols is not None:
+        B, n, _ = A.shape
+        mc = cols.shape[1]
+        out = None if ws is None else ws.get("live", (B, n, mc), A.dtype)
+        A = torch.gather(A, 2, cols.unsqueeze(1).expand(B, n, mc), out=out)
+        target = target.clamp_max(mc)
+    return torch.bmm(A.mT, A), target, cols
+
+
 def factor(
     A: Tensor, eps: float | None, target: Tensor, method: str, ws: Workspace | None = None
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``(piv, R, ranks, ||A||_F²)`` by the QR or the Gram path (``ws``: scratch for the QR path)."""
-    if resolve(method, eps, A.shape[2]) == "gram":
-        G = torch.bmm(A.mT, A)
+    """``(piv, R, ranks, ||A||_F²)`` by the QR or the Gram path (``ws``: scratch buffers).
+
+    Columns that are identically zero (dead ReLU neurons: often more than half of a layer on a
+    small sample box) are never pivots and have zero rows of ``R``. When they are many, the Gram
+    path forms ``AᵀA`` of the live columns only (its cost is quadratic in the width) and maps
+    ``piv`` and ``R`` back; the QR path, whose cost is linear in the width, measured no gain.
+    """
+    B, n, m = A.shape
+    if resolve(method, eps, m) == "gram":
+        G, target, cols = _gram(A, target, ws)
         d = G.diagonal(dim1=1, dim2=2).clone()  # squared column norms
         total2 = d.sum(dim=1)
-        return (*pivoted_cholesky(G, eps, target, d), total2)
+        piv, R, ranks = pivoted_cholesky(G, eps, target, d)
+        if cols is not None:
+            piv = cols.gather(1, piv.clamp_min(0)).masked_fill_(piv < 0, -1)
+            k = R.shape[1]
+            R = R.new_zeros(B, k, m).scatter_(2, cols.unsqueeze(1).expand(B, k, cols.shape[1]), R)
+        return piv, R, ranks, total2
     sq = torch.empty_like(A) if ws is None else ws.get("sq", tuple(A.shape), A.dtype)
     d = torch.mul(A, A, out=sq).sum(dim=1)  # faster than vector_norm
     total2 = d.sum(dim=1)
