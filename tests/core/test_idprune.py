@@ -114,6 +114,23 @@ def test_gram_on_live_columns_equals_gram_on_all(monkeypatch: pytest.MonkeyPatch
         assert torch.allclose(a, b, rtol=0, atol=1e-10)
 
 
+@METHODS
+def test_forward_skipping_dead_inputs_changes_nothing(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    mlp = MLP([2, 32, 32, 32, 1], "relu", generator=torch_generator(11, "dead"), dtype=torch.float64)
+    with torch.no_grad():
+        mlp.layers[0].bias[:20] = -5.0  # dead on [0, 1]^2: the next layer's product skips them
+        mlp.layers[1].bias[:16] = -5.0
+    x = torch.rand(5, 48, 2, generator=torch_generator(11, "x"), dtype=torch.float64)
+    skip = id_prune(mlp, x, eps=1e-4, method=method)
+    monkeypatch.setattr(idprune_module, "FORWARD_COMPACT_BELOW", 0.0)
+    dense = id_prune(mlp, x, eps=1e-4, method=method)
+    assert torch.equal(skip.ranks, dense.ranks)
+    assert all(torch.equal(a, b) for a, b in zip(skip.selected, dense.selected))
+    for a, b in zip(skip.weights + skip.biases, dense.weights + dense.biases):
+        assert torch.allclose(a, b, rtol=0, atol=1e-11)
+    assert torch.allclose(skip(x), mlp(x), rtol=0, atol=1e-3)
+
+
 def test_fixed_rank_int_and_per_member() -> None:
     A = _decaying(torch_generator(2, "rank"), 3, 25, 10)
     assert interpolative_decomposition(A, rank=4).ranks.tolist() == [4, 4, 4]

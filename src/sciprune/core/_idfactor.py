@@ -41,7 +41,7 @@ GRAM_FLOOR = 1e-6
 #: ``method="auto"`` uses the Gram path for widths up to this, when eps >= GRAM_MIN_EPS.
 GRAM_MAX_WIDTH = 64
 GRAM_MIN_EPS = 1e-5
-#: factorize on the nonzero columns only when they are at most this fraction of the width.
+#: the Gram path multiplies the nonzero columns only when they are at most this fraction of the width.
 COMPACT_BELOW = 0.5
 METHODS = ("auto", "qr", "gram")
 
@@ -164,23 +164,30 @@ def resolve(method: str, eps: float | None, m: int) -> str:
     return method
 
 
-def live_columns(live: Tensor) -> Tensor | None:
+def nonzero_columns(A: Tensor) -> Tensor:
+    """``(B, m)`` bool: which columns of ``A`` (B, n, m) are not identically zero."""
+    return (A.amax(dim=1) > 0) | (A.amin(dim=1) < 0)
+
+
+def live_columns(live: Tensor, below: float) -> Tensor | None:
     """Column order that puts each member's nonzero columns first, cut to the widest member's count.
 
     ``live`` (B, m) bool: which columns are nonzero. Returns (B, m') indices, ``m' = min(m, max
     live + 1)`` (so a member that has a zero column keeps one, as the full pivoting would see
-    it), live columns in their original order; ``None`` when ``m' >`` :data:`COMPACT_BELOW` ``m``.
+    it), live columns in their original order; ``None`` when ``m' > below · m``.
     """
     m = live.shape[1]
     keep = min(m, int(live.sum(dim=1).max()) + 1) if live.shape[0] else m
-    if keep > COMPACT_BELOW * m:
+    if keep > below * m:
         return None
     return torch.argsort((~live).to(torch.uint8), dim=1, stable=True)[:, :keep]
 
 
-def _gram(A: Tensor, target: Tensor, ws: Workspace | None) -> tuple[Tensor, Tensor, Tensor | None]:
+def _gram(
+    A: Tensor, target: Tensor, ws: Workspace | None, live: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None]:
     """``(G, target, cols)``: ``G = AᵀA`` on the live columns ``cols`` only when they are few."""
-    cols = live_columns((A.amax(dim=1) > 0) | (A.amin(dim=1) < 0))
+    cols = live_columns(nonzero_columns(A) if live is None else live, COMPACT_BELOW)
     if cols is not None:
         B, n, _ = A.shape
         mc = cols.shape[1]
@@ -191,9 +198,11 @@ def _gram(A: Tensor, target: Tensor, ws: Workspace | None) -> tuple[Tensor, Tens
 
 
 def factor(
-    A: Tensor, eps: float | None, target: Tensor, method: str, ws: Workspace | None = None
+    A: Tensor, eps: float | None, target: Tensor, method: str, ws: Workspace | None = None,
+    live: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``(piv, R, ranks, ||A||_F²)`` by the QR or the Gram path (``ws``: scratch buffers).
+    """``(piv, R, ranks, ||A||_F²)`` by the QR or the Gram path (``ws``: scratch buffers; ``live``:
+    :func:`nonzero_columns` of ``A`` if known).
 
     Columns that are identically zero (dead ReLU neurons: often more than half of a layer on a
     small sample box) are never pivots and have zero rows of ``R``. When they are many, the Gram
@@ -202,7 +211,7 @@ def factor(
     """
     B, n, m = A.shape
     if resolve(method, eps, m) == "gram":
-        G, target, cols = _gram(A, target, ws)
+        G, target, cols = _gram(A, target, ws, live)
         d = G.diagonal(dim1=1, dim2=2).clone()  # squared column norms
         total2 = d.sum(dim=1)
         piv, R, ranks = pivoted_cholesky(G, eps, target, d)
@@ -264,13 +273,14 @@ def _direct_residual2(A: Tensor, piv: Tensor, T: Tensor, redo: Tensor, ws: Works
 
 
 def id_with_error(
-    A: Tensor, eps: float | None, target: Tensor, method: str, ws: Workspace, *, errors: bool = True
+    A: Tensor, eps: float | None, target: Tensor, method: str, ws: Workspace, *, errors: bool = True,
+    live: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """``(selected, ranks, T, relative Frobenius error)`` of the ID of ``A`` (B, n, m) float64.
 
     With ``errors=False`` the error is not computed and ``None`` is returned in its place.
     """
-    piv, R, ranks, total2 = factor(A, eps, target, method, ws)
+    piv, R, ranks, total2 = factor(A, eps, target, method, ws, live)
     T = interp_from_r(piv, R, A.shape[2])
     if not errors:
         return piv, ranks, T, None

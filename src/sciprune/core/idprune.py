@@ -32,12 +32,16 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from sciprune.core._idfactor import METHODS, Workspace, factor, id_with_error, interp_from_r
+from sciprune.core._idfactor import (
+    METHODS, Workspace, factor, id_with_error, interp_from_r, live_columns, nonzero_columns,
+)
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP, get_activation
 
 #: float64 elements of A processed at once (8 MB per chunk: small enough that the allocator reuses memory).
 CHUNK_ELEMENTS = 1 << 20
+#: the forward skips a layer's zero inputs when the widest member has at most this fraction nonzero.
+FORWARD_COMPACT_BELOW = 0.7
 
 
 @dataclass(frozen=True)
@@ -178,15 +182,20 @@ def _gather_rows(M: Tensor, sel: Tensor) -> Tensor:
     return out * (sel >= 0).reshape(*sel.shape, *([1] * (out.dim() - 2))).to(out.dtype)
 
 
-def _linears(mlp: MLP) -> list[nn.Linear]:
-    """The layers of ``mlp``, typed as the ``nn.Linear`` they are."""
-    return [cast(nn.Linear, layer) for layer in mlp.layers]
+def _hidden_layer(mlp: MLP, l: int, h: Tensor, out: Tensor, cols: Tensor | None) -> Tensor:
+    """``act_l(h W_lᵀ + b_l)`` of the original network for ``h`` (C·n, m_{l-1}), written into ``out``.
 
-
-def _hidden_layer(mlp: MLP, l: int, h: Tensor, out: Tensor) -> Tensor:
-    """``act_l(h W_lᵀ + b_l)`` of the original network for ``h`` (N, m_{l-1}), written into ``out``."""
-    layer = _linears(mlp)[l]
-    torch.addmm(layer.bias.detach(), h, layer.weight.detach().T, out=out)
+    ``cols`` (C, m'): per member, the columns of ``h`` that may be nonzero (the others are exactly
+    zero), or ``None``: the product then skips the zero columns.
+    """
+    layer = mlp.linears[l]
+    W, b = layer.weight.detach(), layer.bias.detach()
+    if cols is None:
+        torch.addmm(b, h, W.T, out=out)
+    else:
+        C, mc = cols.shape
+        hc = h.view(C, -1, h.shape[1]).gather(2, cols.unsqueeze(1).expand(C, h.shape[0] // C, mc))
+        torch.baddbmm(b, hc, W.T[cols], out=out.view(C, -1, out.shape[1]))
     name = mlp.activations[l]
     if name in _INPLACE:
         _INPLACE[name](out)
@@ -200,19 +209,21 @@ def _prune_chunk(
     errors: bool,
 ) -> PrunedMLPBatch:
     C, n, _ = x.shape
-    ws64 = [layer.weight.detach().to(torch.float64) for layer in _linears(mlp)]
-    bs64 = [layer.bias.detach().to(torch.float64) for layer in _linears(mlp)]
+    ws64 = [layer.weight.detach().to(torch.float64) for layer in mlp.linears]
+    bs64 = [layer.bias.detach().to(torch.float64) for layer in mlp.linears]
     weights, biases, sels, ranks = [], [], [], []
     errs: list[Tensor] = []
     T_prev: Tensor | None = None
-    h = x.reshape(C * n, -1)
+    h, cols = x.reshape(C * n, -1), None
     for l in range(len(mlp.sizes) - 2):
         m = mlp.sizes[l + 1]
         with torch.no_grad():
-            h = _hidden_layer(mlp, l, h, ws.get(f"h{l % 2}", (C * n, m), x.dtype))
+            h = _hidden_layer(mlp, l, h, ws.get(f"h{l % 2}", (C * n, m), x.dtype), cols)
+        live = nonzero_columns(h.view(C, n, m))  # dead ReLU neurons are often over half of them
+        cols = live_columns(live, FORWARD_COMPACT_BELOW)
         A = ws.get("a64", (C, n, m), torch.float64).copy_(h.view(C, n, m))
         target = _as_target(targets[l], C, n, m, x.device)
-        sel, k, T, err = id_with_error(A, eps, target, method, ws, errors=errors)
+        sel, k, T, err = id_with_error(A, eps, target, method, ws, errors=errors, live=live)
         W = _gather_rows(ws64[l], sel)  # (C, k_l, m_{l-1})
         weights.append(W if T_prev is None else torch.bmm(W, T_prev.mT))
         biases.append(_gather_rows(bs64[l], sel))
@@ -297,7 +308,7 @@ def id_prune(
                 f"rank for hidden layer {l} must be in [1, min(width, samples)] = "
                 f"[1, {min(mlp.sizes[l + 1], x.shape[1])}]; got {r}"
             )
-    x = x.to(_linears(mlp)[0].weight.dtype)
+    x = x.to(mlp.linears[0].weight.dtype)
     chunk = max(1, CHUNK_ELEMENTS // (x.shape[1] * max(mlp.sizes[1:-1])))
     ws = Workspace(x.device)
     return _concat([_prune_chunk(mlp, xc, eps, targets, method, ws, errors) for xc in x.split(chunk)])
@@ -314,5 +325,5 @@ def id_prune_mlp(
     """ID-prune ``mlp`` on one sample set (n, d_in): a physically smaller MLP in the model's dtype."""
     if samples.dim() != 2:
         raise InputError(f"id_prune_mlp takes one sample set (n, d_in); got shape {tuple(samples.shape)}")
-    dtype = _linears(mlp)[0].weight.dtype
+    dtype = mlp.linears[0].weight.dtype
     return id_prune(mlp, samples, eps=eps, rank=rank, method=method).extract(0, dtype=dtype)
