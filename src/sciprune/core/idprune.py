@@ -165,14 +165,16 @@ class PrunedMLPBatch:
         return MLP.from_layers(ws, bs, self.activations)
 
 
-def _rank_targets(rank: int | Sequence[int] | None, n_hidden: int) -> list[int | None]:
-    if rank is None:
-        return [None] * n_hidden
-    if isinstance(rank, int):
-        return [rank] * n_hidden
-    ranks: list[int | None] = list(rank)
-    if len(ranks) != n_hidden or not all(isinstance(r, int) for r in ranks):
-        raise InputError(f"rank must be one int or {n_hidden} ints (one per hidden layer); got {rank!r}")
+def _rank_targets(rank: int | Sequence[int] | None, widths: list[int], n: int) -> list[int | None]:
+    """One target rank (or ``None``) per hidden layer of the given widths, for ``n`` samples."""
+    ranks: list[int | None] = [rank] * len(widths) if rank is None or isinstance(rank, int) else list(rank)
+    if len(ranks) != len(widths) or not all(r is None or isinstance(r, int) for r in ranks):
+        raise InputError(f"rank must be one int or {len(widths)} ints (one per hidden layer); got {rank!r}")
+    for l, (r, m) in enumerate(zip(ranks, widths)):
+        if r is not None and not 1 <= r <= min(m, n):
+            raise InputError(
+                f"rank for hidden layer {l} must be in [1, min(width, samples)] = [1, {min(m, n)}]; got {r}"
+            )
     return ranks
 
 
@@ -185,8 +187,8 @@ def _gather_rows(M: Tensor, sel: Tensor) -> Tensor:
 def _hidden_layer(mlp: MLP, l: int, h: Tensor, out: Tensor, cols: Tensor | None) -> Tensor:
     """``act_l(h W_lᵀ + b_l)`` of the original network for ``h`` (C·n, m_{l-1}), written into ``out``.
 
-    ``cols`` (C, m'): per member, the columns of ``h`` that may be nonzero (the others are exactly
-    zero), or ``None``: the product then skips the zero columns.
+    ``cols`` (C, m'), if given: per member, the only columns of ``h`` that may be nonzero; the
+    product then skips the others (exact zeros).
     """
     layer = mlp.linears[l]
     W, b = layer.weight.detach(), layer.bias.detach()
@@ -241,19 +243,14 @@ def _prune_chunk(
     )
 
 
-def _pad(t: Tensor, shape: Sequence[int], value: float = 0.0) -> Tensor:
-    pads: list[int] = []
-    for have, want in zip(reversed(t.shape), reversed(shape)):
-        pads += [0, want - have]
-    return torch.nn.functional.pad(t, pads, value=value) if any(pads) else t
-
-
 def _concat(parts: list[PrunedMLPBatch]) -> PrunedMLPBatch:
+    """The chunks as one batch, padded to the widest (zeros; ``-1`` for indices)."""
     if len(parts) == 1:
         return parts[0]
     def cat(ts: list[Tensor], value: float = 0.0) -> Tensor:
-        shape = [max(t.shape[i] for t in ts) for i in range(ts[0].dim())]
-        return torch.cat([_pad(t, [t.shape[0], *shape[1:]], value) for t in ts])
+        wide = [max(t.shape[i] for t in ts) for i in range(ts[0].dim() - 1, 0, -1)]
+        pads = [[p for have, want in zip(t.shape[:0:-1], wide) for p in (0, want - have)] for t in ts]
+        return torch.cat([torch.nn.functional.pad(t, pad, value=value) for t, pad in zip(ts, pads)])
     first = parts[0]
     return PrunedMLPBatch(
         [cat([p.weights[i] for p in parts]) for i in range(len(first.weights))],
@@ -298,16 +295,9 @@ def id_prune(
         raise InputError(
             f"samples must be (n, {mlp.sizes[0]}) or (B, n, {mlp.sizes[0]}); got shape {tuple(samples.shape)}"
         )
-    n_hidden = len(mlp.sizes) - 2
-    if n_hidden < 1:
+    if len(mlp.sizes) < 3:
         raise InputError(f"id_prune needs at least one hidden layer; got sizes {mlp.sizes}")
-    targets = _rank_targets(rank, n_hidden)
-    for l, r in enumerate(targets):
-        if r is not None and not 1 <= r <= min(mlp.sizes[l + 1], x.shape[1]):
-            raise InputError(
-                f"rank for hidden layer {l} must be in [1, min(width, samples)] = "
-                f"[1, {min(mlp.sizes[l + 1], x.shape[1])}]; got {r}"
-            )
+    targets = _rank_targets(rank, mlp.sizes[1:-1], x.shape[1])
     x = x.to(mlp.linears[0].weight.dtype)
     chunk = max(1, CHUNK_ELEMENTS // (x.shape[1] * max(mlp.sizes[1:-1])))
     ws = Workspace(x.device)
@@ -326,4 +316,4 @@ def id_prune_mlp(
     if samples.dim() != 2:
         raise InputError(f"id_prune_mlp takes one sample set (n, d_in); got shape {tuple(samples.shape)}")
     dtype = mlp.linears[0].weight.dtype
-    return id_prune(mlp, samples, eps=eps, rank=rank, method=method).extract(0, dtype=dtype)
+    return id_prune(mlp, samples, eps=eps, rank=rank, method=method, errors=False).extract(0, dtype=dtype)
