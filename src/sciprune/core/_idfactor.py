@@ -41,8 +41,8 @@ GRAM_FLOOR = 1e-6
 #: ``method="auto"`` uses the Gram path for widths up to this, when eps >= GRAM_MIN_EPS.
 GRAM_MAX_WIDTH = 64
 GRAM_MIN_EPS = 1e-5
-#: the Gram path multiplies the nonzero columns only when they are at most this fraction of the width.
-COMPACT_BELOW = 0.5
+#: the ID runs on the nonzero columns only when they are at most this fraction of the width.
+COMPACT_BELOW = 0.6
 METHODS = ("auto", "qr", "gram")
 
 
@@ -183,20 +183,6 @@ def live_columns(live: Tensor, below: float) -> Tensor | None:
     return torch.argsort((~live).to(torch.uint8), dim=1, stable=True)[:, :keep]
 
 
-def _gram(
-    A: Tensor, target: Tensor, ws: Workspace | None, live: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor | None]:
-    """``(G, target, cols)``: ``G = AᵀA`` on the live columns ``cols`` only when they are few."""
-    cols = live_columns(nonzero_columns(A) if live is None else live, COMPACT_BELOW)
-    if cols is not None:
-        B, n, _ = A.shape
-        mc = cols.shape[1]
-        out = None if ws is None else ws.get("live", (B, n, mc), A.dtype)
-        A = torch.gather(A, 2, cols.unsqueeze(1).expand(B, n, mc), out=out)
-        target = target.clamp_max(mc)
-    return torch.bmm(A.mT, A), target, cols
-
-
 def factor(
     A: Tensor, eps: float | None, target: Tensor, method: str, ws: Workspace | None = None,
     live: Tensor | None = None,
@@ -204,26 +190,31 @@ def factor(
     """``(piv, R, ranks, ||A||_F²)`` by the QR or the Gram path (``ws``: scratch buffers; ``live``:
     :func:`nonzero_columns` of ``A`` if known).
 
-    Columns that are identically zero (dead ReLU neurons: often more than half of a layer on a
-    small sample box) are never pivots and have zero rows of ``R``. When they are many, the Gram
-    path forms ``AᵀA`` of the live columns only (its cost is quadratic in the width) and maps
-    ``piv`` and ``R`` back; the QR path, whose cost is linear in the width, measured no gain.
+    Columns that are identically zero (dead ReLU neurons: often half of a layer or more on a small
+    sample box) are never pivots and have zero rows of ``R``. When they are many, the
+    factorization runs on the live columns only and ``piv`` and ``R`` are mapped back.
     """
     B, n, m = A.shape
+    cols = live_columns(nonzero_columns(A) if live is None else live, COMPACT_BELOW)
+    if cols is not None:
+        out = None if ws is None else ws.get("live", (B, n, cols.shape[1]), A.dtype)
+        A = torch.gather(A, 2, cols.unsqueeze(1).expand(B, n, cols.shape[1]), out=out)
+        target = target.clamp_max(cols.shape[1])
     if resolve(method, eps, m) == "gram":
-        G, target, cols = _gram(A, target, ws, live)
+        G = torch.bmm(A.mT, A)
         d = G.diagonal(dim1=1, dim2=2).clone()  # squared column norms
         total2 = d.sum(dim=1)
         piv, R, ranks = pivoted_cholesky(G, eps, target, d)
-        if cols is not None:
-            piv = cols.gather(1, piv.clamp_min(0)).masked_fill_(piv < 0, -1)
-            k = R.shape[1]
-            R = R.new_zeros(B, k, m).scatter_(2, cols.unsqueeze(1).expand(B, k, cols.shape[1]), R)
-        return piv, R, ranks, total2
-    sq = torch.empty_like(A) if ws is None else ws.get("sq", tuple(A.shape), A.dtype)
-    d = torch.mul(A, A, out=sq).sum(dim=1)  # faster than vector_norm
-    total2 = d.sum(dim=1)
-    return (*pivoted_qr(A, eps, target, d)[:3], total2)
+    else:
+        sq = torch.empty_like(A) if ws is None else ws.get("sq", tuple(A.shape), A.dtype)
+        d = torch.mul(A, A, out=sq).sum(dim=1)  # faster than vector_norm
+        total2 = d.sum(dim=1)
+        piv, R, ranks = pivoted_qr(A, eps, target, d)[:3]
+    if cols is not None:
+        piv = cols.gather(1, piv.clamp_min(0)).masked_fill_(piv < 0, -1)
+        k = R.shape[1]
+        R = R.new_zeros(B, k, m).scatter_(2, cols.unsqueeze(1).expand(B, k, cols.shape[1]), R)
+    return piv, R, ranks, total2
 
 
 def interp_from_r(piv: Tensor, R: Tensor, m: int) -> Tensor:
