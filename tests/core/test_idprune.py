@@ -81,7 +81,7 @@ def test_batched_matches_per_element_loop_and_lapack_pivots(method: str) -> None
 
 @METHODS
 def test_zero_columns_match_lapack(method: str) -> None:
-    # Most columns identically zero (dead ReLU neurons): the Gram path factors the live ones only.
+    # Most columns identically zero (dead ReLU neurons): the ID runs on the live ones only.
     A = _decaying(torch_generator(1, "zeros"), 4, 30, 12)
     for b, live in enumerate([[0, 5, 7], [2, 3, 4, 11], [1], []]):
         A[b, :, [j for j in range(12) if j not in live]] = 0.0
@@ -99,14 +99,15 @@ def test_zero_columns_match_lapack(method: str) -> None:
     assert d.ranks[3] == 1 and d.selected[3, 0] == 0 and (d.interp[3] == 0).all()
 
 
-def test_gram_on_live_columns_equals_gram_on_all(monkeypatch: pytest.MonkeyPatch) -> None:
+@METHODS
+def test_id_on_live_columns_equals_id_on_all(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
     mlp = MLP([2, 32, 32, 1], "relu", generator=torch_generator(10, "live"))
     with torch.no_grad():
         mlp.layers[0].bias[:24] = -5.0  # 24 of 32 neurons dead on [0, 1]^2
     x = torch.rand(6, 64, 2, generator=torch_generator(10, "x"))
-    compact = id_prune(mlp, x, eps=1e-3, method="gram")
+    compact = id_prune(mlp, x, eps=1e-3, method=method)
     monkeypatch.setattr(idfactor_module, "COMPACT_BELOW", 0.0)  # never compact
-    full = id_prune(mlp, x, eps=1e-3, method="gram")
+    full = id_prune(mlp, x, eps=1e-3, method=method)
     assert torch.equal(compact.ranks, full.ranks)
     for a, b in zip(compact.selected, full.selected):
         assert torch.equal(a, b)
