@@ -4,11 +4,12 @@ Masks are state (boolean buffers) enforced by an optimizer step post-hook
 (:func:`sciprune.core.masks.enforce_masks`): the forward and backward passes stay plain dense
 passes, and each step multiplies each masked parameter and its Adam moments by a cached float
 copy of its mask (a boolean ``masked_fill_`` was ~50x slower per call on CPU). Each
-configuration builds two identical MLPs, masks 80 % of every weight matrix of one (unstructured,
-random), and times full training steps (zero_grad, forward, loss, backward, step) of both,
-interleaved in blocks (alternating which goes first) so that machine noise hits both alike.
+configuration builds three identical MLPs, masks 80 % of every weight matrix of one (unstructured,
+random), and times full training steps (zero_grad, forward, loss, backward, step) of all three,
+interleaved in blocks (rotating which goes first) so that machine noise hits them alike.
 Ratio = masked / plain of the fastest block of each (goal <= 1.05); the quartiles of the
-per-pair ratios are printed too, and the hook's own time, measured alone.
+per-pair ratios are printed too, the same ratio for a second plain copy (A/A: the noise floor)
+and the hook's own time, measured alone.
 
 Run: ``python benchmarks/bench_masks.py`` (under a minute on one core).
 """
@@ -71,23 +72,25 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, torch threads = {torch.get_num_threads()}")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 vCPUs, shared)")
-    print(f"Adam, MSE loss, {SPARSITY:.0%} of each weight matrix masked; {BLOCKS} interleaved block pairs\n")
+    print(f"Adam, MSE loss, {SPARSITY:.0%} of each weight matrix masked; {BLOCKS} interleaved blocks\n")
     head = (f"{'MLP':>22} {'batch':>6} {'plain ms/step':>13} {'masked ms/step':>14} {'ratio':>6} "
-            f"{'pair ratios (quartiles)':>24} {'hook ms':>7}")
+            f"{'pair ratios (quartiles)':>24} {'A/A':>6} {'hook ms':>7}")
     print(head)
     print("-" * len(head))
     for sizes, act, batch, steps in CONFIGS:
         gen = torch_generator(0, "data", batch)
         x = torch.randn(batch, sizes[0], generator=gen)
         y = torch.randn(batch, sizes[-1], generator=gen)
-        (plain_step, _), (masked_step, masked_opt) = make_trainer(sizes, act, False), make_trainer(sizes, act, True)
-        trainers = {"plain": plain_step, "masked": masked_step}
+        masked_step, masked_opt = make_trainer(sizes, act, True)
+        trainers = {"plain": make_trainer(sizes, act, False)[0], "masked": masked_step,
+                    "control": make_trainer(sizes, act, False)[0]}  # a second plain copy: A/A
         times: dict[str, list[float]] = {k: [] for k in trainers}
         for name, step in trainers.items():  # warm-up (Adam state allocation)
             for _ in range(5):
                 step(x, y)
-        for block in range(BLOCKS):  # alternate which side goes first, so that drift cancels
-            for name in ("plain", "masked") if block % 2 == 0 else ("masked", "plain"):
+        names = list(trainers)
+        for block in range(BLOCKS):  # rotate which side goes first, so that drift cancels
+            for name in names[block % 3 :] + names[: block % 3]:
                 step = trainers[name]
                 start = time.perf_counter()
                 for _ in range(steps):
@@ -98,9 +101,11 @@ def main() -> None:
         plain, masked = min(times["plain"]), min(times["masked"])
         label = "-".join(map(str, sizes))
         print(f"{label:>22} {batch:>6} {plain * 1e3:>13.3f} {masked * 1e3:>14.3f} {masked / plain:>6.3f} "
-              f"{f'{q1:.3f} / {q2:.3f} / {q3:.3f}':>24} {hook_ms(masked_opt):>7.3f}")
+              f"{f'{q1:.3f} / {q2:.3f} / {q3:.3f}':>24} {min(times['control']) / plain:>6.3f} "
+              f"{hook_ms(masked_opt):>7.3f}")
     print("\nplain and masked ms/step: the fastest block of each; ratio = masked / plain of those (goal <= 1.05);")
     print("pair ratios: quartiles over the block pairs of masked / plain, a measure of the machine's noise;")
+    print("A/A: the same ratio for a second, identical plain copy (1.000 on a quiet machine): the noise floor;")
     print("hook ms: the mask-enforcing post-step hook timed alone (median), the masks' whole cost per step.")
 
 
