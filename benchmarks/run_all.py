@@ -1,5 +1,7 @@
 """Run every ``benchmarks/bench_*.py`` in turn, each in its own process (threads pinned to 1).
 
+That is ``bench_amr.py`` (about five minutes; needs PyMFEM), ``bench_compact.py``,
+``bench_id.py`` and ``bench_masks.py``, and any script added under that name pattern.
 Usage: ``python benchmarks/run_all.py [name-filter]``, e.g. ``python benchmarks/run_all.py id``.
 Exits non-zero if any benchmark fails.
 """
