@@ -166,8 +166,8 @@ def resolve(method: str, eps: float | None, m: int) -> str:
 
 
 def nonzero_columns(A: Tensor) -> Tensor:
-    """``(B, m)`` bool: which columns of ``A`` (B, n, m) are not identically zero."""
-    return (A.amax(dim=1) > 0) | (A.amin(dim=1) < 0)
+    """``(B, m)`` bool: which columns of ``A`` (B, n, m) are not identically zero (NaN counts as nonzero)."""
+    return (A.amax(dim=1) != 0) | (A.amin(dim=1) != 0)
 
 
 def live_columns(live: Tensor, below: float) -> Tensor | None:
