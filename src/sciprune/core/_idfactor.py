@@ -23,9 +23,9 @@ and ``T`` to ~1e-16 κ²), so :func:`resolve` picks it for ``method="auto"`` onl
 width 256 the product alone is slower than the QR path (``docs/benchmarks.md``).
 
 :func:`factor` picks the path and, when most columns are identically zero (dead ReLU neurons),
-runs it on the nonzero ones only. :func:`interp_from_r` turns ``(I, R)`` into :math:`T = R_{11}^{-1} R_{1:k,:}` (one triangular
-solve; the selected columns set to the identity exactly), and :func:`id_with_error` adds the
-relative Frobenius error of the ID.
+runs it on the nonzero ones only. :func:`interp_from_r` turns ``(I, R)`` into
+:math:`T = R_{11}^{-1} R_{1:k,:}` (one triangular solve; the selected columns set to the identity
+exactly), and :func:`id_with_error` adds the relative Frobenius error of the ID.
 """
 
 from __future__ import annotations
