@@ -23,19 +23,12 @@ width and batch, and never at batch 1: ``specs/pruning_libs.md`` §8); structure
 from __future__ import annotations
 
 import warnings
-from typing import cast
-
 import torch
 from torch import Tensor, nn
 
 from sciprune.core.masks import get_masks, set_mask
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP, get_activation
-
-
-def _linears(mlp: MLP) -> list[nn.Linear]:
-    """The layers of ``mlp``, typed as the ``nn.Linear`` they are."""
-    return [cast(nn.Linear, layer) for layer in mlp.layers]
 
 
 def _removable(Ws: list[Tensor], l: int) -> tuple[Tensor, Tensor]:
@@ -57,8 +50,8 @@ def compact(mlp: MLP) -> MLP:
     """
     if not isinstance(mlp, MLP):
         raise InputError(f"compact needs a sciprune MLP; got {type(mlp).__name__}")
-    Ws = [layer.weight.detach().clone() for layer in _linears(mlp)]
-    bs = [layer.bias.detach().clone() for layer in _linears(mlp)]
+    Ws = [layer.weight.detach().clone() for layer in mlp.linears]
+    bs = [layer.bias.detach().clone() for layer in mlp.linears]
     masks = get_masks(mlp)
     L = len(Ws)
     keep = [torch.arange(w.shape[0], device=w.device) for w in Ws[:-1]]  # surviving original indices
@@ -107,7 +100,7 @@ def _carry_masks(
         dead_row = l < L - 1 and null[l]
         dead_col = l > 0 and null[l - 1]
         if w_name in masks or dead_row or dead_col:
-            w = _linears(small)[l].weight
+            w = small.linears[l].weight
             m = masks[w_name][rows[l]][:, cols[l]] if w_name in masks else w.new_ones(w.shape, dtype=torch.bool)
             if dead_row:
                 m[0] = False
@@ -115,7 +108,7 @@ def _carry_masks(
                 m[:, 0] = False
             set_mask(small, w_name, m)
         if b_name in masks or dead_row:
-            b = _linears(small)[l].bias
+            b = small.linears[l].bias
             m = (masks[b_name] | unmask[l])[rows[l]] if b_name in masks else b.new_ones(b.shape, dtype=torch.bool)
             if dead_row:
                 m[0] = False
@@ -132,7 +125,7 @@ def to_csr(mlp: MLP) -> list[Tensor]:
     """The weight matrices of ``mlp`` as ``torch.sparse_csr`` tensors (exact zeros dropped)."""
     if not isinstance(mlp, MLP):
         raise InputError(f"to_csr needs a sciprune MLP; got {type(mlp).__name__}")
-    return [_csr(layer.weight.detach()) for layer in _linears(mlp)]
+    return [_csr(layer.weight.detach()) for layer in mlp.linears]
 
 
 class CSRMLP(nn.Module):
@@ -149,9 +142,9 @@ class CSRMLP(nn.Module):
         if not isinstance(mlp, MLP):
             raise InputError(f"CSRMLP needs a sciprune MLP; got {type(mlp).__name__}")
         self.activations = list(mlp.activations)
-        self.shapes = [tuple(int(v) for v in layer.weight.shape) for layer in _linears(mlp)]
+        self.shapes = [tuple(int(v) for v in layer.weight.shape) for layer in mlp.linears]
         self._fns = [get_activation(a) for a in self.activations]
-        for l, (layer, w) in enumerate(zip(_linears(mlp), to_csr(mlp))):
+        for l, (layer, w) in enumerate(zip(mlp.linears, to_csr(mlp))):
             self.register_buffer(f"crow_{l}", w.crow_indices().clone())
             self.register_buffer(f"col_{l}", w.col_indices().clone())
             self.register_buffer(f"val_{l}", w.values().clone())
