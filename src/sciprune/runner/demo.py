@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sciprune.runner.config import dump_config, load_preset
@@ -21,8 +22,6 @@ def run_demo(out: str | Path, *, quiet: bool = False, resume: bool = False) -> P
         run_config(load_preset(name, "demo"), out=run_dir, resume=resume or (run_dir / "config.yaml").exists(), quiet=quiet)
         cfg, rows = load_run(run_dir)
         study = get_study(name)
-        import json
-
         summary = json.loads((run_dir / "summary.json").read_text())
         plots = sorted((run_dir / "plots").glob("*.png"))
         extra = study.describe(cfg, rows, run_dir) if study.describe else ""
