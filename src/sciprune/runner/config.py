@@ -82,12 +82,13 @@ def validate(config: dict[str, Any]) -> StudyConfig:
 
 
 def _describe(e: Any) -> str:
-    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    loc = ".".join(str(p) for p in e["loc"])
+    msg = str(e["msg"]).removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         return f"unknown field {loc!r}"
-    value = e.get("input")
-    msg = str(e["msg"]).removeprefix("Value error, ")
-    return f"field {loc!r} got {value!r}: {msg}"
+    if not loc:  # a check across fields: its message names them
+        return msg
+    return f"field {loc!r} got {e.get('input')!r}: {msg}"
 
 
 def dump_config(cfg: StudyConfig) -> str:
