@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from sciprune.core._idfactor import live_columns
+from sciprune.core.idprune import FORWARD_COMPACT_BELOW
 from sciprune.nn.mlp import MLP
-from sciprune.studies.amr.examine import examine_basic, examine_pruning, relative_error
+from sciprune.studies.amr import examine
+from sciprune.studies.amr.examine import _forward_live, examine_basic, examine_pruning, relative_error
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.sampling import element_uniforms
 
@@ -120,3 +123,40 @@ def test_element_samples_depend_only_on_seed_iteration_and_element() -> None:
     big = element_uniforms(0, "id", 0, np.arange(200), 500, 2)
     assert 0.0 <= big.min() and big.max() < 1.0
     assert abs(big.mean() - 0.5) < 0.005 and abs(big.var() - 1 / 12) < 0.002
+
+
+def _relu_net(widths: list[int], seed: int, acts: list[str] | None = None) -> MLP:
+    """A random float64 MLP 2 -> widths -> 2, biases shifted down so that many ReLU neurons are dead
+    on a small box."""
+    gen = torch.Generator().manual_seed(seed)
+    sizes = [2, *widths, 2]
+    ws = [torch.randn(o, i, generator=gen, dtype=torch.float64) / i**0.5 for i, o in zip(sizes, sizes[1:])]
+    bs = [torch.randn(o, generator=gen, dtype=torch.float64) - 0.5 for o in sizes[1:]]
+    return MLP.from_layers(ws, bs, acts or ["relu"] * len(widths) + ["identity"])
+
+
+@pytest.mark.parametrize("acts", [None, ["relu", "tanh", "relu", "identity"]])
+def test_error_check_forward_skipping_dead_inputs_matches_the_plain_forward(acts: list[str] | None) -> None:
+    mlp = _relu_net([64, 64, 64], 1, acts)
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.random((50, 1, 2)) + 0.02 * rng.random((50, 96, 2)))  # 50 small boxes
+    with torch.no_grad():
+        h1 = torch.relu(mlp.linears[0](x))
+        assert live_columns(h1.amax(dim=1) != 0, FORWARD_COMPACT_BELOW) is not None  # the skipping path runs
+        fast, plain = _forward_live(mlp, x), mlp(x)
+    torch.testing.assert_close(fast, plain, rtol=1e-12, atol=1e-12 * float(plain.abs().max()))
+
+
+def test_element_errors_and_verdicts_are_those_of_the_plain_error_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    mlp = _relu_net([48, 48, 48], 2)
+    inr = INR("random", "", mlp, None, "square", 0)
+    rng = np.random.default_rng(2)
+    lo = rng.random((300, 2)) * 0.95
+    corners = _boxes([(x, x + 0.05, y, y + 0.05) for x, y in lo])
+    fast = _verdicts(inr, corners, threshold=1e-4)
+    monkeypatch.setattr(examine, "_forward_live", lambda net, x: net(x))
+    plain = _verdicts(inr, corners, threshold=1e-4)
+    assert 0 < plain.flags.sum() < len(corners)  # both verdicts occur
+    np.testing.assert_array_equal(fast.flags, plain.flags)
+    np.testing.assert_array_equal(fast.ranks, plain.ranks)
+    np.testing.assert_allclose(fast.error, plain.error, rtol=1e-12, atol=1e-15)
