@@ -196,16 +196,38 @@ def _hidden_layer(mlp: MLP, l: int, h: Tensor, out: Tensor, cols: Tensor | None)
     W, b = layer.weight.detach(), layer.bias.detach()
     if cols is None:
         torch.addmm(b, h, W.T, out=out)
-    else:
+    else:  # rows of a contiguous Wᵀ gather much faster than columns of W
         C, mc = cols.shape
         hc = h.view(C, -1, h.shape[1]).gather(2, cols.unsqueeze(1).expand(C, h.shape[0] // C, mc))
-        torch.baddbmm(b, hc, W.T[cols], out=out.view(C, -1, out.shape[1]))
+        torch.baddbmm(b, hc, W.T.contiguous()[cols], out=out.view(C, -1, out.shape[1]))
     name = mlp.activations[l]
     if name in _INPLACE:
         _INPLACE[name](out)
     elif name != "identity":
         out.copy_(get_activation(name)(out))
     return out
+
+
+def _live(h: Tensor, activation: str) -> Tensor:
+    """(C, m) bool: columns of ``h`` (C, n, m) not identically zero (after a ReLU, ``max != 0``
+    suffices: values are >= 0 or NaN, and NaN counts as live)."""
+    return h.amax(dim=1) != 0 if activation == "relu" else nonzero_columns(h)
+
+
+def forward_live(mlp: MLP, x: Tensor) -> Tensor:
+    """``mlp(x)`` for B independent sample sets ``x`` (B, n, d_in) -> (B, n, d_out).
+
+    Each layer's product skips the inputs that are zero on all ``n`` samples of a member (dead
+    ReLU neurons on a small domain, often over half of them), exactly as the ID's own forward
+    does; only exact zeros are left out of the sums, so the values equal ``mlp(x)`` up to rounding.
+    """
+    B, n, _ = x.shape
+    h, cols = x.reshape(B * n, -1), None
+    for l in range(len(mlp.linears)):
+        h = _hidden_layer(mlp, l, h, h.new_empty(B * n, mlp.sizes[l + 1]), cols)
+        if l + 1 < len(mlp.linears):
+            cols = live_columns(_live(h.view(B, n, -1), mlp.activations[l]), FORWARD_COMPACT_BELOW)
+    return h.view(B, n, -1)
 
 
 def _prune_chunk(
@@ -223,7 +245,7 @@ def _prune_chunk(
         m = mlp.sizes[l + 1]
         with torch.no_grad():
             h = _hidden_layer(mlp, l, h, ws.get(f"h{l % 2}", (C * n, m), x.dtype), cols)
-        live = nonzero_columns(h.view(C, n, m))  # dead ReLU neurons are often over half of them
+        live = _live(h.view(C, n, m), mlp.activations[l])  # dead ReLU neurons: often over half
         cols = live_columns(live, FORWARD_COMPACT_BELOW)
         A = ws.get("a64", (C, n, m), torch.float64).copy_(h.view(C, n, m))
         target = _as_target(targets[l], C, n, m, x.device)

@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from sciprune.core._idfactor import live_columns
-from sciprune.core.idprune import FORWARD_COMPACT_BELOW
 from sciprune.nn.mlp import MLP
 from sciprune.studies.amr import examine
-from sciprune.studies.amr.examine import _forward_live, examine_basic, examine_pruning, relative_error
+from sciprune.studies.amr.examine import examine_basic, examine_pruning, relative_error
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.sampling import element_uniforms
 
@@ -135,18 +133,6 @@ def _relu_net(widths: list[int], seed: int, acts: list[str] | None = None) -> ML
     return MLP.from_layers(ws, bs, acts or ["relu"] * len(widths) + ["identity"])
 
 
-@pytest.mark.parametrize("acts", [None, ["relu", "tanh", "relu", "identity"]])
-def test_error_check_forward_skipping_dead_inputs_matches_the_plain_forward(acts: list[str] | None) -> None:
-    mlp = _relu_net([64, 64, 64], 1, acts)
-    rng = np.random.default_rng(1)
-    x = torch.from_numpy(rng.random((50, 1, 2)) + 0.02 * rng.random((50, 96, 2)))  # 50 small boxes
-    with torch.no_grad():
-        h1 = torch.relu(mlp.linears[0](x))
-        assert live_columns(h1.amax(dim=1) != 0, FORWARD_COMPACT_BELOW) is not None  # the skipping path runs
-        fast, plain = _forward_live(mlp, x), mlp(x)
-    torch.testing.assert_close(fast, plain, rtol=1e-12, atol=1e-12 * float(plain.abs().max()))
-
-
 def test_element_errors_and_verdicts_are_those_of_the_plain_error_check(monkeypatch: pytest.MonkeyPatch) -> None:
     mlp = _relu_net([48, 48, 48], 2)
     inr = INR("random", "", mlp, None, "square", 0)
@@ -154,7 +140,7 @@ def test_element_errors_and_verdicts_are_those_of_the_plain_error_check(monkeypa
     lo = rng.random((300, 2)) * 0.95
     corners = _boxes([(x, x + 0.05, y, y + 0.05) for x, y in lo])
     fast = _verdicts(inr, corners, threshold=1e-4)
-    monkeypatch.setattr(examine, "_forward_live", lambda net, x: net(x))
+    monkeypatch.setattr(examine, "forward_live", lambda net, x: net(x))
     plain = _verdicts(inr, corners, threshold=1e-4)
     assert 0 < plain.flags.sum() < len(corners)  # both verdicts occur
     np.testing.assert_array_equal(fast.flags, plain.flags)

@@ -32,9 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sciprune.core._idfactor import live_columns, nonzero_columns
-from sciprune.core.idprune import FORWARD_COMPACT_BELOW, id_prune
-from sciprune.nn.mlp import MLP, get_activation
+from sciprune.core.idprune import forward_live, id_prune
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.interp import corner_weights, map_reference
 from sciprune.studies.amr.sampling import element_uniforms
@@ -66,31 +64,6 @@ def _inputs(inr: INR, lift: Lift, corners: np.ndarray, xi: np.ndarray, dtype: to
     return inr.features(torch.from_numpy(lift(map_reference(corners, xi)))).to(dtype)
 
 
-def _forward_live(mlp: MLP, x: Tensor) -> Tensor:
-    """``mlp(x)`` for ``x`` (B, n, d_in) -> (B, n, d_out), each layer's product skipping the inputs
-    that are zero on all ``n`` samples of a member (dead ReLU neurons on an element), as the ID's
-    forward in :mod:`sciprune.core.idprune` does. Same values up to rounding (only exact zeros are
-    left out of the sums); layers whose inputs are mostly live take the plain product."""
-    B, n, _ = x.shape
-    h, cols = x, None
-    for l, (layer, name) in enumerate(zip(mlp.linears, mlp.activations)):
-        Wt, b = layer.weight.detach().T, layer.bias.detach()
-        if cols is None:
-            h = torch.addmm(b, h.reshape(B * n, -1), Wt).view(B, n, -1)
-        else:  # rows of a contiguous Wᵀ gather much faster than columns of W
-            hc = h.gather(2, cols.unsqueeze(1).expand(B, n, cols.shape[1]))
-            h = torch.baddbmm(b, hc, Wt.contiguous()[cols])
-        if name == "relu":
-            h.relu_()
-        elif name != "identity":
-            h = get_activation(name)(h)
-        if l + 1 < len(mlp.linears):
-            # after a ReLU, max != 0 finds the nonzero columns (NaN too, as in nonzero_columns)
-            live = h.amax(dim=1) != 0 if name == "relu" else nonzero_columns(h)
-            cols = live_columns(live, FORWARD_COMPACT_BELOW)
-    return h
-
-
 def _pruning_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
                    id_samples: int, error_samples: int, epsilon: float, threshold: float,
                    prop_threshold: float, offset: float) -> Verdicts:
@@ -101,7 +74,7 @@ def _pruning_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *
     with torch.inference_mode():
         pruned = id_prune(net, x_id, eps=epsilon, errors=False)
         x_err = _inputs(inr, lift, corners, element_uniforms(seed, "err", it, ids, error_samples, dim), dtype)
-        err = relative_error(_forward_live(net, x_err).to(torch.float64), pruned(x_err), offset)
+        err = relative_error(forward_live(net, x_err).to(torch.float64), pruned(x_err), offset)
         prop = pruned.proportion_kept()
     flags = (err > threshold) | (prop > prop_threshold)
     return Verdicts(flags.numpy(), err.numpy(), prop.numpy(), pruned.ranks.numpy())
