@@ -137,6 +137,11 @@ class CascadeSpec:
             raise InputError(f"sparsities must lie in [0, 1); got {bad[0]}")
 
 
+def dense_weights(model: nn.Module) -> int:
+    """Entries of all ``nn.Linear`` weight matrices: the denominator of ``achieved_sparsity``."""
+    return sum(m.weight.numel() for _, m in linear_layers(model))
+
+
 def network_stats(model: nn.Module, dense_weights: int) -> dict[str, Any]:
     """Size figures recorded for every stage: non-zeros, FLOPs, per-layer sparsity and widths."""
     total, nnz = count_params(model)
@@ -199,7 +204,7 @@ def run_cascade(
         return m
 
     model = fresh_dense()
-    dense_weights = sum(m.weight.numel() for _, m in linear_layers(model))
+    n_dense = dense_weights(model)
     optimizer_state: dict[str, Any] | None = dense.optimizer
     rows: list[dict[str, Any]] = []
     start = 0
@@ -224,7 +229,7 @@ def run_cascade(
         model.eval()
         with torch.no_grad():
             metrics = eval_fn(model)
-        row = {"stage": stage, "sparsity": sparsity, **network_stats(model, dense_weights)}
+        row = {"stage": stage, "sparsity": sparsity, **network_stats(model, n_dense)}
         if losses:
             row["retrain_loss"] = losses[-1]
         row.update(metrics)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sciprune.core.cascade import CascadeSpec, Dense, run_cascade, train_dense
+from sciprune.core.cascade import CascadeSpec, dense_weights, network_stats, run_cascade, train_dense
 from sciprune.core.compact import compact
 from sciprune.core.count import count_params
 from sciprune.core.idprune import id_prune_mlp
@@ -57,7 +57,7 @@ def prune_step(method: str, cfg: ClassifyConfig, data: Split, model: nn.Module, 
                generator: torch.Generator) -> nn.Module:
     """Prune ``model`` to ``sparsity`` by ``method`` (masks in place, or a new smaller net for ``id``)."""
     assert isinstance(model, MLP)
-    hidden = [name for name, _ in model.named_modules() if name.startswith("layers.")][:-1]
+    hidden = [f"layers.{i}" for i in range(len(model.linears) - 1)]
     if method == "weight":
         prune(model, sparsity, criterion="magnitude", layers=hidden)
         return model
@@ -129,7 +129,7 @@ def run_seed(job: SeedJob) -> list[dict[str, Any]]:
     model.eval()
     with torch.no_grad():
         rows = [{"method": "dense", "variant": "dense", "seed": seed, "stage": -1, "sparsity": 0.0,
-                 **_dense_stats(dense, sizes), **eval_fn(model)}]
+                 **network_stats(model, dense_weights(model)), **eval_fn(model)}]
     for method in cfg.prune.methods:
         for variant, epochs in variants.items():
             spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="oneshot", retrain_epochs=epochs,
@@ -142,13 +142,6 @@ def run_seed(job: SeedJob) -> list[dict[str, Any]]:
             )
             rows.extend({"method": method, "variant": variant, "seed": seed, **row} for row in stage_rows)
     return rows
-
-
-def _dense_stats(dense: Dense, sizes: list[int]) -> dict[str, Any]:
-    total = sum(t.numel() for k, t in dense.state.items() if not k.endswith("_mask"))
-    flops = sum(2 * i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
-    return {"achieved_sparsity": 0.0, "params_total": total, "params_nnz": total, "flops": flops,
-            "neurons": ";".join(map(str, sizes[1:-1]))}
 
 
 def _prune_and_keep(method: str, cfg: ClassifyConfig, data: Split, ctx: RunContext, seed: int, variant: str,
