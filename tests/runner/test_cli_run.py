@@ -5,7 +5,7 @@ import json
 import pytest
 
 import sciprune.studies.classify.protocol as protocol
-from sciprune.runner.files import read_csv
+from sciprune.files import read_csv
 from tests.runner.helpers import TINY, cli
 
 

@@ -5,7 +5,7 @@ import torch
 
 from sciprune.core.seeding import torch_generator
 from sciprune.errors import InputError
-from sciprune.runner.shards import map_shards
+from sciprune.shards import map_shards
 
 
 def draw(seed: int) -> tuple[int, list[float]]:

@@ -10,7 +10,8 @@ import yaml
 from pydantic import ValidationError
 
 from sciprune.errors import InputError
-from sciprune.runner.study import StudyConfig, available_studies, get_study
+from sciprune.runner.study import available_studies, get_study
+from sciprune.studies.base import StudyConfig
 
 PRESETS = ("demo", "quick", "paper")
 

@@ -10,8 +10,8 @@ import yaml
 
 from sciprune.errors import InputError
 from sciprune.runner.config import dump_config, validate
-from sciprune.runner.context import RunContext
-from sciprune.runner.files import atomic_write_json, atomic_write_text
+from sciprune.studies.base import RunContext
+from sciprune.files import atomic_write_json, atomic_write_text
 from sciprune.runner.report import write_report
 from sciprune.runner.study import get_study
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sciprune.runner.context import RunContext
+from sciprune.studies.base import RunContext
 
 REPO = Path(__file__).resolve().parents[3]
 HOS = REPO.parent / "shared" / "anchors" / "pruningamr" / "high_oscillation_small_lists.ckpt"

@@ -109,7 +109,7 @@ def test_same_numbers_and_meshes_with_1_2_8_workers(tmp_path: Path) -> None:
 
 
 def test_resume_gives_the_same_numbers(tmp_path: Path) -> None:
-    from sciprune.runner.context import RunContext
+    from sciprune.studies.base import RunContext
 
     cfg, rows = run_study(tmp_path, inr="corner", max_it=3, **SMALL)
     ctx = RunContext(out=tmp_path, resume=True, quiet=True)

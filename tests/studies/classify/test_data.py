@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sciprune.errors import InputError
-from sciprune.runner.files import read_csv
+from sciprune.files import read_csv
 from sciprune.studies.classify.data import load_digits_split, load_idx_folder, read_idx
 from tests.runner.helpers import cli
 

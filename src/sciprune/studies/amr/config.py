@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sciprune.runner.study import StudyConfig
+from sciprune.studies.base import StudyConfig
 
 Mode = Literal["pruning", "basic", "uniform"]
 

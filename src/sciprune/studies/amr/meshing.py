@@ -227,7 +227,7 @@ class AMRMesh:
     # -- output ----------------------------------------------------------------------------------
     def save(self, out: Path, it: int, *, precision: int = 12) -> None:
         """Write ``it_<it>.mesh`` and ``it_<it>.gf`` (MFEM format, readable by GLVis), atomically."""
-        from sciprune.runner.files import atomic_write_with
+        from sciprune.files import atomic_write_with
 
         atomic_write_with(out / f"it_{it}.mesh", lambda tmp: self.mesh.Save(tmp, precision))
         atomic_write_with(out / f"it_{it}.gf", lambda tmp: self.gf.Save(tmp, precision))

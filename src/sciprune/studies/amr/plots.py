@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter
 from matplotlib.tri import Triangulation
 
-from sciprune.runner.files import atomic_write_with
-from sciprune.runner.study import Rows
+from sciprune.files import atomic_write_with
+from sciprune.studies.base import Rows
 from sciprune.studies.amr.config import AMRConfig
 
 

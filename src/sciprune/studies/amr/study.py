@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from sciprune.errors import InputError
-from sciprune.runner.context import RunContext
-from sciprune.runner.files import atomic_write_json
-from sciprune.runner.study import Rows, Study
+from sciprune.studies.base import RunContext
+from sciprune.files import atomic_write_json
+from sciprune.studies.base import Rows, Study
 from sciprune.studies.amr.config import AMRConfig
 
 PARAMETERS = "parameters.json"

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sciprune.core.cascade import RETRAIN_POLICIES
 from sciprune.core.schedule import KERAS
 from sciprune.nn.mlp import ACTIVATIONS
-from sciprune.runner.study import StudyConfig
+from sciprune.studies.base import StudyConfig
 
 Method = Literal["weight", "unit", "id"]
 METHODS: tuple[Method, ...] = ("weight", "unit", "id")

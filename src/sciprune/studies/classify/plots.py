@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 
 from sciprune.core.io import load_model  # noqa: E402
 from sciprune.nn.mlp import MLP  # noqa: E402
-from sciprune.runner.files import atomic_write_with  # noqa: E402
+from sciprune.files import atomic_write_with  # noqa: E402
 
 COLORS = {"weight": "tab:blue", "unit": "tab:red", "id": "tab:green"}
 LABELS = {"weight": "weight (magnitude)", "unit": "unit (neuron L2)", "id": "ID (interpolative decomposition)"}

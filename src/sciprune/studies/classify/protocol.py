@@ -31,8 +31,8 @@ from sciprune.core.pruning import prune
 from sciprune.core.seeding import torch_generator
 from sciprune.core.train import supervised
 from sciprune.nn.mlp import MLP
-from sciprune.runner.context import RunContext
-from sciprune.runner.shards import map_shards
+from sciprune.studies.base import RunContext
+from sciprune.shards import map_shards
 from sciprune.studies.classify.config import ClassifyConfig
 from sciprune.studies.classify.data import Split, load_data
 from sciprune.studies.classify.timing import write_timing

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from sciprune.runner.files import read_csv
+from sciprune.files import read_csv
 from sciprune.runner.report import table
-from sciprune.runner.study import Study
+from sciprune.studies.base import Study
 from sciprune.studies.classify.config import ClassifyConfig
 from sciprune.studies.classify.plots import curves, plot_curves, plot_heatmaps
 from sciprune.studies.classify.protocol import run

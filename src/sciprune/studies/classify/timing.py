@@ -17,8 +17,8 @@ from sciprune.core.io import load_state
 from sciprune.core.masks import load_state_dict
 from sciprune.core.seeding import torch_generator
 from sciprune.nn.mlp import MLP
-from sciprune.runner.context import RunContext
-from sciprune.runner.files import atomic_write_csv
+from sciprune.studies.base import RunContext
+from sciprune.files import atomic_write_csv
 from sciprune.studies.classify.config import ClassifyConfig
 
 TIMED_SPARSITIES = (0.5, 0.75, 0.9)

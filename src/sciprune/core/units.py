@@ -1,0 +1,111 @@
+"""Pruning units: what a network family declares so that ``core`` can prune it without knowing it.
+
+A family (a module in ``sciprune.nn``) implements :class:`Prunable`: ``pruning_units()`` returns a
+:class:`PruningUnits` describing
+
+* **weight units** (unstructured pruning): named parameters whose entries may be masked one by one,
+  with ``member_axes`` leading axes that index independent members (a stacked ensemble's ``P``
+  axis: weights ``[P, out, in]``, one allocation per member);
+* **neuron groups** (structured pruning): for each of ``size`` neurons, every slice of every
+  parameter that lives and dies with it. Unit ``u`` of a group owns, in parameter ``s.param``, the
+  positions ``s.index[u, :]`` along axis ``s.axis`` (axes counted on the whole tensor, member axes
+  included). ``incoming`` slices are the neuron's incoming weights (scored by structured criteria),
+  ``outgoing`` the weights that read its output (scored with ``with_outgoing``), ``attached`` the
+  rest (biases, ConcatSquash gate / hyper-bias rows, a hypernetwork's generated output-bias
+  entries): all of them are masked together, so a structured mask always removes the whole group.
+
+Examples of ``index`` (``n`` neurons, ``arange = torch.arange(n)[:, None]``):
+
+============================================  ==========================  =====  ==================
+slice                                          parameter shape             axis   index
+============================================  ==========================  =====  ==================
+MLP hidden layer, incoming row                 ``(n, in)``                 0      ``arange``
+its bias                                       ``(n,)``                    0      ``arange``
+next layer's column                            ``(out, n)``                1      ``arange``
+next layer's column after a time column        ``(out, 1 + n)``            1      ``arange + 1``
+stacked ensemble (member axis 0)               ``(P, n, in)``              1      ``arange``
+hypernetwork output row(s) of a node           ``(n_gen, latent)``         0      ``(n, k)`` positions
+============================================  ==========================  =====  ==================
+
+Families also carry ``arch`` (JSON-able) and register a builder with :mod:`sciprune.core.io`, and
+may implement ``compact_units`` (a physically smaller network) and ``flops`` (see
+:class:`Prunable`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Positions ``index[u, :]`` of ``param`` along ``axis`` belong to unit ``u`` of a group."""
+
+    param: str
+    axis: int
+    index: Tensor  # long, shape (size, k)
+
+
+@dataclass(frozen=True)
+class WeightUnit:
+    """A parameter pruned entry by entry; its first ``member_axes`` axes index independent members."""
+
+    param: str
+    member_axes: int = 0
+    layer: str = ""  # the layer it belongs to (for per-layer allocation and overrides); default: ``param``
+
+
+@dataclass(frozen=True)
+class NeuronGroup:
+    """``size`` neurons that are pruned as wholes (see the module docstring)."""
+
+    name: str
+    size: int
+    incoming: tuple[Slice, ...]
+    outgoing: tuple[Slice, ...] = ()
+    attached: tuple[Slice, ...] = ()
+    member_axes: int = 0
+    activation: str | None = None  # the neuron's activation (a dead neuron's constant output is folded)
+    prunable: bool = True          # output layers: False
+
+
+@dataclass(frozen=True)
+class PruningUnits:
+    """Everything a family lets ``core`` prune."""
+
+    weights: tuple[WeightUnit, ...]
+    groups: tuple[NeuronGroup, ...] = ()
+    members: int = 1  # size of the member axis (1 when there is none)
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Prunable(Protocol):
+    """A network family ``core`` can prune, compact, count, save and load.
+
+    Required: ``pruning_units()`` and ``arch`` (a JSON-able dict with a ``"class"`` key whose
+    builder is registered with :func:`sciprune.core.io.register_family`). Optional methods that
+    ``core`` uses when present: ``compact_units(keep) -> nn.Module`` (a smaller network keeping,
+    for each group name, the neuron indices in ``keep[name]``, per member for ensembles) and
+    ``flops() -> int`` (one forward for one sample, counting only non-zero weights).
+    """
+
+    @property
+    def arch(self) -> dict[str, object]: ...
+
+    def pruning_units(self) -> PruningUnits: ...
+
+
+def units_of(model: nn.Module) -> PruningUnits:
+    """The units ``model`` declares; a model that declares none is refused with one clear line."""
+    from sciprune.errors import InputError
+
+    if isinstance(model, Prunable):
+        return model.pruning_units()
+    raise InputError(
+        f"{type(model).__name__} declares no pruning units; expected a sciprune.nn family "
+        "(MLP, StackedMLP, ...) or a module with a pruning_units() method (see sciprune.core.units)"
+    )

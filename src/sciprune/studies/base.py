@@ -1,0 +1,108 @@
+"""The contract between the runner and a study: its config, its run context, its entry points.
+
+A study is a package ``sciprune.studies.<name>`` whose ``study`` module defines ``STUDY``, a
+:class:`Study`. The runner validates the config with ``STUDY.config``, calls ``STUDY.run`` with a
+:class:`RunContext` and then makes ``summary.json``, the plots and ``report.html`` from the recorded
+rows alone (so ``sciprune report DIR`` can re-make them without re-running anything).
+
+This module sits below both ``runner`` and the studies: a study imports its contract from here and
+never from ``runner``, so the registry (``runner.study``) can import studies without a cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from tqdm.auto import tqdm
+
+from sciprune.files import atomic_write_csv, read_csv
+
+T = TypeVar("T")
+Rows = list[dict[str, Any]]
+
+
+METRICS = "metrics.csv"
+
+
+@dataclass
+class RunContext:
+    """The run a study executes in.
+
+    Attributes:
+        out: the results directory (exists).
+        resume: continue from the checkpoints in ``out/checkpoints`` instead of starting afresh.
+        quiet: no progress bars.
+        device: where tensors live (``cpu`` by default).
+        workers: worker processes / threads a study may use (results never depend on it).
+        scheduler: address of a dask.distributed scheduler, or ``None`` for in-process work.
+    """
+
+    out: Path
+    resume: bool = False
+    quiet: bool = False
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    workers: int = 1
+    scheduler: str | None = None
+
+    @property
+    def checkpoints(self) -> Path:
+        path = self.out / "checkpoints"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def plots(self) -> Path:
+        path = self.out / "plots"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def progress(self, iterable: Iterable[T], *, desc: str, total: int | None = None) -> Iterator[T]:
+        """``iterable`` wrapped in a tqdm bar (silent with ``quiet``)."""
+        return iter(tqdm(iterable, desc=desc, total=total, disable=self.quiet, leave=False, dynamic_ncols=True))
+
+    def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Replace ``metrics.csv`` with ``rows`` (atomically)."""
+        atomic_write_csv(self.out / METRICS, rows)
+
+    def read_rows(self) -> list[dict[str, Any]]:
+        """Rows of ``metrics.csv`` (empty when there is none yet)."""
+        path = self.out / METRICS
+        return read_csv(path) if path.exists() else []
+
+
+class StudyConfig(BaseModel):
+    """Fields every study config has. Unknown fields are errors; configs are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    study: str
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Study:
+    """One study, as the runner sees it.
+
+    Attributes:
+        name: the CLI command and the ``study:`` value of its configs.
+        title: a human title for reports.
+        config: the pydantic model of its config (a :class:`StudyConfig` subclass).
+        run: does the work: ``run(cfg, ctx)`` writes ``metrics.csv`` (``ctx.write_rows``),
+            checkpoints and any study files into ``ctx.out``; resumes when ``ctx.resume``.
+        summarize: ``summarize(cfg, rows, run_dir) -> dict``: the headline figures.
+        plot: ``plot(cfg, rows, run_dir) -> [png paths]`` written under ``run_dir/plots``.
+        describe: optional ``describe(cfg, rows, run_dir) -> str``: an HTML fragment for the report.
+    """
+
+    name: str
+    title: str
+    config: type[StudyConfig]
+    run: Callable[[Any, RunContext], None]
+    summarize: Callable[[Any, Rows, Path], dict[str, Any]]
+    plot: Callable[[Any, Rows, Path], list[Path]]
+    describe: Callable[[Any, Rows, Path], str] | None = None
