@@ -5,7 +5,8 @@ A unit ``u`` of a prunable group is *removable* when
 * all its ``outgoing`` weights are exactly zero (nothing reads it), or
 * all its ``incoming`` and ``attached`` weights are exactly zero: it outputs the constant
   :math:`c = \\sigma(0)` (the group's ``activation``), which :func:`compact_state` folds into the
-  biases its outgoing slices name (``Slice.fold_into``).
+  biases its outgoing slices name (``Slice.fold_into``; when :math:`c \\ne 0` and an outgoing
+  slice names none, e.g. a hypernetwork's generated weights, such a unit stays).
 
 :func:`compact_units` finds the removable units, asks the family for a smaller network
 (``model.compact_units(keep)``) and repeats until nothing is removable (a removal can empty a
@@ -37,6 +38,9 @@ def removable(model: nn.Module, g: NeuronGroup) -> Tensor:
 
     dead_in = zero((*g.incoming, *g.attached))
     dead_out = zero(g.outgoing) if g.outgoing else torch.zeros_like(dead_in)
+    c = float(get_activation(g.activation or "identity")(torch.zeros((), dtype=torch.float64)))
+    if c != 0.0 and any(s.fold_into is None for s in g.outgoing):
+        return dead_out  # a constant sigma(0) != 0 that cannot be folded: only unread units go
     return dead_in | dead_out
 
 

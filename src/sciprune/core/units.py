@@ -152,8 +152,12 @@ def units_of(model: nn.Module) -> PruningUnits:
     a model with neither is refused with one clear line."""
     from sciprune.errors import InputError
 
-    if isinstance(model, Prunable):
-        return model.pruning_units()
+    declared = getattr(model, "pruning_units", None)
+    if callable(declared):
+        units = declared()
+        if not isinstance(units, PruningUnits):
+            raise InputError(f"{type(model).__name__}.pruning_units() returned a {type(units).__name__}; expected PruningUnits")
+        return units
     chain = linear_chain_units(model)
     if chain is not None:
         return chain

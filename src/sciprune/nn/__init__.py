@@ -6,3 +6,4 @@ from sciprune.nn.mlp import get_activation as get_activation
 from sciprune.nn.stacked import StackedMLP as StackedMLP
 from sciprune.nn.odefield import ConcatField as ConcatField
 from sciprune.nn.odefield import ConcatSquashField as ConcatSquashField
+from sciprune.nn.hypernet import ShapeNetLayout as ShapeNetLayout
