@@ -110,3 +110,12 @@ def test_a_data_aware_criterion_is_one_function_and_one_registry_entry(gen):
         assert torch.equal(dead.nonzero().flatten(), torch.sort(expected).indices[:2].sort().values)
     finally:
         del _CRITERIA["test_act_rms"]
+
+
+def test_max_ratio_caps_a_layer_under_global_allocation(gen):
+    net = _scaled(gen)
+    reports = prune(net, 0.4, allocation="global", max_ratio={"layers.1": 0.25})
+    assert reports[1].weights_pruned == 64  # a quarter of 256, the cap
+    assert sum(r.weights_pruned for r in reports) == round(0.4 * sum(r.weights for r in reports))
+    with pytest.raises(InputError, match=r"max_ratio must be in \[0, 1\]; got 1.5"):
+        prune(net, 0.5, max_ratio=1.5)
