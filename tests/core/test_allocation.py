@@ -119,3 +119,8 @@ def test_max_ratio_caps_a_layer_under_global_allocation(gen):
     assert sum(r.weights_pruned for r in reports) == round(0.4 * sum(r.weights for r in reports))
     with pytest.raises(InputError, match=r"max_ratio must be in \[0, 1\]; got 1.5"):
         prune(net, 0.5, max_ratio=1.5)
+
+
+def test_an_empty_layer_list_is_one_clear_error(gen):
+    with pytest.raises(InputError, match=r"nothing to prune: layers=\[\] names no layer"):
+        prune(MLP([3, 4, 2], "tanh", generator=gen), 0.5, layers=[])

@@ -216,6 +216,8 @@ def prune(
         items = [_score_group(model, g, crit, with_outgoing, generator, context) for g in chosen if isinstance(g, NeuronGroup)]
     else:
         items = [_score_weights(model, w, crit, generator, context) for w in chosen if isinstance(w, WeightUnit)]
+    if not items:
+        raise InputError(f"nothing to prune: layers={list(layers or [])!r} names no layer; expected at least one")
     members = max(it.scores.shape[0] for it in items)
     targets = _check_sparsity(sparsity, members)
     overrides = dict(overrides or {})
