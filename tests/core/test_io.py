@@ -81,3 +81,14 @@ def test_a_safetensors_header_length_starting_with_0x80_is_not_taken_for_a_pickl
     assert path.read_bytes()[0] == 0x80
     ckpt = load_checkpoint(path)
     assert ckpt.format == "safetensors" and ckpt.meta["pad"].startswith("x")
+
+
+def test_an_unregistered_family_is_one_clear_error(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    from sciprune.core.io import load_model
+
+    path = tmp_path / "x.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"sciprune": json.dumps({"arch": {"class": "Nope"}})})
+    with pytest.raises(InputError, match=r"unknown network family 'Nope'; registered families are .*MLP.*StackedMLP"):
+        load_model(path)
