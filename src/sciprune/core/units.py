@@ -105,8 +105,10 @@ class Prunable(Protocol):
     Required: ``pruning_units()`` and ``arch`` (a JSON-able dict with a ``"class"`` key whose
     builder is registered with :func:`sciprune.core.io.register_family`). Optional methods that
     ``core`` uses when present: ``compact_units(keep) -> nn.Module`` (a smaller network keeping,
-    for each group name, the neuron indices in ``keep[name]``, per member for ensembles) and
-    ``flops() -> int`` (one forward for one sample, counting only non-zero weights).
+    for each prunable group name, the sorted neuron indices ``keep[name]`` of shape
+    ``(members, k)``, the same ``k`` for every member; :func:`sciprune.core.shrink.compact_state`
+    does the work), ``flops() -> int`` (one forward for one sample: ``2 nnz(W) + nnz(b)`` per
+    linear map) and, for ensembles, ``flops_per_member() -> list[int]``.
     """
 
     @property
