@@ -140,29 +140,6 @@ def test_hos_reproduces_the_measured_reference_values(tmp_path: Path, hos_path: 
     assert 310 <= p[-1]["dofs"] <= 340 and p[-1]["rmse"] == pytest.approx(0.0592, rel=0.05)
 
 
-def test_cli_command_builds_the_config_and_reports_bad_input(tmp_path: Path) -> None:
-    import typer
-    from typer.testing import CliRunner
-
-    from sciprune.errors import InputError
-    from sciprune.studies.amr.cli import amr
-
-    app = typer.Typer()
-    app.command("amr")(amr)
-    app.command("noop")(lambda: None)
-    runner = CliRunner()
-    out = tmp_path / "cli"
-    result = runner.invoke(app, ["amr", "--preset", "demo", "--max-it", "3", "--mode", "basic", "--out", str(out), "--quiet"])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0
-    saved = (out / "config.yaml").read_text()
-    assert "mode: basic" in saved and "max_it: 3" in saved and "inr: corner" in saved
-    assert (out / "report.html").exists() and (out / "summary.json").exists()
-    bad = runner.invoke(app, ["amr", "--max-it", "1", "--out", str(tmp_path / "bad")])
-    assert isinstance(bad.exception, InputError) and "max_it=1" in str(bad.exception)
-
-
 def test_a_linear_half_of_the_domain_is_never_refined(tmp_path: Path) -> None:
     from sciprune.studies.amr.driver import run_amr
     from tests.studies.amr.test_amr_flags import kinked_inr

@@ -20,8 +20,11 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    name: Literal["digits", "mnist", "fashion-mnist"] = "digits"
-    data_dir: str | None = None
+    name: Literal["digits", "mnist", "fashion-mnist"] = Field(
+        "digits", description="digits (shipped), mnist or fashion-mnist (IDX files in data_dir)",
+        json_schema_extra={"cli": "dataset"})
+    data_dir: str | None = Field(None, description="folder with the four IDX files (mnist, fashion-mnist)",
+                                 json_schema_extra={"cli": "data-dir"})
     test_fraction: float = Field(0.25, gt=0.0, lt=1.0, description="digits only: held-out fraction")
     limit_train: int | None = Field(None, ge=1, description="use only the first N training images")
 
