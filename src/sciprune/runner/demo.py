@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sciprune.runner.config import dump_config, load_preset
 from sciprune.files import atomic_write_text
-from sciprune.runner.report import page, section
+from sciprune.htmlreport import page, section
 from sciprune.runner.run import load_run, run_config
 from sciprune.runner.study import available_studies, get_study
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from sciprune.files import read_csv
-from sciprune.runner.report import table
+from sciprune.htmlreport import table
 from sciprune.studies.base import Study
 from sciprune.studies.classify.config import ClassifyConfig
 from sciprune.studies.classify.plots import curves, plot_curves, plot_heatmaps
