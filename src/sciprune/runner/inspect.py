@@ -7,11 +7,16 @@ from pathlib import Path
 
 from sciprune.core.io import load_checkpoint
 from sciprune.core.masks import MASK_SUFFIX
+from sciprune.validate import input_file, reading, safetensors_header
 
 
 def describe_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> str:
     """A table of every tensor: shape, entries, non-zeros, sparsity, and whether a mask guards it."""
-    ckpt = load_checkpoint(path, trust_pickle=trust_pickle)
+    path = input_file(path, "checkpoint", "a file written by sciprune or torch.save")
+    with reading("checkpoint", path, "a file written by sciprune or torch.save"):
+        if path.read_bytes()[8:9] == b"{":
+            safetensors_header(path)
+        ckpt = load_checkpoint(path, trust_pickle=trust_pickle)
     masks = {k[: -len(MASK_SUFFIX)] for k in ckpt.tensors if k.endswith(MASK_SUFFIX)}
     lines = [f"{path}  ({ckpt.format})"]
     if ckpt.meta.get("arch"):

@@ -161,4 +161,5 @@ STUDY = Study(
     summarize=summarize,
     plot=plot,
     describe=describe,
+    scheduler=False,  # the element pass runs in threads (--workers); there is no dask path
 )

@@ -20,7 +20,7 @@ from sciprune.studies.classify.protocol import run
 def summarize(cfg: ClassifyConfig, rows: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
     """Per method and variant: mean accuracy at each sparsity, and the largest sparsity whose mean
     accuracy is within 1 point of the dense networks' mean."""
-    dense = [r["accuracy"] for r in rows if r["method"] == "dense"]
+    dense = [r["accuracy"] for r in rows if r["method"] == "dense" and r.get("accuracy") is not None]
     dense_acc = float(np.mean(dense)) if dense else float("nan")
     methods: dict[str, Any] = defaultdict(dict)
     for (method, variant), (s, mean, std) in curves(rows, "accuracy").items():
@@ -28,7 +28,7 @@ def summarize(cfg: ClassifyConfig, rows: list[dict[str, Any]], run_dir: Path) ->
         methods[method][variant] = {
             "accuracy_mean": {f"{si:g}": round(float(m), 4) for si, m in zip(s, mean)},
             "accuracy_std": {f"{si:g}": round(float(d), 4) for si, d in zip(s, std)},
-            "max_sparsity_within_1pt": max(within) if within else None,
+            "max_sparsity_within_1pt": max(within) if within and dense else None,
         }
     return {"dataset": cfg.data.name, "seeds": cfg.repeats, "dense_accuracy": round(dense_acc, 4),
             "methods": dict(methods)}
