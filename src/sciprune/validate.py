@@ -10,8 +10,8 @@ received, what is expected and, where there is one, what to do. The checks:
 * **YAML** (:func:`load_yaml`): duplicate keys refused, aliases bounded (a "billion laughs" document
   expands to at most :data:`MAX_YAML_VALUES` values), size bounded, ``1e-3`` read as a number;
 * **strict config types** (:func:`strict_types`, :func:`finite_floats`): no ``true`` for a number, no
-  ``1e29`` for an integer, no ``inf`` / ``nan`` where a finite number is expected (a field opts in to
-  infinities with ``json_schema_extra={"allow_inf": True}``);
+  ``1e29`` for an integer, no ``inf`` / ``nan`` where a finite number is expected, no empty text (a
+  field opts out with ``json_schema_extra={"allow_inf": True}`` / ``{"allow_empty": True}``);
 * **sizes** (:func:`memory`): an allocation estimated beyond the machine's memory is refused with the
   estimate named;
 * **addresses** (:func:`scheduler_address`);
@@ -247,7 +247,9 @@ def strict_types(model: type[BaseModel], data: Any, prefix: str = "") -> None:
 
 
 def finite_floats(cfg: BaseModel, prefix: str = "") -> None:
-    """Refuse ``inf`` / ``nan`` in any float field of a validated config, unless the field allows infinities."""
+    """Refuse ``inf`` / ``nan`` in any float field of a validated config (unless the field allows infinities
+    with ``json_schema_extra={"allow_inf": True}``) and the empty string in any text field (unless
+    ``{"allow_empty": True}``)."""
     for name, info in type(cfg).model_fields.items():
         value = getattr(cfg, name)
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
@@ -259,6 +261,8 @@ def finite_floats(cfg: BaseModel, prefix: str = "") -> None:
             elif isinstance(v, float) and not math.isfinite(v):
                 if math.isnan(v) or not extra.get("allow_inf"):
                     raise InputError(f"field {loc!r} got {v!r}: expected a finite number")
+            elif isinstance(v, str) and not v.strip() and not extra.get("allow_empty"):
+                raise InputError(f"field {loc!r} got {v!r}: expected a non-empty value (leave the field out for its default)")
 
 
 # -- sizes ---------------------------------------------------------------------------------------
@@ -332,7 +336,7 @@ def safetensors_header(path: str | os.PathLike[str], what: str = "checkpoint") -
             raise InputError(f"{what} {str(path)!r} is {size} bytes, too short for a safetensors header; expected {expect}")
         (n,) = struct.unpack("<Q", head)
         if n > min(size - 8, 100 << 20):
-            raise InputError(f"{what} {str(path)!r} is not a safetensors file (its first 8 bytes promise a "
+            raise InputError(f"{what} {str(path)!r} is corrupt or truncated (its first 8 bytes promise a "
                              f"{n}-byte header in a {size}-byte file); expected {expect}")
         raw = f.read(n)
     try:

@@ -12,6 +12,7 @@ pickle (a custom class, a function) is refused with one line.
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -50,7 +51,8 @@ def load_pruningamr(path: str | Path) -> tuple[list[Tensor], list[Tensor], list[
     path = Path(path)
     try:
         with torch.serialization.safe_globals(ALLOWLIST):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            # bytes, not the path: torch.load hands any path named *.safetensors to safetensors
+            obj = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()
         detail = next((ln for ln in first if "Unsupported global" in ln or "GLOBAL" in ln), first[0] if first else "")

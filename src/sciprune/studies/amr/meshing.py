@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from sciprune.errors import InputError
+from sciprune.validate import input_file, read_text
 
 _NAMED = re.compile(r"^(square|cube)(?::(\d+))?$")
 
@@ -86,11 +87,7 @@ def load_mesh(spec: str) -> Any:
         else:
             mesh = mfem.Mesh.MakeCartesian3D(n, n, n, mfem.Element.HEXAHEDRON, 1.0, 1.0, 1.0, False)
     else:
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise InputError(
-                f"mesh file {spec!r} does not exist; expected an MFEM mesh file, or square[:N] / cube[:N]"
-            )
+        path = check_mesh_file(spec)
         with _captured_stderr():
             try:
                 mesh = mfem.Mesh(str(path), 1, 1)
@@ -99,6 +96,116 @@ def load_mesh(spec: str) -> Any:
     _check_mesh(mesh, spec)
     mesh.EnsureNCMesh()
     return mesh
+
+
+#: vertices of each MFEM geometry: POINT, SEGMENT, TRIANGLE, SQUARE, TETRAHEDRON, CUBE, PRISM, PYRAMID
+GEOMETRY_VERTICES = {0: 1, 1: 2, 2: 3, 3: 4, 4: 4, 5: 8, 6: 6, 7: 5}
+MAX_MESH_BYTES = 1 << 30
+MAX_MESH_ITEMS = 50_000_000
+
+
+def check_mesh_file(spec: str) -> Path:
+    """Validate an MFEM mesh file *before* MFEM reads it (a bad vertex id crashes MFEM itself).
+
+    Every file: exists, is a regular file of at most 1 GiB, is text (UTF-8). An ``MFEM mesh v1.x``
+    file: ``dimension`` in 1..3; every element / boundary line is ``attr geom v_1 .. v_k`` with
+    ``k`` the vertex count of ``geom`` and every ``v_i`` a vertex of the ``vertices`` section; vertex
+    coordinates are finite numbers, ``sdim`` per line. An ``MFEM NC mesh`` file must end with
+    ``mfem_mesh_end`` (a truncated one does not). Missing sections and other formats are left to
+    MFEM's own checks (which raise, not crash).
+    """
+    expected = "an MFEM mesh file, or square[:N] / cube[:N]"
+    path = input_file(spec, "mesh file", expected)
+    if path.stat().st_size > MAX_MESH_BYTES:
+        raise InputError(f"mesh file {spec!r} is {path.stat().st_size} bytes; expected at most {MAX_MESH_BYTES}")
+    text = read_text(path, "mesh file", max_bytes=MAX_MESH_BYTES)
+    lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        raise InputError(f"mesh file {spec!r} is empty; expected {expected}")
+    if lines[0].startswith("MFEM NC mesh"):
+        if lines[-1] != "mfem_mesh_end":
+            raise InputError(f"mesh file {spec!r} is an MFEM NC mesh without its closing 'mfem_mesh_end' line "
+                             "(truncated?); expected a complete mesh file")
+        return path
+    if lines[0].startswith("MFEM mesh v1."):
+        _check_v1(lines, spec)
+    return path
+
+
+def _ints(line: str, spec: str, what: str) -> list[int]:
+    try:
+        return [int(t) for t in line.split()]
+    except ValueError:
+        raise InputError(f"mesh file {spec!r}: {what} line {line[:60]!r} is not a list of integers") from None
+
+
+def _count(lines: list[str], i: int, spec: str, section: str) -> int:
+    if i >= len(lines):
+        raise InputError(f"mesh file {spec!r} ends right after '{section}'; expected a count (truncated?)")
+    n = _ints(lines[i], spec, f"the count of '{section}'")
+    if len(n) != 1 or not 0 <= n[0] <= MAX_MESH_ITEMS:
+        raise InputError(f"mesh file {spec!r}: '{section}' count {lines[i][:40]!r}; expected one integer in [0, {MAX_MESH_ITEMS}]")
+    return n[0]
+
+
+def _check_v1(lines: list[str], spec: str) -> None:
+    """The element / vertex consistency of an ``MFEM mesh v1.x`` file (see :func:`check_mesh_file`)."""
+    used: list[tuple[str, int, int]] = []  # (section, item, largest vertex id)
+    n_vertices: int | None = None
+    i = 1
+    while i < len(lines):
+        key = lines[i]
+        if key == "dimension":
+            d = _ints(lines[i + 1], spec, "dimension") if i + 1 < len(lines) else []
+            if d not in ([1], [2], [3]):
+                raise InputError(f"mesh file {spec!r}: dimension {' '.join(map(str, d)) or 'missing'}; expected 1, 2 or 3")
+            i += 2
+        elif key in ("elements", "boundary"):
+            n = _count(lines, i + 1, spec, key)
+            if i + 2 + n > len(lines):
+                raise InputError(f"mesh file {spec!r}: '{key}' promises {n} lines, the file ends first (truncated?)")
+            for j in range(n):
+                item = _ints(lines[i + 2 + j], spec, key)
+                geom = item[1] if len(item) >= 2 else -1
+                if geom not in GEOMETRY_VERTICES or len(item) != 2 + GEOMETRY_VERTICES[geom]:
+                    raise InputError(f"mesh file {spec!r}: {key} line {j} {lines[i + 2 + j][:60]!r}; expected "
+                                     "'attribute geometry v1 .. vk' with k the vertex count of the geometry")
+                if min(item[2:]) < 0:
+                    raise InputError(f"mesh file {spec!r}: {key} line {j} names vertex {min(item[2:])}; expected ids >= 0")
+                used.append((key, j, max(item[2:])))
+            i += 2 + n
+        elif key == "vertices":
+            n_vertices = _count(lines, i + 1, spec, key)
+            if i + 2 < len(lines) and lines[i + 2] != "nodes":
+                sdim = _ints(lines[i + 2], spec, "the space dimension of 'vertices'")
+                if len(sdim) != 1 or sdim[0] not in (1, 2, 3):
+                    raise InputError(f"mesh file {spec!r}: vertex space dimension {lines[i + 2][:20]!r}; expected 1, 2 or 3")
+                if i + 3 + n_vertices > len(lines):
+                    raise InputError(f"mesh file {spec!r}: 'vertices' promises {n_vertices} lines, the file ends first (truncated?)")
+                _check_coordinates(lines[i + 3 : i + 3 + n_vertices], sdim[0], spec)
+                i += 3 + n_vertices
+            else:
+                i += 2
+        else:
+            i += 1
+    if n_vertices is not None:
+        for section, j, largest in used:
+            if largest >= n_vertices:
+                raise InputError(f"mesh file {spec!r}: {section} line {j} names vertex {largest}, but the mesh has "
+                                 f"{n_vertices} vertices; expected vertex ids 0..{n_vertices - 1}")
+
+
+def _check_coordinates(lines: list[str], sdim: int, spec: str) -> None:
+    try:
+        coords = np.array([[float(t) for t in ln.split()] for ln in lines], dtype=np.float64)
+    except ValueError:
+        raise InputError(f"mesh file {spec!r}: a vertex line is not {sdim} numbers") from None
+    if coords.ndim != 2 or (len(lines) and coords.shape[1] != sdim):
+        raise InputError(f"mesh file {spec!r}: vertex lines do not all hold {sdim} coordinates")
+    if coords.size and not np.isfinite(coords).all():
+        row = int(np.flatnonzero(~np.isfinite(coords).all(axis=1))[0])
+        raise InputError(f"mesh file {spec!r}: vertex {row} has coordinates {lines[row][:60]!r}; expected finite numbers")
 
 
 def _check_mesh(mesh: Any, spec: str) -> None:
@@ -119,6 +226,37 @@ def _check_mesh(mesh: Any, spec: str) -> None:
         )
     if mesh.GetNodes() is not None and mesh.GetNodalFESpace().GetMaxElementOrder() > 1:
         raise InputError(f"mesh {spec!r} is curved (high-order nodes); expected straight-sided elements")
+
+
+def read_iteration(run_dir: Path, it: int) -> tuple[Any, Any]:
+    """``(mesh, grid function)`` of a results folder's ``it_<it>.mesh`` / ``it_<it>.gf``, checked first.
+
+    The grid function must be an order-1 H1 function with one value per mesh vertex; a truncated or
+    foreign pair is one InputError line (never an MFEM abort).
+    """
+    mfem = mfem_module()
+    mesh_path = check_mesh_file(str(run_dir / f"it_{it}.mesh"))
+    gf_path = run_dir / f"it_{it}.gf"
+    text = read_text(gf_path, "grid function file", max_bytes=MAX_MESH_BYTES)
+    head, _, body = text.partition("\n\n")
+    try:
+        values = np.array(body.split(), dtype=np.float64)
+    except ValueError:
+        raise InputError(f"grid function file {str(gf_path)!r} holds a value that is not a number; expected MFEM's format") from None
+    with _captured_stderr():
+        try:
+            mesh = mfem.Mesh(str(mesh_path), 1, 1)
+        except RuntimeError as err:
+            raise InputError(f"mesh file {str(mesh_path)!r} could not be read: {_mfem_message(err)}") from None
+    if "FiniteElementCollection: H1_" not in head or "_P1" not in head or len(values) != mesh.GetNV():
+        raise InputError(f"grid function file {str(gf_path)!r} holds {len(values)} values ({head.splitlines()[1:2]}); "
+                         f"expected an order-1 H1 function with one value per vertex ({mesh.GetNV()}) of {mesh_path.name}")
+    with _captured_stderr():
+        try:
+            gf = mfem.GridFunction(mesh, str(gf_path))
+        except RuntimeError as err:
+            raise InputError(f"grid function file {str(gf_path)!r} could not be read: {_mfem_message(err)}") from None
+    return mesh, gf
 
 
 class AMRMesh:

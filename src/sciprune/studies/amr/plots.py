@@ -58,11 +58,10 @@ def plot_error_vs_dofs(cfg: AMRConfig, rows: Rows, path: Path) -> Path:
 
 def _load(run_dir: Path, it: int) -> tuple[np.ndarray, np.ndarray, int]:
     """``(corners (NE, C, d), corner values (NE, C), d)`` of ``it_<it>.mesh`` / ``.gf``."""
-    from sciprune.studies.amr.meshing import mfem_module
+    from sciprune.studies.amr.meshing import mfem_module, read_iteration
 
     mfem = mfem_module()
-    mesh = mfem.Mesh(str(run_dir / f"it_{it}.mesh"), 1, 1)
-    gf = mfem.GridFunction(mesh, str(run_dir / f"it_{it}.gf"))
+    mesh, gf = read_iteration(run_dir, it)
     fes = gf.FESpace()
     restriction = fes.GetElementRestriction(mfem.ElementDofOrdering_LEXICOGRAPHIC)
     dim = mesh.Dimension()

@@ -104,7 +104,8 @@ def _find(folder: Path, stem: str) -> Path:
 def load_idx_folder(folder: str | Path, *, limit_train: int | None = None) -> Split:
     """MNIST / Fashion-MNIST from ``folder`` (the four standard IDX files), checked against each other."""
     folder = input_dir(folder, "data directory", "a folder with the MNIST IDX files")
-    arrays = {key: read_idx(_find(folder, stem), ndim=1 if key.endswith("labels") else 3) for key, stem in IDX_FILES.items()}
+    paths = {key: _find(folder, stem) for key, stem in IDX_FILES.items()}  # all four present before any is read
+    arrays = {key: read_idx(path, ndim=1 if key.endswith("labels") else 3) for key, path in paths.items()}
     for part in ("train", "test"):
         if len(arrays[f"{part}_images"]) != len(arrays[f"{part}_labels"]):
             raise InputError(f"{part} images and labels in {str(folder)!r} differ in count: "
