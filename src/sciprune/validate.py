@@ -64,7 +64,7 @@ def _path(raw: str | os.PathLike[str], what: str) -> Path:
     path = Path(text).expanduser()
     resolved = path.resolve(strict=False)
     if any(resolved == Path(d) or Path(d) in resolved.parents for d in SYSTEM_DIRS):
-        raise InputError(f"{what} {text!r} lies under {'/'.join(resolved.parts[:2])}, a system folder; expected a path of your own")
+        raise InputError(f"{what} {text!r} lies under /{resolved.parts[1]}, a system folder; expected a path of your own")
     return path
 
 

@@ -13,8 +13,10 @@ from sciprune.validate import input_file, reading, safetensors_header
 
 def _pruningamr(path: Path) -> Checkpoint | None:
     """A PruningAMR-format INR checkpoint as tensors, or ``None`` if ``path`` is not one."""
-    from sciprune.studies.amr.legacy import load_pruningamr
+    from sciprune.studies.amr.legacy import is_torch_file, load_pruningamr
 
+    if not is_torch_file(path):
+        return None
     try:
         weights, biases, acts, gauss = load_pruningamr(path)
     except InputError:

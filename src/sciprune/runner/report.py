@@ -18,7 +18,7 @@ from typing import Any
 from sciprune.errors import InputError
 from sciprune.files import atomic_write_json, read_csv
 from sciprune.htmlreport import section, page
-from sciprune.files import atomic_write_text
+from sciprune.files import atomic_write_bytes, atomic_write_text
 from sciprune.studies.base import METRICS, Rows, Study
 from sciprune.validate import read_text
 
@@ -80,8 +80,28 @@ def _notes(stages: list[tuple[str, list[str]]]) -> str:
             f"infinite values (in the columns named); plots and the summary leave them out.</p><ul>{items}</ul></div>")
 
 
+def _outputs(run_dir: Path) -> list[Path]:
+    plots = run_dir / "plots"
+    return [run_dir / "summary.json", run_dir / "report.html", *(sorted(plots.glob("*.png")) if plots.is_dir() else [])]
+
+
 def write_study_report(study: Study, cfg: Any, rows: Rows, run_dir: Path, *, config_text: str) -> Path:
-    """``summary.json``, ``plots/*.png`` and ``report.html`` of ``run_dir`` from ``rows``."""
+    """``summary.json``, ``plots/*.png`` and ``report.html`` of ``run_dir`` from ``rows``, all or nothing:
+    if making any of them fails, the files of the previous report are put back as they were."""
+    saved = {p: p.read_bytes() for p in _outputs(run_dir) if p.is_file()}
+    try:
+        return _write(study, cfg, rows, run_dir, config_text=config_text)
+    except BaseException:
+        for p in _outputs(run_dir):
+            if p not in saved:
+                p.unlink(missing_ok=True)
+        for p, data in saved.items():
+            if not p.is_file() or p.read_bytes() != data:
+                atomic_write_bytes(p, data)
+        raise
+
+
+def _write(study: Study, cfg: Any, rows: Rows, run_dir: Path, *, config_text: str) -> Path:
     stages = diverged(rows)
     clean = finite_rows(rows)
     summary = dict(study.summarize(cfg, clean, run_dir))

@@ -74,6 +74,8 @@ def run_config(
     cfg = validate(config)
     study = get_study(cfg.study)
     out = check_out(out)
+    if study.check is not None:
+        study.check(cfg)  # the inputs the config names, before anything is written
     ctx = RunContext(out=out, resume=resume, quiet=quiet, device=_device(device), workers=_workers(workers),
                      scheduler=_scheduler(study, scheduler))
     text = dump_config(cfg)

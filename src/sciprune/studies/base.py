@@ -102,6 +102,9 @@ class Study:
             :class:`sciprune.runner.commands.StudyCLI`; the hook adds Typer commands to ``cli.group``
             and the generated run command with ``cli.add_run_command("train")``. Without it,
             ``sciprune <name>`` is the generated run command alone.
+        check: optional ``check(cfg)``: validate every input the config names (data files,
+            checkpoints, meshes) *before* the results folder is created or touched; raises
+            :class:`~sciprune.errors.InputError`. Use :mod:`sciprune.validate`.
         scheduler: whether the study can run its shards on a dask scheduler (``--scheduler``);
             ``False`` makes the runner refuse the flag instead of ignoring it.
     """
@@ -114,4 +117,5 @@ class Study:
     plot: Callable[[Any, Rows, Path], list[Path]]
     describe: Callable[[Any, Rows, Path], str] | None = None
     commands: Callable[[Any], None] | None = None
+    check: Callable[[Any], None] | None = None
     scheduler: bool = True

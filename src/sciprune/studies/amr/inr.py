@@ -130,6 +130,7 @@ def _from_layers(name: str, source: str, weights: list[Tensor], biases: list[Ten
 
 
 MAX_INR_PARAMS = 200_000_000
+_LEGACY_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")  # opens torch's pre-1.6 (non-zip) files
 
 
 def _check_layers(path: Path, weights: list[Tensor], biases: list[Tensor], fourier: Tensor | None) -> None:
@@ -162,7 +163,7 @@ def load_inr_file(path: str | Path, *, name: str | None = None) -> INR:
             try:
                 weights, biases, acts, gauss = load_pruningamr(path)
             except InputError:
-                if zipfile.is_zipfile(path):
+                if zipfile.is_zipfile(path) or _LEGACY_MAGIC not in path.read_bytes()[:32]:
                     raise
                 raise InputError(
                     f"INR checkpoint {str(path)!r} is in torch's legacy (non-zip) format, which cannot be read without "
@@ -203,3 +204,12 @@ def resolve_inr(spec: str) -> INR:
             )
         return load_inr_file(shared / HOS, name="hos")
     return load_inr_file(spec)
+
+
+def check_inputs(cfg: Any) -> None:
+    """The amr study's inputs, before its results folder is touched: the INR and a mesh file."""
+    from sciprune.studies.amr.meshing import load_mesh
+
+    resolve_inr(cfg.inr)
+    if cfg.mesh is not None:
+        load_mesh(cfg.mesh)  # checked as text first, then read by MFEM

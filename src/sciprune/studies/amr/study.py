@@ -20,6 +20,7 @@ from sciprune.studies.base import RunContext
 from sciprune.files import atomic_write_json
 from sciprune.studies.base import Rows, Study
 from sciprune.studies.amr.config import AMRConfig
+from sciprune.studies.amr.inr import check_inputs
 
 PARAMETERS = "parameters.json"
 
@@ -162,4 +163,5 @@ STUDY = Study(
     plot=plot,
     describe=describe,
     scheduler=False,  # the element pass runs in threads (--workers); there is no dask path
+    check=check_inputs,
 )

@@ -13,6 +13,7 @@ from sciprune.files import read_csv
 from sciprune.htmlreport import table
 from sciprune.studies.base import Study
 from sciprune.studies.classify.config import ClassifyConfig
+from sciprune.studies.classify.data import load_data
 from sciprune.studies.classify.plots import curves, plot_curves, plot_heatmaps
 from sciprune.studies.classify.protocol import run
 
@@ -60,5 +61,12 @@ def describe(cfg: ClassifyConfig, rows: list[dict[str, Any]], run_dir: Path) -> 
     return "\n".join(lines)
 
 
+def check(cfg: ClassifyConfig) -> None:
+    """The IDX files (MNIST / Fashion-MNIST), read and checked before the results folder is touched."""
+    if cfg.data.name != "digits":
+        load_data(cfg.data.name, data_dir=cfg.data.data_dir, seed=cfg.seed, test_fraction=cfg.data.test_fraction,
+                  limit_train=cfg.data.limit_train)
+
+
 STUDY = Study(name="classify", title="Classification: weight vs unit vs ID pruning", config=ClassifyConfig,
-              run=run, summarize=summarize, plot=plot, describe=describe)
+              run=run, summarize=summarize, plot=plot, describe=describe, check=check)
