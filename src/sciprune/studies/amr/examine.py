@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sciprune.core.idprune import forward_live, id_prune
+from sciprune.core.idprune import id_prune
+from sciprune.studies.amr.forward import forward_live
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.interp import corner_weights, map_reference
 from sciprune.studies.amr.sampling import element_uniforms
