@@ -228,6 +228,59 @@ def efficiency(quick: bool) -> None:
             print(one(name, prop_threshold=p, max_it=8, max_dofs=20000), flush=True)
 
 
+CRITERIA_ALIASES = {"bulk": "bulk (default)", "excess": "bulk, excess rank", "kept": "bulk, kept count",
+                    "seed": "seed PruningAMR", "basic": "BasicAMR"}
+CRITERIA: dict[str, dict[str, object]] = {
+    "bulk (default)": {"mode": "bulk"},
+    "bulk, excess rank": {"mode": "bulk", "indicator": "excess"},
+    "bulk, kept count": {"mode": "bulk", "indicator": "kept"},
+    "seed PruningAMR": {"mode": "pruning"},
+    "BasicAMR": {"mode": "basic"},
+}
+
+
+def transfer_row(path: str, label: str, fields: dict[str, object]) -> dict[str, object]:
+    """One INR x criterion: the run with its defaults, the uniform baseline, the saving ± s.e."""
+    import torch
+
+    from sciprune.studies.amr.config import AMRConfig
+    from sciprune.studies.amr.driver import run_amr, run_uniform_baseline
+    from sciprune.studies.amr.inr import resolve_inr
+    from sciprune.studies.amr.study import equal_error_dofs, equal_error_dofs_se
+
+    torch.set_num_threads(1)
+    inr = resolve_inr(path)
+    cfg = AMRConfig(inr=path, **fields)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    res = run_amr(cfg, inr, out=None)
+    seconds = time.perf_counter() - t0
+    last = res.iterations[-1]
+    base = [(b.dofs, b.rmse) for b in run_uniform_baseline(cfg, inr, last.rmse)]
+    need = equal_error_dofs(base, last.rmse)
+    spread = equal_error_dofs_se(base, last.rmse, last.rmse_se)
+    return {"inr": Path(path).stem if "/" in path else path, "widths": inr.widths, "criterion": label,
+            "iterations": len(res.iterations), "stop": res.stop_reason, "dofs": last.dofs,
+            "true_dofs": last.true_dofs, "rmse": last.rmse, "rmse_se": last.rmse_se, "uniform": need,
+            "saving": None if need is None else need / last.true_dofs,
+            "saving_se": None if need is None or spread is None else spread / last.true_dofs, "seconds": seconds}
+
+
+def transfer(paths: list[str], criteria: list[str]) -> None:
+    """The transfer table of docs/amr.md: every INR x criterion, with defaults (no tuning)."""
+    section("7. transfer: every INR x criterion at its defaults (saving = uniform DOFs at equal true RMSE / true DOFs)")
+    print("| INR | widths | criterion | its (stop) | DOFs | true DOFs | true RMSE ± s.e. | uniform DOFs at equal RMSE | saving ± s.e. | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for path in paths:
+        for label in criteria:
+            r = transfer_row(path, label, CRITERIA[label])
+            w = r["widths"]
+            widths = f"{w[0]}x{len(w)}" if len(set(w)) == 1 else "-".join(map(str, w))  # type: ignore[index,arg-type]
+            uni = "n/a" if r["uniform"] is None else f"{r['uniform']:.0f}"
+            sav = "n/a" if r["saving"] is None else f"{r['saving']:.2f} ± {r['saving_se'] or 0:.2f}x"
+            print(f"| {r['inr']} | {widths} | {label} | {r['iterations']} ({r['stop']}) | {r['dofs']} | {r['true_dofs']} | "
+                  f"{r['rmse']:.4g} ± {r['rmse_se']:.2g} | {uni} | {sav} | {r['seconds']:.1f} |", flush=True)
+
+
 def memory(rss_imports: float) -> None:
     section("6. memory: 2-D runs to >= 1e5 DOFs (square:5, 6 iterations; fresh process)")
     print("| run | final DOFs | elements | seconds | peak RSS MB | above imports MB |")
@@ -241,6 +294,15 @@ def main() -> None:
     import torch
 
     quick = "--quick" in sys.argv
+    if "--transfer" in sys.argv:  # --transfer INR [INR ...] [--criteria a,b]: only the transfer table
+        args = sys.argv[sys.argv.index("--transfer") + 1 :]
+        crit = list(CRITERIA)
+        if "--criteria" in args:
+            i = args.index("--criteria")
+            crit = [CRITERIA_ALIASES.get(c, c) for c in args[i + 1].split(",")]
+            args = args[:i] + args[i + 2 :]
+        transfer(args, crit)
+        return
     print(f"# bench_amr: torch {torch.__version__}, torch threads {torch.get_num_threads()} "
           f"(OMP/MKL/OpenBLAS = {os.environ['OMP_NUM_THREADS']}), python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")

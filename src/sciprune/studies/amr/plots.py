@@ -37,7 +37,7 @@ def plot_error_vs_dofs(cfg: AMRConfig, rows: Rows, path: Path) -> Path:
         if base:
             ax.plot([r["dofs"] for r in base], [r[key] for r in base], "s--", color="0.45", label="uniform refinement")
         if runs:
-            name = {"pruning": "PruningAMR", "basic": "BasicAMR", "uniform": "uniform"}[cfg.mode]
+            name = {"bulk": "bulk PruningAMR", "pruning": "PruningAMR", "basic": "BasicAMR", "uniform": "uniform"}[cfg.mode]
             ax.plot([r["true_dofs"] for r in runs], [r[key] for r in runs], "o-", color="C0", label=f"{name} (true DOFs)")
             if any(r["dofs"] != r["true_dofs"] for r in runs):
                 ax.plot([r["dofs"] for r in runs], [r[key] for r in runs], "o:", color="C0", alpha=0.45,
