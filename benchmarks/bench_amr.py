@@ -192,6 +192,70 @@ def per_element() -> None:
               f"{ref_lo / one:.1f}-{ref_hi / one:.1f}x | {ref_lo / two:.1f}-{ref_hi / two:.1f}x | {loop / best[1]:.1f}x |")
 
 
+def matmul_peak(n: int = 1024, reps: int = 5) -> float:
+    """This core's float32 matmul rate (FLOP/s, one thread): best of ``reps`` n x n products."""
+    import torch
+
+    torch.set_num_threads(1)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def per_element_bulk(path: str) -> None:
+    """The bulk criterion's element pass at one INR (256 elements of side 1/16, as in section 3):
+    ms per element, 1 worker, and its achieved FLOP/s against the matmul peak.
+
+    Counted FLOPs (dense-equivalent, what a plain forward does): the ID's forward of the original
+    network on ``n_ID`` samples (bulk: 32, seed: 256) and the error check's on 128,
+    ``2 (n_ID + n_err) sum_l m_l m_{l+1}`` per element; the QR, the pruned network's forward and
+    the skipped dead inputs are left out, so the rate is that of the work a dense pass would do."""
+    import numpy as np
+    import torch
+
+    from sciprune.studies.amr.examine import examine_pruning, examine_ranks
+    from sciprune.studies.amr.inr import resolve_inr
+
+    torch.set_num_threads(1)
+    inr = resolve_inr(path)
+    g = np.arange(16) / 16
+    lo = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
+    corners = lo[:, None, :] + (np.array([[0, 0], [1, 0], [0, 1], [1, 1]]) / 16)[None]
+    ids = np.arange(len(corners))
+    lift = lambda x: x  # noqa: E731
+    sizes = inr.mlp.sizes
+    macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    flops = {"bulk (default)": 2 * (32 + 128) * macs, "seed PruningAMR": 2 * (256 + 128) * macs}
+    peak = matmul_peak()
+    out = {}
+    for label, fn in (
+        ("bulk (default)", lambda c, i: examine_ranks(inr, lift, c, i, seed=0, it=2, id_samples=32, epsilon=1e-3,
+                                                      residual_samples=128)),
+        ("seed PruningAMR", lambda c, i: examine_pruning(inr, lift, c, i, seed=0, it=2, id_samples=256, error_samples=128,
+                                                         epsilon=1e-3, threshold=1e-3, prop_threshold=0.2, offset=5.0)),
+    ):
+        fn(corners[:8], ids[:8])
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            fn(corners, ids)
+            best = min(best, time.perf_counter() - t0)
+        out[label] = best / len(ids)
+    ref_lo, ref_hi = REF_ID_MS.get(max(sizes[1:-1]), (float("nan"), float("nan")))
+    print(f"matmul peak (float32, 1 thread, 1024^3): {peak / 1e9:.1f} GFLOP/s")
+    print("| INR | sizes | criterion | ms/elem (1 worker) | reference ms/elem (ID only) | ref / ours | GFLOP/s | fraction of peak |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, sec in out.items():
+        print(f"| {Path(path).stem} | {sizes} | {label} | {1e3 * sec:.3f} | {ref_lo:g}-{ref_hi:g} | "
+              f"{ref_lo / (1e3 * sec):.1f}-{ref_hi / (1e3 * sec):.1f}x | {flops[label] / sec / 1e9:.2f} | "
+              f"{flops[label] / sec / peak:.0%} |",
+              flush=True)
+
+
 def efficiency(quick: bool) -> None:
     import torch
 
@@ -294,6 +358,10 @@ def main() -> None:
     import torch
 
     quick = "--quick" in sys.argv
+    if "--per-element" in sys.argv:  # --per-element INR [INR ...]: the bulk pass's cost at these INRs
+        for path in sys.argv[sys.argv.index("--per-element") + 1 :]:
+            per_element_bulk(path)
+        return
     if "--transfer" in sys.argv:  # --transfer INR [INR ...] [--criteria a,b]: only the transfer table
         args = sys.argv[sys.argv.index("--transfer") + 1 :]
         crit = list(CRITERIA)

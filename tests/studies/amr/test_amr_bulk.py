@@ -49,7 +49,7 @@ def test_bulk_is_the_default_mode_and_examines_each_leaf_once(tmp_path: Path) ->
     cfg, rows = run_study(tmp_path, inr="corner", max_dofs=700, rmse_points=4096, baseline_max_dofs=20000)
     params = json.loads((tmp_path / "parameters.json").read_text())
     its = params["iterations"]
-    assert params["limits_used"] == {"max_it": 24, "max_dofs": 700} and params["stop_reason"] == "max_dofs"
+    assert params["limits_used"] == {"max_it": 24, "max_dofs": 700, "id_samples": 32} and params["stop_reason"] == "max_dofs"
     assert [r["kind"] for r in its[:3]] == ["uniform", "uniform", "bulk"]
     assert its[2]["examined"] == 256  # every leaf once ...
     for prev, cur in zip(its[2:], its[3:]):  # ... then only the children of what was refined

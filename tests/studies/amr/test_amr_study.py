@@ -31,7 +31,7 @@ def test_pruning_run_writes_every_output(tmp_path: Path) -> None:
     for key in [*AMRConfig.model_fields, "workers", "device"]:
         assert key in params
     assert params["uniform_baseline"] is True and params["baseline"] and params["device"] == "cpu"
-    assert params["limits_used"] == {"max_it": 4, "max_dofs": 5000}  # the seed's defaults for its mode
+    assert params["limits_used"] == {"max_it": 4, "max_dofs": 5000, "id_samples": 256}  # the seed's defaults
     its = params["iterations"]
     assert [r["it"] for r in its] == list(range(len(its))) and len(its) == 4
     assert all(RECORD_KEYS <= set(r) for r in its)

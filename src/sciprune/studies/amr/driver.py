@@ -103,7 +103,7 @@ def _examine(cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray],
     ids = np.flatnonzero(amr.born == it - 1)
     corners = amr.corners()[ids]
     if cfg.mode == "pruning":
-        v = examine_pruning(inr, lift, corners, ids, seed=cfg.seed, it=it, id_samples=cfg.id_samples,
+        v = examine_pruning(inr, lift, corners, ids, seed=cfg.seed, it=it, id_samples=cfg.id_sample_count(),
                             error_samples=cfg.error_samples, epsilon=cfg.epsilon, threshold=cfg.threshold,
                             prop_threshold=cfg.prop_threshold, offset=cfg.error_offset, workers=workers,
                             progress=progress)
@@ -129,7 +129,7 @@ class BulkMarker:
         corners = np.ascontiguousarray(amr.corners())
         keys = [c.tobytes() for c in corners]
         ids = np.array([i for i, k in enumerate(keys) if k not in self.ranks], dtype=np.int64)
-        v = examine_ranks(inr, lift, corners[ids], ids, seed=cfg.seed, it=it, id_samples=cfg.id_samples,
+        v = examine_ranks(inr, lift, corners[ids], ids, seed=cfg.seed, it=it, id_samples=cfg.id_sample_count(),
                           epsilon=cfg.epsilon, workers=workers, progress=progress,
                           residual_samples=cfg.error_samples if cfg.indicator == "residual" else 0)
         if v.ranks is not None:

@@ -99,7 +99,7 @@ def run(cfg: AMRConfig, ctx: RunContext) -> None:
         "inr_activations": inr.mlp.activations,
         "inr_params": inr.n_params,
         "initial": result.initial,
-        "limits_used": result.limits,
+        "limits_used": {**result.limits, "id_samples": cfg.id_sample_count()},
         "stop_reason": result.stop_reason,
         "iterations": result.records(),
         "baseline": [asdict(r) for r in baseline],
