@@ -80,3 +80,16 @@ def test_true_error_standard_error_covers_the_seed_to_seed_spread() -> None:
     dense = TrueError(amr, inr, lambda x: x, 0, seed=99, n_points=1 << 18).estimate(amr)
     assert np.all(np.abs(rmse - dense[0]) < 5 * np.sqrt(se**2 + dense[2] ** 2))  # honest error bars
     assert rmse.std(ddof=1) < 3 * se.mean()
+
+
+def test_a_safetensors_file_whose_header_length_starts_with_0x80_is_not_a_torch_pickle(tmp_path: Path) -> None:
+    from sciprune.studies.amr.legacy import is_torch_file
+
+    path = tmp_path / "inr.safetensors"
+    header = b'{"__metadata__":{"a":"' + b"x" * (0x480 - 25) + b'"}}'
+    assert len(header) == 0x480
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    assert path.read_bytes()[:1] == b"\x80" and not is_torch_file(path)
+    pickle_path = tmp_path / "old.ckpt"
+    pickle_path.write_bytes(b"\x80\x02}q\x00.")
+    assert is_torch_file(pickle_path)
