@@ -69,6 +69,14 @@ def train(spec: BuiltinSpec, *, steps: int | None = None, log: bool = True) -> t
     return mlp, rmse
 
 
+def save_readable(path: Path, mlp: MLP, meta: dict[str, object]) -> None:
+    """:func:`save_mlp`, padding the metadata when the file's first byte (the low byte of the
+    safetensors header length) would be 0x80: ``core.io`` would take such a file for a pickle."""
+    save_mlp(path, mlp, meta=meta)
+    if path.read_bytes()[:1] == b"\x80":
+        save_mlp(path, mlp, meta={**meta, "pad": "-" * 8})
+
+
 def _ints(text: str) -> list[int]:
     return [int(t) for t in text.split(",") if t.strip()]
 
@@ -92,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         mlp, rmse = train(spec)
         meta = {"inr": {"name": spec.name, "default_mesh": spec.default_mesh, "field": spec.description,
                         "fit_rmse": rmse, "steps": spec.steps, "seed": SEED}}
-        save_mlp(args.out / f"{spec.name}.safetensors", mlp, meta=meta)
+        save_readable(args.out / f"{spec.name}.safetensors", mlp, meta)
         print(f"{spec.name}: {sum(p.numel() for p in mlp.parameters())} parameters, test RMSE {rmse:.3e}, "
               f"{time.perf_counter() - t0:.1f} s -> {args.out / f'{spec.name}.safetensors'}", flush=True)
 
