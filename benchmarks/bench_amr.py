@@ -256,6 +256,43 @@ def per_element_bulk(path: str) -> None:
               flush=True)
 
 
+def invariance(paths: list[str]) -> None:
+    """Why the seed's P does not transfer and the bulk indicator does: on the 256 elements of side
+    1/16, the largest kept count per layer and the kept proportion P_E (seed ID, 256 samples,
+    eps 1e-3), and the correlation of log eta_E^2 (bulk) with the log of the true P1 interpolation
+    MSE (256 random points per element)."""
+    import numpy as np
+    import torch
+
+    from sciprune.studies.amr.examine import examine_pruning, examine_ranks
+    from sciprune.studies.amr.inr import resolve_inr
+    from sciprune.studies.amr.interp import corner_weights, map_reference
+
+    torch.set_num_threads(1)
+    g = np.arange(16) / 16
+    lo = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
+    corners = lo[:, None, :] + (np.array([[0, 0], [1, 0], [0, 1], [1, 1]]) / 16)[None]
+    ids = np.arange(len(corners))
+    print("| INR | widths | largest kept count per layer | P_E median | P_E max | elements with P_E > 0.2 | "
+          "corr(log eta^2, log interpolation MSE) |")
+    print("|---|---|---|---|---|---|---|")
+    for path in paths:
+        inr = resolve_inr(path)
+        lift = lambda x: x  # noqa: E731
+        v = examine_pruning(inr, lift, corners, ids, seed=0, it=2, id_samples=256, error_samples=128, epsilon=1e-3,
+                            threshold=1e-3, prop_threshold=0.2, offset=5.0)
+        r = examine_ranks(inr, lift, corners, ids, seed=0, it=2, id_samples=32, epsilon=1e-3, residual_samples=128)
+        xi = np.random.default_rng(0).random((len(ids), 256, 2))
+        f = inr(map_reference(corners, xi))[..., 0].numpy()
+        u = np.einsum("bnc,bc->bn", corner_weights(xi), inr(corners)[..., 0].numpy())
+        interp = ((f - u) ** 2).mean(axis=1)
+        rho = np.corrcoef(np.log(r.error + 1e-300), np.log(interp + 1e-300))[0, 1]
+        w = inr.widths
+        assert v.proportion is not None and v.ranks is not None
+        print(f"| {Path(path).stem} | {w[0]}x{len(w)} | {v.ranks.max(axis=0).tolist()} | {np.median(v.proportion):.3f} | "
+              f"{v.proportion.max():.3f} | {int((v.proportion > 0.2).sum())} | {rho:.2f} |", flush=True)
+
+
 def efficiency(quick: bool) -> None:
     import torch
 
@@ -358,6 +395,9 @@ def main() -> None:
     import torch
 
     quick = "--quick" in sys.argv
+    if "--invariance" in sys.argv:  # --invariance INR [INR ...]
+        invariance(sys.argv[sys.argv.index("--invariance") + 1 :])
+        return
     if "--per-element" in sys.argv:  # --per-element INR [INR ...]: the bulk pass's cost at these INRs
         for path in sys.argv[sys.argv.index("--per-element") + 1 :]:
             per_element_bulk(path)
