@@ -21,6 +21,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -69,7 +70,7 @@ def train(spec: BuiltinSpec, *, steps: int | None = None, log: bool = True) -> t
     return mlp, rmse
 
 
-def save_readable(path: Path, mlp: MLP, meta: dict[str, object]) -> None:
+def save_readable(path: Path, mlp: MLP, meta: dict[str, Any]) -> None:
     """:func:`save_mlp`, padding the metadata when the file's first byte (the low byte of the
     safetensors header length) would be 0x80: ``core.io`` would take such a file for a pickle."""
     save_mlp(path, mlp, meta=meta)
