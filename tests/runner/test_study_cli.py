@@ -23,9 +23,9 @@ def test_toy_study_runs_through_sciprune(capsys, monkeypatch, tmp_path, toy):
                             "--verbose", "--inner-scale", "2.5", "--inner-tags", "[a, b]", "--quiet")
     assert code == 0, err
     saved = yaml.safe_load((out / "config.yaml").read_text())
-    assert saved == {"study": "toy", "seed": 0, "steps": 4, "kind": "fancy", "verbose": True,
+    assert saved == {"study": "toy", "seed": 0, "steps": 4, "kind": "fancy", "verbose": True, "diverge": False,
                      "inner": {"scale": 2.5, "tags": ["a", "b"]}}
-    assert json.loads((out / "summary.json").read_text()) == {"rows": 4, "last_loss": 2.5 / 4}
+    assert json.loads((out / "summary.json").read_text())["last_loss"] == 2.5 / 4
     assert (out / "report.html").is_file() and "results:" in stdout
 
 

@@ -33,9 +33,9 @@ _OWN = {LOCK, PID}
 
 
 def holds_results(out: Path) -> bool:
-    """Whether ``out`` holds computed results (a run that failed on bad input before computing does not)."""
-    checkpoints = out / "checkpoints"
-    return (out / "metrics.csv").exists() or (checkpoints.is_dir() and any(checkpoints.iterdir()))
+    """Whether ``out`` holds anything computed: any file but ``config.yaml``, the lock and stray temporaries
+    (a run that failed on bad input before computing holds nothing)."""
+    return any(p.is_file() and p.name not in (CONFIG, *_OWN) and not _TMP.match(p.name) for p in out.rglob("*"))
 
 
 def check_out(raw: str | os.PathLike[str], *, what: str = "--out") -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,19 +31,29 @@ class ToyConfig(StudyConfig):
     steps: int = Field(3, ge=0, le=1000)
     kind: Literal["plain", "fancy"] = "plain"
     verbose: bool = False
+    diverge: bool = False
     inner: Inner = Inner()
+
+
+def _loss(cfg: ToyConfig, i: int) -> float:
+    if cfg.diverge and i >= 1:
+        return float("nan") if i % 2 else float("inf")
+    return cfg.inner.scale / (i + 1)
 
 
 def run(cfg: ToyConfig, ctx: RunContext) -> None:
     ctx.write_rows([{"method": cfg.kind, "seed": cfg.seed, "sparsity": 0.0, "params_nnz": 1, "stage": i,
-                     "loss": cfg.inner.scale / (i + 1)} for i in ctx.progress(range(cfg.steps), desc="toy")])
+                     "loss": _loss(cfg, i)} for i in ctx.progress(range(cfg.steps), desc="toy")])
 
 
 def summarize(cfg: ToyConfig, rows: Rows, run_dir: Path) -> dict[str, Any]:
-    return {"rows": len(rows), "last_loss": rows[-1]["loss"] if rows else None}
+    return {"rows": len(rows), "last_loss": rows[-1]["loss"] if rows else None,
+            "losses": [r["loss"] for r in rows]}
 
 
 def plot(cfg: ToyConfig, rows: Rows, run_dir: Path) -> list[Path]:
+    if any(r["loss"] is not None and not math.isfinite(r["loss"]) for r in rows):
+        raise AssertionError("plots must see diverged values as None, and only None")
     return []
 
 
