@@ -193,12 +193,16 @@ for name, pattern in {
 }.items():
     case(f"amr-inr-{name}", pattern, "amr", *AMR, "--inr", f"{F}/ckpt/{name}", "--out", O)
 for name, pattern in {
-    "vertex99.mesh": r"elements line 0 names vertex 99, but the mesh has 4 vertices",
-    "negative.mesh": r"names vertex -1; expected ids >= 0", "nanvertex.mesh": r"vertex 3 has coordinates 'nan 1'; expected finite",
-    "infvertex.mesh": r"expected finite numbers", "fewids.mesh": r"expected 'attribute geometry v1 .. vk'",
-    "badgeom.mesh": r"expected 'attribute geometry v1 .. vk'", "textid.mesh": r"is not a list of integers",
-    "badcoord.mesh": r"a vertex line is not 2 numbers", "dim4.mesh": r"dimension 4; expected 1, 2 or 3",
-    "shortvertices.mesh": r"'vertices' promises 4 lines, the file ends first", "hugecount.mesh": r"'elements' count",
+    "vertex99.mesh": r"elements 0 names vertex 99, but the mesh has 4 vertices; expected vertex ids 0..3",
+    "negative.mesh": r"a vertex of elements 0 is -1; expected an integer in \[0,",
+    "nanvertex.mesh": r"vertex 3 has coordinates \[nan, 1.0\]; expected finite", "infvertex.mesh": r"expected finite numbers",
+    "fewids.mesh": r"a vertex of elements 0 is 'boundary'; expected an integer", "badgeom.mesh": r"the geometry of elements 0 is 42",
+    "textid.mesh": r"a vertex of elements 0 is 'two'", "badcoord.mesh": r"a vertex coordinate is not a number",
+    "dim4.mesh": r"the dimension is 4; expected an integer in \[1, 3\]",
+    "shortvertices.mesh": r"ends where vertex coordinates \(4 x 2\) was expected \(truncated\?\)",
+    "hugecount.mesh": r"the number of elements is 99999999999",
+    "repeated.mesh": r"has vertices \[0, 1, 1, 3\], one repeated", "bdrgeom.mesh": r"boundary 0 has geometry 3 of dimension 2; expected dimension 1",
+    "order.mesh": r"found 'vertices' where the section 'elements' was expected",
     "tri.mesh": r"expected an all-quad", "notutf8.mesh": r"not UTF-8 text", "empty.mesh": r"mesh file .* is empty",
     "garbage.mesh": r"could not be read: .*Unknown input mesh format", "nc_truncated.mesh": r"without its closing 'mfem_mesh_end'",
     "adir.mesh": r"is a directory",

@@ -93,13 +93,18 @@ def load_mesh(spec: str) -> Any:
                 mesh = mfem.Mesh(str(path), 1, 1)
             except RuntimeError as err:
                 raise InputError(f"mesh file {spec!r} could not be read: {_mfem_message(err)}") from None
-    _check_mesh(mesh, spec)
-    mesh.EnsureNCMesh()
+    with _captured_stderr():
+        try:
+            _check_mesh(mesh, spec)
+            mesh.EnsureNCMesh()
+        except RuntimeError as err:
+            raise InputError(f"mesh file {spec!r} is not a valid mesh: {_mfem_message(err)}") from None
     return mesh
 
 
 #: vertices of each MFEM geometry: POINT, SEGMENT, TRIANGLE, SQUARE, TETRAHEDRON, CUBE, PRISM, PYRAMID
 GEOMETRY_VERTICES = {0: 1, 1: 2, 2: 3, 3: 4, 4: 4, 5: 8, 6: 6, 7: 5}
+GEOMETRY_DIM = {0: 0, 1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 3, 7: 3}
 MAX_MESH_BYTES = 1 << 30
 MAX_MESH_ITEMS = 50_000_000
 
@@ -128,84 +133,83 @@ def check_mesh_file(spec: str) -> Path:
             raise InputError(f"mesh file {spec!r} is an MFEM NC mesh without its closing 'mfem_mesh_end' line "
                              "(truncated?); expected a complete mesh file")
         return path
-    if lines[0].startswith("MFEM mesh v1."):
-        _check_v1(lines, spec)
+    if lines[0] in ("MFEM mesh v1.0", "MFEM mesh v1.1"):
+        _check_v1(text, spec)
     return path
 
 
-def _ints(line: str, spec: str, what: str) -> list[int]:
+class _Tokens:
+    """The whitespace-separated tokens of a mesh file, read the way MFEM's ``>>`` reads them."""
+
+    def __init__(self, text: str, spec: str) -> None:
+        self.items = [t for ln in text.splitlines() for t in ln.split("#", 1)[0].split()]
+        self.i = 0
+        self.spec = spec
+
+    def next(self, what: str) -> str:
+        if self.i >= len(self.items):
+            raise InputError(f"mesh file {self.spec!r} ends where {what} was expected (truncated?)")
+        self.i += 1
+        return self.items[self.i - 1]
+
+    def int(self, what: str, lo: int = 0, hi: int = MAX_MESH_ITEMS) -> int:
+        tok = self.next(what)
+        try:
+            v = int(tok)
+        except ValueError:
+            raise InputError(f"mesh file {self.spec!r}: {what} is {tok[:30]!r}; expected an integer") from None
+        if not lo <= v <= hi:
+            raise InputError(f"mesh file {self.spec!r}: {what} is {v}; expected an integer in [{lo}, {hi}]")
+        return v
+
+    def keyword(self, word: str) -> None:
+        tok = self.next(f"the section '{word}'")
+        if tok != word:
+            raise InputError(f"mesh file {self.spec!r}: found {tok[:30]!r} where the section '{word}' was expected; "
+                             "expected the sections dimension, elements, boundary, vertices in that order")
+
+
+def _check_v1(text: str, spec: str) -> None:
+    """The element / vertex consistency of an ``MFEM mesh v1.0 / v1.1`` file (see :func:`check_mesh_file`)."""
+    tok = _Tokens(text, spec)
+    tok.i = 3  # "MFEM", "mesh", "v1.x"
+    tok.keyword("dimension")
+    dim = tok.int("the dimension", 1, 3)
+    largest = -1
+    for section, want in (("elements", dim), ("boundary", dim - 1)):
+        tok.keyword(section)
+        for j in range(tok.int(f"the number of {section}")):
+            tok.int(f"the attribute of {section} {j}", -(2**31), 2**31 - 1)
+            geom = tok.int(f"the geometry of {section} {j}", 0, 7)
+            if GEOMETRY_DIM[geom] != want:
+                raise InputError(f"mesh file {spec!r}: {section} {j} has geometry {geom} of dimension "
+                                 f"{GEOMETRY_DIM[geom]}; expected dimension {want} in a {dim}-D mesh")
+            ids = [tok.int(f"a vertex of {section} {j}", 0, MAX_MESH_ITEMS) for _ in range(GEOMETRY_VERTICES[geom])]
+            if len(set(ids)) != len(ids):
+                raise InputError(f"mesh file {spec!r}: {section} {j} has vertices {ids}, one repeated; "
+                                 "expected distinct vertices (a degenerate element)")
+            if max(ids) > largest:
+                largest, where = max(ids), f"{section} {j}"
+    tok.keyword("vertices")
+    n_vertices = tok.int("the number of vertices")
+    if largest >= n_vertices:
+        raise InputError(f"mesh file {spec!r}: {where} names vertex {largest}, but the mesh has {n_vertices} vertices; "
+                         f"expected vertex ids 0..{n_vertices - 1}")
+    if tok.i < len(tok.items) and tok.items[tok.i] == "nodes":
+        return  # curved mesh: MFEM reads the nodes (and _check_mesh refuses high order)
+    sdim = tok.int("the space dimension of the vertices", 1, 3)
+    coords = [tok.next(f"vertex coordinates ({n_vertices} x {sdim})") for _ in range(n_vertices * sdim)]
+    _check_coordinates(coords, n_vertices, sdim, spec)
+
+
+def _check_coordinates(tokens: list[str], n: int, sdim: int, spec: str) -> None:
     try:
-        return [int(t) for t in line.split()]
+        coords = np.array([float(t) for t in tokens], dtype=np.float64).reshape(n, sdim)
     except ValueError:
-        raise InputError(f"mesh file {spec!r}: {what} line {line[:60]!r} is not a list of integers") from None
-
-
-def _count(lines: list[str], i: int, spec: str, section: str) -> int:
-    if i >= len(lines):
-        raise InputError(f"mesh file {spec!r} ends right after '{section}'; expected a count (truncated?)")
-    n = _ints(lines[i], spec, f"the count of '{section}'")
-    if len(n) != 1 or not 0 <= n[0] <= MAX_MESH_ITEMS:
-        raise InputError(f"mesh file {spec!r}: '{section}' count {lines[i][:40]!r}; expected one integer in [0, {MAX_MESH_ITEMS}]")
-    return n[0]
-
-
-def _check_v1(lines: list[str], spec: str) -> None:
-    """The element / vertex consistency of an ``MFEM mesh v1.x`` file (see :func:`check_mesh_file`)."""
-    used: list[tuple[str, int, int]] = []  # (section, item, largest vertex id)
-    n_vertices: int | None = None
-    i = 1
-    while i < len(lines):
-        key = lines[i]
-        if key == "dimension":
-            d = _ints(lines[i + 1], spec, "dimension") if i + 1 < len(lines) else []
-            if d not in ([1], [2], [3]):
-                raise InputError(f"mesh file {spec!r}: dimension {' '.join(map(str, d)) or 'missing'}; expected 1, 2 or 3")
-            i += 2
-        elif key in ("elements", "boundary"):
-            n = _count(lines, i + 1, spec, key)
-            if i + 2 + n > len(lines):
-                raise InputError(f"mesh file {spec!r}: '{key}' promises {n} lines, the file ends first (truncated?)")
-            for j in range(n):
-                item = _ints(lines[i + 2 + j], spec, key)
-                geom = item[1] if len(item) >= 2 else -1
-                if geom not in GEOMETRY_VERTICES or len(item) != 2 + GEOMETRY_VERTICES[geom]:
-                    raise InputError(f"mesh file {spec!r}: {key} line {j} {lines[i + 2 + j][:60]!r}; expected "
-                                     "'attribute geometry v1 .. vk' with k the vertex count of the geometry")
-                if min(item[2:]) < 0:
-                    raise InputError(f"mesh file {spec!r}: {key} line {j} names vertex {min(item[2:])}; expected ids >= 0")
-                used.append((key, j, max(item[2:])))
-            i += 2 + n
-        elif key == "vertices":
-            n_vertices = _count(lines, i + 1, spec, key)
-            if i + 2 < len(lines) and lines[i + 2] != "nodes":
-                sdim = _ints(lines[i + 2], spec, "the space dimension of 'vertices'")
-                if len(sdim) != 1 or sdim[0] not in (1, 2, 3):
-                    raise InputError(f"mesh file {spec!r}: vertex space dimension {lines[i + 2][:20]!r}; expected 1, 2 or 3")
-                if i + 3 + n_vertices > len(lines):
-                    raise InputError(f"mesh file {spec!r}: 'vertices' promises {n_vertices} lines, the file ends first (truncated?)")
-                _check_coordinates(lines[i + 3 : i + 3 + n_vertices], sdim[0], spec)
-                i += 3 + n_vertices
-            else:
-                i += 2
-        else:
-            i += 1
-    if n_vertices is not None:
-        for section, j, largest in used:
-            if largest >= n_vertices:
-                raise InputError(f"mesh file {spec!r}: {section} line {j} names vertex {largest}, but the mesh has "
-                                 f"{n_vertices} vertices; expected vertex ids 0..{n_vertices - 1}")
-
-
-def _check_coordinates(lines: list[str], sdim: int, spec: str) -> None:
-    try:
-        coords = np.array([[float(t) for t in ln.split()] for ln in lines], dtype=np.float64)
-    except ValueError:
-        raise InputError(f"mesh file {spec!r}: a vertex line is not {sdim} numbers") from None
-    if coords.ndim != 2 or (len(lines) and coords.shape[1] != sdim):
-        raise InputError(f"mesh file {spec!r}: vertex lines do not all hold {sdim} coordinates")
+        raise InputError(f"mesh file {spec!r}: a vertex coordinate is not a number; expected {sdim} numbers per vertex") from None
     if coords.size and not np.isfinite(coords).all():
         row = int(np.flatnonzero(~np.isfinite(coords).all(axis=1))[0])
-        raise InputError(f"mesh file {spec!r}: vertex {row} has coordinates {lines[row][:60]!r}; expected finite numbers")
+        raise InputError(f"mesh file {spec!r}: vertex {row} has coordinates {coords[row].tolist()}; expected finite numbers")
 
 
 def _check_mesh(mesh: Any, spec: str) -> None:
