@@ -113,7 +113,8 @@ def flags(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[Flag]:
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         option = str(extra.get("cli") or "-".join((*prefix, name)).replace("_", "-"))
         kind, choices = _kind(info.annotation)
-        out.append(Flag((*prefix, name), option, kind, info.description or docs.get(name, ""), choices))
+        text = (info.description or docs.get(name, "")).replace("``", "")
+        out.append(Flag((*prefix, name), option, kind, text, choices))
     return out
 
 
@@ -199,7 +200,7 @@ def run_function(study: Study, *, help: str | None = None) -> Callable[..., None
                     for f in fields)]
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
-    command.__doc__ = help or (inspect.getdoc(study.config) or study.title).split("\n\n")[0]
+    command.__doc__ = (help or (inspect.getdoc(study.config) or study.title).split("\n\n")[0]).replace("``", "")
     command.__name__ = study.name
     return command
 
