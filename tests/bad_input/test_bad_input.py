@@ -157,6 +157,11 @@ for name, address in {"notaurl": "notaurl", "http": "http://127.0.0.1:8786", "no
     case(f"classify-scheduler-{name}", r"is not a scheduler address; expected tcp://host:port", "classify", *TINY,
          "--scheduler", address, "--out", O)
 
+case("classify-scheduler-unreachable", r"cannot reach the dask scheduler 'tcp://127.0.0.1:1'", "classify", *TINY,
+     "--scheduler", "tcp://127.0.0.1:1", "--out", O)
+case("classify-scheduler-unknown-host", r"cannot reach the dask scheduler", "classify", *TINY,
+     "--scheduler", "tcp://no-such-host.invalid:8786", "--out", O)
+
 # -- amr ---------------------------------------------------------------------------------------------
 for name, setting, pattern in [
     ("max-it-zero", "max_it=0", r"'max_it' got 0"), ("max-it-below-uniform", "max_it=1", r"max_it=1 is smaller"),
