@@ -12,7 +12,6 @@ import time
 import pytest
 
 import sciprune.runner.study as registry
-from sciprune.runner.results import LOCK, hold
 from tests.runner.helpers import cli
 
 
@@ -60,16 +59,19 @@ def test_a_second_process_is_refused_with_the_holders_pid(capsys, monkeypatch, t
     assert code == 0, err
 
 
-def test_report_waits_for_no_one_but_refuses_a_busy_folder(capsys, monkeypatch, tmp_path, toy):
+def test_report_refuses_a_folder_a_run_holds(capsys, monkeypatch, tmp_path, toy):
     out = tmp_path / "r"
     code, _, err = cli(capsys, monkeypatch, "toy", "--out", str(out), "-q")
     assert code == 0, err
-    with hold(out):
-        # the lock is per open file description: another one in this process is refused too
-        from filelock import FileLock, Timeout
-
-        with pytest.raises(Timeout):
-            FileLock(str(out / LOCK), timeout=0, is_singleton=False).acquire()
+    before = (out / "summary.json").read_bytes()
+    proc = _start_holder(out)
+    try:
+        code, _, err = cli(capsys, monkeypatch, "report", str(out))
+        assert code == 2 and f"in use by another sciprune run (pid {proc.pid})" in err, err
+        assert (out / "summary.json").read_bytes() == before
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
 
 
 def test_user_folder_without_config_is_refused_untouched(capsys, monkeypatch, tmp_path, toy):
