@@ -192,6 +192,107 @@ def per_element() -> None:
               f"{ref_lo / one:.1f}-{ref_hi / one:.1f}x | {ref_lo / two:.1f}-{ref_hi / two:.1f}x | {loop / best[1]:.1f}x |")
 
 
+def matmul_peak(n: int = 1024, reps: int = 5) -> float:
+    """This core's float32 matmul rate (FLOP/s, one thread): best of ``reps`` n x n products."""
+    import torch
+
+    torch.set_num_threads(1)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def per_element_bulk(path: str) -> None:
+    """The bulk criterion's element pass at one INR (256 elements of side 1/16, as in section 3):
+    ms per element, 1 worker, and its achieved FLOP/s against the matmul peak.
+
+    Counted FLOPs (dense-equivalent, what a plain forward does): the ID's forward of the original
+    network on ``n_ID`` samples (bulk: 32, seed: 256) and the error check's on 128,
+    ``2 (n_ID + n_err) sum_l m_l m_{l+1}`` per element; the QR, the pruned network's forward and
+    the skipped dead inputs are left out, so the rate is that of the work a dense pass would do."""
+    import numpy as np
+    import torch
+
+    from sciprune.studies.amr.examine import examine_pruning, examine_ranks
+    from sciprune.studies.amr.inr import resolve_inr
+
+    torch.set_num_threads(1)
+    inr = resolve_inr(path)
+    g = np.arange(16) / 16
+    lo = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
+    corners = lo[:, None, :] + (np.array([[0, 0], [1, 0], [0, 1], [1, 1]]) / 16)[None]
+    ids = np.arange(len(corners))
+    lift = lambda x: x  # noqa: E731
+    sizes = inr.mlp.sizes
+    macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    flops = {"bulk (default)": 2 * (32 + 128) * macs, "seed PruningAMR": 2 * (256 + 128) * macs}
+    peak = matmul_peak()
+    out = {}
+    for label, fn in (
+        ("bulk (default)", lambda c, i: examine_ranks(inr, lift, c, i, seed=0, it=2, id_samples=32, epsilon=1e-3,
+                                                      residual_samples=128)),
+        ("seed PruningAMR", lambda c, i: examine_pruning(inr, lift, c, i, seed=0, it=2, id_samples=256, error_samples=128,
+                                                         epsilon=1e-3, threshold=1e-3, prop_threshold=0.2, offset=5.0)),
+    ):
+        fn(corners[:8], ids[:8])
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            fn(corners, ids)
+            best = min(best, time.perf_counter() - t0)
+        out[label] = best / len(ids)
+    ref_lo, ref_hi = REF_ID_MS.get(max(sizes[1:-1]), (float("nan"), float("nan")))
+    print(f"matmul peak (float32, 1 thread, 1024^3): {peak / 1e9:.1f} GFLOP/s")
+    print("| INR | sizes | criterion | ms/elem (1 worker) | reference ms/elem (ID only) | ref / ours | GFLOP/s | fraction of peak |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, sec in out.items():
+        print(f"| {Path(path).stem} | {sizes} | {label} | {1e3 * sec:.3f} | {ref_lo:g}-{ref_hi:g} | "
+              f"{ref_lo / (1e3 * sec):.1f}-{ref_hi / (1e3 * sec):.1f}x | {flops[label] / sec / 1e9:.2f} | "
+              f"{flops[label] / sec / peak:.0%} |",
+              flush=True)
+
+
+def invariance(paths: list[str]) -> None:
+    """Why the seed's P does not transfer and the bulk indicator does: on the 256 elements of side
+    1/16, the largest kept count per layer and the kept proportion P_E (seed ID, 256 samples,
+    eps 1e-3), and the correlation of log eta_E^2 (bulk) with the log of the true P1 interpolation
+    MSE (256 random points per element)."""
+    import numpy as np
+    import torch
+
+    from sciprune.studies.amr.examine import examine_pruning, examine_ranks
+    from sciprune.studies.amr.inr import resolve_inr
+    from sciprune.studies.amr.interp import corner_weights, map_reference
+
+    torch.set_num_threads(1)
+    g = np.arange(16) / 16
+    lo = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
+    corners = lo[:, None, :] + (np.array([[0, 0], [1, 0], [0, 1], [1, 1]]) / 16)[None]
+    ids = np.arange(len(corners))
+    print("| INR | widths | largest kept count per layer | P_E median | P_E max | elements with P_E > 0.2 | "
+          "corr(log eta^2, log interpolation MSE) |")
+    print("|---|---|---|---|---|---|---|")
+    for path in paths:
+        inr = resolve_inr(path)
+        lift = lambda x: x  # noqa: E731
+        v = examine_pruning(inr, lift, corners, ids, seed=0, it=2, id_samples=256, error_samples=128, epsilon=1e-3,
+                            threshold=1e-3, prop_threshold=0.2, offset=5.0)
+        r = examine_ranks(inr, lift, corners, ids, seed=0, it=2, id_samples=32, epsilon=1e-3, residual_samples=128)
+        xi = np.random.default_rng(0).random((len(ids), 256, 2))
+        f = inr(map_reference(corners, xi))[..., 0].numpy()
+        u = np.einsum("bnc,bc->bn", corner_weights(xi), inr(corners)[..., 0].numpy())
+        interp = ((f - u) ** 2).mean(axis=1)
+        rho = np.corrcoef(np.log(r.error + 1e-300), np.log(interp + 1e-300))[0, 1]
+        w = inr.widths
+        assert v.proportion is not None and v.ranks is not None
+        print(f"| {Path(path).stem} | {w[0]}x{len(w)} | {v.ranks.max(axis=0).tolist()} | {np.median(v.proportion):.3f} | "
+              f"{v.proportion.max():.3f} | {int((v.proportion > 0.2).sum())} | {rho:.2f} |", flush=True)
+
+
 def efficiency(quick: bool) -> None:
     import torch
 
@@ -228,6 +329,59 @@ def efficiency(quick: bool) -> None:
             print(one(name, prop_threshold=p, max_it=8, max_dofs=20000), flush=True)
 
 
+CRITERIA_ALIASES = {"bulk": "bulk (default)", "excess": "bulk, excess rank", "kept": "bulk, kept count",
+                    "seed": "seed PruningAMR", "basic": "BasicAMR"}
+CRITERIA: dict[str, dict[str, object]] = {
+    "bulk (default)": {"mode": "bulk"},
+    "bulk, excess rank": {"mode": "bulk", "indicator": "excess"},
+    "bulk, kept count": {"mode": "bulk", "indicator": "kept"},
+    "seed PruningAMR": {"mode": "pruning"},
+    "BasicAMR": {"mode": "basic"},
+}
+
+
+def transfer_row(path: str, label: str, fields: dict[str, object]) -> dict[str, object]:
+    """One INR x criterion: the run with its defaults, the uniform baseline, the saving ± s.e."""
+    import torch
+
+    from sciprune.studies.amr.config import AMRConfig
+    from sciprune.studies.amr.driver import run_amr, run_uniform_baseline
+    from sciprune.studies.amr.inr import resolve_inr
+    from sciprune.studies.amr.study import equal_error_dofs, equal_error_dofs_se
+
+    torch.set_num_threads(1)
+    inr = resolve_inr(path)
+    cfg = AMRConfig(inr=path, **fields)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    res = run_amr(cfg, inr, out=None)
+    seconds = time.perf_counter() - t0
+    last = res.iterations[-1]
+    base = [(b.dofs, b.rmse) for b in run_uniform_baseline(cfg, inr, last.rmse)]
+    need = equal_error_dofs(base, last.rmse)
+    spread = equal_error_dofs_se(base, last.rmse, last.rmse_se)
+    return {"inr": Path(path).stem if "/" in path else path, "widths": inr.widths, "criterion": label,
+            "iterations": len(res.iterations), "stop": res.stop_reason, "dofs": last.dofs,
+            "true_dofs": last.true_dofs, "rmse": last.rmse, "rmse_se": last.rmse_se, "uniform": need,
+            "saving": None if need is None else need / last.true_dofs,
+            "saving_se": None if need is None or spread is None else spread / last.true_dofs, "seconds": seconds}
+
+
+def transfer(paths: list[str], criteria: list[str]) -> None:
+    """The transfer table of docs/amr.md: every INR x criterion, with defaults (no tuning)."""
+    section("7. transfer: every INR x criterion at its defaults (saving = uniform DOFs at equal true RMSE / true DOFs)")
+    print("| INR | widths | criterion | its (stop) | DOFs | true DOFs | true RMSE ± s.e. | uniform DOFs at equal RMSE | saving ± s.e. | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for path in paths:
+        for label in criteria:
+            r = transfer_row(path, label, CRITERIA[label])
+            w = r["widths"]
+            widths = f"{w[0]}x{len(w)}" if len(set(w)) == 1 else "-".join(map(str, w))  # type: ignore[index,arg-type]
+            uni = "n/a" if r["uniform"] is None else f"{r['uniform']:.0f}"
+            sav = "n/a" if r["saving"] is None else f"{r['saving']:.2f} ± {r['saving_se'] or 0:.2f}x"
+            print(f"| {r['inr']} | {widths} | {label} | {r['iterations']} ({r['stop']}) | {r['dofs']} | {r['true_dofs']} | "
+                  f"{r['rmse']:.4g} ± {r['rmse_se']:.2g} | {uni} | {sav} | {r['seconds']:.1f} |", flush=True)
+
+
 def memory(rss_imports: float) -> None:
     section("6. memory: 2-D runs to >= 1e5 DOFs (square:5, 6 iterations; fresh process)")
     print("| run | final DOFs | elements | seconds | peak RSS MB | above imports MB |")
@@ -241,6 +395,22 @@ def main() -> None:
     import torch
 
     quick = "--quick" in sys.argv
+    if "--invariance" in sys.argv:  # --invariance INR [INR ...]
+        invariance(sys.argv[sys.argv.index("--invariance") + 1 :])
+        return
+    if "--per-element" in sys.argv:  # --per-element INR [INR ...]: the bulk pass's cost at these INRs
+        for path in sys.argv[sys.argv.index("--per-element") + 1 :]:
+            per_element_bulk(path)
+        return
+    if "--transfer" in sys.argv:  # --transfer INR [INR ...] [--criteria a,b]: only the transfer table
+        args = sys.argv[sys.argv.index("--transfer") + 1 :]
+        crit = list(CRITERIA)
+        if "--criteria" in args:
+            i = args.index("--criteria")
+            crit = [CRITERIA_ALIASES.get(c, c) for c in args[i + 1].split(",")]
+            args = args[:i] + args[i + 2 :]
+        transfer(args, crit)
+        return
     print(f"# bench_amr: torch {torch.__version__}, torch threads {torch.get_num_threads()} "
           f"(OMP/MKL/OpenBLAS = {os.environ['OMP_NUM_THREADS']}), python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")

@@ -1,7 +1,11 @@
 """``sciprune``: thin commands that parse, load a config and call one runner function.
 
-Bad input (a config, a data file, a checkpoint, a flag) prints one line on stderr and exits with
-status 2; nothing already written is touched.
+``sciprune <study>`` for every study in ``runner.study.STUDIES`` is generated from the study's config
+model (:mod:`sciprune.runner.commands`); a study's module is imported only when its command is used
+(or listed by ``sciprune --help``).
+
+Bad input (a config, a data file, a checkpoint, a flag, a command-line usage error) prints one line
+on stderr and exits with status 2; nothing already written is touched.
 """
 
 from __future__ import annotations
@@ -11,78 +15,69 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+from sciprune.runner.clicklib import click_exceptions
 
 from sciprune.errors import InputError
 
+
+class _Commands(TyperGroup):
+    """The fixed commands plus one generated command per registered study."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        from sciprune.runner.study import available_studies
+
+        fixed = super().list_commands(ctx)
+        return [*(s for s in available_studies() if s not in fixed), *fixed]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        from sciprune.runner.study import STUDIES
+
+        if cmd_name in STUDIES:
+            from sciprune.runner.commands import study_command
+            from sciprune.runner.study import get_study
+
+            return study_command(get_study(cmd_name))
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(
     name="sciprune",
+    cls=_Commands,
     help="Prune the neural networks of scientific machine learning, and use pruning as an instrument.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-Out = Annotated[Path | None, typer.Option("--out", help="Results directory (default: runs/<study>-<preset>).")]
+Out = Annotated[str | None, typer.Option("--out", help="Results directory (default: runs/<config name>).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Device = Annotated[str, typer.Option("--device", help="cpu (default) or cuda.")]
 Workers = Annotated[int, typer.Option("--workers", help="Worker processes/threads; results do not depend on it.")]
 Scheduler = Annotated[str | None, typer.Option("--scheduler", help="dask.distributed scheduler address (default: in-process).")]
 Set = Annotated[list[str] | None, typer.Option("--set", help="Override a config field: --set train.epochs=5 (repeatable).")]
-Preset = Annotated[str, typer.Option("--preset", help="demo (seconds) | quick (minutes, the default) | paper (hours; MNIST, GPU welcome).")]
-
-
-def _run(config: dict[str, Any], out: Path, **kw: Any) -> None:
-    from sciprune.runner.run import run_config
-
-    path = run_config(config, out=out, **kw)
-    typer.echo(f"results: {path}  (report: {path / 'report.html'})")
 
 
 @app.command()
 def run(
-    config: Annotated[Path, typer.Argument(help="A YAML config (e.g. the config.yaml of an earlier run).")],
+    config: Annotated[str, typer.Argument(help="A YAML config (e.g. the config.yaml of an earlier run).")],
     out: Out = None, set_: Set = None, resume: Resume = False, quiet: Quiet = False,
     device: Device = "cpu", workers: Workers = 1, scheduler: Scheduler = None,
 ) -> None:
     """Run the study a YAML config describes."""
     from sciprune.runner.config import apply_overrides, load_yaml
+    from sciprune.runner.run import run_config
 
     cfg = apply_overrides(load_yaml(config), set_ or [])
-    _run(cfg, out or Path("runs") / config.stem, resume=resume, quiet=quiet, device=device, workers=workers, scheduler=scheduler)
+    path = run_config(cfg, out=out if out is not None else Path("runs") / Path(config).stem, resume=resume,
+                      quiet=quiet, device=device, workers=workers, scheduler=scheduler)
+    typer.echo(f"results: {path}  (report: {path / 'report.html'})")
 
 
 @app.command()
-def classify(
-    preset: Preset = "quick",
-    dataset: Annotated[str | None, typer.Option("--dataset", help="digits (default), mnist or fashion-mnist.")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder with the IDX files (MNIST / Fashion-MNIST).")] = None,
-    out: Out = None, set_: Set = None, resume: Resume = False, quiet: Quiet = False,
-    device: Device = "cpu", workers: Workers = 1, scheduler: Scheduler = None,
-) -> None:
-    """Accuracy against sparsity for weight, unit and ID pruning of an MLP classifier."""
-    from sciprune.runner.config import apply_overrides, load_preset
-
-    overrides = list(set_ or [])
-    if dataset is not None:
-        overrides.append(f"data.name={dataset}")
-    if data_dir is not None:
-        overrides.append(f"data.data_dir={data_dir}")
-    cfg = apply_overrides(load_preset("classify", preset), overrides)
-    _run(cfg, out or Path("runs") / f"classify-{preset}", resume=resume, quiet=quiet, device=device, workers=workers, scheduler=scheduler)
-
-
-def _register_amr() -> None:
-    from sciprune.studies.amr.cli import amr
-
-    app.command("amr", help="PruningAMR: adaptive meshes of an implicit neural representation, refined where ID pruning fails.")(amr)
-
-
-_register_amr()
-
-
-@app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="A results directory.")]) -> None:
+def report(run_dir: Annotated[str, typer.Argument(help="A results directory.")]) -> None:
     """Re-make summary.json, plots and report.html of a results directory without re-running."""
     from sciprune.runner.run import make_report
 
@@ -91,7 +86,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A results directory.")]
 
 @app.command()
 def inspect(
-    checkpoint: Annotated[Path, typer.Argument(help="A sciprune (safetensors) or torch checkpoint.")],
+    checkpoint: Annotated[str, typer.Argument(help="A sciprune (safetensors) or torch checkpoint.")],
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a pickle with Python objects (runs code!).")] = False,
 ) -> None:
     """Per-layer shapes, sparsity and non-zeros of a checkpoint."""
@@ -101,7 +96,7 @@ def inspect(
 
 
 @app.command()
-def demo(out: Annotated[Path, typer.Option("--out", help="Where the combined demo results go.")] = Path("runs/demo"),
+def demo(out: Annotated[str, typer.Option("--out", help="Where the combined demo results go.")] = "runs/demo",
          quiet: Quiet = False, resume: Resume = False) -> None:
     """Run every study's demo preset and write one combined report."""
     from sciprune.runner.demo import run_demo
@@ -109,13 +104,34 @@ def demo(out: Annotated[Path, typer.Option("--out", help="Where the combined dem
     typer.echo(f"report: {run_demo(out, quiet=quiet, resume=resume)}")
 
 
-def main() -> None:
-    """Console entry point: InputError -> one line on stderr, exit status 2."""
+def _usage_line(err: Any) -> str:
+    """A click usage error as one line: the problem and where to read the usage."""
+    message = " ".join(err.format_message().split())
+    where = err.ctx.command_path if err.ctx is not None else "sciprune"
+    return f"{message} (see `{where} --help`)"
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: bad input or a usage error -> one line on stderr, exit status 2."""
+    errors = click_exceptions()
     try:
-        app()
+        code = app(args=argv, prog_name="sciprune", standalone_mode=False)
+    except errors.NoArgsIsHelpError as err:
+        typer.echo(err.ctx.get_help() if err.ctx is not None else "")
+        sys.exit(0)
+    except errors.UsageError as err:
+        typer.echo(f"error: {_usage_line(err)}", err=True)
+        sys.exit(2)
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
+    except typer.Abort:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except errors.ClickException as err:
+        typer.echo(f"error: {' '.join(err.format_message().split())}", err=True)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

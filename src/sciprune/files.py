@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,26 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    """Strict JSON (RFC 8259): NaN and ±inf become ``null``; numpy / torch scalars and arrays become numbers."""
+    atomic_write_text(path, json.dumps(strict_json(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
-def _jsonable(x: Any) -> Any:
-    if hasattr(x, "item"):
-        return x.item()
-    if hasattr(x, "tolist"):
-        return x.tolist()
+def strict_json(x: Any) -> Any:
+    """``x`` with every non-finite float replaced by ``None`` and array-likes made plain (for strict JSON)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {str(k): strict_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [strict_json(v) for v in x]
+    if x is None or isinstance(x, (str, int, bool)):
+        return x
     if isinstance(x, Path):
         return str(x)
+    if hasattr(x, "tolist"):  # numpy / torch arrays and scalars
+        return strict_json(x.tolist())
+    if hasattr(x, "item"):
+        return strict_json(x.item())
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 

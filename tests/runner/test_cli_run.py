@@ -105,3 +105,24 @@ def test_inspect_reads_stage_checkpoints(capsys, monkeypatch, finished):
     assert code == 0, err
     assert '"class": "MLP"' in out and "layers.0.weight" in out and "yes" in out  # masked
     assert "layers.0.weight_mask" not in out
+
+
+def test_diverged_classify_rows_still_make_plots_and_report(capsys, monkeypatch, tmp_path, finished):
+    import shutil
+
+    from sciprune.files import atomic_write_csv
+
+    run = tmp_path / "diverged"
+    shutil.copytree(finished, run)
+    rows = read_csv(run / "metrics.csv")
+    for i, r in enumerate(rows):
+        if r["method"] == "dense" or i % 3 == 0:  # every dense net and a third of the stages
+            r["accuracy"], r["loss"] = float("nan"), float("inf")
+    atomic_write_csv(run / "metrics.csv", rows)
+    (run / "plots" / "accuracy_loss_vs_sparsity.png").unlink()
+    code, _, err = cli(capsys, monkeypatch, "report", str(run))
+    assert code == 0, err
+    summary = json.loads((run / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert summary["dense_accuracy"] is None and len(summary["diverged_stages"]) >= 2
+    assert (run / "plots" / "accuracy_loss_vs_sparsity.png").is_file()
+    assert "Diverged stages" in (run / "report.html").read_text()

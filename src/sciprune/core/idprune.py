@@ -217,22 +217,6 @@ def _live(h: Tensor, activation: str) -> Tensor:
     return h.amax(dim=1) != 0 if activation == "relu" else nonzero_columns(h)
 
 
-def forward_live(mlp: MLP, x: Tensor) -> Tensor:
-    """``mlp(x)`` for B independent sample sets ``x`` (B, n, d_in) -> (B, n, d_out).
-
-    Each layer's product skips the inputs that are zero on all ``n`` samples of a member (dead
-    ReLU neurons on a small domain, often over half of them), exactly as the ID's own forward
-    does; only exact zeros are left out of the sums, so the values equal ``mlp(x)`` up to rounding.
-    """
-    B, n, _ = x.shape
-    h, cols = x.reshape(B * n, -1), None
-    for l in range(len(mlp.linears)):
-        h = _hidden_layer(mlp, l, h, h.new_empty(B * n, mlp.sizes[l + 1]), cols)
-        if l + 1 < len(mlp.linears):
-            cols = live_columns(_live(h.view(B, n, -1), mlp.activations[l]), FORWARD_COMPACT_BELOW)
-    return h.view(B, n, -1)
-
-
 def _prune_chunk(
     mlp: MLP, x: Tensor, eps: float | None, targets: list[int | None], method: str, ws: Workspace,
     errors: bool,

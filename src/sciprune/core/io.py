@@ -12,6 +12,7 @@ Every reader turns a missing, truncated or foreign file into one :class:`InputEr
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import warnings
@@ -81,10 +82,11 @@ def torch_load(path: str | Path, *, trust_pickle: bool = False, safe_globals: li
         raise InputError(f"{str(path)!r} is a safetensors file; expected a torch.save file here")
     try:
         if trust_pickle:
-            return torch.load(path, map_location="cpu", weights_only=False)
+            return torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=False)
         with torch.serialization.safe_globals(list(safe_globals or [])), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # torch's note on foreign pickle protocols
-            return torch.load(path, map_location="cpu", weights_only=True)
+            # bytes, not the path: torch.load hands any path named *.safetensors to safetensors
+            return torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if "Weights only load failed" in first or "Unsupported global" in str(err):

@@ -6,40 +6,34 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import typing
+
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from sciprune.errors import InputError
-from sciprune.runner.study import available_studies, get_study
+from sciprune.runner.study import available_studies, get_study, study_package
 from sciprune.studies.base import StudyConfig
+from sciprune.validate import closest, finite_floats, load_yaml as load_yaml_text, parse_yaml_value, read_text, strict_types
 
 PRESETS = ("demo", "quick", "paper")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from ``path``; a missing file, bad YAML or a non-mapping is one clear line."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"config file {str(path)!r} does not exist; expected a YAML file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InputError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    """A YAML mapping from ``path``; a missing, non-UTF-8 or bad YAML file or a non-mapping is one clear line."""
+    source = f"config file {str(path)!r}"
+    data = load_yaml_text(read_text(path, "config file"), source)
     if not isinstance(data, dict):
-        raise InputError(f"config file {str(path)!r} holds a {type(data).__name__}; expected a mapping of fields")
+        raise InputError(f"{source} holds a {type(data).__name__}; expected a mapping of fields")
     return data
 
 
 def load_preset(study: str, preset: str) -> dict[str, Any]:
     """The preset ``demo`` / ``quick`` / ``paper`` shipped with ``study``."""
-    get_study(study)  # validates the study name
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
-    text = resources.files(f"sciprune.studies.{study}").joinpath("presets", f"{preset}.yaml").read_text()
-    data = yaml.safe_load(text) or {}
+    text = resources.files(study_package(study)).joinpath("presets", f"{preset}.yaml").read_text()
+    data = load_yaml_text(text, f"preset {study}/{preset}") or {}
     data.setdefault("study", study)
     return data
 
@@ -51,12 +45,11 @@ def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, A
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"override {item!r} is not of the form field=value (e.g. train.epochs=5)")
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise InputError(f"override {item!r}: the value {raw!r} is not valid YAML") from None
+        value = parse_yaml_value(raw, f"override {key.strip()!r}")
         node = out
         parts = key.strip().split(".")
+        if any(not p for p in parts):
+            raise InputError(f"override {item!r}: {key.strip()!r} has an empty field name; expected e.g. train.epochs=5")
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
@@ -71,25 +64,51 @@ def _deepcopy(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(config: dict[str, Any]) -> StudyConfig:
-    """The study config for ``config``; every problem is reported with its field, value and expectation."""
+    """The study config for ``config``; every problem is reported with its field, value and expectation.
+
+    Stricter than pydantic's lax mode: ``true`` is not a number, ``1e29`` not an integer, and no float
+    field takes ``inf`` / ``nan`` (see :mod:`sciprune.validate`).
+    """
+    if not isinstance(config, dict):
+        raise InputError(f"config holds a {type(config).__name__}; expected a mapping of fields")
     study = config.get("study")
     if study is None:
         raise InputError(f"config has no 'study' field; expected one of {', '.join(available_studies())}")
-    model = get_study(str(study)).config
+    if not isinstance(study, str) or study not in available_studies():
+        raise InputError(f"unknown study {study!r}; {closest(str(study), available_studies())}")
+    model = get_study(study).config
+    strict_types(model, config)
     try:
-        return model.model_validate(config)
+        cfg = model.model_validate(config)
     except ValidationError as err:
-        raise InputError("invalid config: " + "; ".join(_describe(e) for e in err.errors())) from None
+        raise InputError("invalid config: " + "; ".join(_describe(model, e) for e in err.errors())) from None
+    finite_floats(cfg)
+    return cfg
 
 
-def _describe(e: Any) -> str:
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names valid at ``loc`` (the parent of an unknown field)."""
+    for part in loc:
+        info = model.model_fields.get(str(part))
+        sub = next((a for a in typing.get_args(info.annotation) or (info.annotation,)
+                    if isinstance(a, type) and issubclass(a, BaseModel)), None) if info else None
+        if sub is None:
+            return []
+        model = sub
+    return list(model.model_fields)
+
+
+def _describe(model: type[BaseModel], e: Any) -> str:
     loc = ".".join(str(p) for p in e["loc"])
-    msg = str(e["msg"]).removeprefix("Value error, ")
+    msg = " ".join(str(e["msg"]).removeprefix("Value error, ").split())
     if e["type"] == "extra_forbidden":
-        return f"unknown field {loc!r}"
+        valid = [f for f in _fields_at(model, tuple(e["loc"][:-1])) if f != "study" or len(e["loc"]) > 1]
+        return f"unknown field {loc!r}; {closest(str(e['loc'][-1]), valid)}" if valid else f"unknown field {loc!r}"
     if not loc:  # a check across fields: its message names them
         return msg
-    return f"field {loc!r} got {e.get('input')!r}: {msg}"
+    shown = repr(e.get("input"))
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return f"field {loc!r} got {shown}: {msg}"
 
 
 def dump_config(cfg: StudyConfig) -> str:

@@ -5,13 +5,45 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sciprune.core.io import load_checkpoint
+from sciprune.core.io import Checkpoint, load_checkpoint
+from sciprune.errors import InputError
 from sciprune.core.masks import MASK_SUFFIX
+from sciprune.validate import input_file, reading, safetensors_header
+
+
+def _pruningamr(path: Path) -> Checkpoint | None:
+    """A PruningAMR-format INR checkpoint as tensors, or ``None`` if ``path`` is not one."""
+    from sciprune.studies.amr.legacy import is_torch_file, load_pruningamr
+
+    if not is_torch_file(path):
+        return None
+    try:
+        weights, biases, acts, gauss = load_pruningamr(path)
+    except InputError:
+        return None
+    tensors = {}
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        tensors[f"weights_list.{i}"], tensors[f"bias_list.{i}"] = w, b
+    if gauss is not None:
+        tensors["gauss"] = gauss
+    return Checkpoint(tensors, {"arch": {"class": "PruningAMR INR", "activations": acts}}, "pruningamr")
 
 
 def describe_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> str:
     """A table of every tensor: shape, entries, non-zeros, sparsity, and whether a mask guards it."""
-    ckpt = load_checkpoint(path, trust_pickle=trust_pickle)
+    path = input_file(path, "checkpoint", "a file written by sciprune or torch.save")
+    with reading("checkpoint", path, "a file written by sciprune or torch.save"):
+        if path.read_bytes()[8:9] == b"{":
+            safetensors_header(path)
+        try:
+            ckpt = load_checkpoint(path, trust_pickle=trust_pickle)
+        except InputError:
+            legacy = _pruningamr(path)  # an INR checkpoint the amr study reads (allowlisted classes only)
+            if legacy is None:
+                raise
+            ckpt = legacy
+    if not isinstance(ckpt.meta, dict):
+        raise InputError(f"checkpoint {str(path)!r} has metadata of type {type(ckpt.meta).__name__}; expected a mapping")
     masks = {k[: -len(MASK_SUFFIX)] for k in ckpt.tensors if k.endswith(MASK_SUFFIX)}
     lines = [f"{path}  ({ckpt.format})"]
     if ckpt.meta.get("arch"):

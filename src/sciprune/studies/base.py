@@ -97,6 +97,16 @@ class Study:
         summarize: ``summarize(cfg, rows, run_dir) -> dict``: the headline figures.
         plot: ``plot(cfg, rows, run_dir) -> [png paths]`` written under ``run_dir/plots``.
         describe: optional ``describe(cfg, rows, run_dir) -> str``: an HTML fragment for the report.
+        commands: optional CLI hook ``commands(cli)`` for a study with several commands
+            (``sciprune moth simulate|train|analyze``): ``cli`` is a
+            :class:`sciprune.runner.commands.StudyCLI`; the hook adds Typer commands to ``cli.group``
+            and the generated run command with ``cli.add_run_command("train")``. Without it,
+            ``sciprune <name>`` is the generated run command alone.
+        check: optional ``check(cfg)``: validate every input the config names (data files,
+            checkpoints, meshes) *before* the results folder is created or touched; raises
+            :class:`~sciprune.errors.InputError`. Use :mod:`sciprune.validate`.
+        scheduler: whether the study can run its shards on a dask scheduler (``--scheduler``);
+            ``False`` makes the runner refuse the flag instead of ignoring it.
     """
 
     name: str
@@ -106,3 +116,6 @@ class Study:
     summarize: Callable[[Any, Rows, Path], dict[str, Any]]
     plot: Callable[[Any, Rows, Path], list[Path]]
     describe: Callable[[Any, Rows, Path], str] | None = None
+    commands: Callable[[Any], None] | None = None
+    check: Callable[[Any], None] | None = None
+    scheduler: bool = True

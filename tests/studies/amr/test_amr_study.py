@@ -15,21 +15,23 @@ from sciprune.studies.amr.config import AMRConfig  # noqa: E402
 from sciprune.studies.amr.study import STUDY, equal_error_dofs  # noqa: E402
 from tests.studies.amr.conftest import run_study  # noqa: E402
 
-RECORD_KEYS = {"it", "dofs", "true_dofs", "elements", "rmse", "max_error", "seconds"}
+RECORD_KEYS = {"it", "dofs", "true_dofs", "elements", "rmse", "rmse_se", "max_error", "seconds"}
 SMALL = dict(rmse_points=4096, baseline_max_dofs=5000)
 
 
 def _numbers(out: Path) -> list[dict[str, object]]:
     params = json.loads((out / "parameters.json").read_text())
     drop = {"seconds", "seconds_examine", "seconds_error"}
-    return [{k: v for k, v in r.items() if k not in drop} for r in params["iterations"] + params["uniform_baseline"]]
+    return [{k: v for k, v in r.items() if k not in drop} for r in params["iterations"] + params["baseline"]]
 
 
 def test_pruning_run_writes_every_output(tmp_path: Path) -> None:
-    cfg, rows = run_study(tmp_path, inr="corner", paraview=True, **SMALL)
+    cfg, rows = run_study(tmp_path, inr="corner", mode="pruning", paraview=True, **SMALL)
     params = json.loads((tmp_path / "parameters.json").read_text())
-    for key in AMRConfig.model_fields:
+    for key in [*AMRConfig.model_fields, "workers", "device"]:
         assert key in params
+    assert params["uniform_baseline"] is True and params["baseline"] and params["device"] == "cpu"
+    assert params["limits_used"] == {"max_it": 4, "max_dofs": 5000, "id_samples": 256}  # the seed's defaults
     its = params["iterations"]
     assert [r["it"] for r in its] == list(range(len(its))) and len(its) == 4
     assert all(RECORD_KEYS <= set(r) for r in its)
@@ -49,7 +51,11 @@ def test_pruning_run_writes_every_output(tmp_path: Path) -> None:
         assert row["params_nnz"] == 3297
     assert run_rows[0]["sparsity"] is None and 0 < run_rows[2]["sparsity"] < 1
     assert any(r["role"] == "baseline" and r["method"] == "uniform" for r in rows)
+    assert "seconds" not in rows[0] and rows[0]["rmse_se"] > 0  # timings live in timing.csv
+    timing = (tmp_path / "timing.csv").read_text().splitlines()
+    assert timing[0] == "role,it,seconds,seconds_examine,seconds_error" and len(timing) == 1 + len(rows)
     summary = STUDY.summarize(cfg, rows, tmp_path)
+    assert summary["seconds_total"] > 0 and summary["dof_saving_true_se"] >= 0
     assert summary["dofs"] == its[-1]["dofs"] and summary["dof_saving_true"] > 1
     plots = STUDY.plot(cfg, rows, tmp_path)
     assert {p.name for p in plots} == {"error_vs_dofs.png", "final_mesh.png"}
@@ -58,7 +64,7 @@ def test_pruning_run_writes_every_output(tmp_path: Path) -> None:
 
 
 def test_refinement_concentrates_in_the_corner(tmp_path: Path) -> None:
-    run_study(tmp_path, inr="corner", uniform_baseline=False, **SMALL)
+    run_study(tmp_path, inr="corner", mode="pruning", uniform_baseline=False, **SMALL)
     mesh = mfem.Mesh(str(tmp_path / "it_3.mesh"), 1, 1)
     V = np.array(mesh.GetVertexArray())
     sizes = []
@@ -108,15 +114,28 @@ def test_same_numbers_and_meshes_with_1_2_8_workers(tmp_path: Path) -> None:
                 assert a.read_bytes() == (tmp_path / f"w{w}" / f"it_{it}.mesh").read_bytes()
 
 
-def test_resume_gives_the_same_numbers(tmp_path: Path) -> None:
+def test_resume_reuses_a_finished_run_and_reruns_a_killed_one_identically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sciprune.studies.amr import driver
     from sciprune.studies.base import RunContext
 
-    cfg, rows = run_study(tmp_path, inr="corner", max_it=3, **SMALL)
-    ctx = RunContext(out=tmp_path, resume=True, quiet=True)
-    STUDY.run(cfg, ctx)
-    again = ctx.read_rows()
-    drop = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
-    assert drop(again) == drop(rows)
+    cfg, rows = run_study(tmp_path, inr="corner", max_it=4, max_dofs=600, **SMALL)
+    metrics = (tmp_path / "metrics.csv").read_bytes()
+    with monkeypatch.context() as m:  # a finished run is recognised and not run again
+        m.setattr(driver, "run_amr", lambda *a, **k: pytest.fail("a finished run was run again"))
+        STUDY.run(cfg, RunContext(out=tmp_path, resume=True, quiet=True))
+    assert (tmp_path / "metrics.csv").read_bytes() == metrics and (tmp_path / "timing.csv").is_file()
+    (tmp_path / "parameters.json").unlink()  # killed before the end: run again, same bytes
+    (tmp_path / "metrics.csv").write_text("method\n")
+    STUDY.run(cfg, RunContext(out=tmp_path, resume=True, quiet=True))
+    assert (tmp_path / "metrics.csv").read_bytes() == metrics
+
+
+def test_a_dask_scheduler_is_refused_in_one_line(tmp_path: Path) -> None:
+    from sciprune.errors import InputError
+    from sciprune.studies.base import RunContext
+
+    with pytest.raises(InputError, match="--scheduler tcp://x:1. Drop --scheduler$"):
+        STUDY.run(AMRConfig(), RunContext(out=tmp_path, scheduler="tcp://x:1"))
 
 
 def test_equal_error_dofs_interpolates_log_log() -> None:
@@ -134,40 +153,18 @@ def test_hos_reproduces_the_measured_reference_values(tmp_path: Path, hos_path: 
     u = json.loads((tmp_path / "u" / "parameters.json").read_text())["iterations"]
     assert [r["dofs"] for r in u] == [81, 289, 1089, 4225]
     assert u[2]["rmse"] == pytest.approx(0.0598, rel=0.03) and u[3]["rmse"] == pytest.approx(0.0293, rel=0.03)
-    run_study(tmp_path / "p", inr="hos", rmse_points=65536, uniform_baseline=False)
+    run_study(tmp_path / "p", inr="hos", mode="pruning", rmse_points=65536, uniform_baseline=False)
     p = json.loads((tmp_path / "p" / "parameters.json").read_text())["iterations"]
     assert [r["dofs"] for r in p[:2]] == [81, 289]
     assert 310 <= p[-1]["dofs"] <= 340 and p[-1]["rmse"] == pytest.approx(0.0592, rel=0.05)
 
 
-def test_cli_command_builds_the_config_and_reports_bad_input(tmp_path: Path) -> None:
-    import typer
-    from typer.testing import CliRunner
-
-    from sciprune.errors import InputError
-    from sciprune.studies.amr.cli import amr
-
-    app = typer.Typer()
-    app.command("amr")(amr)
-    app.command("noop")(lambda: None)
-    runner = CliRunner()
-    out = tmp_path / "cli"
-    result = runner.invoke(app, ["amr", "--preset", "demo", "--max-it", "3", "--mode", "basic", "--out", str(out), "--quiet"])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0
-    saved = (out / "config.yaml").read_text()
-    assert "mode: basic" in saved and "max_it: 3" in saved and "inr: corner" in saved
-    assert (out / "report.html").exists() and (out / "summary.json").exists()
-    bad = runner.invoke(app, ["amr", "--max-it", "1", "--out", str(tmp_path / "bad")])
-    assert isinstance(bad.exception, InputError) and "max_it=1" in str(bad.exception)
-
-
-def test_a_linear_half_of_the_domain_is_never_refined(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["pruning", "bulk"])
+def test_a_linear_half_of_the_domain_is_never_refined(tmp_path: Path, mode: str) -> None:
     from sciprune.studies.amr.driver import run_amr
     from tests.studies.amr.test_amr_flags import kinked_inr
 
-    cfg = AMRConfig(mesh="square:4", num_uniform_ref=0, max_it=3, rmse_points=1024, uniform_baseline=False)
+    cfg = AMRConfig(mesh="square:4", mode=mode, num_uniform_ref=0, max_it=3, rmse_points=1024, uniform_baseline=False)
     res = run_amr(cfg, kinked_inr(), out=tmp_path)
     assert res.iterations[0].examined == 16 and res.iterations[0].refined > 0
     mesh = mfem.Mesh(str(tmp_path / f"it_{len(res.iterations) - 1}.mesh"), 1, 1)

@@ -14,7 +14,8 @@ from pydantic import Field, field_validator, model_validator
 
 from sciprune.studies.base import StudyConfig
 
-Mode = Literal["pruning", "basic", "uniform"]
+Mode = Literal["bulk", "pruning", "basic", "uniform"]
+Indicator = Literal["excess", "kept", "excess-volume", "residual"]
 
 
 class AMRConfig(StudyConfig):
@@ -26,15 +27,25 @@ class AMRConfig(StudyConfig):
             (sciprune safetensors, or a PruningAMR-format torch file).
         mesh: ``square[:N]`` / ``cube[:N]`` (unit square / cube split into N per axis) or an MFEM
             mesh file; ``None`` takes the INR's default mesh.
-        mode: ``pruning`` (PruningAMR), ``basic`` (BasicAMR: interpolation error) or ``uniform``.
-        id_samples: samples per element for the ID (``n_ID``).
+        mode: ``bulk`` (the default: pruning-guided bulk marking, :mod:`.marking`), ``pruning``
+            (PruningAMR as the seed defines it), ``basic`` (BasicAMR: interpolation error) or
+            ``uniform``.
+        fraction: ``bulk``: refine the elements with the largest indicators that make up this
+            fraction of the total (Dörfler's theta).
+        indicator: ``bulk``: the element indicator (``excess``: excess ID rank x h^2 x |E|).
+        id_samples: samples per element for the ID (``n_ID``; ``None``: the mode's default,
+            :meth:`id_sample_count`: the seed's 256, or 32 for ``bulk``, whose ID keeps only
+            ``d + 1`` neurons a layer: measured as good as 256 for a fraction of the cost).
         error_samples: samples per element for the error check (``n_err``).
         threshold: error threshold ``T``: refine when the element error exceeds it.
         prop_threshold: ``P``: PruningAMR refines when the ID keeps more than this proportion of
             the hidden neurons.
         epsilon: ID tolerance: keep pivots with ``|R_kk| >= epsilon |R_11|``.
-        max_it: iterations in all, the leading uniform ones included.
-        max_dofs: no further adaptive iteration starts once the mesh has this many DOFs.
+        max_it: iterations in all, the leading uniform ones included (``None``: the mode's
+            default, :meth:`iterations`: the seed's 4, or 24 for ``bulk``, which stops on DOFs).
+        max_dofs: no further adaptive iteration starts once the mesh has this many DOFs
+            (``None``: the mode's default, :meth:`dof_limit`: the seed's 5000, or for ``bulk``
+            20 000 in 2-D and 50 000 in 3-D).
         num_uniform_ref: leading uniform refinements (count towards ``max_it``).
         time_slice: the time ``t`` appended to the mesh coordinates when the INR has one more
             input than the mesh has dimensions (space-time INR shown at one time).
@@ -42,8 +53,8 @@ class AMRConfig(StudyConfig):
         error_offset: the shift ``c`` of the relative error ``mean|f - g| * mean 1/|f + c|``
             (the reference's +5 keeps the denominator away from zero).
         component: the output component shown on the mesh (errors of the pruned network use all).
-        rmse_points: size of the fixed, seeded point set of the true RMSE (default 2^16 in 2-D,
-            2^18 in 3-D).
+        rmse_points: size of the fixed, seeded point set of the true RMSE (default 2^18;
+            scrambled Sobol' sets, :mod:`.evaluate`).
         uniform_baseline: also measure uniform refinement (for the error-vs-DOF comparison).
         baseline_max_dofs: the uniform baseline stops before exceeding this many DOFs.
     """
@@ -51,14 +62,16 @@ class AMRConfig(StudyConfig):
     study: Literal["amr"] = "amr"
     inr: str = "corner"
     mesh: str | None = None
-    mode: Mode = "pruning"
-    id_samples: int = Field(256, ge=2, le=1_000_000)
+    mode: Mode = "bulk"
+    fraction: float = Field(0.5, gt=0.0, le=1.0)
+    indicator: Indicator = "residual"
+    id_samples: int | None = Field(None, ge=2, le=1_000_000)
     error_samples: int = Field(128, ge=1, le=1_000_000)
     threshold: float = Field(1e-3, gt=0.0)
     prop_threshold: float = Field(0.2, ge=0.0, le=1.0)
     epsilon: float = Field(1e-3, gt=0.0, lt=1.0)
-    max_it: int = Field(4, ge=1, le=64)
-    max_dofs: int = Field(5000, ge=1)
+    max_it: int | None = Field(None, ge=1, le=64)
+    max_dofs: int | None = Field(None, ge=1)
     num_uniform_ref: int = Field(2, ge=0, le=64)
     time_slice: float = 1.0
     paraview: bool = False
@@ -82,9 +95,29 @@ class AMRConfig(StudyConfig):
             raise ValueError("expected a built-in INR name (corner, front, spacetime, hos) or a checkpoint path")
         return v
 
+    def id_sample_count(self) -> int:
+        """``id_samples``, or the mode's default when it is not given."""
+        if self.id_samples is not None:
+            return self.id_samples
+        return 32 if self.mode == "bulk" else 256
+
+    def iterations(self) -> int:
+        """``max_it``, or the mode's default when it is not given."""
+        if self.max_it is not None:
+            return self.max_it
+        return max(24 if self.mode == "bulk" else 4, self.num_uniform_ref)
+
+    def dof_limit(self, dim: int) -> int:
+        """``max_dofs``, or the mode's default for a ``dim``-D mesh when it is not given."""
+        if self.max_dofs is not None:
+            return self.max_dofs
+        if self.mode == "bulk":
+            return 20_000 if dim <= 2 else 50_000
+        return 5000
+
     @model_validator(mode="after")
     def _iterations(self) -> "AMRConfig":
-        if self.max_it < self.num_uniform_ref:
+        if self.max_it is not None and self.max_it < self.num_uniform_ref:
             raise ValueError(
                 f"max_it={self.max_it} is smaller than num_uniform_ref={self.num_uniform_ref}; "
                 "expected max_it >= num_uniform_ref (the uniform refinements count towards max_it)"

@@ -24,7 +24,8 @@ import numpy as np
 from sciprune.errors import InputError
 from sciprune.studies.amr.config import AMRConfig
 from sciprune.studies.amr.evaluate import TrueError, VertexValues
-from sciprune.studies.amr.examine import Progress, Verdicts, examine_basic, examine_pruning
+from sciprune.studies.amr.examine import Progress, Verdicts, examine_basic, examine_pruning, examine_ranks
+from sciprune.studies.amr.marking import dorfler, indicator
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.meshing import AMRMesh, ParaViewWriter, load_mesh
 
@@ -47,6 +48,7 @@ class IterationRecord:
     max_level: int = 0
     seconds_examine: float = 0.0
     seconds_error: float = 0.0
+    rmse_se: float = 0.0
 
 
 @dataclass
@@ -55,6 +57,8 @@ class AMRResult:
     stop_reason: str
     baseline: list[IterationRecord] = field(default_factory=list)
     initial: dict[str, Any] = field(default_factory=dict)
+    points: np.ndarray | None = None
+    limits: dict[str, int] = field(default_factory=dict)
 
     def records(self) -> list[dict[str, Any]]:
         return [asdict(r) for r in self.iterations]
@@ -99,7 +103,7 @@ def _examine(cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray],
     ids = np.flatnonzero(amr.born == it - 1)
     corners = amr.corners()[ids]
     if cfg.mode == "pruning":
-        v = examine_pruning(inr, lift, corners, ids, seed=cfg.seed, it=it, id_samples=cfg.id_samples,
+        v = examine_pruning(inr, lift, corners, ids, seed=cfg.seed, it=it, id_samples=cfg.id_sample_count(),
                             error_samples=cfg.error_samples, epsilon=cfg.epsilon, threshold=cfg.threshold,
                             prop_threshold=cfg.prop_threshold, offset=cfg.error_offset, workers=workers,
                             progress=progress)
@@ -109,6 +113,31 @@ def _examine(cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray],
                           error_samples=cfg.error_samples, threshold=cfg.threshold, offset=cfg.error_offset,
                           component=cfg.component, workers=workers, progress=progress)
     return ids, v
+
+
+class BulkMarker:
+    """The bulk criterion's state: the ID ranks of every leaf element seen so far, keyed by the
+    element's corner coordinates (a leaf is ID-pruned once, when it first appears)."""
+
+    def __init__(self) -> None:
+        self.ranks: dict[bytes, np.ndarray] = {}
+        self.residual: dict[bytes, float] = {}
+
+    def __call__(self, cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray], amr: AMRMesh, it: int,
+                 workers: int, progress: Progress | None) -> tuple[np.ndarray, Verdicts]:
+        """``(flags over all elements, verdicts of the newly examined ones)``."""
+        corners = np.ascontiguousarray(amr.corners())
+        keys = [c.tobytes() for c in corners]
+        ids = np.array([i for i, k in enumerate(keys) if k not in self.ranks], dtype=np.int64)
+        v = examine_ranks(inr, lift, corners[ids], ids, seed=cfg.seed, it=it, id_samples=cfg.id_sample_count(),
+                          epsilon=cfg.epsilon, workers=workers, progress=progress,
+                          residual_samples=cfg.error_samples if cfg.indicator == "residual" else 0)
+        if v.ranks is not None:
+            self.ranks.update(zip((keys[i] for i in ids), v.ranks))
+            self.residual.update(zip((keys[i] for i in ids), v.error))
+        ranks = np.stack([self.ranks[k] for k in keys])
+        residual = np.array([self.residual[k] for k in keys])
+        return dorfler(indicator(ranks, corners, cfg.indicator, residual), cfg.fraction), v
 
 
 def run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int = 1,
@@ -133,17 +162,28 @@ def _run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int,
     if progress is not None:
         chunk_bar = lambda it, total: progress(it, desc="elements (chunks)", total=total)  # noqa: E731
     records: list[IterationRecord] = []
+    bulk = BulkMarker()
     stop = "max_it"
-    steps = range(cfg.max_it) if progress is None else progress(range(cfg.max_it), desc=f"amr {cfg.mode}", total=cfg.max_it)
+    max_it, max_dofs = cfg.iterations(), cfg.dof_limit(amr.dim)
+    steps = range(max_it) if progress is None else progress(range(max_it), desc=f"amr {cfg.mode}", total=max_it)
     for it in steps:
         t0 = time.perf_counter()
         uniform = cfg.mode == "uniform" or it < cfg.num_uniform_ref
-        if it >= cfg.num_uniform_ref and amr.dofs >= cfg.max_dofs:
+        if it >= cfg.num_uniform_ref and amr.dofs >= max_dofs:
             stop = "max_dofs"
             break
         record = IterationRecord(it, 0, 0, 0, 0.0, 0.0, 0.0, kind="uniform" if uniform else cfg.mode)
         if uniform:
             flags = np.ones(amr.ne, dtype=bool)
+        elif cfg.mode == "bulk":
+            flags, verdicts = bulk(cfg, inr, lift, amr, it, workers, chunk_bar)
+            record.examined = len(verdicts.flags)
+            if verdicts.proportion is not None and len(verdicts.flags):
+                record.mean_proportion = float(verdicts.proportion.mean())
+            record.seconds_examine = time.perf_counter() - t0
+            if not flags.any():
+                stop = "no_refinement"
+                break
         else:
             ids, verdicts = _examine(cfg, inr, lift, amr, it, workers, chunk_bar)
             flags = np.zeros(amr.ne, dtype=bool)
@@ -158,7 +198,7 @@ def _run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int,
         record.refined = amr.refine(flags, it)
         amr.set_values(values(amr))
         t1 = time.perf_counter()
-        record.rmse, record.max_error = error(amr)
+        record.rmse, record.max_error, record.rmse_se = error.estimate(amr)
         record.seconds_error = time.perf_counter() - t1
         record.dofs, record.true_dofs, record.elements = amr.dofs, amr.true_dofs, amr.ne
         record.max_level = int(amr.level.max())
@@ -168,7 +208,8 @@ def _run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int,
                 paraview.write(it)
         record.seconds = time.perf_counter() - t0
         records.append(record)
-    return AMRResult(records, stop, initial=initial)
+    return AMRResult(records, stop, initial=initial, points=error.points,
+                     limits={"max_it": max_it, "max_dofs": max_dofs})
 
 
 def run_uniform_baseline(cfg: AMRConfig, inr: INR, target_rmse: float) -> list[IterationRecord]:
@@ -191,10 +232,10 @@ def _uniform_baseline(cfg: AMRConfig, inr: INR, target_rmse: float) -> list[Iter
         t0 = time.perf_counter()
         amr.refine(np.ones(amr.ne, dtype=bool), it)
         amr.set_values(values(amr))
-        rmse, max_err = error(amr)
+        rmse, max_err, se = error.estimate(amr)
         records.append(IterationRecord(it, amr.dofs, amr.true_dofs, amr.ne, rmse, max_err,
                                        time.perf_counter() - t0, refined=amr.ne // 2**amr.dim,
-                                       max_level=int(amr.level.max())))
+                                       max_level=int(amr.level.max()), rmse_se=se))
         if rmse <= target_rmse and it >= 1:
             break
     return records

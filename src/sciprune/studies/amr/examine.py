@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sciprune.core.idprune import forward_live, id_prune
+from sciprune.core.idprune import id_prune
+from sciprune.studies.amr.forward import forward_live
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.interp import corner_weights, map_reference
 from sciprune.studies.amr.sampling import element_uniforms
@@ -80,6 +81,25 @@ def _pruning_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *
     return Verdicts(flags.numpy(), err.numpy(), prop.numpy(), pruned.ranks.numpy())
 
 
+def _ranks_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
+                 id_samples: int, epsilon: float, residual_samples: int = 0) -> Verdicts:
+    net = inr.stored
+    dtype = next(net.parameters()).dtype
+    dim = corners.shape[2]
+    x_id = _inputs(inr, lift, corners, element_uniforms(seed, "id", it, ids, id_samples, dim), dtype)
+    with torch.inference_mode():
+        if not residual_samples:
+            pruned = id_prune(net, x_id, eps=epsilon, errors=False)
+            prop = pruned.proportion_kept().numpy()
+            return Verdicts(np.zeros(len(ids), bool), np.zeros(len(ids)), prop, pruned.ranks.numpy())
+        rank = [min(dim + 1, m, id_samples) for m in net.sizes[1:-1]]
+        affine = id_prune(net, x_id, rank=rank, errors=False)
+        x_err = _inputs(inr, lift, corners, element_uniforms(seed, "err", it, ids, residual_samples, dim), dtype)
+        diff = forward_live(net, x_err).to(torch.float64) - affine(x_err)
+        err = diff.square().mean(dim=(1, 2))
+    return Verdicts(np.zeros(len(ids), bool), err.numpy(), None, affine.ranks.numpy())
+
+
 def _basic_chunk(inr: INR, lift: Lift, corners: np.ndarray, corner_vals: np.ndarray, ids: np.ndarray, *,
                  seed: int, it: int, error_samples: int, threshold: float, offset: float, component: int) -> Verdicts:
     xi = element_uniforms(seed, "err", it, ids, error_samples, corners.shape[2])
@@ -123,6 +143,22 @@ def examine_pruning(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, 
         return _pruning_chunk(inr, lift, corners[s], ids[s], seed=seed, it=it, id_samples=id_samples,
                               error_samples=error_samples, epsilon=epsilon, threshold=threshold,
                               prop_threshold=prop_threshold, offset=offset)
+
+    return _run_chunks(job, len(ids), workers, progress)
+
+
+def examine_ranks(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
+                  id_samples: int, epsilon: float, residual_samples: int = 0, workers: int = 1,
+                  progress: Progress | None = None) -> Verdicts:
+    """The bulk criterion's input (:mod:`.marking`) for the elements ``ids``; ``flags`` are zeros.
+
+    Without ``residual_samples``: the ID ranks at tolerance ``epsilon`` (``ranks`` (B, L-1),
+    ``proportion``). With it: the network ID-pruned to ``d + 1`` neurons a layer on the element
+    (``ranks``) and its mean squared error against the network on that many fresh samples
+    (``error``); ``proportion`` is ``None``."""
+    def job(s: slice) -> Verdicts:
+        return _ranks_chunk(inr, lift, corners[s], ids[s], seed=seed, it=it, id_samples=id_samples, epsilon=epsilon,
+                            residual_samples=residual_samples)
 
     return _run_chunks(job, len(ids), workers, progress)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from torch import Tensor
 
 from sciprune.core.io import load_model_and_meta, save_checkpoint
 from sciprune.errors import InputError
+from sciprune.validate import input_file, reading, safetensors_header
 from sciprune.nn.mlp import MLP
 
 DATA = Path(__file__).parent / "data"
@@ -127,25 +129,61 @@ def _from_layers(name: str, source: str, weights: list[Tensor], biases: list[Ten
     return INR(name, source, mlp, None if fourier is None else fourier.to(torch.float64), mesh, n_params, native)
 
 
+MAX_INR_PARAMS = 200_000_000
+_LEGACY_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")  # opens torch's pre-1.6 (non-zip) files
+
+
+def _check_layers(path: Path, weights: list[Tensor], biases: list[Tensor], fourier: Tensor | None) -> None:
+    """Float weights, finite values, a bounded size: an INR checkpoint the AMR loop can evaluate."""
+    tensors = [*weights, *biases, *([] if fourier is None else [fourier])]
+    bad = next((t for t in tensors if not t.is_floating_point()), None)
+    if bad is not None:
+        raise InputError(f"INR checkpoint {str(path)!r} holds {bad.dtype} weights; expected floating-point weights "
+                         "(float32 or float64)")
+    n = sum(int(t.numel()) for t in tensors)
+    if n > MAX_INR_PARAMS:
+        raise InputError(f"INR checkpoint {str(path)!r} has {n} parameters; expected at most {MAX_INR_PARAMS}")
+    for i, t in enumerate(tensors):
+        if not torch.isfinite(t).all():
+            what = f"layer {i}" if i < len(weights) else ("the Fourier features" if i == len(tensors) - 1 and fourier is not None
+                                                          else f"bias {i - len(weights)}")
+            raise InputError(f"INR checkpoint {str(path)!r}: {what} holds {int((~torch.isfinite(t)).sum())} NaN or "
+                             "infinite values; expected a network with finite weights")
+
+
 def load_inr_file(path: str | Path, *, name: str | None = None) -> INR:
-    """An INR from a sciprune safetensors MLP or a PruningAMR-format torch checkpoint."""
+    """An INR from a sciprune safetensors MLP or a PruningAMR-format torch checkpoint (checked first)."""
     from sciprune.studies.amr.legacy import is_torch_file, load_pruningamr
 
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise InputError(
-            f"INR checkpoint {str(path)!r} does not exist; expected {', '.join(BUILTIN)}, hos or a checkpoint file"
-        )
+    expected = f"{', '.join(BUILTIN)}, hos or a checkpoint file (sciprune safetensors or PruningAMR torch file)"
+    path = input_file(Path(str(path)).expanduser() if str(path).strip() else str(path), "INR checkpoint", expected)
     label = name or str(path)
-    if is_torch_file(path):
-        weights, biases, acts, gauss = load_pruningamr(path)
-        return _from_layers(label, str(path), weights, biases, acts, gauss, None)
-    mlp, meta = load_mlp(path)
+    with reading("INR checkpoint", path, expected):
+        if is_torch_file(path):
+            try:
+                weights, biases, acts, gauss = load_pruningamr(path)
+            except InputError:
+                if zipfile.is_zipfile(path) or _LEGACY_MAGIC not in path.read_bytes()[:32]:
+                    raise
+                raise InputError(
+                    f"INR checkpoint {str(path)!r} is in torch's legacy (non-zip) format, which cannot be read without "
+                    "running its pickled code; re-save it with a current torch (torch.save writes the zip format) "
+                    "where you trust the file, or use a sciprune safetensors checkpoint") from None
+            _check_layers(path, weights, biases, gauss)
+            return _from_layers(label, str(path), weights, biases, acts, gauss, None)
+        with open(path, "rb") as f:
+            if f.read(9)[8:9] == b"{":  # a safetensors file: check its header against the file first
+                safetensors_header(path, "INR checkpoint")
+        mlp, meta = load_mlp(path)
     state = mlp.state_dict()
     weights = [state[f"layers.{i}.weight"] for i in range(len(mlp.layers))]
     biases = [state[f"layers.{i}.bias"] for i in range(len(mlp.layers))]
-    inr_meta = meta.get("inr", {}) if isinstance(meta.get("inr"), dict) else {}
-    return _from_layers(label, str(path), weights, biases, list(mlp.activations), None, inr_meta.get("default_mesh"))
+    _check_layers(path, weights, biases, None)
+    inr_meta = meta.get("inr", {}) if isinstance(meta, dict) and isinstance(meta.get("inr"), dict) else {}
+    mesh = inr_meta.get("default_mesh")
+    if mesh is not None and not (isinstance(mesh, str) and mesh.strip()):
+        raise InputError(f"INR checkpoint {str(path)!r}: metadata inr.default_mesh is {mesh!r}; expected a mesh name or path")
+    return _from_layers(label, str(path), weights, biases, list(mlp.activations), None, mesh)
 
 
 def resolve_inr(spec: str) -> INR:
@@ -166,3 +204,12 @@ def resolve_inr(spec: str) -> INR:
             )
         return load_inr_file(shared / HOS, name="hos")
     return load_inr_file(spec)
+
+
+def check_inputs(cfg: Any) -> None:
+    """The amr study's inputs, before its results folder is touched: the INR and a mesh file."""
+    from sciprune.studies.amr.meshing import load_mesh
+
+    resolve_inr(cfg.inr)
+    if cfg.mesh is not None:
+        load_mesh(cfg.mesh)  # checked as text first, then read by MFEM

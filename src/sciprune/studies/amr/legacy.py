@@ -12,6 +12,7 @@ pickle (a custom class, a function) is refused with one line.
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -41,8 +42,24 @@ _KNOWN_OTHER: tuple[type[nn.Module], ...] = (
 ALLOWLIST: list[Any] = [nn.ParameterList, nn.ModuleList, *SUPPORTED, *_KNOWN_OTHER]
 
 
+def is_safetensors(path: Path) -> bool:
+    """A safetensors file: an 8-byte little-endian header length ``n``, then ``n`` bytes of JSON."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if len(head) < 9:
+        return False
+    return head[8:9] == b"{" and 8 + int.from_bytes(head[:8], "little") <= path.stat().st_size
+
+
 def is_torch_file(path: Path) -> bool:
-    return zipfile.is_zipfile(path) or path.read_bytes()[:1] == b"\x80"
+    """A torch checkpoint (zip, or a legacy pickle: first byte 0x80). A safetensors file whose
+    header length happens to start with the byte 0x80 is not one."""
+    if is_safetensors(path):
+        return False
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as f:
+        return f.read(1) == b"\x80"
 
 
 def load_pruningamr(path: str | Path) -> tuple[list[Tensor], list[Tensor], list[str], Tensor | None]:
@@ -50,7 +67,8 @@ def load_pruningamr(path: str | Path) -> tuple[list[Tensor], list[Tensor], list[
     path = Path(path)
     try:
         with torch.serialization.safe_globals(ALLOWLIST):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            # bytes, not the path: torch.load hands any path named *.safetensors to safetensors
+            obj = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()
         detail = next((ln for ln in first if "Unsupported global" in ln or "GLOBAL" in ln), first[0] if first else "")

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter
+from matplotlib.ticker import Formatter
 from matplotlib.tri import Triangulation
 
 from sciprune.files import atomic_write_with
@@ -29,7 +30,31 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_error_vs_dofs(cfg: AMRConfig, rows: Rows, path: Path) -> Path:
+class DistinctFormatter(Formatter):
+    """Tick labels with the fewest significant digits (at least ``digits``) that keep the visible
+    labels of one axis distinct (a log axis spanning less than a decade otherwise prints 1.8, 1.8)."""
+
+    def __init__(self, digits: int = 2) -> None:
+        self.digits = digits
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return f"{x:.{self.digits}g}"
+
+    def format_ticks(self, values: Any) -> list[str]:
+        labels = [f"{v:.{self.digits}g}" for v in values]
+        for digits in range(self.digits, 10):
+            labels = [f"{v:.{digits}g}" for v in values]
+            if len(set(labels)) == len(labels):
+                break
+        return labels
+
+
+def _label(cfg: AMRConfig) -> str:
+    """The INR's name for titles: a built-in name, or a checkpoint's file name (not its path)."""
+    return Path(cfg.inr).name
+
+
+def error_vs_dofs_figure(cfg: AMRConfig, rows: Rows) -> Figure:
     runs = [r for r in rows if r.get("role") == "run"]
     base = [r for r in rows if r.get("role") == "baseline"]
     fig = Figure(figsize=(10, 4.2))
@@ -37,32 +62,37 @@ def plot_error_vs_dofs(cfg: AMRConfig, rows: Rows, path: Path) -> Path:
         if base:
             ax.plot([r["dofs"] for r in base], [r[key] for r in base], "s--", color="0.45", label="uniform refinement")
         if runs:
-            name = {"pruning": "PruningAMR", "basic": "BasicAMR", "uniform": "uniform"}[cfg.mode]
+            name = {"bulk": "bulk PruningAMR", "pruning": "PruningAMR", "basic": "BasicAMR", "uniform": "uniform"}[cfg.mode]
             ax.plot([r["true_dofs"] for r in runs], [r[key] for r in runs], "o-", color="C0", label=f"{name} (true DOFs)")
             if any(r["dofs"] != r["true_dofs"] for r in runs):
                 ax.plot([r["dofs"] for r in runs], [r[key] for r in runs], "o:", color="C0", alpha=0.45,
                         label=f"{name} (all DOFs)")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
-        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
+        ax.yaxis.set_major_formatter(DistinctFormatter(3))
+        ax.yaxis.set_minor_formatter(DistinctFormatter(2))
         ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_xlabel("degrees of freedom")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{cfg.inr}: error of the mesh interpolant against DOFs ({cfg.mode}, T={cfg.threshold}, P={cfg.prop_threshold}, ε={cfg.epsilon})",
-                 fontsize=10)
-    return _save(fig, path)
+    what = {"bulk": f"bulk, θ={cfg.fraction:g}, {cfg.indicator}, ε={cfg.epsilon}",
+            "pruning": f"pruning, T={cfg.threshold}, P={cfg.prop_threshold}, ε={cfg.epsilon}",
+            "basic": f"basic, T={cfg.threshold}", "uniform": "uniform"}[cfg.mode]
+    fig.suptitle(f"{_label(cfg)}: error of the mesh interpolant against DOFs ({what})", fontsize=10)
+    return fig
+
+
+def plot_error_vs_dofs(cfg: AMRConfig, rows: Rows, path: Path) -> Path:
+    return _save(error_vs_dofs_figure(cfg, rows), path)
 
 
 def _load(run_dir: Path, it: int) -> tuple[np.ndarray, np.ndarray, int]:
     """``(corners (NE, C, d), corner values (NE, C), d)`` of ``it_<it>.mesh`` / ``.gf``."""
-    from sciprune.studies.amr.meshing import mfem_module
+    from sciprune.studies.amr.meshing import mfem_module, read_iteration
 
     mfem = mfem_module()
-    mesh = mfem.Mesh(str(run_dir / f"it_{it}.mesh"), 1, 1)
-    gf = mfem.GridFunction(mesh, str(run_dir / f"it_{it}.gf"))
+    mesh, gf = read_iteration(run_dir, it)
     fes = gf.FESpace()
     restriction = fes.GetElementRestriction(mfem.ElementDofOrdering_LEXICOGRAPHIC)
     dim = mesh.Dimension()
@@ -107,13 +137,17 @@ def _bilinear_triangulation(corners: np.ndarray, vals: np.ndarray) -> tuple[Tria
 
 
 def plot_final_mesh(cfg: AMRConfig, run_dir: Path, it: int, path: Path) -> Path:
+    return _save(final_mesh_figure(cfg, run_dir, it), path)
+
+
+def final_mesh_figure(cfg: AMRConfig, run_dir: Path, it: int) -> Figure:
     corners, vals, dim = _load(run_dir, it)
-    title = f"{cfg.inr}: mesh after iteration {it} ({len(corners)} elements) over its P1 field"
+    title = f"{_label(cfg)}: mesh after iteration {it} ({len(corners)} elements) over its P1 field"
     labels = ("x", "y")
     labels3 = ("x", "y", "t" if cfg.inr == "spacetime" else "z")
     if dim == 3:
         corners, vals, z0 = _slice(corners, vals)
-        title += f"\nslice through the middle of the third axis ({labels3[2]} = {z0:.3g})"
+        title += f"; slice through the middle of the third axis ({labels3[2]} = {z0:.3g})"
     tri = _bilinear_triangulation(corners, vals)
     outline = corners[:, [0, 1, 3, 2, 0], :]
     segs = list(np.stack([outline[:, :-1], outline[:, 1:]], axis=2).reshape(-1, 2, 2))
@@ -142,6 +176,7 @@ def plot_final_mesh(cfg: AMRConfig, run_dir: Path, it: int, path: Path) -> Path:
             ax.set_ylim(mid[1] - half, mid[1] + half)
             ax.set_title(f"zoom on the refined region (smallest element {size.min():.3g})", fontsize=9)
         else:
-            ax.set_title(title, fontsize=9)
+            ax.set_title("whole domain", fontsize=9)
     fig.colorbar(tpc, ax=list(axes), label=f"u_h (INR output {cfg.component})", shrink=0.85)
-    return _save(fig, path)
+    fig.suptitle("\n".join(textwrap.wrap(title, 110)), fontsize=10)
+    return fig

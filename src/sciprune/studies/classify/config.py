@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sciprune.core.cascade import RETRAIN_POLICIES
 from sciprune.core.schedule import KERAS
 from sciprune.nn.mlp import ACTIVATIONS
 from sciprune.studies.base import StudyConfig
+from sciprune.validate import memory
 
 Method = Literal["weight", "unit", "id"]
 METHODS: tuple[Method, ...] = ("weight", "unit", "id")
+MAX_WIDTH = 1_000_000
+MAX_FEATURES, MAX_CLASSES = 784, 256  # MNIST-sized inputs; IDX labels are bytes
 
 
 class _Section(BaseModel):
@@ -20,21 +23,31 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    name: Literal["digits", "mnist", "fashion-mnist"] = "digits"
-    data_dir: str | None = None
+    name: Literal["digits", "mnist", "fashion-mnist"] = Field(
+        "digits", description="digits (shipped), mnist or fashion-mnist (IDX files in data_dir)",
+        json_schema_extra={"cli": "dataset"})
+    data_dir: str | None = Field(None, description="folder with the four IDX files (mnist, fashion-mnist)",
+                                 json_schema_extra={"cli": "data-dir"})
     test_fraction: float = Field(0.25, gt=0.0, lt=1.0, description="digits only: held-out fraction")
-    limit_train: int | None = Field(None, ge=1, description="use only the first N training images")
+    limit_train: int | None = Field(None, ge=1, le=100_000_000, description="use only the first N training images")
+
+    @model_validator(mode="after")
+    def _dir_for_idx_only(self) -> "DataConfig":
+        if self.name == "digits" and self.data_dir is not None:
+            raise ValueError(f"data.data_dir={self.data_dir!r} is given but data.name is 'digits', which is shipped "
+                             "and reads no files; expected --dataset mnist or fashion-mnist with --data-dir, or no --data-dir")
+        return self
 
 
 class ModelConfig(_Section):
-    hidden: list[int] = Field(default_factory=lambda: [128, 128, 64, 32], min_length=1)
+    hidden: list[int] = Field(default_factory=lambda: [128, 128, 64, 32], min_length=1, max_length=64)
     activation: str = "relu"
 
     @field_validator("hidden")
     @classmethod
     def _positive(cls, v: list[int]) -> list[int]:
-        if min(v) < 1:
-            raise ValueError(f"hidden widths must be >= 1, got {v}")
+        if min(v) < 1 or max(v) > MAX_WIDTH:
+            raise ValueError(f"hidden widths must be in [1, {MAX_WIDTH}], got {v}")
         return v
 
     @field_validator("activation")
@@ -46,17 +59,17 @@ class ModelConfig(_Section):
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(20, ge=0)
-    batch_size: int = Field(128, ge=1)
+    epochs: int = Field(20, ge=0, le=100_000)
+    batch_size: int = Field(128, ge=1, le=10_000_000)
     lr: float = Field(1e-3, gt=0.0)
 
 
 class PruneConfig(_Section):
     methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
-    sparsities: list[float] = Field(default_factory=lambda: list(KERAS), min_length=1)
-    retrain_epochs: int = Field(2, ge=0, description="0: only the one-shot curves; >0: also the retrained curves")
+    sparsities: list[float] = Field(default_factory=lambda: list(KERAS), min_length=1, max_length=1000)
+    retrain_epochs: int = Field(2, ge=0, le=100_000, description="0: only the one-shot curves; >0: also the retrained curves")
     retrain: str = "finetune"
-    id_samples: int = Field(500, ge=1, description="training inputs the ID sees")
+    id_samples: int = Field(500, ge=1, le=10_000_000, description="training inputs the ID sees")
     heatmap_sparsity: float = Field(0.9, ge=0.0, lt=1.0)
 
     @field_validator("sparsities")
@@ -79,9 +92,24 @@ class ClassifyConfig(StudyConfig):
     """Weight vs unit vs ID pruning of an MLP classifier, over ``repeats`` seeds."""
 
     study: Literal["classify"] = "classify"
-    repeats: int = Field(3, ge=1, description="independent seeds: seed, seed+1, ...")
+    repeats: int = Field(3, ge=1, le=10_000, description="independent seeds: seed, seed+1, ...")
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     prune: PruneConfig = PruneConfig()
-    timing_batch: int = Field(4096, ge=1, description="batch for the inference-time measurement of compacted nets")
+    timing_batch: int = Field(4096, ge=1, le=100_000_000, description="batch for the inference-time measurement of compacted nets")
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> "ClassifyConfig":
+        """Estimated peak memory (MNIST-sized inputs, the largest case) against this machine's RAM."""
+        sizes = [MAX_FEATURES, *self.model.hidden, MAX_CLASSES]
+        params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+        # weights, gradient, two Adam moments, a saved copy, float masks: ~6 float32 copies per parameter
+        memory(24.0 * params, f"model.hidden={list(self.model.hidden)} ({params:.3g} parameters)",
+               fix="Choose smaller hidden widths.")
+        widest = max(sizes)
+        memory(4.0 * self.timing_batch * widest * 2, f"timing_batch={self.timing_batch} (batch x widest layer {widest})",
+               fix="Choose a smaller timing_batch.")
+        memory(4.0 * self.train.batch_size * widest * 2 * len(sizes), f"train.batch_size={self.train.batch_size}",
+               fix="Choose a smaller train.batch_size.")
+        return self

@@ -8,6 +8,8 @@ MNIST and Fashion-MNIST are read from the standard IDX files in a user folder, g
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from torch import Tensor
 
 from sciprune.core.seeding import numpy_generator
 from sciprune.errors import InputError
+from sciprune.validate import input_dir, input_file
 
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -25,6 +28,7 @@ IDX_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 _MAGIC = {1: 2049, 3: 2051}  # labels (1-D), images (3-D), unsigned bytes
+MAX_IDX_BYTES = 1 << 31  # 2 GiB unpacked: ~40x MNIST
 
 
 @dataclass(frozen=True)
@@ -46,19 +50,44 @@ class Split:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX array (unsigned bytes, 1-D labels or 3-D images), gzipped or not."""
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+def _bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it ends in ``.gz`` (at most :data:`MAX_IDX_BYTES`)."""
+    path = input_file(path, "IDX file", "an MNIST-format IDX file")
+    if path.suffix != ".gz":
+        if path.stat().st_size > MAX_IDX_BYTES:
+            raise InputError(f"IDX file {str(path)!r} is {path.stat().st_size} bytes; expected at most {MAX_IDX_BYTES}")
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read(MAX_IDX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as err:
+        raise InputError(f"IDX file {str(path)!r} is not a valid gzip file ({' '.join(str(err).split()) or type(err).__name__}); "
+                         "expected a gzipped IDX file, or the file without .gz") from None
+    if len(raw) > MAX_IDX_BYTES:
+        raise InputError(f"IDX file {str(path)!r} unpacks to more than {MAX_IDX_BYTES} bytes; expected an MNIST-sized IDX file")
+    return raw
+
+
+def read_idx(path: Path, *, ndim: int | None = None) -> np.ndarray:
+    """An IDX array (unsigned bytes, 1-D labels or 3-D images), gzipped or not; ``ndim`` if given is required."""
+    raw = _bytes(path)
     if len(raw) < 8:
         raise InputError(f"IDX file {str(path)!r} is truncated ({len(raw)} bytes); expected a header of at least 8 bytes")
-    ndim = raw[3]
+    dims_n = raw[3]
     magic = int.from_bytes(raw[:4], "big")
-    if ndim not in _MAGIC or magic != _MAGIC[ndim]:
+    if dims_n not in _MAGIC or magic != _MAGIC[dims_n]:
         raise InputError(f"IDX file {str(path)!r} has magic number {magic}; expected 2049 (labels) or 2051 (images)")
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    body = raw[4 + 4 * ndim :]
-    if len(body) != int(np.prod(dims)):
-        raise InputError(f"IDX file {str(path)!r} holds {len(body)} values; its header promises {int(np.prod(dims))} (truncated?)")
+    if ndim is not None and dims_n != ndim:
+        kind = "labels (1-D, magic 2049)" if ndim == 1 else "images (3-D, magic 2051)"
+        raise InputError(f"IDX file {str(path)!r} holds a {dims_n}-D array; expected {kind}")
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims_n)]
+    body = raw[4 + 4 * dims_n :]
+    promised = math.prod(dims)  # Python integers: no overflow
+    if len(body) != promised:
+        shape = "x".join(map(str, dims))
+        raise InputError(f"IDX file {str(path)!r} holds {len(body)} values; its header promises {promised} ({shape}; truncated?)")
+    if promised == 0:
+        raise InputError(f"IDX file {str(path)!r} has dimensions {dims}: no data; expected at least one image / label")
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
@@ -73,16 +102,18 @@ def _find(folder: Path, stem: str) -> Path:
 
 
 def load_idx_folder(folder: str | Path, *, limit_train: int | None = None) -> Split:
-    """MNIST / Fashion-MNIST from ``folder`` (the four standard IDX files)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"data directory {str(folder)!r} does not exist; expected a folder with the MNIST IDX files")
-    arrays = {key: read_idx(_find(folder, stem)) for key, stem in IDX_FILES.items()}
+    """MNIST / Fashion-MNIST from ``folder`` (the four standard IDX files), checked against each other."""
+    folder = input_dir(folder, "data directory", "a folder with the MNIST IDX files")
+    paths = {key: _find(folder, stem) for key, stem in IDX_FILES.items()}  # all four present before any is read
+    arrays = {key: read_idx(path, ndim=1 if key.endswith("labels") else 3) for key, path in paths.items()}
     for part in ("train", "test"):
         if len(arrays[f"{part}_images"]) != len(arrays[f"{part}_labels"]):
             raise InputError(f"{part} images and labels in {str(folder)!r} differ in count: "
                              f"{len(arrays[f'{part}_images'])} vs {len(arrays[f'{part}_labels'])}")
     xtr, ytr = arrays["train_images"], arrays["train_labels"]
+    if xtr.shape[1:] != arrays["test_images"].shape[1:]:
+        raise InputError(f"images in {str(folder)!r} differ in size: training {xtr.shape[1]}x{xtr.shape[2]}, test "
+                         f"{arrays['test_images'].shape[1]}x{arrays['test_images'].shape[2]}; expected one image size")
     if limit_train is not None:
         xtr, ytr = xtr[:limit_train], ytr[:limit_train]
     shape = (int(xtr.shape[1]), int(xtr.shape[2]))

@@ -46,9 +46,10 @@ def _save(fig: Any, path: Path) -> Path:
 def plot_curves(rows: list[dict[str, Any]], path: Path, *, seeds: int, dataset: str) -> Path:
     """Accuracy (top) and test loss (bottom) against sparsity, one column per variant; mean ± 1 std."""
     acc, loss = curves(rows, "accuracy"), curves(rows, "loss")
-    variants = [v for v in ("oneshot", "retrained") if any(k[1] == v for k in acc)]
+    variants = [v for v in ("oneshot", "retrained") if any(k[1] == v for k in acc)] or ["oneshot"]  # none: all diverged
     fig, axes = plt.subplots(2, len(variants), figsize=(6.2 * len(variants), 8), squeeze=False, sharex=True)
-    dense_acc = np.mean([r["accuracy"] for r in rows if r["method"] == "dense"])
+    dense = [r["accuracy"] for r in rows if r["method"] == "dense" and r.get("accuracy") is not None]
+    dense_acc = float(np.mean(dense)) if dense else None  # None: every dense run diverged
     for j, variant in enumerate(variants):
         for i, (data, name) in enumerate(((acc, "test accuracy (%)"), (loss, "test loss (cross-entropy)"))):
             ax = axes[i][j]
@@ -59,8 +60,9 @@ def plot_curves(rows: list[dict[str, Any]], path: Path, *, seeds: int, dataset: 
                 ax.plot(x, mean, "o-", color=COLORS.get(method), label=LABELS.get(method, method), ms=4)
                 ax.fill_between(x, mean - std, mean + std, color=COLORS.get(method), alpha=0.2)
             if i == 0:
-                ax.axhline(dense_acc, color="gray", ls=":", lw=1, label=f"dense ({dense_acc:.1f} %)")
-                ax.axhline(dense_acc - 1, color="gray", ls="--", lw=0.8, label="dense − 1 point")
+                if dense_acc is not None:
+                    ax.axhline(dense_acc, color="gray", ls=":", lw=1, label=f"dense ({dense_acc:.1f} %)")
+                    ax.axhline(dense_acc - 1, color="gray", ls="--", lw=0.8, label="dense − 1 point")
                 ax.set_title(f"{variant}: {'no retraining' if variant == 'oneshot' else 'pruned, then retrained'}")
                 ax.set_ylim(0, 101)
                 ax.legend(loc="lower left", fontsize=8)

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from sciprune.files import read_csv
-from sciprune.runner.report import table
+from sciprune.htmlreport import table
 from sciprune.studies.base import Study
 from sciprune.studies.classify.config import ClassifyConfig
+from sciprune.studies.classify.data import load_data
 from sciprune.studies.classify.plots import curves, plot_curves, plot_heatmaps
 from sciprune.studies.classify.protocol import run
 
@@ -20,7 +21,7 @@ from sciprune.studies.classify.protocol import run
 def summarize(cfg: ClassifyConfig, rows: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
     """Per method and variant: mean accuracy at each sparsity, and the largest sparsity whose mean
     accuracy is within 1 point of the dense networks' mean."""
-    dense = [r["accuracy"] for r in rows if r["method"] == "dense"]
+    dense = [r["accuracy"] for r in rows if r["method"] == "dense" and r.get("accuracy") is not None]
     dense_acc = float(np.mean(dense)) if dense else float("nan")
     methods: dict[str, Any] = defaultdict(dict)
     for (method, variant), (s, mean, std) in curves(rows, "accuracy").items():
@@ -28,7 +29,7 @@ def summarize(cfg: ClassifyConfig, rows: list[dict[str, Any]], run_dir: Path) ->
         methods[method][variant] = {
             "accuracy_mean": {f"{si:g}": round(float(m), 4) for si, m in zip(s, mean)},
             "accuracy_std": {f"{si:g}": round(float(d), 4) for si, d in zip(s, std)},
-            "max_sparsity_within_1pt": max(within) if within else None,
+            "max_sparsity_within_1pt": max(within) if within and dense else None,
         }
     return {"dataset": cfg.data.name, "seeds": cfg.repeats, "dense_accuracy": round(dense_acc, 4),
             "methods": dict(methods)}
@@ -60,5 +61,12 @@ def describe(cfg: ClassifyConfig, rows: list[dict[str, Any]], run_dir: Path) -> 
     return "\n".join(lines)
 
 
+def check(cfg: ClassifyConfig) -> None:
+    """The IDX files (MNIST / Fashion-MNIST), read and checked before the results folder is touched."""
+    if cfg.data.name != "digits":
+        load_data(cfg.data.name, data_dir=cfg.data.data_dir, seed=cfg.seed, test_fraction=cfg.data.test_fraction,
+                  limit_train=cfg.data.limit_train)
+
+
 STUDY = Study(name="classify", title="Classification: weight vs unit vs ID pruning", config=ClassifyConfig,
-              run=run, summarize=summarize, plot=plot, describe=describe)
+              run=run, summarize=summarize, plot=plot, describe=describe, check=check)

@@ -1,0 +1,295 @@
+"""Every bad input, across every command: exit status 2, one line on stderr, no traceback, no file touched.
+
+Each case runs ``sciprune`` in-process on a shared workspace of prepared inputs (``workspace.py``); the
+workspace is hashed before and after every case, and the case's own ``--out`` must not appear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from sciprune.runner.results import LOCK
+from tests.bad_input import workspace
+from tests.runner.helpers import cli
+
+F = "{w}"   # the workspace
+O = "{o}"   # a fresh output path of the case
+TINY = ["--preset", "demo", "--set", "repeats=1", "--set", "model.hidden=[8]", "--set", "train.epochs=1",
+        "--set", "prune.sparsities=[0.0, 0.5]", "--set", "timing_batch=64"]
+AMR = ["--preset", "demo", "--set", "max_it=2", "--set", "rmse_points=1024"]
+
+CASES: list[tuple[str, str, list[str]]] = []
+
+
+def case(name: str, pattern: str, *argv: str) -> None:
+    CASES.append((name, pattern, list(argv)))
+
+
+# -- usage errors (click/typer) ----------------------------------------------------------------
+case("unknown-command", r"No such command 'clasify'", "clasify")
+case("unknown-option", r"No such option: --prset", "classify", "--prset", "demo")
+case("preset-choice", r"--preset", "classify", "--preset", "huge", "--out", O)
+case("int-flag-text", r"--train-epochs", "classify", "--train-epochs", "many", "--out", O)
+case("int-flag-float", r"--train-epochs", "classify", "--train-epochs", "1.5", "--out", O)
+case("float-flag-text", r"--train-lr", "classify", "--train-lr", "fast", "--out", O)
+case("choice-flag", r"--dataset", "classify", "--dataset", "cifar", "--out", O)
+case("workers-text", r"--workers", "classify", "--workers", "two", "--out", O)
+case("missing-value", r"--out", "classify", "--out")
+case("run-no-config", r"Missing argument", "run")
+case("inspect-no-file", r"Missing argument", "inspect")
+case("report-no-dir", r"Missing argument", "report")
+case("report-extra-arg", r"unexpected extra argument", "report", F + "/results/done", "extra")
+case("amr-mode-choice", r"--mode", "amr", "--mode", "adaptive", "--out", O)
+case("amr-int-flag", r"--max-it", "amr", "--max-it", "x", "--out", O)
+case("amr-bool-flag-value", r"unexpected extra argument|No such", "amr", "--paraview", "yes", "--out", O)
+case("demo-unknown-option", r"No such option", "demo", "--preset", "quick")
+case("inspect-unknown-option", r"No such option", "inspect", F + "/ckpt/good.safetensors", "--trust")
+
+# -- config files (sciprune run) ------------------------------------------------------------------
+for name, pattern in {
+    "notutf8.yaml": r"not UTF-8 text \(byte \d+ is 0xff\)", "latin1.yaml": r"not UTF-8",
+    "dup.yaml": r"duplicate key 'seed' \(first at line 2\)", "dupnested.yaml": r"duplicate key 'epochs'",
+    "bomb.yaml": r"expands \(through its aliases\) to more than", "selfref.yaml": r"not valid YAML|expands",
+    "deep.yaml": r"nested too deeply|not valid YAML", "big.yaml": r"bytes; expected at most",
+    "list.yaml": r"holds a list; expected a mapping", "scalar.yaml": r"holds a str; expected a mapping",
+    "empty.yaml": r"holds a NoneType; expected a mapping", "nostudy.yaml": r"no 'study' field; expected one of",
+    "unknownstudy.yaml": r"unknown study 'regress'; expected one of", "typostudy.yaml": r"did you mean 'classify'",
+    "studynum.yaml": r"unknown study 3", "syntax.yaml": r"not valid YAML at line \d+",
+    "tabs.yaml": r"not valid YAML", "pyobj.yaml": r"not valid YAML.*python/object",
+    "unhashable.yaml": r"not valid YAML|unhashable", "unknownfield.yaml": r"unknown field 'epochs'.*expected one of",
+    "unknownnested.yaml": r"unknown field 'train.epochz'; expected one of epochs, batch_size, lr \(did you mean 'epochs'\?\)",
+    "sectionscalar.yaml": r"field 'train' got 3", "boolint.yaml": r"field 'repeats' got True: expected a number",
+    "floatint.yaml": r"field 'train.epochs' got 1e\+29: expected an integer", "inf.yaml": r"'train.lr' got inf: expected a finite",
+    "nan.yaml": r"'train.lr' got nan", "amrbad.yaml": r"max_it=1 is smaller than num_uniform_ref=2",
+    "amrmode.yaml": r"field 'mode' got 'adaptive'", "nul.yaml": r"not valid YAML|special characters",
+}.items():
+    case(f"run-{name}", pattern, "run", f"{F}/cfg/{name}", "--out", O)
+case("run-dir-as-config", r"is a directory; expected a file", "run", F + "/cfg/adir.yaml", "--out", O)
+case("run-missing-config", r"does not exist", "run", F + "/cfg/none.yaml", "--out", O)
+case("run-empty-path", r"config file is the empty string", "run", "", "--out", O)
+case("run-below-file", r"cannot exist: .*afile' is a file", "run", F + "/afile/x.yaml", "--out", O)
+case("run-proc", r"system folder", "run", "/proc/self/status", "--out", O)
+case("run-dev", r"system folder", "run", "/dev/null", "--out", O)
+case("run-bad-set", r"not of the form field=value", "run", F + "/good.yaml", "--set", "seed", "--out", O)
+
+# -- classify: --set values -----------------------------------------------------------------------
+for name, setting, pattern in [
+    ("repeats-bool", "repeats=true", r"'repeats' got True"), ("repeats-zero", "repeats=0", r"'repeats' got 0"),
+    ("repeats-huge", "repeats=100000000", r"'repeats'"), ("repeats-float", "repeats=2.0", r"expected an integer"),
+    ("repeats-text", "repeats=three", r"'repeats' got 'three'"), ("seed-float", "seed=0.5", r"'seed' got 0.5"),
+    ("seed-bool", "seed=false", r"'seed' got False"), ("seed-list", "seed=[1]", r"'seed'"),
+    ("epochs-neg", "train.epochs=-1", r"'train.epochs' got -1"), ("epochs-1e29", "train.epochs=1e29", r"expected an integer"),
+    ("epochs-huge", "train.epochs=10000000", r"'train.epochs'"), ("epochs-null", "train.epochs=null", r"'train.epochs' got None"),
+    ("lr-zero", "train.lr=0", r"'train.lr' got 0"), ("lr-neg", "train.lr=-1e-3", r"'train.lr'"),
+    ("lr-inf", "train.lr=.inf", r"expected a finite number"), ("lr-nan", "train.lr=.nan", r"'train.lr' got nan"),
+    ("lr-bool", "train.lr=true", r"expected a number, not a true/false"), ("lr-text", "train.lr=fast", r"'train.lr' got 'fast'"),
+    ("batch-zero", "train.batch_size=0", r"'train.batch_size'"), ("batch-huge", "train.batch_size=1000000000000", r"train.batch_size"),
+    ("hidden-empty", "model.hidden=[]", r"'model.hidden'"), ("hidden-zero", "model.hidden=[16, 0]", r"hidden widths must be in"),
+    ("hidden-1e12", "model.hidden=[1000000000000]", r"hidden widths must be in"),
+    ("hidden-memory", "model.hidden=[900000, 900000]", r"needs about .* of memory; this machine has"),
+    ("hidden-float", "model.hidden=[16.5]", r"'model.hidden.0' got 16.5"), ("hidden-bool", "model.hidden=[true]", r"'model.hidden.0' got True"),
+    ("hidden-scalar", "model.hidden=16", r"'model.hidden' got 16"), ("hidden-deep", "model.hidden=[" + ", ".join(["4"] * 65) + "]", r"'model.hidden'"),
+    ("activation", "model.activation=swishy", r"'model.activation' got 'swishy'"),
+    ("activation-empty", "model.activation=''", r"'model.activation'"),
+    ("sparsity-one", "prune.sparsities=[0.5, 1.0]", r"\[0, 1\)"), ("sparsity-neg", "prune.sparsities=[-0.1]", r"\[0, 1\)"),
+    ("sparsity-nan", "prune.sparsities=[.nan]", r"expected a finite number|\[0, 1\)"), ("sparsity-empty", "prune.sparsities=[]", r"prune.sparsities"),
+    ("sparsity-text", "prune.sparsities=[half]", r"prune.sparsities.0"), ("sparsity-bool", "prune.sparsities=[true]", r"not a true/false"),
+    ("method", "prune.methods=[l3]", r"'weight', 'unit' or 'id'"), ("methods-empty", "prune.methods=[]", r"prune.methods"),
+    ("retrain-policy", "prune.retrain=sometimes", r"'prune.retrain' got 'sometimes'"),
+    ("retrain-epochs-neg", "prune.retrain_epochs=-2", r"prune.retrain_epochs"),
+    ("id-samples-zero", "prune.id_samples=0", r"prune.id_samples"), ("heatmap-one", "prune.heatmap_sparsity=1.0", r"heatmap_sparsity"),
+    ("timing-1e12", "timing_batch=1000000000000", r"'timing_batch'"), ("timing-memory", "timing_batch=90000000", r"timing_batch=90000000 .*needs about"),
+    ("test-fraction", "data.test_fraction=1.5", r"data.test_fraction"), ("limit-train-zero", "data.limit_train=0", r"data.limit_train"),
+    ("dataset", "data.name=cifar10", r"'data.name' got 'cifar10'"), ("data-dir-digits", "data.data_dir=/tmp", r"data.data_dir='/tmp' is given but data.name is 'digits'"),
+    ("data-dir-empty", "data.data_dir=''", r"data_dir=''"),
+    ("unknown-top", "epochs=3", r"unknown field 'epochs'.*expected one of"), ("unknown-typo", "reapeats=2", r"did you mean 'repeats'"),
+    ("unknown-nested", "train.lrr=1", r"did you mean 'lr'"), ("unknown-section", "optim.lr=1", r"unknown field 'optim'"),
+    ("section-scalar", "train=3", r"field 'train' got 3"), ("set-into-scalar", "seed.x=1", r"field 'seed' is not a section"),
+    ("set-empty-key", "=3", r"not of the form field=value"), ("set-empty-part", "train..lr=1", r"empty field name"),
+    ("set-bad-yaml", "train.lr=[1, 2", r"not valid YAML"), ("set-dup-keys", "train={lr: 1, lr: 2}", r"duplicate key 'lr'"),
+    ("study-switch", "study=amr", r"unknown field|invalid config"),
+]:
+    case(f"classify-set-{name}", pattern, "classify", *TINY, "--set", setting, "--out", O)
+
+# -- classify: flags, data, output ----------------------------------------------------------------
+case("classify-flag-batch-zero", r"'train.batch_size' got 0", "classify", *TINY, "--train-batch-size", "0", "--out", O)
+case("classify-flag-lr-inf", r"expected a finite number", "classify", *TINY, "--train-lr", "inf", "--out", O)
+case("classify-flag-lr-nan", r"'train.lr' got nan", "classify", *TINY, "--train-lr", "nan", "--out", O)
+case("classify-flag-hidden-yaml", r"not valid YAML", "classify", *TINY, "--model-hidden", "[8, 8", "--out", O)
+case("classify-flag-data-dir-digits", r"is given but data.name is 'digits'", "classify", *TINY, "--data-dir", F + "/idx/good", "--out", O)
+case("classify-mnist-no-dir", r"pass --data-dir", "classify", *TINY, "--dataset", "mnist", "--out", O)
+for name, pattern in {
+    "images1d": r"holds a 1-D array; expected images \(3-D", "labels3d": r"holds a 3-D array; expected labels \(1-D",
+    "testsize": r"differ in size: training 4x4, test 5x5", "zero": r"no data; expected at least one",
+    "overflow": r"holds 64 values; its header promises", "missing": r"missing data file t10k-labels-idx1-ubyte",
+    "count": r"differ in count: 20 vs 19", "magic": r"magic number 2052", "truncated": r"holds 100 values; its header promises 320",
+    "short": r"is truncated \(2 bytes\)", "badgz": r"not a valid gzip file", "notgz": r"not a valid gzip file",
+    "isdir": r"is a directory|missing data file",
+}.items():
+    case(f"classify-idx-{name}", pattern, "classify", *TINY, "--dataset", "mnist", "--data-dir", f"{F}/idx/{name}", "--out", O)
+case("classify-idx-dir-missing", r"data directory .* does not exist", "classify", *TINY, "--dataset", "fashion-mnist", "--data-dir", F + "/idx/none", "--out", O)
+case("classify-idx-dir-file", r"data directory .*afile' is a file", "classify", *TINY, "--dataset", "mnist", "--data-dir", F + "/afile", "--out", O)
+case("classify-idx-dir-proc", r"system folder", "classify", *TINY, "--dataset", "mnist", "--data-dir", "/proc", "--out", O)
+case("classify-out-empty", r"--out is the empty string", "classify", *TINY, "--out", "")
+case("classify-out-file", r"is an existing file; expected a results folder", "classify", *TINY, "--out", F + "/afile")
+case("classify-out-below-file", r"cannot be created: .*afile' is a file", "classify", *TINY, "--out", F + "/afile/sub")
+case("classify-out-proc", r"lies under /proc", "classify", *TINY, "--out", "/proc/sciprune")
+case("classify-out-sys", r"lies under /sys", "classify", *TINY, "--out", "/sys/sciprune")
+case("classify-out-userdir", r"files that are not a sciprune run \(metrics.csv, notes.txt, plots, \.\.\.; no config.yaml\)",
+     "classify", *TINY, "--out", F + "/userdir")
+case("classify-out-existing-run", r"already holds a run; pass --resume", "classify", *TINY, "--out", F + "/results/done")
+case("classify-resume-other-config", r"--resume: the config differs", "classify", *TINY, "--resume", "--out", F + "/results/done")
+case("classify-resume-corrupt-config", r"saved config .* is not valid YAML", "classify", *TINY, "--resume", "--out", F + "/results/corruptconfig")
+case("classify-resume-notutf8-config", r"saved config .* is not UTF-8", "classify", *TINY, "--resume", "--out", F + "/results/notutf8config")
+case("classify-resume-list-config", r"holds a list; expected a mapping", "classify", *TINY, "--resume", "--out", F + "/results/listconfig")
+case("classify-workers-zero", r"--workers must be an integer in \[1, 1024\]; got 0", "classify", *TINY, "--workers", "0", "--out", O)
+case("classify-workers-neg", r"--workers must be", "classify", *TINY, "--workers", "-3", "--out", O)
+case("classify-workers-huge", r"--workers must be", "classify", *TINY, "--workers", "100000", "--out", O)
+case("classify-device", r"unknown device 'gpu0'", "classify", *TINY, "--device", "gpu0", "--out", O)
+case("classify-device-empty", r"unknown device", "classify", *TINY, "--device", "", "--out", O)
+for name, address in {"notaurl": "notaurl", "http": "http://127.0.0.1:8786", "noport": "tcp://127.0.0.1",
+                      "port0": "tcp://127.0.0.1:0", "port-huge": "tcp://127.0.0.1:99999", "space": "tcp://a b:1",
+                      "empty": ""}.items():
+    case(f"classify-scheduler-{name}", r"is not a scheduler address; expected tcp://host:port", "classify", *TINY,
+         "--scheduler", address, "--out", O)
+
+case("classify-scheduler-unreachable", r"cannot reach the dask scheduler 'tcp://127.0.0.1:1'", "classify", *TINY,
+     "--scheduler", "tcp://127.0.0.1:1", "--out", O)
+case("classify-scheduler-unknown-host", r"cannot reach the dask scheduler", "classify", *TINY,
+     "--scheduler", "tcp://no-such-host.invalid:8786", "--out", O)
+
+# -- amr ---------------------------------------------------------------------------------------------
+for name, setting, pattern in [
+    ("max-it-zero", "max_it=0", r"'max_it' got 0"), ("max-it-below-uniform", "max_it=1", r"max_it=1 is smaller"),
+    ("threshold-zero", "threshold=0", r"'threshold' got 0"), ("threshold-inf", "threshold=.inf", r"finite"),
+    ("epsilon-one", "epsilon=1", r"'epsilon' got 1"), ("prop-threshold", "prop_threshold=1.5", r"'prop_threshold'"),
+    ("id-samples-one", "id_samples=1", r"'id_samples' got 1"), ("error-samples-huge", "error_samples=10000000", r"'error_samples'"),
+    ("id-samples-bool", "id_samples=true", r"not a true/false"), ("max-dofs-float", "max_dofs=5e3", r"expected an integer"),
+    ("rmse-points", "rmse_points=3", r"'rmse_points' got 3"), ("time-slice-nan", "time_slice=.nan", r"finite"),
+    ("component-neg", "component=-1", r"'component' got -1"), ("offset-neg", "error_offset=-1", r"'error_offset'"),
+    ("inr-empty", "inr=''", r"'inr' got ''"), ("mesh-empty", "mesh=''", r"'mesh' got ''"),
+    ("mode", "mode=adaptive", r"'mode' got 'adaptive'"), ("paraview-int", "paraview=2", r"'paraview' got 2"),
+    ("unknown", "max_iter=3", r"did you mean 'max_it'"), ("baseline-typo", "uniform_baselin=false", r"did you mean 'uniform_baseline'"),
+]:
+    case(f"amr-set-{name}", pattern, "amr", *AMR, "--set", setting, "--out", O)
+case("amr-scheduler", r"does not run on a dask scheduler", "amr", *AMR, "--scheduler", "tcp://127.0.0.1:8786", "--out", O)
+case("amr-device", r"unknown device", "amr", *AMR, "--device", "tpu", "--out", O)
+case("amr-out-userdir", r"not a sciprune run", "amr", *AMR, "--out", F + "/userdir")
+case("amr-out-file", r"is an existing file", "amr", *AMR, "--out", F + "/afile")
+case("amr-inr-missing", r"INR checkpoint .* does not exist; expected corner, front, spacetime, hos", "amr", *AMR, "--inr", F + "/ckpt/none.ckpt", "--out", O)
+case("amr-inr-dir", r"is a directory", "amr", *AMR, "--inr", F + "/ckpt/adir.safetensors", "--out", O)
+for name, pattern in {
+    "random.safetensors": r"neither a safetensors nor a torch file|corrupt or truncated",
+    "truncated.safetensors": r"corrupt or truncated", "empty.safetensors": r"neither a safetensors|truncated|too short",
+    "short.safetensors": r"neither a safetensors|truncated|too short", "liar.safetensors": r"claims bytes .* \(truncated or corrupt\)",
+    "dtype.safetensors": r"malformed header entry", "metalist.safetensors": r"could not be read|metadata",
+    "nosizes.safetensors": r"could not be read \(KeyError: 'sizes'\)", "sizesstr.safetensors": r"could not be read|architecture",
+    "metanotjson.safetensors": r"corrupt or truncated|could not be read", "noarch.safetensors": r"no architecture metadata",
+    "mismatch.safetensors": r"does not match its architecture", "int64.ckpt": r"holds torch.int64 weights; expected floating-point",
+    "naninr.ckpt": r"layer 0 holds 16 NaN or infinite values", "infinr.ckpt": r"layer 0 holds 16 NaN or infinite values",
+    "chain.ckpt": r"expected \(out, in\) weights chained", "leaky.ckpt": r"unknown activation 'LeakyReLU'",
+    "otherdict.ckpt": r"expected a PruningAMR dict", "module.pt": r"not an allowlisted INR pickle",
+    "legacy.ckpt": r"legacy \(non-zip\) format", "zipjunk.pt": r"could not be read|not an allowlisted|corrupt or truncated",
+    "pickletrunc.pt": r"could not be read|not an allowlisted|corrupt", "text.pt": r"neither a safetensors nor a torch file",
+}.items():
+    case(f"amr-inr-{name}", pattern, "amr", *AMR, "--inr", f"{F}/ckpt/{name}", "--out", O)
+for name, pattern in {
+    "vertex99.mesh": r"elements 0 names vertex 99, but the mesh has 4 vertices; expected vertex ids 0..3",
+    "negative.mesh": r"a vertex of elements 0 is -1; expected an integer in \[0,",
+    "nanvertex.mesh": r"vertex 3 has coordinates \[nan, 1.0\]; expected finite", "infvertex.mesh": r"expected finite numbers",
+    "fewids.mesh": r"a vertex of elements 0 is 'boundary'; expected an integer", "badgeom.mesh": r"the geometry of elements 0 is 42",
+    "textid.mesh": r"a vertex of elements 0 is 'two'", "badcoord.mesh": r"a vertex coordinate is not a number",
+    "dim4.mesh": r"the dimension is 4; expected an integer in \[1, 3\]",
+    "shortvertices.mesh": r"ends where vertex coordinates \(4 x 2\) was expected \(truncated\?\)",
+    "hugecount.mesh": r"the number of elements is 99999999999",
+    "repeated.mesh": r"has vertices \[0, 1, 1, 3\], one repeated", "bdrgeom.mesh": r"boundary 0 has geometry 3 of dimension 2; expected dimension 1",
+    "order.mesh": r"found 'vertices' where the section 'elements' was expected",
+    "tri.mesh": r"expected an all-quad", "notutf8.mesh": r"not UTF-8 text", "empty.mesh": r"mesh file .* is empty",
+    "garbage.mesh": r"could not be read: .*Unknown input mesh format", "nc_truncated.mesh": r"without its closing 'mfem_mesh_end'",
+    "adir.mesh": r"is a directory",
+}.items():
+    case(f"amr-mesh-{name}", pattern, "amr", *AMR, "--mesh", f"{F}/mesh/{name}", "--out", O)
+case("amr-mesh-missing", r"mesh file .* does not exist; expected an MFEM mesh file, or square\[:N\]", "amr", *AMR, "--mesh", F + "/mesh/none.mesh", "--out", O)
+case("amr-mesh-named-n", r"N must be in \[1, 1024\]|does not exist", "amr", *AMR, "--mesh", "square:0", "--out", O)
+
+# -- report ------------------------------------------------------------------------------------------
+for name, pattern in {
+    "binary": r"metrics file .* is not UTF-8", "nocolumns": r"lacks the columns method, seed, sparsity, params_nnz",
+    "headeronly": r"has no recorded rows", "nometrics": r"has no recorded rows", "emptymetrics": r"has no recorded rows",
+    "ragged": r"row 1 has 3 fields, the header 8", "corruptconfig": r"saved config .* is not valid YAML",
+    "unknownstudy": r"unknown study 'regress'", "listconfig": r"holds a list; expected a mapping",
+    "badfield": r"'repeats' got 0", "notutf8config": r"not UTF-8", "noconfig": r"is not a results directory \(no config.yaml\)",
+    "amrtruncmesh": r"without its closing 'mfem_mesh_end'", "amrbadvertex": r"names vertex 99",
+    "amrshortgf": r"grid function file .* holds 2 values",
+}.items():
+    case(f"report-{name}", pattern, "report", f"{F}/results/{name}")
+case("report-missing", r"results directory .* does not exist", "report", F + "/results/none")
+case("report-file", r"is a file; expected the --out folder", "report", F + "/afile")
+case("report-empty", r"is the empty string", "report", "")
+case("report-userdir", r"is not a results directory", "report", F + "/userdir")
+case("report-proc", r"system folder", "report", "/proc")
+
+# -- inspect -----------------------------------------------------------------------------------------
+for name, pattern in {
+    "random.safetensors": r"neither a safetensors nor a torch file|corrupt", "truncated.safetensors": r"corrupt or truncated",
+    "empty.safetensors": r"neither a safetensors|truncated", "liar.safetensors": r"claims bytes",
+    "dtype.safetensors": r"malformed header entry", "listheader.safetensors": r"header of type list|neither a safetensors nor a torch file",
+    "metalist.safetensors": r"metadata of type list", "metanotjson.safetensors": r"corrupt or truncated|could not be read",
+    "module.pt": r"refusing to load it.*--trust-pickle", "zipjunk.pt": r"corrupt or truncated|could not be read",
+    "pickletrunc.pt": r"corrupt|could not be read", "text.pt": r"neither a safetensors nor a torch file",
+    "legacy.ckpt": r"refusing to load it|legacy", "adir.safetensors": r"is a directory; expected a file",
+}.items():
+    case(f"inspect-{name}", pattern, "inspect", f"{F}/ckpt/{name}")
+case("inspect-missing", r"does not exist", "inspect", F + "/ckpt/none.pt")
+case("inspect-empty", r"is the empty string", "inspect", "")
+case("inspect-proc", r"system folder", "inspect", "/proc/self/environ")
+case("inspect-below-file", r"cannot exist", "inspect", F + "/afile/x.pt")
+
+# -- demo --------------------------------------------------------------------------------------------
+case("demo-out-file", r"is an existing file", "demo", "--out", F + "/afile")
+case("demo-out-userdir", r"not a sciprune demo", "demo", "--out", F + "/userdir")
+case("demo-out-empty", r"is the empty string", "demo", "--out", "")
+case("demo-out-proc", r"system folder", "demo", "--out", "/proc/demo")
+case("demo-out-below-file", r"cannot be created", "demo", "--out", F + "/afile/demo")
+
+MFEM = ("amr-mesh-", "report-amr", "amr-inr-")
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Path:
+    w = tmp_path_factory.mktemp("bad_input")
+    workspace.build(w)
+    return w
+
+
+def _digest(folder: Path) -> dict[str, tuple[str, int]]:
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mode)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_there_are_enough_distinct_cases() -> None:
+    assert len({c[0] for c in CASES}) == len(CASES) >= 150
+    assert {c[2][0] for c in CASES} >= {"run", "classify", "amr", "report", "inspect", "demo"}
+
+
+@pytest.mark.parametrize("name, pattern, argv", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(capsys, monkeypatch, tmp_path, ws, name, pattern, argv) -> None:
+    if name.startswith(MFEM):
+        pytest.importorskip("mfem.ser")
+    out = tmp_path / "out"
+    args = [a.replace(F, str(ws)).replace(O, str(out)) for a in argv]
+    before = _digest(ws)
+    code, _, err = cli(capsys, monkeypatch, *args)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2, f"exit {code}: {err}"
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    assert re.search(pattern, lines[0]), lines[0]
+    after = _digest(ws)
+    assert {k: after.get(k) for k in before} == before, "a pre-existing file was changed"
+    assert all(Path(k).name == LOCK for k in set(after) - set(before)), set(after) - set(before)
+    assert not out.exists(), "a refused run created its results folder"

@@ -1,0 +1,1 @@
+"""A toy study registered by tests only: ``sciprune toy`` and ``sciprune toygroup fit|hello``."""

@@ -1,0 +1,1 @@
+from tests.runner.toy.study import GROUP as STUDY  # noqa: F401
