@@ -70,7 +70,7 @@ def map_shards(
                 raise InputError(f"cannot reach the dask scheduler {scheduler!r} ({err}); expected tcp://host:port of a running scheduler") from None
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
+                                   dashboard_address="127.0.0.1:0", host="127.0.0.1")  # any free port: runs side by side
             client = Client(cluster)
         with client:
             futures = [client.submit(_single_threaded, fn, item, pure=False) for item in items]

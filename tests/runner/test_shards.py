@@ -23,7 +23,7 @@ def test_in_process_dask_and_scheduler_address_agree():
     local = map_shards(draw, items, on_result=lambda i, r: seen.append(i))
     assert seen == items and all(threads == 1 for threads, _ in local)
     assert map_shards(draw, items, workers=2) == local
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", dashboard_address=None,
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", dashboard_address="127.0.0.1:0",
                       host="127.0.0.1") as cluster:
         assert map_shards(draw, items, scheduler=cluster.scheduler_address) == local
 
