@@ -73,11 +73,11 @@ def test_true_error_standard_error_covers_the_seed_to_seed_spread() -> None:
     amr = AMRMesh(load_mesh("square:8"))
     amr.refine(np.ones(amr.ne, bool), 0)
     amr.set_values(VertexValues(inr, lambda x: x, 0)(amr))
-    est = [TrueError(amr, inr, lambda x: x, 0, seed=s, n_points=1 << 14).estimate(amr) for s in range(6)]
+    est = [TrueError(amr, inr, lambda x: x, 0, seed=s, n_points=1 << 12).estimate(amr) for s in range(5)]
     rmse = np.array([e[0] for e in est])
     se = np.array([e[2] for e in est])
-    assert np.all(se > 0) and np.all(se < 0.05 * rmse)
-    dense = TrueError(amr, inr, lambda x: x, 0, seed=99, n_points=1 << 18).estimate(amr)
+    assert np.all(se > 0) and np.all(se < 0.15 * rmse)
+    dense = TrueError(amr, inr, lambda x: x, 0, seed=99, n_points=1 << 16).estimate(amr)
     assert np.all(np.abs(rmse - dense[0]) < 5 * np.sqrt(se**2 + dense[2] ** 2))  # honest error bars
     assert rmse.std(ddof=1) < 3 * se.mean()
 
