@@ -359,11 +359,13 @@ def transfer_row(path: str, label: str, fields: dict[str, object]) -> dict[str, 
     base = [(b.dofs, b.rmse) for b in run_uniform_baseline(cfg, inr, last.rmse)]
     need = equal_error_dofs(base, last.rmse)
     spread = equal_error_dofs_se(base, last.rmse, last.rmse_se)
+    at_least = max(d for d, _ in base) / last.true_dofs if need is None and last.rmse < min(r for _, r in base) else None
     return {"inr": Path(path).stem if "/" in path else path, "widths": inr.widths, "criterion": label,
             "iterations": len(res.iterations), "stop": res.stop_reason, "dofs": last.dofs,
             "true_dofs": last.true_dofs, "rmse": last.rmse, "rmse_se": last.rmse_se, "uniform": need,
             "saving": None if need is None else need / last.true_dofs,
-            "saving_se": None if need is None or spread is None else spread / last.true_dofs, "seconds": seconds}
+            "saving_se": None if need is None or spread is None else spread / last.true_dofs, "seconds": seconds,
+            "at_least": at_least}
 
 
 def transfer(paths: list[str], criteria: list[str]) -> None:
@@ -378,6 +380,8 @@ def transfer(paths: list[str], criteria: list[str]) -> None:
             widths = f"{w[0]}x{len(w)}" if len(set(w)) == 1 else "-".join(map(str, w))  # type: ignore[index,arg-type]
             uni = "n/a" if r["uniform"] is None else f"{r['uniform']:.0f}"
             sav = "n/a" if r["saving"] is None else f"{r['saving']:.2f} ± {r['saving_se'] or 0:.2f}x"
+            if r["at_least"] is not None:
+                sav = f"> {r['at_least']:.1f}x (RMSE below the finest uniform level)"
             print(f"| {r['inr']} | {widths} | {label} | {r['iterations']} ({r['stop']}) | {r['dofs']} | {r['true_dofs']} | "
                   f"{r['rmse']:.4g} ± {r['rmse_se']:.2g} | {uni} | {sav} | {r['seconds']:.1f} |", flush=True)
 

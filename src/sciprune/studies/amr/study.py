@@ -164,6 +164,8 @@ def summarize(cfg: AMRConfig, rows: Rows, run_dir: Path) -> dict[str, Any]:
         out["dof_saving_all"] = None if need is None else need / float(last["dofs"])
         spread = equal_error_dofs_se(base, rmse, se)
         out["dof_saving_true_se"] = None if need is None or spread is None else spread / float(last["true_dofs"])
+        if need is None and rmse < min(r for _, r in base):  # finer than every uniform level measured
+            out["dof_saving_true_at_least"] = max(d for d, _ in base) / float(last["true_dofs"])
     return out
 
 
