@@ -18,14 +18,14 @@ _FLAGS = (
 
 def amr(
     preset: Annotated[str, typer.Option("--preset", help="demo | quick | paper.")] = "quick",
-    mode: Annotated[str | None, typer.Option("--mode", help="pruning (PruningAMR) | basic (BasicAMR) | uniform.")] = None,
-    id_samples: Annotated[int | None, typer.Option("--id-samples", help="Samples per element for the ID (256).")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="bulk (default: bulk PruningAMR) | pruning (the seed's PruningAMR) | basic (BasicAMR) | uniform.")] = None,
+    id_samples: Annotated[int | None, typer.Option("--id-samples", help="Samples per element for the ID (256; bulk: 32).")] = None,
     error_samples: Annotated[int | None, typer.Option("--error-samples", help="Samples per element for the error check (128).")] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Error threshold T (1e-3).")] = None,
     prop_threshold: Annotated[float | None, typer.Option("--prop-threshold", help="Kept-neuron proportion threshold P (0.2).")] = None,
     epsilon: Annotated[float | None, typer.Option("--epsilon", help="ID tolerance: keep |R_kk| >= eps |R_11| (1e-3).")] = None,
-    max_it: Annotated[int | None, typer.Option("--max-it", help="Iterations, uniform ones included (4).")] = None,
-    max_dofs: Annotated[int | None, typer.Option("--max-dofs", help="No adaptive iteration starts at or beyond this many DOFs (5000).")] = None,
+    max_it: Annotated[int | None, typer.Option("--max-it", help="Iterations, uniform ones included (4; bulk: 24).")] = None,
+    max_dofs: Annotated[int | None, typer.Option("--max-dofs", help="No adaptive iteration starts at or beyond this many DOFs (5000; bulk: 20000 in 2-D, 50000 in 3-D).")] = None,
     num_uniform_ref: Annotated[int | None, typer.Option("--num-uniform-ref", help="Leading uniform refinements (2).")] = None,
     time_slice: Annotated[float | None, typer.Option("--time-slice", help="Time t for an INR with one input more than the mesh (1.0).")] = None,
     paraview: Annotated[bool | None, typer.Option("--paraview/--no-paraview", help="Also write a ParaView collection.")] = None,
