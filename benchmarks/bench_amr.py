@@ -19,6 +19,12 @@ All measured on this machine in one invocation, threads pinned to 1 (torch, Open
 5. **Sweep** of ``prop_threshold`` (8 iterations, 20 000 DOFs at most).
 6. **Memory**: peak RSS of a 2-D run to >= 10^5 DOFs (fresh process), against the import-only RSS.
 
+Sections 4-5 are the seed's criterion (``--mode pruning``). Options (each runs only its part):
+``--transfer INR... [--criteria bulk,excess,kept,seed,basic]`` the transfer table of docs/amr.md (every
+INR x criterion at its defaults); ``--per-element INR...`` the bulk and seed element passes against the
+reference and this core's matmul peak; ``--invariance INR...`` kept counts / proportions by width and how
+well the bulk indicator tracks the interpolation error.
+
 Run: ``python benchmarks/bench_amr.py`` (a few minutes on one core; ``--quick`` skips the sweep).
 """
 
@@ -305,7 +311,7 @@ def efficiency(quick: bool) -> None:
 
     def one(inr_name: str, **kw: float) -> str:
         inr = resolve_inr(inr_name)
-        cfg = AMRConfig(inr=inr_name, rmse_points=1 << 16, **kw)  # type: ignore[arg-type]
+        cfg = AMRConfig(inr=inr_name, mode="pruning", rmse_points=1 << 16, **kw)  # type: ignore[arg-type]
         res = run_amr(cfg, inr, out=None)
         last = res.iterations[-1]
         base = run_uniform_baseline(cfg, inr, last.rmse)
