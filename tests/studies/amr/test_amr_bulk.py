@@ -73,11 +73,11 @@ def test_true_error_standard_error_covers_the_seed_to_seed_spread() -> None:
     amr = AMRMesh(load_mesh("square:8"))
     amr.refine(np.ones(amr.ne, bool), 0)
     amr.set_values(VertexValues(inr, lambda x: x, 0)(amr))
-    est = [TrueError(amr, inr, lambda x: x, 0, seed=s, n_points=1 << 14).estimate(amr) for s in range(6)]
+    est = [TrueError(amr, inr, lambda x: x, 0, seed=s, n_points=1 << 12).estimate(amr) for s in range(5)]
     rmse = np.array([e[0] for e in est])
     se = np.array([e[2] for e in est])
-    assert np.all(se > 0) and np.all(se < 0.05 * rmse)
-    dense = TrueError(amr, inr, lambda x: x, 0, seed=99, n_points=1 << 18).estimate(amr)
+    assert np.all(se > 0) and np.all(se < 0.15 * rmse)
+    dense = TrueError(amr, inr, lambda x: x, 0, seed=99, n_points=1 << 16).estimate(amr)
     assert np.all(np.abs(rmse - dense[0]) < 5 * np.sqrt(se**2 + dense[2] ** 2))  # honest error bars
     assert rmse.std(ddof=1) < 3 * se.mean()
 
@@ -93,3 +93,18 @@ def test_a_safetensors_file_whose_header_length_starts_with_0x80_is_not_a_torch_
     pickle_path = tmp_path / "old.ckpt"
     pickle_path.write_bytes(b"\x80\x02}q\x00.")
     assert is_torch_file(pickle_path)
+
+
+@pytest.mark.mfem
+def test_bulk_transfers_to_a_wider_inr_where_the_seed_criterion_never_fires(tmp_path: Path) -> None:
+    from sciprune.studies.amr.inr import DATA
+    from sciprune.studies.amr.study import STUDY
+    from tests.studies.amr.conftest import run_study
+
+    inr = str(DATA / "transfer" / "corner_w64_d4.safetensors")  # P_E <= 0.18 on every element: P = 0.2 never fires
+    small = dict(rmse_points=16384, baseline_max_dofs=80000)
+    cfg, rows = run_study(tmp_path / "seed", inr=inr, mode="pruning", **small)
+    assert STUDY.summarize(cfg, rows, tmp_path / "seed")["dofs"] == 289  # the uniform phase only
+    cfg, rows = run_study(tmp_path / "bulk", inr=inr, max_dofs=1500, **small)
+    s = STUDY.summarize(cfg, rows, tmp_path / "bulk")
+    assert s["dof_saving_true"] - 2 * s["dof_saving_true_se"] > 3.0

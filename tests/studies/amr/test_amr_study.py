@@ -184,3 +184,13 @@ def test_other_modes_in_3d(tmp_path: Path, mode: str) -> None:
         assert its[2]["dofs"] == 17**3
     else:
         assert its[2]["examined"] == 512 and 0 < its[2]["refined"] < 512
+
+
+def test_a_run_finer_than_every_uniform_level_reports_a_lower_bound(tmp_path: Path) -> None:
+    base = [{"role": "baseline", "dofs": d, "rmse": r} for d, r in ((100, 0.1), (400, 0.05))]
+    run = [{"role": "run", "dofs": 300, "true_dofs": 200, "elements": 250, "rmse": 0.01, "rmse_se": 0.001, "max_error": 0.1}]
+    s = STUDY.summarize(AMRConfig(), base + run, tmp_path)
+    assert s["dof_saving_true"] is None and s["dof_saving_true_at_least"] == pytest.approx(2.0)
+    run[0]["rmse"] = 0.07
+    s = STUDY.summarize(AMRConfig(), base + run, tmp_path)
+    assert "dof_saving_true_at_least" not in s and 1.0 < s["dof_saving_true"] < 2.0 and s["dof_saving_true_se"] > 0

@@ -165,6 +165,8 @@ def summarize(cfg: AMRConfig, rows: Rows, run_dir: Path) -> dict[str, Any]:
         out["dof_saving_all"] = None if need is None else need / float(last["dofs"])
         spread = equal_error_dofs_se(base, rmse, se)
         out["dof_saving_true_se"] = None if need is None or spread is None else spread / float(last["true_dofs"])
+        if need is None and rmse < min(r for _, r in base):  # finer than every uniform level measured
+            out["dof_saving_true_at_least"] = max(d for d, _ in base) / float(last["true_dofs"])
     return out
 
 
@@ -181,15 +183,19 @@ def plot(cfg: AMRConfig, rows: Rows, run_dir: Path) -> list[Path]:
 def describe(cfg: AMRConfig, rows: Rows, run_dir: Path) -> str:
     s = summarize(cfg, rows, run_dir)
     what = {
-        "bulk": f"Bulk PruningAMR: each element gets the indicator η² = (excess ID rank, ε = {cfg.epsilon}) · h² · |E| "
-                f"({cfg.indicator}); the elements with the largest η² making up {cfg.fraction:g} of the total are refined",
+        "bulk": f"Bulk PruningAMR: each element's indicator η² is "
+                + ("|E| · mean (f − f̃)², f̃ the INR ID-pruned on it to d + 1 neurons a layer"
+                   if cfg.indicator == "residual" else f"h² · |E| · ({cfg.indicator} ID rank at ε = {cfg.epsilon})")
+                + f"; the elements with the largest η² making up {cfg.fraction:g} of the total are refined",
         "pruning": f"PruningAMR: an element is refined when ID pruning (ε = {cfg.epsilon}) of the INR on it keeps "
                    f"more than P = {cfg.prop_threshold} of the hidden neurons, or the pruned network's relative "
                    f"error exceeds T = {cfg.threshold}",
         "basic": f"BasicAMR: an element is refined when the relative error of the mesh interpolant exceeds T = {cfg.threshold}",
         "uniform": "uniform refinement of every element",
     }[cfg.mode]
-    parts = [f"<p>{html.escape(what)}; only the elements created by the last refinement are examined.</p>"]
+    examined = "each element is examined once, when it appears" if cfg.mode == "bulk" else \
+        "only the elements created by the last refinement are examined"
+    parts = [f"<p>{html.escape(what)}; {examined}.</p>"]
     if "rmse" in s:
         parts.append(
             f"<p>Final mesh: {s['elements']} elements, {s['dofs']} DOFs ({s['true_dofs']} true DOFs), "
