@@ -72,6 +72,19 @@ def classify(
     _run(cfg, out or Path("runs") / f"classify-{preset}", resume=resume, quiet=quiet, device=device, workers=workers, scheduler=scheduler)
 
 
+@app.command()
+def flows(
+    preset: Preset = "quick",
+    out: Out = None, set_: Set = None, resume: Resume = False, quiet: Quiet = False,
+    device: Device = "cpu", workers: Workers = 1, scheduler: Scheduler = None,
+) -> None:
+    """Sparse flows: WT / FT / ID pruning of neural ODE classifiers and CNFs (toy 2-D data)."""
+    from sciprune.runner.config import apply_overrides, load_preset
+
+    cfg = apply_overrides(load_preset("flows", preset), list(set_ or []))
+    _run(cfg, out or Path("runs") / f"flows-{preset}", resume=resume, quiet=quiet, device=device, workers=workers, scheduler=scheduler)
+
+
 def _register_amr() -> None:
     from sciprune.studies.amr.cli import amr
 

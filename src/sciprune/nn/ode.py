@@ -30,7 +30,7 @@ underflows) raises :class:`SolverFailed` carrying its NFE, instead of running fo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -160,6 +160,27 @@ class _ODEModel(nn.Module):
         self.nfe_forward = 0
         self.nfe_backward = 0
 
+    @property
+    def arch(self) -> dict[str, object]:
+        """JSON-able description (:func:`ode_from_arch` rebuilds the module, weights not included)."""
+        arch: dict[str, object] = {"class": type(self).__name__, "field": dict(getattr(self.field, "arch")),
+                                   "solver": asdict(self.solver)}
+        if isinstance(self, CNF):
+            arch["trace"] = self.trace
+        return arch
+
+    def with_field(self, field: nn.Module) -> "_ODEModel":
+        """The same wrapper (solver, trace) around another field, e.g. a pruned or compacted one."""
+        return ode_from_arch({**self.arch, "field": dict(getattr(field, "arch"))}, field=field)
+
+    @torch.no_grad()
+    def trajectory(self, x: Tensor, times: Tensor, *, reverse: bool = False) -> Tensor:
+        """States ``(len(times), n, d)`` of :math:`\dot x = f(t, x)` from ``x`` at ``times`` (no trace)."""
+        t = (1.0 - times) if reverse else times
+        kw = {k: v for k, v in self.solver.kwargs().items() if k != "adjoint_options"}
+        out: Tensor = odeint(NFE(self.field, self.solver.max_nfe), x, t.to(x), **kw)
+        return out
+
     def _solve(self, func: nn.Module, y0: Any, t0: float, t1: float) -> Any:
         counted = NFE(func, self.solver.max_nfe)
         t = torch.tensor([t0, t1], dtype=_dtype(y0), device=_device(y0))
@@ -174,7 +195,7 @@ class _ODEModel(nn.Module):
             raise SolverFailed(f"ODE solve failed: {err}", counted.calls) from None
         self.nfe_forward = counted.phase()
         self.nfe_backward = 0
-        self._counter = counted
+        self.__dict__["_counter"] = counted  # not a submodule: kept out of state_dict
         return tuple(y[-1] for y in ys) if isinstance(ys, tuple) else ys[-1]
 
     def backward_nfe(self) -> int:
@@ -268,6 +289,27 @@ class CNF(_ODEModel):
         """``z = x(1)`` of data ``x`` (no trace), e.g. to look at the learnt map."""
         out: Tensor = self._solve(self.field, x, 0.0, 1.0)
         return out
+
+
+def field_from_arch(arch: dict[str, Any]) -> nn.Module:
+    """A vector field rebuilt from its ``arch`` (zeros; load the weights after)."""
+    if arch.get("class") == "Autonomous":
+        return Autonomous.from_arch(arch)
+    raise InputError(f"unknown vector field class {arch.get('class')!r}; expected 'Autonomous'")
+
+
+def ode_from_arch(arch: dict[str, Any], *, field: nn.Module | None = None) -> _ODEModel:
+    """A :class:`NODEClassifier` or :class:`CNF` rebuilt from its ``arch`` (around ``field`` if given)."""
+    kind, f_arch, s_arch = arch.get("class"), arch.get("field"), arch.get("solver")
+    if not (isinstance(f_arch, dict) and isinstance(s_arch, dict)):
+        raise InputError(f"neural ODE architecture needs 'field' and 'solver' mappings; got {arch}")
+    f = field if field is not None else field_from_arch(f_arch)
+    solver = Solver(**s_arch)
+    if kind == "NODEClassifier":
+        return NODEClassifier(f, solver)
+    if kind == "CNF":
+        return CNF(f, solver, trace=str(arch.get("trace", "hutchinson")))
+    raise InputError(f"unknown neural ODE class {kind!r}; expected 'NODEClassifier' or 'CNF'")
 
 
 def _dtype(y: Any) -> torch.dtype:
