@@ -41,7 +41,7 @@ def _task_summary(cfg: FlowsConfig, rows: list[dict[str, Any]], task: Task, run_
     bad = [r for r in rows if r["task"] == task.name and r.get("status") not in ("ok", None)]
     out["failed_stages"] = [{k: r.get(k) for k in ("method", "seed", "stage", "sparsity", "status", "failed_nfe")} for r in bad]
     arrays = read_analysis(run_dir, task)
-    extra = {}
+    extra: dict[str, dict[str, Any]] = {}
     for key, arr in arrays.items():
         if key.endswith("|hessian"):
             extra.setdefault("hessian", {})[key.rsplit("|", 1)[0]] = {"lambda_max": _num(arr[0]), "trace": _num(arr[1])}
