@@ -37,8 +37,10 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
+from sciprune.core.io import build_model, register_family
+from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit, units_of
 from sciprune.errors import InputError
-from sciprune.nn.mlp import MLP
+from sciprune.nn.mlp import MLP  # registers the MLP family (fields built from an arch)
 
 ADAPTIVE = ("dopri5", "bosh3", "adaptive_heun", "dopri8")
 FIXED = ("rk4", "euler", "midpoint")
@@ -128,8 +130,31 @@ class NFE(nn.Module):
         return self.f(t, x)
 
 
+def prefixed(units: PruningUnits, prefix: str) -> PruningUnits:
+    """``units`` of a submodule, renamed as seen from its parent (``prefix`` = ``"name."``)."""
+
+    def sl(s: Slice) -> Slice:
+        return Slice(prefix + s.param, s.axis, s.index)
+
+    weights = tuple(WeightUnit(prefix + w.param, w.member_axes, prefix + (w.layer or w.param)) for w in units.weights)
+    groups = tuple(NeuronGroup(prefix + g.name, g.size, tuple(map(sl, g.incoming)), tuple(map(sl, g.outgoing)),
+                               tuple(map(sl, g.attached)), g.member_axes, g.activation, g.prunable)
+                   for g in units.groups)
+    return PruningUnits(weights, groups, units.members, dict(units.extra))
+
+
+def _flops(module: nn.Module) -> int:
+    fn = getattr(module, "flops", None)
+    if fn is None:
+        raise InputError(f"{type(module).__name__} has no flops() count")
+    return int(fn())
+
+
 class Autonomous(nn.Module):
-    """An autonomous field ``f(t, x) = net(x)`` (the reference's toy models: no time input)."""
+    """An autonomous field ``f(t, x) = net(x)`` (the reference's toy models: no time input).
+
+    It declares ``net``'s pruning units (names prefixed ``net.``) and FLOPs, so core prunes it.
+    """
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -138,16 +163,23 @@ class Autonomous(nn.Module):
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
         return self.net(x)
 
+    def pruning_units(self) -> PruningUnits:
+        return prefixed(units_of(self.net), "net.")
+
+    def flops(self) -> int:
+        """One evaluation for one sample."""
+        return _flops(self.net)
+
     @property
     def arch(self) -> dict[str, object]:
         return {"class": "Autonomous", "net": dict(getattr(self.net, "arch"))}
 
     @classmethod
-    def from_arch(cls, arch: dict[str, Any]) -> "Autonomous":
+    def from_arch(cls, arch: dict[str, Any], *, dtype: torch.dtype = torch.float32) -> "Autonomous":
         net = arch.get("net")
         if arch.get("class") != "Autonomous" or not isinstance(net, dict):
             raise InputError(f"architecture {arch.get('class')!r}; expected 'Autonomous' with a 'net'")
-        return cls(MLP.from_arch(net))
+        return cls(build_model(net, dtype=dtype))
 
 
 class _ODEModel(nn.Module):
@@ -168,6 +200,15 @@ class _ODEModel(nn.Module):
         if isinstance(self, CNF):
             arch["trace"] = self.trace
         return arch
+
+    def pruning_units(self) -> PruningUnits:
+        """The field's units, as seen from the wrapper (names prefixed ``field.``)."""
+        return prefixed(units_of(self.field), "field.")
+
+    def flops(self) -> int:
+        """FLOPs of one field evaluation for one sample (a solve costs ``NFE`` times this; a CNF's
+        trace adds vector-Jacobian products that are not counted)."""
+        return _flops(self.field)
 
     def with_field(self, field: nn.Module) -> "_ODEModel":
         """The same wrapper (solver, trace) around another field, e.g. a pruned or compacted one."""
@@ -291,19 +332,14 @@ class CNF(_ODEModel):
         return out
 
 
-def field_from_arch(arch: dict[str, Any]) -> nn.Module:
-    """A vector field rebuilt from its ``arch`` (zeros; load the weights after)."""
-    if arch.get("class") == "Autonomous":
-        return Autonomous.from_arch(arch)
-    raise InputError(f"unknown vector field class {arch.get('class')!r}; expected 'Autonomous'")
-
-
-def ode_from_arch(arch: dict[str, Any], *, field: nn.Module | None = None) -> _ODEModel:
-    """A :class:`NODEClassifier` or :class:`CNF` rebuilt from its ``arch`` (around ``field`` if given)."""
+def ode_from_arch(arch: dict[str, Any], *, field: nn.Module | None = None,
+                  dtype: torch.dtype = torch.float32) -> _ODEModel:
+    """A :class:`NODEClassifier` or :class:`CNF` rebuilt from its ``arch`` (around ``field`` if given;
+    otherwise the field is built by its family's registered builder)."""
     kind, f_arch, s_arch = arch.get("class"), arch.get("field"), arch.get("solver")
     if not (isinstance(f_arch, dict) and isinstance(s_arch, dict)):
         raise InputError(f"neural ODE architecture needs 'field' and 'solver' mappings; got {arch}")
-    f = field if field is not None else field_from_arch(f_arch)
+    f = field if field is not None else build_model(f_arch, dtype=dtype)
     solver = Solver(**s_arch)
     if kind == "NODEClassifier":
         return NODEClassifier(f, solver)
@@ -318,3 +354,8 @@ def _dtype(y: Any) -> torch.dtype:
 
 def _device(y: Any) -> torch.device:
     return (y[0] if isinstance(y, tuple) else y).device
+
+
+register_family("Autonomous", Autonomous.from_arch)
+register_family("CNF", ode_from_arch)
+register_family("NODEClassifier", ode_from_arch)

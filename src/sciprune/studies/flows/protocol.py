@@ -29,7 +29,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from sciprune.core.cascade import CascadeSpec, dense_weights, network_stats, run_cascade, train_dense
-from sciprune.core.count import mlp_flops
 from sciprune.core.io import load_state
 from sciprune.core.seeding import torch_generator
 from sciprune.files import atomic_write_text
@@ -38,7 +37,7 @@ from sciprune.nn.ode import CNF, NODEClassifier, Autonomous, Solver, SolverFaile
 from sciprune.studies.base import RunContext
 from sciprune.studies.flows.config import ClassifierConfig, DensityConfig, FlowsConfig
 from sciprune.studies.flows.data import Toy, make_toy
-from sciprune.studies.flows.methods import field_mlp, prune_field
+from sciprune.studies.flows.methods import prune_field
 
 
 class Diverged(RuntimeError):
@@ -80,9 +79,9 @@ def build_model(task: Task, seed: int) -> _ODEModel:
 
 
 def flops_per_nfe(model: _ODEModel) -> int:
-    """FLOPs of one field evaluation for one sample (non-zero weights only; the trace's extra
-    vector-Jacobian product of a CNF is not counted)."""
-    return mlp_flops(field_mlp(model))
+    """FLOPs of one field evaluation for one sample (non-zero weights and biases only; the trace's
+    extra vector-Jacobian product of a CNF is not counted)."""
+    return model.flops()
 
 
 def make_train_fn(task: Task, data: Toy) -> Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float]:
