@@ -216,7 +216,7 @@ class _ODEModel(nn.Module):
 
     @torch.no_grad()
     def trajectory(self, x: Tensor, times: Tensor, *, reverse: bool = False) -> Tensor:
-        """States ``(len(times), n, d)`` of :math:`\dot x = f(t, x)` from ``x`` at ``times`` (no trace)."""
+        """States ``(len(times), n, d)`` of :math:`\\dot x = f(t, x)` from ``x`` at ``times`` (no trace)."""
         t = (1.0 - times) if reverse else times
         kw = {k: v for k, v in self.solver.kwargs().items() if k != "adjoint_options"}
         out: Tensor = odeint(NFE(self.field, self.solver.max_nfe), x, t.to(x), **kw)
