@@ -3,7 +3,7 @@ r"""Analyses of the saved networks, written once per task to ``analysis/<task>.n
 For the first network of each task, the dense model and each method's stage nearest to each
 ``analysis.ratios`` prune ratio:
 
-* densities: :math:`p(x)` on a grid and ``samples`` samples (CNFs); the mode statistics of the
+* densities: :math:`p(x)` on a grid (exact trace, so the map carries no probe noise) and ``samples`` samples (CNFs); the mode statistics of the
   labelled mixtures (6-mode ring, Gaussian spiral); the loss-surface flatness;
 * classifiers: the predicted class-1 probability on a grid (decision boundaries).
 
@@ -121,7 +121,9 @@ def analyse_model(cfg: FlowsConfig, task: Task, data: Toy, model: _ODEModel, gri
     out: dict[str, np.ndarray] = {}
     with torch.no_grad():
         if isinstance(model, CNF):
-            logp = torch.cat([model.log_prob(xb, generator=torch_generator(seed, "grid")) for xb in grid.split(4096)])
+            exact = ode_from_arch({**model.arch, "trace": "exact"}, field=model.field)  # a smooth map, no probe noise
+            assert isinstance(exact, CNF)
+            logp = torch.cat([exact.log_prob(xb) for xb in grid.split(4096)])
             out["density"] = logp.exp().view(a.grid, a.grid).numpy()
             out["samples"] = model.sample(a.samples, generator=torch_generator(seed, "samples")).numpy()
             if task.name in MODE_SETS:

@@ -114,7 +114,7 @@ def plot_grids(arrays: dict[str, np.ndarray], key: str, path: Path, *, title: st
         elif key == "proba":
             ax.imshow(v, origin="lower", extent=(-lim, lim, -lim, lim), cmap="coolwarm", vmin=0, vmax=1)
             x, y = arrays["x_test"], arrays["y_test"]
-            ax.scatter(x[:, 0], x[:, 1], c=y, s=2, cmap="coolwarm", edgecolors="none")
+            ax.scatter(x[:, 0], x[:, 1], c=y, s=5, cmap="coolwarm", edgecolors="k", linewidths=0.2)
             ax.contour(np.linspace(-lim, lim, v.shape[0]), np.linspace(-lim, lim, v.shape[0]), v, levels=[0.5], colors="k", linewidths=1)
         else:
             ax.imshow(v, origin="lower", extent=(-lim, lim, -lim, lim), cmap="magma")
