@@ -30,10 +30,10 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.count import count_params, mlp_flops
+from sciprune.core.count import dense_weights as dense_weights
+from sciprune.core.count import network_stats as network_stats
 from sciprune.core.io import load_state, save_state
 from sciprune.core.masks import apply_masks, enforce_masks, load_state_dict
-from sciprune.core.pruning import linear_layers
 from sciprune.core.seeding import torch_generator
 from sciprune.core.train import TrainFn
 from sciprune.errors import InputError
@@ -135,34 +135,6 @@ class CascadeSpec:
         bad = [s for s in self.sparsities if not 0.0 <= s < 1.0]
         if bad:
             raise InputError(f"sparsities must lie in [0, 1); got {bad[0]}")
-
-
-def dense_weights(model: nn.Module) -> int:
-    """Entries of all ``nn.Linear`` weight matrices: the denominator of ``achieved_sparsity``."""
-    return sum(m.weight.numel() for _, m in linear_layers(model))
-
-
-def network_stats(model: nn.Module, dense_weights: int) -> dict[str, Any]:
-    """Size figures recorded for every stage: non-zeros, FLOPs, per-layer sparsity and widths."""
-    total, nnz = count_params(model)
-    layers = linear_layers(model)
-    weights_nnz = sum(int((m.weight != 0).sum()) for _, m in layers)
-    alive = []
-    for _, m in layers[:-1]:
-        live = (m.weight != 0).any(dim=1)
-        if m.bias is not None:
-            live |= m.bias != 0
-        alive.append(int(live.sum()))
-    stats: dict[str, Any] = {
-        "achieved_sparsity": 1.0 - weights_nnz / dense_weights,
-        "params_total": total,
-        "params_nnz": nnz,
-        "layer_sparsity": ";".join(f"{float((m.weight == 0).double().mean()):.4f}" for _, m in layers),
-        "neurons": ";".join(map(str, alive)),
-    }
-    if hasattr(model, "sizes"):
-        stats["flops"] = mlp_flops(model)
-    return stats
 
 
 def _stage_file(directory: Path, stage: int) -> Path:
