@@ -37,13 +37,12 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn.utils import prune as torch_prune  # noqa: E402
 
-from sciprune.core.compact import compact  # noqa: E402
 from sciprune.core.masks import get_masks  # noqa: E402
 from sciprune.core.seeding import torch_generator  # noqa: E402
-from sciprune.nn.ode import CNF, Autonomous, Solver, _ODEModel  # noqa: E402
+from sciprune.nn.ode import CNF, Solver, _ODEModel  # noqa: E402
 from sciprune.runner.run import load_run  # noqa: E402
 from sciprune.studies.flows.analysis import nearest_stages  # noqa: E402
-from sciprune.studies.flows.methods import field_mlp  # noqa: E402
+from sciprune.studies.flows.methods import compact_field  # noqa: E402
 from sciprune.studies.flows.protocol import load_stage, load_toy, stage_path, tasks  # noqa: E402
 
 ROUNDS = 25
@@ -103,7 +102,7 @@ def main(run_dir: Path) -> None:
     for task in [t for t in tasks(cfg) if t.kind == "density"]:
         x = load_toy(cfg, task).x_test[:1024]
         dense = load_stage(stage_path(run_dir, task, cfg.seed, "dense", -1))
-        print(f"\n== {task.name}: dense field {field_mlp(dense).sizes}, {len(x)} test points per solve ==")
+        print(f"\n== {task.name}: dense field {dense.field.arch}, {len(x)} test points per solve ==")
         for solver_name, solver in (("run's solver", dense.solver), ("paper dopri5 1e-5", PAPER)):
             print(f"-- {solver_name}: {solver.method}" + (f" steps={solver.steps}" if not solver.adaptive else ""))
             print(f"{'ratio':>6} {'network':>8} {'NFE':>6} {'ms/solve':>9} {'speedup':>8} {'FLOP ratio':>10}")
@@ -115,7 +114,7 @@ def main(run_dir: Path) -> None:
                     if f.exists():
                         m = load_stage(f)
                         if method == "ft":
-                            m = m.with_field(Autonomous(compact(field_mlp(m))))
+                            m = compact_field(m)
                         nets.append((method, with_solver(m, solver)))
                 times = best_times([nll_solve(m, x) for _, m in nets])
                 nfes = [m.nfe_forward for _, m in nets]

@@ -12,6 +12,15 @@ from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import CNF, NODEClassifier, Autonomous, Solver, SolverFailed, standard_normal_logpdf
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks: one intra-op thread (two were ~10x slower on a loaded 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 class Linear(nn.Module):
     """f(t, x) = x A^T (so dx/dt = A x per row)."""
 

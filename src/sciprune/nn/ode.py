@@ -134,7 +134,7 @@ def prefixed(units: PruningUnits, prefix: str) -> PruningUnits:
     """``units`` of a submodule, renamed as seen from its parent (``prefix`` = ``"name."``)."""
 
     def sl(s: Slice) -> Slice:
-        return Slice(prefix + s.param, s.axis, s.index)
+        return Slice(prefix + s.param, s.axis, s.index, prefix + s.fold_into if s.fold_into else None)
 
     weights = tuple(WeightUnit(prefix + w.param, w.member_axes, prefix + (w.layer or w.param)) for w in units.weights)
     groups = tuple(NeuronGroup(prefix + g.name, g.size, tuple(map(sl, g.incoming)), tuple(map(sl, g.outgoing)),

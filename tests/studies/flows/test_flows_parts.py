@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sciprune.core.compact import compact
 from sciprune.core.masks import get_masks
+from sciprune.core.units import units_of
 from sciprune.core.seeding import torch_generator
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import CNF, Autonomous, NODEClassifier, Solver
 from sciprune.studies.flows.analysis import THRESHOLDS, hessian_stats, mode_statistics
 from sciprune.studies.flows.data import CLASSIFIERS, DENSITIES, make_toy
-from sciprune.studies.flows.methods import field_mlp, field_weights, kept_width, prune_field
+from sciprune.nn.odefield import ConcatField, ConcatSquashField
+from sciprune.studies.flows.methods import compact_field, field_mlp, field_weights, kept_width, prune_field
 
 
 def test_toy_sets_are_seeded_standardised_on_train_and_labelled() -> None:
@@ -44,12 +45,12 @@ def _cnf(hidden: int = 12) -> CNF:
 def test_wt_ft_id_through_the_wrappers() -> None:
     x = torch.randn(200, 2, generator=torch_generator(0, "x"))
     g = torch_generator(0, "g")
-    wt = prune_field("wt", _cnf(), 0.8, dense_hidden=12, x_train=x, id_samples=50, id_times=3, generator=g)
+    wt = prune_field("wt", _cnf(), 0.8, dense_hidden=12, layers=3, x_train=x, id_samples=50, id_times=3, generator=g)
     w = [m.weight for m in field_mlp(wt).linears]
     assert sum(int((t == 0).sum()) for t in w) == round(0.8 * sum(t.numel() for t in w))  # global: one ranking
     assert set(get_masks(wt)) == {f"field.net.layers.{i}.weight" for i in range(3)}
 
-    ft = prune_field("ft", _cnf(), 0.8, dense_hidden=12, x_train=x, id_samples=50, id_times=3, generator=g)
+    ft = prune_field("ft", _cnf(), 0.8, dense_hidden=12, layers=3, x_train=x, id_samples=50, id_times=3, generator=g)
     k = kept_width(2, 12, 3, 0.8)
     mlp = field_mlp(ft)
     for i in (0, 1):  # whole neurons: incoming row, bias and outgoing column together
@@ -57,13 +58,13 @@ def test_wt_ft_id_through_the_wrappers() -> None:
         assert int(alive.sum()) == k and not mlp.linears[i].bias[~alive].any()
         assert not mlp.linears[i + 1].weight[:, ~alive].any()
     assert mlp.linears[2].weight.ne(0).any(1).all()  # the output layer is never pruned
-    small = ft.with_field(Autonomous(compact(mlp)))
+    small = compact_field(ft)
     with torch.no_grad():
         torch.testing.assert_close(small.log_prob(x), ft.log_prob(x))
     assert small.flops() == ft.flops()
 
     dense = _cnf()
-    idp = prune_field("id", dense, 0.8, dense_hidden=12, x_train=x, id_samples=50, id_times=3, generator=g)
+    idp = prune_field("id", dense, 0.8, dense_hidden=12, layers=3, x_train=x, id_samples=50, id_times=3, generator=g)
     assert field_mlp(idp).sizes == [2, k, k, 2] and isinstance(idp, CNF) and idp.trace == "exact"
     with torch.no_grad():  # the ID field follows the dense one on the states it saw
         err = (idp.transform(x) - dense.transform(x)).abs().max()
@@ -72,7 +73,7 @@ def test_wt_ft_id_through_the_wrappers() -> None:
 
 def test_classifier_wrapper_prunes_too() -> None:
     node = NODEClassifier(Autonomous(MLP([2, 16, 2], "tanh", generator=torch_generator(0, "n"))), Solver("rk4", steps=4))
-    prune_field("ft", node, 0.5, dense_hidden=16, x_train=torch.zeros(4, 2), id_samples=4, id_times=2,
+    prune_field("ft", node, 0.5, dense_hidden=16, layers=2, x_train=torch.zeros(4, 2), id_samples=4, id_times=2,
                 generator=torch_generator(0))
     assert int(field_mlp(node).linears[0].weight.ne(0).any(1).sum()) == kept_width(2, 16, 2, 0.5)
 
@@ -90,7 +91,7 @@ def test_mode_statistics_count_modes_and_good_samples() -> None:
 def test_hessian_stats_match_the_full_masked_hessian() -> None:
     mlp = MLP([2, 3, 2], "tanh", generator=torch_generator(0, "h"))
     cnf = CNF(Autonomous(mlp), Solver("rk4", steps=3, adjoint=False), trace="hutchinson")
-    prune_field("wt", cnf, 0.3, dense_hidden=3, x_train=torch.zeros(2, 2), id_samples=2, id_times=2, generator=torch_generator(0))
+    prune_field("wt", cnf, 0.3, dense_hidden=3, layers=2, x_train=torch.zeros(2, 2), id_samples=2, id_times=2, generator=torch_generator(0))
     x = torch.randn(64, 2, generator=torch_generator(0, "hx"))
     lam, tr = hessian_stats(cnf, x, steps=3, iters=40, probes=100, seed=0)
     # the full Hessian over the unpruned entries, one Hessian-vector product per parameter entry
@@ -106,3 +107,23 @@ def test_hessian_stats_match_the_full_masked_hessian() -> None:
     top = eig[eig.abs().argmax()]
     assert lam == pytest.approx(float(top), rel=2e-2)
     assert tr == pytest.approx(float(eig.sum()), abs=0.1 * float(eig.abs().sum()))
+
+
+@pytest.mark.parametrize("cls", [ConcatField, ConcatSquashField])
+def test_ft_on_time_conditioned_fields_removes_whole_groups_and_compacts_exactly(cls) -> None:
+    x = torch.randn(100, 2, generator=torch_generator(0, "x"))
+    cnf = CNF(cls([2, 10, 10, 2], "softplus", seed=3), Solver("rk4", steps=4, adjoint=False), trace="exact")
+    prune_field("ft", cnf, 0.7, dense_hidden=10, layers=3, x_train=x, id_samples=1, id_times=2, generator=torch_generator(0))
+    k = kept_width(2, 10, 3, 0.7, time_column=cls is ConcatField)
+    assert [g.name for g in units_of(cnf).groups if g.prunable] == ["field.layers.0", "field.layers.1"]
+    masks = get_masks(cnf)
+    if cls is ConcatSquashField:  # gate and hyper-bias rows go with the neuron
+        for i in (0, 1):
+            alive = masks[f"field.layers.{i}.linear.weight"].any(1)
+            assert int(alive.sum()) == k
+            assert torch.equal(masks[f"field.layers.{i}.gate.weight"][:, 0], alive)
+            assert torch.equal(masks[f"field.layers.{i}.hyper_bias.weight"][:, 0], alive)
+    small = compact_field(cnf)
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in cnf.parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(small.log_prob(x), cnf.log_prob(x), atol=1e-5, rtol=1e-5)

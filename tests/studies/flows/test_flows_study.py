@@ -129,7 +129,19 @@ def test_divergence_and_solver_budget_are_recorded_and_the_run_goes_on(capsys, m
     assert [(r["method"], r["status"], r["failed_nfe"]) for r in rows] == [("dense", "failed", 31)] * 2
 
 
+def test_a_concatsquash_cnf_runs_with_wt_and_ft(capsys, monkeypatch, tmp_path):
+    out = tmp_path / "cs"
+    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *TINY, *ONE,
+                       "--set", "nets=1", "--set", "densities.field.kind=concatsquash")
+    assert code == 0, err
+    rows = read_csv(out / "metrics.csv")
+    assert all(r["status"] == "ok" for r in rows) and len(rows) == 5
+    ft = [r for r in rows if r["method"] == "ft"]
+    assert ft[-1]["params_total"] == rows[0]["params_total"] and ft[-1]["flops_nfe"] < rows[0]["flops_nfe"]
+
+
 @pytest.mark.parametrize("override, message", [
+    ("densities.field.kind=concat", "prune method 'id' needs autonomous fields; densities.field.kind is 'concat'"),
     ("densities.names=[checkerboard]", "unknown density 'checkerboard'; expected one of gaussians, gaussians_spiral, spirals2"),
     ("classifiers.names=[rings]", "unknown classification set 'rings'; expected one of moons, spirals, circles"),
     ("densities.solver.method=rk45", "unknown ODE solver; expected one of dopri5"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sciprune.core.schedule import geometric_linear
 from sciprune.nn.mlp import ACTIVATIONS
@@ -21,12 +21,16 @@ class _Section(BaseModel):
 
 
 class FieldConfig(_Section):
-    """The vector field: ``layers`` Linear layers of width ``hidden`` (the reference's ``l{L}_h{H}``)."""
+    """The vector field: ``layers`` layers of width ``hidden`` (the reference's ``l{L}_h{H}``).
+
+    ``kind``: ``autonomous`` (an MLP of the state, the reference's toy models), ``concat`` (the time
+    concatenated to every layer's input) or ``concatsquash`` (FFJORD's gated layers).
+    """
 
     layers: int = Field(4, ge=2)
     hidden: int = Field(64, ge=1)
     activation: str = "sigmoid"
-    kind: Literal["autonomous"] = "autonomous"
+    kind: Literal["autonomous", "concat", "concatsquash"] = "autonomous"
 
     @field_validator("activation")
     @classmethod
@@ -150,3 +154,12 @@ class FlowsConfig(StudyConfig):
     classifiers: ClassifierConfig = ClassifierConfig()
     prune: PruneConfig = PruneConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+
+    @model_validator(mode="after")
+    def _id_needs_autonomous(self) -> "FlowsConfig":
+        if "id" in self.prune.methods:
+            for name, sec in (("densities", self.densities), ("classifiers", self.classifiers)):
+                if sec.names and sec.field.kind != "autonomous":
+                    raise ValueError(f"prune method 'id' needs autonomous fields; {name}.field.kind is "
+                                     f"{sec.field.kind!r} (drop 'id' from prune.methods or use kind: autonomous)")
+        return self

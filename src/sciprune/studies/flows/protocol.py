@@ -30,9 +30,10 @@ from torch import nn
 
 from sciprune.core.cascade import CascadeSpec, dense_weights, network_stats, run_cascade, train_dense
 from sciprune.core.io import load_state
-from sciprune.core.seeding import torch_generator
+from sciprune.core.seeding import derive_seed, torch_generator
 from sciprune.files import atomic_write_text
 from sciprune.nn.mlp import MLP
+from sciprune.nn.odefield import ConcatField, ConcatSquashField
 from sciprune.nn.ode import CNF, NODEClassifier, Autonomous, Solver, SolverFailed, _ODEModel, ode_from_arch
 from sciprune.studies.base import RunContext
 from sciprune.studies.flows.config import ClassifierConfig, DensityConfig, FlowsConfig
@@ -70,12 +71,22 @@ def solver_of(task: Task) -> Solver:
     return Solver(**task.cfg.solver.model_dump())
 
 
-def build_model(task: Task, seed: int) -> _ODEModel:
+def build_field(task: Task, seed: int) -> nn.Module:
+    """The task's vector field, initialised from ``seed``."""
     f = task.cfg.field
-    mlp = MLP([2] + [f.hidden] * (f.layers - 1) + [2], f.activation, generator=torch_generator(seed, task.key, "init"))
+    sizes = [2] + [f.hidden] * (f.layers - 1) + [2]
+    if f.kind == "concat":
+        return ConcatField(sizes, f.activation, seed=derive_seed(seed, task.key, "init"))
+    if f.kind == "concatsquash":
+        return ConcatSquashField(sizes, f.activation, seed=derive_seed(seed, task.key, "init"))
+    return Autonomous(MLP(sizes, f.activation, generator=torch_generator(seed, task.key, "init")))
+
+
+def build_model(task: Task, seed: int) -> _ODEModel:
+    field = build_field(task, seed)
     if isinstance(task.cfg, DensityConfig):
-        return CNF(Autonomous(mlp), solver_of(task), trace=task.cfg.trace)
-    return NODEClassifier(Autonomous(mlp), solver_of(task))
+        return CNF(field, solver_of(task), trace=task.cfg.trace)
+    return NODEClassifier(field, solver_of(task))
 
 
 def flops_per_nfe(model: _ODEModel) -> int:
@@ -212,7 +223,7 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
             assert isinstance(m, _ODEModel)
             if hasattr(m, "train_nfe"):
                 delattr(m, "train_nfe")  # this stage's retraining records its own
-            return prune_field(method, m, sparsity, dense_hidden=hidden, x_train=data.x_train,
+            return prune_field(method, m, sparsity, dense_hidden=hidden, layers=task.cfg.field.layers, x_train=data.x_train,
                                id_samples=cfg.prune.id_samples, id_times=cfg.prune.id_times, generator=g)
 
         def eval_fn(m: nn.Module) -> dict[str, Any]:
@@ -236,8 +247,6 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
 
 def derive(seed: int, task: Task) -> int:
     """The root seed of one network's training and cascades (distinct per task)."""
-    from sciprune.core.seeding import derive_seed
-
     return derive_seed(seed, task.key)
 
 

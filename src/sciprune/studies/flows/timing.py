@@ -15,15 +15,14 @@ from typing import Any
 
 import torch
 
-from sciprune.core.compact import compact
 from sciprune.core.seeding import torch_generator
 from sciprune.files import atomic_write_csv
-from sciprune.nn.ode import CNF, Autonomous, SolverFailed, _ODEModel
+from sciprune.nn.ode import CNF, SolverFailed, _ODEModel
 from sciprune.studies.base import RunContext
 from sciprune.studies.flows.analysis import nearest_stages
 from sciprune.studies.flows.config import FlowsConfig
 from sciprune.studies.flows.data import Toy
-from sciprune.studies.flows.methods import field_mlp
+from sciprune.studies.flows.methods import compact_field
 from sciprune.studies.flows.protocol import flops_per_nfe, load_stage, stage_path, tasks
 
 
@@ -70,7 +69,7 @@ def write_timing(cfg: FlowsConfig, ctx: RunContext, datasets: dict[str, Toy], ro
                 f = stage_path(ctx.out, task, cfg.seed, method, i)
                 if method in cfg.prune.methods and f.exists():
                     m = load_stage(f)
-                    nets.append((method, m.with_field(Autonomous(compact(field_mlp(m)))) if method == "ft" else m))
+                    nets.append((method, compact_field(m) if method == "ft" else m))
             try:
                 measured = time_solves([m for _, m in nets], x, repeats=cfg.analysis.timing_repeats, seed=cfg.seed)
             except SolverFailed:
