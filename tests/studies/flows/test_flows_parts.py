@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -127,3 +129,20 @@ def test_ft_on_time_conditioned_fields_removes_whole_groups_and_compacts_exactly
     assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in cnf.parameters())
     with torch.no_grad():
         torch.testing.assert_close(small.log_prob(x), cnf.log_prob(x), atol=1e-5, rtol=1e-5)
+
+
+def test_ft_folds_the_pruned_neurons_constant_into_the_next_bias() -> None:
+    # the reference's FT: a pruned neuron keeps its bias, emits sigmoid(b_j); here that constant is
+    # folded into the next layer's bias, so the masked net equals "incoming rows zeroed, rest kept"
+    x = torch.randn(100, 2, generator=torch_generator(0, "x"))
+    cnf = _cnf()
+    ref = copy.deepcopy(cnf)
+    prune_field("ft", cnf, 0.6, dense_hidden=12, layers=3, x_train=x, id_samples=1, id_times=2, generator=torch_generator(0))
+    for i in (0, 1):
+        dead = ~field_mlp(cnf).linears[i].weight.ne(0).any(1)
+        assert 0 < int(dead.sum()) < 12
+        with torch.no_grad():
+            field_mlp(ref).linears[i].weight[dead] = 0.0
+    with torch.no_grad():
+        torch.testing.assert_close(cnf.transform(x), ref.transform(x), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(compact_field(cnf).log_prob(x), cnf.log_prob(x), atol=1e-5, rtol=1e-5)
