@@ -74,7 +74,7 @@ def classify(
 
 @app.command()
 def flows(
-    preset: Preset = "quick",
+    preset: Annotated[str, typer.Option("--preset", help="demo (seconds) | quick (minutes, the default) | paper (the published toy scale: hours to days).")] = "quick",
     out: Out = None, set_: Set = None, resume: Resume = False, quiet: Quiet = False,
     device: Device = "cpu", workers: Workers = 1, scheduler: Scheduler = None,
 ) -> None:

@@ -31,6 +31,7 @@ from torch import nn
 from sciprune.core.cascade import CascadeSpec, dense_weights, network_stats, run_cascade, train_dense
 from sciprune.core.io import load_state
 from sciprune.core.seeding import derive_seed, torch_generator
+from sciprune.errors import InputError
 from sciprune.files import atomic_write_text
 from sciprune.nn.mlp import MLP
 from sciprune.nn.odefield import ConcatField, ConcatSquashField
@@ -272,6 +273,8 @@ def run(cfg: FlowsConfig, ctx: RunContext) -> None:
     add synchronisation (a Hessian-vector product took 0.8 s on one thread, 9 s on two, on a
     loaded 2-core machine), and a fixed thread count keeps resumed runs bit-identical.
     """
+    if ctx.device.type != "cpu":
+        raise InputError(f"sciprune flows runs on the CPU (its 2-D fields are launch-bound on a GPU); got --device {ctx.device}; use --device cpu")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
