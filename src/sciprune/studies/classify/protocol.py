@@ -118,6 +118,7 @@ def run_seed(job: SeedJob) -> list[dict[str, Any]]:
     def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
         return torch.optim.Adam(params, lr=cfg.train.lr), None
 
+    @torch.no_grad()
     def eval_fn(model: nn.Module) -> dict[str, float]:
         assert isinstance(model, MLP)
         return {**evaluate(model, x_te, y_te), "compact_params": count_params(compact(model)).total}

@@ -69,13 +69,13 @@ def plot_cost(rows: list[dict[str, Any]], tasks: list[str], path: Path) -> Path:
     """NFE per solve and FLOPs per solve against prune ratio (mean over networks), one panel per task."""
     fig, axes = plt.subplots(2, len(tasks), figsize=(4.8 * len(tasks), 6.4), squeeze=False, sharex=True)
     for j, task in enumerate(tasks):
-        for i, (metric, label) in enumerate((("nfe", "NFE per test solve"), ("flops_solve", "FLOPs per solve per sample"))):
+        for i, (metric, label) in enumerate((("nfe", "NFE per test solve"), ("flops_nfe", "FLOPs per solve per sample"))):
             ax = axes[i][j]
             ax.axhline(dense_stat(rows, task, metric)[0], color="k", lw=1, label="dense")
             for method, (s, mean, _) in curves(rows, task, metric).items():
                 ax.plot(100 * s, mean, "o-", ms=3, color=COLORS.get(method), label=LABELS.get(method, method))
             ax.set_ylabel(label)
-            if metric == "flops_solve":
+            if metric == "flops_nfe":
                 ax.set_yscale("log")
                 ax.set_xlabel("prune ratio (%)")
             else:

@@ -86,7 +86,7 @@ def write_results(cfg: FlowsConfig, rows: list[dict[str, Any]], path: Path) -> P
             else:
                 a["loss"][idx], a["metric"][idx] = r["loss"], r["accuracy"]
             a["size"][idx] = r["params_nnz"] / d["params_nnz"]
-            a["flops"][idx] = r["flops_nfe"] / d["flops_nfe"]
+            a["flops"][idx] = r["flops"] / d["flops"]
             a["nfe"][idx] = r["nfe"]
         arrays.update({f"{task.key}/{k}": v for k, v in a.items()})
     atomic_write_with(path, lambda tmp: _savez(tmp, arrays))

@@ -79,7 +79,7 @@ def write_timing(cfg: FlowsConfig, ctx: RunContext, datasets: dict[str, Toy], ro
                 out.append({
                     "task": task.name, "stage": i, "sparsity": cfg.prune.sparsities[i], "network": name,
                     "batch": len(x), "threads": 1, "params": sum(p.numel() for p in m.parameters()),
-                    "nfe": nfe, "flops_nfe": flops_per_nfe(m), "flops_solve": flops_per_nfe(m) * nfe,
+                    "nfe": nfe, "flops": flops_per_nfe(m), "flops_nfe": flops_per_nfe(m) * nfe,
                     "ms_per_solve": ms, "ms_per_nfe": ms / max(nfe, 1), "speedup_vs_dense": ms0 / ms,
                     "flop_ratio_vs_dense": (flops_per_nfe(dense) * nfe0) / max(flops_per_nfe(m) * nfe, 1),
                 })
