@@ -10,6 +10,8 @@ SMALL = {
     "classify": ["repeats=1", "model.hidden=[16]", "train.epochs=2", "prune.sparsities=[0.0, 0.5]",
                  "prune.retrain_epochs=0", "prune.id_samples=50", "timing_batch=64", "prune.heatmap_sparsity=0.5"],
     "amr": ["max_it=3", "rmse_points=1024", "baseline_max_dofs=2000"],
+    "flows": ["nets=1", "prune.sparsities=[0.5]", "densities.train.epochs=1", "classifiers.train.epochs=1",
+              "analysis.hessian=false", "densities.n_train=256", "classifiers.n_train=128"],
 }
 
 

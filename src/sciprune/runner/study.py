@@ -23,6 +23,7 @@ from sciprune.studies.base import Study
 STUDIES: Mapping[str, str] = {
     "classify": "sciprune.studies.classify.study",
     "amr": "sciprune.studies.amr.study",
+    "flows": "sciprune.studies.flows.study",
 }
 
 

@@ -1,0 +1,184 @@
+r"""Analyses of the saved networks, written once per task to ``analysis/<task>.npz`` for the plots.
+
+For the first network of each task, the dense model and each method's stage nearest to each
+``analysis.ratios`` prune ratio:
+
+* densities: :math:`p(x)` on a grid (exact trace, so the map carries no probe noise) and ``samples`` samples (CNFs); the mode statistics of the
+  labelled mixtures (6-mode ring, Gaussian spiral); the loss-surface flatness;
+* classifiers: the predicted class-1 probability on a grid (decision boundaries).
+
+**Mode statistics** (the reference's ``view_modes``): per-mode mean :math:`\mu_m` and covariance
+:math:`\Sigma_m` from the labelled training data; for a sample :math:`x`,
+:math:`d_m = \|x-\mu_m\|^2 / \sqrt{(x-\mu_m)^\top \Sigma_m (x-\mu_m)}` (for an isotropic mode,
+:math:`\|x-\mu\|/\sigma`: a number of standard deviations). For each threshold :math:`\tau`: the share
+of *high-quality* samples (:math:`\min_m d_m \le \tau`) and the number of *modes captured* (modes
+with at least one sample within :math:`\tau`).
+
+**Flatness**: the largest eigenvalue :math:`\lambda_{\max}` (power iteration) and the trace
+(Hutchinson, Rademacher probes) of the Hessian of the training NLL with respect to the *unpruned*
+parameters (probes and products masked to them), by Hessian-vector products through a
+backpropagated fixed-step rk4 solve (``hessian_steps`` steps; the adjoint does not give second
+derivatives) with one Hutchinson trace probe held fixed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sciprune.core.masks import get_masks
+from sciprune.core.seeding import torch_generator
+from sciprune.files import atomic_write_with
+from sciprune.nn.ode import CNF, SolverFailed, _ODEModel, ode_from_arch
+from sciprune.studies.base import RunContext
+from sciprune.studies.flows.config import FlowsConfig
+from sciprune.studies.flows.data import Toy
+from sciprune.studies.flows.protocol import Task, load_stage, stage_path, tasks
+
+THRESHOLDS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0)
+MODE_SETS = ("gaussians", "gaussians_spiral")
+
+
+def nearest_stages(sparsities: list[float], ratios: list[float]) -> list[int]:
+    """Stage indices of the schedule nearest to each ratio (deduplicated, in order)."""
+    out: list[int] = []
+    for r in ratios:
+        i = min(range(len(sparsities)), key=lambda j: abs(sparsities[j] - r))
+        if i not in out:
+            out.append(i)
+    return out
+
+
+def grid_of(data: Toy, n: int) -> tuple[Tensor, float]:
+    """An ``n x n`` grid covering the test data (and its half-width)."""
+    lim = float(data.x_test.abs().max()) * 1.1
+    axis = torch.linspace(-lim, lim, n)
+    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([xx.flatten(), yy.flatten()], dim=1), lim
+
+
+def mode_statistics(samples: Tensor, data: Toy) -> tuple[np.ndarray, np.ndarray]:
+    """``(share of high-quality samples, modes captured)`` per threshold of :data:`THRESHOLDS`."""
+    x = data.x_train.double()
+    labels = data.y_train
+    modes = sorted(int(m) for m in labels.unique())
+    s = samples.double()
+    d = []
+    for m in modes:
+        xm = x[labels == m]
+        mu, cov = xm.mean(0), torch.cov(xm.T)
+        diff = s - mu
+        maha = torch.sqrt(((diff @ cov) * diff).sum(1).clamp_min(1e-300))
+        d.append(diff.pow(2).sum(1) / maha)
+    dist = torch.stack(d, dim=1)
+    nearest = dist.min(dim=1).values
+    share = np.array([float((nearest <= t).double().mean()) for t in THRESHOLDS])
+    captured = np.array([int((dist <= t).any(dim=0).sum()) for t in THRESHOLDS])
+    return share, captured
+
+
+def hessian_stats(model: CNF, x: Tensor, *, steps: int, iters: int, probes: int, seed: int) -> tuple[float, float]:
+    """``(lambda_max, trace)`` of the masked Hessian of the NLL on ``x`` (see the module docstring)."""
+    arch = {**model.arch, "solver": {**model.arch["solver"], "method": "rk4", "steps": steps, "adjoint": False}}  # type: ignore[dict-item]
+    cnf = ode_from_arch(arch, field=model.field)
+    assert isinstance(cnf, CNF)
+    masks = get_masks(model)
+    named = [(n, p) for n, p in model.named_parameters()]
+    params = [p for _, p in named]
+    keep = [masks.get(n, torch.ones_like(p, dtype=torch.bool)).to(p.dtype) for n, p in named]
+    with torch.enable_grad():
+        loss = cnf.nll(x, generator=torch_generator(seed, "hessian", "probe"))
+        grads = torch.autograd.grad(loss, params, create_graph=True)
+
+        def hvp(v: list[Tensor]) -> list[Tensor]:
+            hv = torch.autograd.grad(grads, params, v, retain_graph=True)
+            return [h * k for h, k in zip(hv, keep)]
+
+        g = torch_generator(seed, "hessian", "power")
+        v = [torch.randn(p.shape, generator=g) * k for p, k in zip(params, keep)]
+        lam = 0.0
+        for _ in range(iters):
+            norm = torch.sqrt(sum((u * u).sum() for u in v))  # type: ignore[arg-type]
+            v = [u / norm for u in v]
+            hv = hvp(v)
+            lam = float(sum((a * b).sum() for a, b in zip(v, hv)))
+            v = [h.detach() for h in hv]
+        g = torch_generator(seed, "hessian", "trace")
+        tr = 0.0
+        for _ in range(probes):
+            r = [(torch.randint(0, 2, p.shape, generator=g).to(p.dtype) * 2 - 1) * k for p, k in zip(params, keep)]
+            tr += float(sum((a * b).sum() for a, b in zip(r, hvp(r))))
+    return lam, tr / probes
+
+
+def analyse_model(cfg: FlowsConfig, task: Task, data: Toy, model: _ODEModel, grid: Tensor, seed: int) -> dict[str, np.ndarray]:
+    """Everything the plots need from one network."""
+    a = cfg.analysis
+    out: dict[str, np.ndarray] = {}
+    with torch.no_grad():
+        if isinstance(model, CNF):
+            exact = ode_from_arch({**model.arch, "trace": "exact"}, field=model.field)  # a smooth map, no probe noise
+            assert isinstance(exact, CNF)
+            logp = torch.cat([exact.log_prob(xb) for xb in grid.split(4096)])
+            out["density"] = logp.exp().view(a.grid, a.grid).numpy()
+            out["samples"] = model.sample(a.samples, generator=torch_generator(seed, "samples")).numpy()
+            if task.name in MODE_SETS:
+                many = model.sample(a.mode_samples, generator=torch_generator(seed, "modes"))
+                share, captured = mode_statistics(many, data)
+                out["mode_share"], out["modes_captured"] = share, captured
+        else:
+            out["proba"] = torch.softmax(model(grid), dim=1)[:, 1].view(a.grid, a.grid).numpy()
+    if isinstance(model, CNF) and a.hessian:
+        idx = torch.randperm(len(data.x_train), generator=torch_generator(seed, "hessian", "points"))[: a.hessian_points]
+        lam, tr = hessian_stats(model, data.x_train[idx], steps=a.hessian_steps, iters=a.hessian_iters,
+                                probes=a.hessian_probes, seed=seed)
+        out["hessian"] = np.array([lam, tr])
+    return out
+
+
+def analysis_path(run_dir: Path, task: Task) -> Path:
+    return run_dir / "analysis" / f"{task.key}.npz"
+
+
+def write_analysis(cfg: FlowsConfig, ctx: RunContext, datasets: dict[str, Toy], rows: list[dict[str, Any]]) -> None:
+    """``analysis/<task>.npz`` for every task (skipped when present on ``--resume``)."""
+    seed = cfg.seed
+    stages = nearest_stages(cfg.prune.sparsities, cfg.analysis.ratios)
+    for task in ctx.progress(tasks(cfg), desc="flows: analyses"):
+        path = analysis_path(ctx.out, task)
+        if ctx.resume and path.exists():
+            continue
+        data = datasets[task.key]
+        grid, lim = grid_of(data, cfg.analysis.grid)
+        arrays: dict[str, np.ndarray] = {"lim": np.array(lim), "x_test": data.x_test.numpy(), "y_test": data.y_test.numpy(),
+                                         "thresholds": np.array(THRESHOLDS)}
+        todo = [("dense", -1, 0.0)] + [(m, i, cfg.prune.sparsities[i]) for m in cfg.prune.methods for i in stages]
+        for method, stage, sparsity in todo:
+            file = stage_path(ctx.out, task, seed, method, stage)
+            if not file.exists():
+                continue  # a failed or diverged stage
+            try:
+                result = analyse_model(cfg, task, data, load_stage(file), grid, seed)
+            except SolverFailed:
+                continue
+            for k, v in result.items():
+                arrays[f"{method}|{sparsity!r}|{k}"] = v
+        atomic_write_with(path, lambda tmp: _savez(tmp, arrays))
+
+
+def _savez(tmp: str, arrays: dict[str, np.ndarray]) -> None:
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]
+
+
+def read_analysis(run_dir: Path, task: Task) -> dict[str, np.ndarray]:
+    path = analysis_path(run_dir, task)
+    if not path.exists():
+        return {}
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+

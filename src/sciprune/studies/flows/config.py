@@ -1,0 +1,165 @@
+"""The config of ``sciprune flows`` (validated at the boundary; unknown fields are errors)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sciprune.core.schedule import geometric_linear
+from sciprune.nn.mlp import ACTIVATIONS
+from sciprune.nn.ode import SOLVERS
+from sciprune.studies.base import StudyConfig
+from sciprune.studies.flows.data import CLASSIFIERS, DENSITIES
+
+Method = Literal["wt", "ft", "id"]
+METHODS: tuple[Method, ...] = ("wt", "ft", "id")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldConfig(_Section):
+    """The vector field: ``layers`` layers of width ``hidden`` (the reference's ``l{L}_h{H}``).
+
+    ``kind``: ``autonomous`` (an MLP of the state, the reference's toy models), ``concat`` (the time
+    concatenated to every layer's input) or ``concatsquash`` (FFJORD's gated layers).
+    """
+
+    layers: int = Field(4, ge=2)
+    hidden: int = Field(64, ge=1)
+    activation: str = "sigmoid"
+    kind: Literal["autonomous", "concat", "concatsquash"] = "autonomous"
+
+    @field_validator("activation")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in ACTIVATIONS:
+            raise ValueError(f"expected one of {', '.join(sorted(ACTIVATIONS))}")
+        return v
+
+
+class SolverConfig(_Section):
+    method: str = "dopri5"
+    atol: float = 1e-5
+    rtol: float = 1e-5
+    steps: int = Field(20, ge=1, description="fixed-step methods: steps over [0, 1]")
+    adjoint: bool = True
+    max_nfe: int = Field(5000, ge=1, description="function evaluations allowed per solve (else: a failed stage)")
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        if v not in SOLVERS:
+            raise ValueError(f"unknown ODE solver; expected one of {', '.join(SOLVERS)}")
+        return v
+
+    @field_validator("atol", "rtol")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError("solver tolerances must be > 0")
+        return v
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(100, ge=0)
+    batch_size: int = Field(1024, ge=1)
+    optimizer: Literal["adam", "adamw"] = "adamw"
+    lr: float = Field(5e-3, gt=0.0)
+    weight_decay: float = Field(1e-5, ge=0.0)
+
+
+class DensityConfig(_Section):
+    """Continuous normalizing flows on the toy densities."""
+
+    names: list[str] = Field(default_factory=lambda: list(DENSITIES))
+    n_train: int = Field(16380, ge=2)
+    n_test: int = Field(8190, ge=2)
+    trace: Literal["hutchinson", "exact"] = "hutchinson"
+    field: FieldConfig = FieldConfig()
+    solver: SolverConfig = SolverConfig()
+    train: TrainConfig = TrainConfig()
+    nll_reps: int = Field(4, ge=1, description="Hutchinson evaluations of the test NLL averaged per stage")
+    eval_batch: int = Field(4096, ge=1)
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        bad = [n for n in v if n not in DENSITIES]
+        if bad:
+            raise ValueError(f"unknown density {bad[0]!r}; expected one of {', '.join(DENSITIES)}")
+        return v
+
+
+class ClassifierConfig(_Section):
+    """Neural ODE classifiers on the toy classification sets."""
+
+    names: list[str] = Field(default_factory=lambda: list(CLASSIFIERS))
+    n_train: int = Field(1024, ge=2)
+    n_test: int = Field(512, ge=2)
+    field: FieldConfig = FieldConfig(layers=2, hidden=64, activation="tanh")
+    solver: SolverConfig = SolverConfig(atol=1e-4, rtol=1e-4)
+    train: TrainConfig = TrainConfig(epochs=50, batch_size=128, optimizer="adam", lr=0.01, weight_decay=1e-4)
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        bad = [n for n in v if n not in CLASSIFIERS]
+        if bad:
+            raise ValueError(f"unknown classification set {bad[0]!r}; expected one of {', '.join(CLASSIFIERS)}")
+        return v
+
+
+class PruneConfig(_Section):
+    methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
+    sparsities: list[float] = Field(default_factory=lambda: list(geometric_linear()), min_length=1,
+                                    description="prune ratios (fractions of the fields' weights removed)")
+    retrain_epochs: int | None = Field(None, ge=0, description="default: the training epochs (LR rewinding)")
+    id_samples: int = Field(1024, ge=1, description="ID: states visited along training trajectories")
+    id_times: int = Field(5, ge=2, description="ID: times in [0, 1] at which states are collected")
+
+    @field_validator("sparsities")
+    @classmethod
+    def _range(cls, v: list[float]) -> list[float]:
+        bad = [s for s in v if not 0.0 <= s < 1.0]
+        if bad:
+            raise ValueError(f"each prune ratio must be in [0, 1), got {bad[0]}")
+        if any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError("prune ratios must increase (the cascade prunes further at every stage)")
+        return v
+
+
+class AnalysisConfig(_Section):
+    ratios: list[float] = Field(default_factory=lambda: [0.5, 0.9, 0.98],
+                                description="prune ratios (nearest stage) for density maps, samples, boundaries, timing")
+    grid: int = Field(80, ge=8, description="grid points per axis of density maps and decision boundaries")
+    samples: int = Field(2000, ge=10, description="samples drawn for the sample scatter plots")
+    mode_samples: int = Field(20000, ge=10, description="samples for the Gaussian-ring mode statistics")
+    hessian: bool = True
+    hessian_points: int = Field(512, ge=1, description="training points of the Hessian loss")
+    hessian_iters: int = Field(20, ge=1, description="power iterations for the largest eigenvalue")
+    hessian_probes: int = Field(8, ge=1, description="Hutchinson probes for the Hessian trace")
+    hessian_steps: int = Field(10, ge=1, description="rk4 steps of the (backprop) solve used for the Hessian")
+    timing_repeats: int = Field(5, ge=1)
+
+
+class FlowsConfig(StudyConfig):
+    """Sparse flows: WT / FT / ID pruning of neural ODE classifiers and CNFs over a cascade."""
+
+    study: Literal["flows"] = "flows"
+    nets: int = Field(3, ge=1, description="independently trained networks per data set: seed, seed+1, ...")
+    densities: DensityConfig = DensityConfig()
+    classifiers: ClassifierConfig = ClassifierConfig()
+    prune: PruneConfig = PruneConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
+
+    @model_validator(mode="after")
+    def _id_needs_autonomous(self) -> "FlowsConfig":
+        if "id" in self.prune.methods:
+            for name, sec in (("densities", self.densities), ("classifiers", self.classifiers)):
+                if sec.names and sec.field.kind != "autonomous":
+                    raise ValueError(f"prune method 'id' needs autonomous fields; {name}.field.kind is "
+                                     f"{sec.field.kind!r} (drop 'id' from prune.methods or use kind: autonomous)")
+        return self

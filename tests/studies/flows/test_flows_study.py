@@ -1,0 +1,155 @@
+"""`sciprune flows` end to end on a tiny config: artefacts, resume after a kill, failures, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import sciprune.studies.flows.protocol as protocol
+from sciprune.files import read_csv
+from tests.runner.helpers import cli
+
+TINY = [
+    "--preset", "demo",
+    "--set", "densities.n_train=256", "--set", "densities.n_test=128", "--set", "densities.train.epochs=2",
+    "--set", "classifiers.n_train=256", "--set", "classifiers.n_test=128", "--set", "classifiers.train.epochs=4",
+    "--set", "prune.sparsities=[0.5, 0.9]", "--set", "prune.retrain_epochs=1", "--set", "prune.id_samples=64",
+    "--set", "analysis.grid=12", "--set", "analysis.samples=50", "--set", "analysis.mode_samples=200",
+    "--set", "analysis.hessian_points=32", "--set", "analysis.hessian_iters=2", "--set", "analysis.hessian_probes=1",
+    "--set", "analysis.timing_repeats=1",
+]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    out = tmp_path_factory.mktemp("flows") / "run"
+
+    class Cap:
+        def readouterr(self):
+            return "", ""
+
+    code, _, err = cli(Cap(), mp, "flows", "--out", str(out), "--quiet", *TINY)  # type: ignore[arg-type]
+    mp.undo()
+    assert code == 0, err
+    return out
+
+
+def test_rows_arrays_plots_and_report(finished):
+    rows = read_csv(finished / "metrics.csv")
+    assert {r["method"] for r in rows} == {"dense", "wt", "ft", "id"}
+    assert all(r["status"] == "ok" for r in rows)
+    assert not any("ms" in k.split("_") or "time" in k for k in rows[0]) and (finished / "timing.csv").is_file()
+    by = {(r["task"], r["method"], r["seed"], r["sparsity"]): r for r in rows}
+    for task in ("gaussians", "moons"):
+        dense = by[(task, "dense", 0, 0.0)]
+        for s in (0.5, 0.9):
+            wt, ft, idp = by[(task, "wt", 0, s)], by[(task, "ft", 0, s)], by[(task, "id", 0, s)]
+            assert wt["achieved_sparsity"] == pytest.approx(s, abs=0.02)
+            assert ft["achieved_sparsity"] >= s - 1e-9 and idp["achieved_sparsity"] >= s - 1e-9
+            assert ft["neurons"] == idp["neurons"]  # FT and ID keep the same widths
+            assert idp["params_total"] < dense["params_total"] == wt["params_total"]
+            assert ft["flops"] < dense["flops"] and ft["flops_nfe"] == ft["flops"] * ft["nfe"]
+    nll = [r for r in rows if r["kind"] == "density"]
+    assert all(len(str(r["nll_reps"]).split(";")) == 2 and np.isfinite(r["nll"]) for r in nll)
+    with np.load(finished / "results.npz") as z:
+        assert z["density-gaussians/loss"].shape == (2, 2, 2, 3)  # [nets, ratios, reps, methods]
+        assert z["classifier-moons/metric"].shape == (2, 2, 1, 3)
+        assert np.isfinite(z["density-gaussians/loss"]).all()
+    summary = json.loads((finished / "summary.json").read_text())
+    g = summary["tasks"]["density-gaussians"]
+    assert set(g["methods"]) == {"wt", "ft", "id"} and "hessian" in g and "modes_at_2std" in g
+    for name in ("nll_vs_ratio", "accuracy_vs_ratio", "gaussians_density", "gaussians_samples", "gaussians_modes",
+                 "moons_boundary", "cnf_cost_vs_ratio"):
+        assert (finished / "plots" / f"{name}.png").is_file()
+    page = (finished / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 8 and "Hessian" in page and "timing.csv" in page
+
+
+def test_killed_run_resumes_to_the_same_metrics(capsys, monkeypatch, tmp_path, finished):
+    out = tmp_path / "killed"
+    calls = {"n": 0}
+    real = protocol.evaluate
+
+    class Killed(Exception):
+        pass
+
+    def dying(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 12:  # inside the second network's cascades
+            raise Killed
+        return real(*a, **k)
+
+    monkeypatch.setattr(protocol, "evaluate", dying)
+    with pytest.raises(Killed):
+        cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *TINY)
+    monkeypatch.setattr(protocol, "evaluate", real)
+    assert not (out / "summary.json").exists()
+    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", "--resume", *TINY)
+    assert code == 0, err
+    assert (out / "metrics.csv").read_text() == (finished / "metrics.csv").read_text()
+
+
+ONE = ["--set", "classifiers.names=[]", "--set", "nets=2", "--set", "analysis.hessian=false",
+       "--set", "prune.methods=[wt, ft]"]
+
+
+def test_divergence_and_solver_budget_are_recorded_and_the_run_goes_on(capsys, monkeypatch, tmp_path):
+    real = protocol.make_train_fn
+    calls = {"n": 0}
+
+    def nan_once(task, data):
+        fn = real(task, data)
+
+        def epoch(model, optimizer, generator):
+            calls["n"] += 1
+            if calls["n"] == 4:  # network 0: 2 dense epochs, WT stage 0, then WT stage 1
+                raise protocol.Diverged("training loss became nan")
+            return fn(model, optimizer, generator)
+
+        return epoch
+
+    monkeypatch.setattr(protocol, "make_train_fn", nan_once)
+    out = tmp_path / "nan"
+    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *TINY, *ONE)
+    assert code == 0, err
+    rows = read_csv(out / "metrics.csv")
+    bad = [r for r in rows if r["status"] != "ok"]
+    assert [(r["method"], r["seed"], r["stage"], r["status"]) for r in bad] == [("wt", 0, 1, "diverged")]
+    assert {(r["method"], r["seed"]) for r in rows if r["status"] == "ok"} >= {("ft", 0), ("wt", 1), ("ft", 1)}
+    assert json.loads((out / "summary.json").read_text())["tasks"]["density-gaussians"]["failed_stages"]
+
+    out = tmp_path / "budget"  # dopri5 at a tolerance it cannot meet in 30 evaluations
+    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *TINY, *ONE,
+                       "--set", "densities.solver={method: dopri5, atol: 1.0e-9, rtol: 1.0e-9, max_nfe: 30}")
+    assert code == 0, err
+    rows = read_csv(out / "metrics.csv")
+    assert [(r["method"], r["status"], r["failed_nfe"]) for r in rows] == [("dense", "failed", 31)] * 2
+
+
+def test_a_concatsquash_cnf_runs_with_wt_and_ft(capsys, monkeypatch, tmp_path):
+    out = tmp_path / "cs"
+    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *TINY, *ONE,
+                       "--set", "nets=1", "--set", "densities.field.kind=concatsquash")
+    assert code == 0, err
+    rows = read_csv(out / "metrics.csv")
+    assert all(r["status"] == "ok" for r in rows) and len(rows) == 5
+    ft = [r for r in rows if r["method"] == "ft"]
+    assert ft[-1]["params_total"] == rows[0]["params_total"] and ft[-1]["flops"] < rows[0]["flops"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("densities.field.kind=concat", "prune method 'id' needs autonomous fields; densities.field.kind is 'concat'"),
+    ("densities.names=[checkerboard]", "unknown density 'checkerboard'; expected one of gaussians, gaussians_spiral, spirals2"),
+    ("classifiers.names=[rings]", "unknown classification set 'rings'; expected one of moons, spirals, circles"),
+    ("densities.solver.method=rk45", "unknown ODE solver; expected one of dopri5"),
+    ("densities.solver.atol=0", "solver tolerances must be > 0"),
+    ("classifiers.solver.rtol=-1e-4", "solver tolerances must be > 0"),
+])
+def test_bad_input_is_one_line(capsys, monkeypatch, tmp_path, override, message):
+    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(tmp_path / "bad"), "--quiet", "--preset", "demo",
+                       "--set", override)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad" / "metrics.csv").exists()
