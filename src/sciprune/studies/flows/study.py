@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from sciprune.files import atomic_write_with, read_csv
-from sciprune.runner.report import table
+from sciprune.htmlreport import table
 from sciprune.studies.base import Study
 from sciprune.studies.flows.analysis import read_analysis
 from sciprune.studies.flows.config import FlowsConfig
