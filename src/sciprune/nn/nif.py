@@ -1,0 +1,670 @@
+r"""Neural Implicit Flow (NIF): a hypernetwork whose ParameterNet generates a ShapeNet's weights.
+
+A field :math:`u(x; p)` is modelled as ``ShapeNet(x; θ(p))`` with :math:`θ(p) = W_\text{last}\,
+z(p) + b_\text{last}` and :math:`z(p) \in \mathbb{R}^r` the latent bottleneck of ParameterNet
+(``specs/nif.md`` §1-3). Inputs are one tensor ``[p | x]`` (parameters first); ShapeNet has no
+trainable weights of its own (except in :class:`NIFLastLayer`).
+
+**Flat layout of θ** (§2.4): all weight blocks first, then all bias blocks, in ShapeNet order; a
+block of a linear map ``fan_in → fan_out`` is reshaped ``(fan_in, fan_out)``, row-major, so entry
+``(i, o)`` sits at ``offset + i·fan_out + o``. ``nlayers`` counts the *hidden* ``n×n`` maps only
+(upstream issue #7): ShapeNet has ``nlayers + 2`` linear maps without ResNet blocks.
+
+Families (exact to the spec, §2):
+
+* :class:`NIF`: ShapeNet ``h = act(x W_1 + b_1)``; ``nlayers ×`` ``h ← act(h W_k + b_k) + h``;
+  ``u = h W_out + b_out``; ParameterNet ``Dense(m, act) → nlayers × [h ← h + act(Dense(h))] →
+  Dense(r) → Dense(P)``, every layer truncated-normal(0.1) at ±2σ (Keras' scheme).
+* :class:`NIFMultiScale`: SIREN ShapeNet ``h = sin(ω₀·(h W) + b)`` (ω₀ on the matmul only, the bias
+  unscaled), optional ResNet blocks ``g = sin(ω₀ h W_a + b_a)``, ``h ← ½(h + sin(ω₀ g W_b + b_b))``;
+  ParameterNet's last layer hyper-initialised (§3) so that ShapeNet starts as an initialised SIREN.
+* :class:`NIFLastLayer`: ``u = Φ(x)·a(p) + c`` with a trainable SIREN basis ``Φ`` (§2.3).
+
+**Pruning units.** A ShapeNet hidden node owns entries of θ, and every θ entry is one row of
+``pnet.last.weight`` (shape ``(P, r)``) and one entry of ``pnet.last.bias``: masking those rows and
+entries (core masks) zeroes the node's generated weights for *every* p. Node ``j`` of a layer owns
+its incoming column ``W_ℓ[:, j]`` (``incoming``), its bias ``b_ℓ[j]`` (``attached``) and its
+outgoing row ``W_{ℓ+1}[j, :]`` (``outgoing``). Residual streams (the plain NIF's shortcut stream,
+the SIREN ResNet stream) are one group whose node ``j`` owns index ``j`` in *every* layer that
+writes or reads the stream. Since ``swish(0) = tanh(0) = sin(0) = 0``, a node whose incoming column
+and bias are zero outputs zero, so a masked node is removed exactly by :meth:`compact_units`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit
+from sciprune.errors import InputError
+
+LAST = "pnet.last"  # ParameterNet's last layer: its rows generate θ
+
+
+def swish(x: Tensor) -> Tensor:
+    """``x·sigmoid(x)`` (Keras' swish, PyTorch's silu)."""
+    return nn.functional.silu(x)
+
+
+_ACT: dict[str, Callable[[Tensor], Tensor]] = {"swish": swish, "tanh": torch.tanh, "sin": torch.sin}
+
+
+def _act(name: str) -> Callable[[Tensor], Tensor]:
+    try:
+        return _ACT[name]
+    except KeyError:
+        raise InputError(f"unknown NIF activation {name!r}; expected one of {', '.join(_ACT)}") from None
+
+
+def _tn(t: Tensor, g: torch.Generator | None, std: float = 0.1) -> None:
+    """Keras TruncatedNormal(std) in place: normal(0, std) redrawn outside ±2·std."""
+    with torch.no_grad():
+        v = torch.randn(t.shape, generator=g, dtype=torch.float64)
+        bad = v.abs() > 2.0
+        while bool(bad.any()):
+            v[bad] = torch.randn(int(bad.sum()), generator=g, dtype=torch.float64)
+            bad = v.abs() > 2.0
+        t.copy_(v * std)
+
+
+def _uniform(shape: Sequence[int], bound: Tensor | float, g: torch.Generator | None) -> Tensor:
+    return (torch.rand(tuple(shape), generator=g, dtype=torch.float64) * 2.0 - 1.0) * bound
+
+
+@dataclass(frozen=True)
+class Linear:
+    """One ShapeNet linear map and where its weights live in θ."""
+
+    fan_in: int
+    fan_out: int
+    w_off: int
+    b_off: int
+    role: str  # "first" | "hidden" | "res_a" | "res_b" | "out"
+
+    def w_pos(self, rows: Tensor | slice | None = None, cols: Tensor | None = None) -> Tensor:
+        """θ positions of the weight block, shape ``(fan_in, fan_out)`` (sub-indexed by rows / cols)."""
+        pos = self.w_off + torch.arange(self.fan_in * self.fan_out).view(self.fan_in, self.fan_out)
+        if rows is not None:
+            pos = pos[rows]
+        if cols is not None:
+            pos = pos[:, cols]
+        return pos
+
+    def b_pos(self) -> Tensor:
+        return self.b_off + torch.arange(self.fan_out)
+
+
+class ShapeLayout:
+    """The linear maps of a ShapeNet and their offsets in θ (weights first, then biases)."""
+
+    def __init__(self, d_x: int, d_u: int, widths: Sequence[int], kind: str, resblock: bool) -> None:
+        self.d_x, self.d_u, self.kind, self.resblock = d_x, d_u, kind, resblock
+        self.widths = [int(w) for w in widths]
+        dims, roles = [d_x], ["first"]
+        for i, w in enumerate(self.widths):
+            dims.append(w)
+            if i > 0:
+                roles.append(("res_a" if i % 2 == 1 else "res_b") if resblock else "hidden")
+        roles.append("out")
+        dims.append(d_u)
+        self._check(dims)
+        sizes = [(dims[i], dims[i + 1]) for i in range(len(dims) - 1)]
+        n_w = sum(a * b for a, b in sizes)
+        self.linears: list[Linear] = []
+        w_off, b_off = 0, n_w
+        for (a, b), role in zip(sizes, roles):
+            self.linears.append(Linear(a, b, w_off, b_off, role))
+            w_off += a * b
+            b_off += b
+        self.size = b_off
+
+    def _check(self, dims: list[int]) -> None:
+        if min(dims) < 1:
+            raise InputError(f"ShapeNet widths must be >= 1; got {dims}")
+        if self.resblock and len(self.widths) % 2 == 0:
+            raise InputError(f"a ResNet ShapeNet needs widths [n, g_1, n, g_2, n, ...]; got {self.widths}")
+        if self.kind == "mlp" or self.resblock:  # a residual stream has one width
+            stream = self.widths if self.kind == "mlp" else self.widths[0::2]
+            if len(set(stream)) != 1:
+                raise InputError(f"the residual stream of a ShapeNet has one width; got {stream}")
+
+    @property
+    def residual(self) -> bool:
+        return self.kind == "mlp" or self.resblock
+
+
+class ParameterNet(nn.Module):
+    """``p → z`` (latent, linear bottleneck) ``→ θ`` (``last``, linear)."""
+
+    def __init__(self, d_p: int, units: int, nlayers: int, latent: int, out: int, activation: str, resblock: bool) -> None:
+        super().__init__()
+        self.act = _act(activation)
+        self.resblock = resblock
+        self.first = nn.Linear(d_p, units)
+        self.hidden = nn.ModuleList(nn.Linear(units, units) for _ in range(nlayers * (2 if resblock else 1)))
+        self.bottleneck = nn.Linear(units, latent)
+        self.last = nn.Linear(latent, out)
+
+    def latent(self, p: Tensor) -> Tensor:
+        h = self.act(self.first(p))
+        if self.resblock:  # MLP_ResNet: y = act(x + Dense2(act(Dense1(x))))
+            for a, b in zip(self.hidden[0::2], self.hidden[1::2]):
+                h = self.act(h + b(self.act(a(h))))
+        else:              # MLP_SimpleShortCut: y = x + act(Dense(x))
+            for layer in self.hidden:
+                h = h + self.act(layer(h))
+        return self.bottleneck(h)
+
+    def forward(self, p: Tensor) -> Tensor:
+        return self.last(self.latent(p))
+
+
+class _HyperNIF(nn.Module):
+    """What :class:`NIF` and :class:`NIFMultiScale` share: ParameterNet, θ layout, forward, units."""
+
+    CLASS = ""
+
+    def __init__(self, shape: dict[str, Any], parameter: dict[str, Any], *, kind: str, generator: torch.Generator | None) -> None:
+        super().__init__()
+        self.cfg_shape, self.cfg_parameter = dict(shape), dict(parameter)
+        try:
+            d_x, d_u = int(shape["input_dim"]), int(shape["output_dim"])
+            n, L = int(shape["units"]), int(shape["nlayers"])
+            d_p, m, L_p, r = (int(parameter[k]) for k in ("input_dim", "units", "nlayers", "latent_dim"))
+        except KeyError as err:
+            raise InputError(f"NIF config misses {err.args[0]!r}; see specs/nif.md §2 for the keys") from None
+        self.resblock = bool(shape.get("use_resblock", False))
+        widths = shape.get("widths") or ([n, n] * L + [n] if self.resblock else [n] * (L + 1))
+        self.layout = ShapeLayout(d_x, d_u, widths, kind, self.resblock)
+        self.d_p, self.d_x, self.d_u = d_p, d_x, d_u
+        self.omega_0 = float(shape.get("omega_0", 30.0))
+        self.shape_act = _act("sin" if kind == "siren" else str(shape.get("activation", "swish")))
+        self.pnet = ParameterNet(d_p, m, L_p, r, self.layout.size, str(parameter.get("activation", "swish")),
+                                 bool(parameter.get("use_resblock", False)))
+        self.dedup = True
+        if generator is not None:
+            self._init(generator)
+
+    # -- construction -----------------------------------------------------------------------
+    def _init(self, g: torch.Generator) -> None:
+        for p in self.pnet.parameters():
+            _tn(p, g)
+
+    @property
+    def arch(self) -> dict[str, Any]:
+        shape = dict(self.cfg_shape, widths=list(self.layout.widths))
+        return {"class": self.CLASS, "shape": shape, "parameter": dict(self.cfg_parameter)}
+
+    @classmethod
+    def from_arch(cls, arch: dict[str, Any], generator: torch.Generator | None = None) -> _HyperNIF:
+        return cls(arch["shape"], arch["parameter"], generator=generator)  # type: ignore[call-arg]
+
+    # -- sub-models -------------------------------------------------------------------------
+    def p_to_latent(self, p: Tensor) -> Tensor:
+        """``p (B, d_p) → z (B, r)``."""
+        return self.pnet.latent(p)
+
+    def latent_to_weights(self, z: Tensor) -> Tensor:
+        """``z (B, r) → θ (B, P)``."""
+        return self.pnet.last(z)
+
+    def p_to_weights(self, p: Tensor) -> Tensor:
+        return self.pnet(p)
+
+    def x_to_u_given_w(self, x: Tensor, w: Tensor) -> Tensor:
+        """ShapeNet: ``x (B, d_x)`` with per-sample ``θ (B, P)`` (or one shared ``(P,)``) ``→ u (B, d_u)``."""
+        return self._shape(x, w, None)
+
+    # -- forward ----------------------------------------------------------------------------
+    def _block(self, w: Tensor, lin: Linear) -> tuple[Tensor, Tensor]:
+        W = w[..., lin.w_off:lin.w_off + lin.fan_in * lin.fan_out].reshape(*w.shape[:-1], lin.fan_in, lin.fan_out)
+        return W, w[..., lin.b_off:lin.b_off + lin.fan_out]
+
+    def _lin(self, h: Tensor, w: Tensor, lin: Linear, scale: float) -> Tensor:
+        W, b = self._block(w, lin)
+        if w.dim() == 1:
+            y = h @ W
+        else:  # one weight set per sample: (B,1,in) @ (B,in,out)
+            y = torch.bmm(h.unsqueeze(1), W).squeeze(1)
+        return (y * scale if scale != 1.0 else y) + b
+
+    def _shape(self, x: Tensor, w: Tensor, record: list[Tensor] | None) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, inp: Tensor) -> Tensor:
+        """``[p | x] (B, d_p + d_x) → u (B, d_u)``; ParameterNet runs once per distinct ``p``."""
+        if inp.dim() != 2 or inp.shape[1] != self.d_p + self.d_x:
+            raise InputError(f"NIF input must be (B, d_p + d_x) = (B, {self.d_p + self.d_x}); got {tuple(inp.shape)}")
+        p, x = inp[:, :self.d_p], inp[:, self.d_p:]
+        if not self.dedup:
+            return self._shape(x, self.pnet(p), None)
+        uniq, inv = torch.unique(p, dim=0, return_inverse=True)
+        theta = self.pnet(uniq)
+        if uniq.shape[0] * 16 > p.shape[0]:  # many distinct p: one weight set per sample
+            return self._shape(x, theta.index_select(0, inv), None)
+        order = torch.argsort(inv, stable=True)
+        counts = torch.bincount(inv, minlength=uniq.shape[0]).tolist()
+        parts = [self._shape(xs, theta[u], None) for u, xs in enumerate(torch.split(x[order], counts)) if counts[u]]
+        out = torch.empty(x.shape[0], self.d_u, dtype=theta.dtype, device=x.device)
+        out[order] = torch.cat(parts)
+        return out
+
+    def activations(self, inp: Tensor) -> dict[str, Tensor]:
+        """Every group's node outputs on ``inp``: ``{group name: (B·uses, size)}`` (stream positions stacked)."""
+        p, x = inp[:, :self.d_p], inp[:, self.d_p:]
+        record: list[Tensor] = []
+        self._shape(x, self.pnet(p), record)
+        out: dict[str, list[Tensor]] = {}
+        for name, h in zip(self._record_names(), record):
+            out.setdefault(name, []).append(h)
+        return {k: torch.cat(v) for k, v in out.items()}
+
+    def _record_names(self) -> list[str]:
+        raise NotImplementedError
+
+    # -- pruning units ----------------------------------------------------------------------
+    def node_groups(self) -> list[tuple[str, list[tuple[Linear, str]]]]:
+        """``(name, [(linear, how)], ...)``: how = "in" (its output column is the node), "out" (its row)."""
+        lins = self.layout.linears
+        if self.layout.residual:
+            stream = [lin for lin in lins if lin.role in ("first", "hidden", "res_b")]
+            readers = [lin for lin in lins if lin.role in ("hidden", "res_a", "out")]
+            groups = [("stream", [(lin, "in") for lin in stream] + [(lin, "out") for lin in readers])]
+            if self.resblock:
+                for k, (a, b) in enumerate(zip(lins[1:-1:2], lins[2:-1:2])):
+                    groups.append((f"block{k}", [(a, "in"), (b, "out")]))
+            return groups
+        return [(f"hidden{k}", [(lins[k], "in"), (lins[k + 1], "out")]) for k in range(len(lins) - 1)]
+
+    def _group_positions(self) -> list[tuple[str, int, Tensor, Tensor, Tensor]]:
+        """Per group: ``(name, size, incoming θ positions (n, a), bias positions (n, c), outgoing (n, d))``."""
+        out = []
+        for name, parts in self.node_groups():
+            ins = [lin for lin, how in parts if how == "in"]
+            n = ins[0].fan_out
+            inc = torch.cat([lin.w_pos().T for lin in ins], dim=1)
+            bias = torch.stack([lin.b_pos() for lin in ins], dim=1)
+            outg = torch.cat([lin.w_pos() for lin, how in parts if how == "out"], dim=1)
+            out.append((name, n, inc, bias, outg))
+        return out
+
+    def pruning_units(self) -> PruningUnits:
+        """ShapeNet nodes as neuron groups over ``pnet.last.weight`` rows / ``pnet.last.bias`` entries."""
+        groups = []
+        for name, n, inc, bias, outg in self._group_positions():
+            groups.append(NeuronGroup(
+                name=name, size=n,
+                incoming=(Slice(f"{LAST}.weight", 0, inc),),
+                outgoing=(Slice(f"{LAST}.weight", 0, outg),),
+                attached=(Slice(f"{LAST}.weight", 0, bias),
+                          Slice(f"{LAST}.bias", 0, torch.cat([inc, bias, outg], dim=1))),
+                activation="sin" if self.layout.kind == "siren" else str(self.cfg_shape.get("activation", "swish")),
+            ))
+        weights = tuple(WeightUnit(name) for name, p in self.named_parameters() if p.dim() == 2)
+        return PruningUnits(weights=weights, groups=tuple(groups), extra={"hypernet": True})
+
+    def node_positions(self) -> dict[str, Tensor]:
+        """Per group: every θ position a node owns, ``(size, k)`` (incoming, bias, outgoing)."""
+        return {name: torch.cat([inc, bias, outg], dim=1) for name, _, inc, bias, outg in self._group_positions()}
+
+    def compact_units(self, keep: dict[str, Tensor]) -> _HyperNIF:
+        """A narrower NIF keeping, per group, the node indices ``keep[name]``; θ rows selected to match.
+
+        The result has the same outputs when every dropped node's generated weights are zero
+        (a masked node), or when the caller has already folded their contributions (ID).
+        """
+        lins = self.layout.linears
+        row_keep = [torch.arange(lin.fan_in) for lin in lins]
+        col_keep = [torch.arange(lin.fan_out) for lin in lins]
+        index = {id(lin): i for i, lin in enumerate(lins)}
+        for name, parts in self.node_groups():
+            k = torch.as_tensor(keep.get(name, torch.arange(next(l.fan_out for l, h in parts if h == "in"))), dtype=torch.long)
+            if k.numel() == 0:
+                raise InputError(f"compaction would remove every node of ShapeNet group {name!r}; keep at least one")
+            for lin, how in parts:
+                (col_keep if how == "in" else row_keep)[index[id(lin)]] = torch.sort(k).values
+        widths = [int(c.numel()) for c in col_keep[:-1]]
+        positions = [lin.w_pos(r, c).flatten() for lin, r, c in zip(lins, row_keep, col_keep)]
+        positions += [lin.b_pos()[c] for lin, c in zip(lins, col_keep)]
+        sel = torch.cat(positions)
+        small = type(self).from_arch(dict(self.arch, shape=dict(self.cfg_shape, widths=widths)))
+        sd = {k: v.clone() for k, v in self.state_dict().items()}
+        for key in (f"{LAST}.weight", f"{LAST}.bias", f"{LAST}.weight_mask", f"{LAST}.bias_mask"):
+            if key in sd:
+                sd[key] = sd[key][sel]
+        from sciprune.core.masks import load_state_dict
+
+        load_state_dict(small, sd)
+        small.dedup = self.dedup
+        return small.to(next(self.parameters()).dtype)
+
+    def shape_nodes(self) -> int:
+        """Hidden ShapeNet nodes (a stream counts once)."""
+        return sum(n for _, n, _, _, _ in self._group_positions())
+
+    def shape_flops(self) -> int:
+        """ShapeNet FLOPs for one point (2 per multiply-add, 1 per bias add)."""
+        return sum(2 * lin.fan_in * lin.fan_out + lin.fan_out for lin in self.layout.linears)
+
+    def flops(self) -> int:
+        """One point, ParameterNet included (an upper bound: de-duplication shares it across points)."""
+        pn = sum(2 * m.in_features * m.out_features + m.out_features for m in self.pnet.modules() if isinstance(m, nn.Linear))
+        return self.shape_flops() + pn
+
+
+class NIF(_HyperNIF):
+    """Plain NIF (§2.1): MLP ShapeNet with shortcut layers; ParameterNet TN(0.1) everywhere.
+
+    ``shape``: ``input_dim, output_dim, units, nlayers, activation`` (``swish`` | ``tanh``);
+    ``parameter``: ``input_dim, latent_dim, units, nlayers, activation``. Optional ``widths``
+    (set by compaction) overrides ``units`` (one residual width).
+    """
+
+    CLASS = "NIF"
+
+    def __init__(self, shape: dict[str, Any], parameter: dict[str, Any], *, generator: torch.Generator | None = None) -> None:
+        super().__init__(shape, parameter, kind="mlp", generator=generator)
+
+    def _record_names(self) -> list[str]:
+        return ["stream"] * (len(self.layout.linears) - 1)
+
+    def _shape(self, x: Tensor, w: Tensor, record: list[Tensor] | None) -> Tensor:
+        lins = self.layout.linears
+        h = self.shape_act(self._lin(x, w, lins[0], 1.0))
+        if record is not None:
+            record.append(h)
+        for lin in lins[1:-1]:
+            h = self.shape_act(self._lin(h, w, lin, 1.0)) + h
+            if record is not None:
+                record.append(h)
+        return self._lin(h, w, lins[-1], 1.0)
+
+
+class NIFMultiScale(_HyperNIF):
+    """NIF multi-scale (§2.2): SIREN ShapeNet, ω₀ on the matmul only, optional ResNet blocks.
+
+    ``shape``: ``input_dim, output_dim, units, nlayers, omega_0, weight_init_factor, use_resblock``;
+    ``parameter``: ``input_dim, latent_dim, units, nlayers, activation`` (``swish`` | ``tanh``),
+    ``use_resblock``. ParameterNet's last layer is hyper-initialised (§3): kernel
+    ``U(±√(6/r)·weight_init_factor)``, bias ``U(±s_j)`` with ``s = 1/d_x`` (first-layer weights),
+    ``√(6/n)/ω₀`` (hidden weights), ``√(6/(2n))`` (output weights), ``1/n`` (all biases).
+    (The sine ParameterNet of upstream is not ported.)
+    """
+
+    CLASS = "NIFMultiScale"
+
+    def __init__(self, shape: dict[str, Any], parameter: dict[str, Any], *, generator: torch.Generator | None = None) -> None:
+        if str(parameter.get("activation", "swish")) == "sine":
+            raise InputError("a sine ParameterNet is not supported; use activation swish or tanh")
+        super().__init__(shape, parameter, kind="siren", generator=generator)
+
+    def _init(self, g: torch.Generator) -> None:
+        last = self.pnet.last
+        for p in self.pnet.parameters():
+            if p is not last.weight and p is not last.bias:
+                _tn(p, g)
+        r = last.in_features
+        wif = float(self.cfg_shape.get("weight_init_factor", 1e-3))
+        n = int(self.cfg_shape["units"])
+        s = torch.empty(self.layout.size, dtype=torch.float64)
+        for lin in self.layout.linears:
+            span = slice(lin.w_off, lin.w_off + lin.fan_in * lin.fan_out)
+            s[span] = {"first": 1.0 / self.d_x, "out": math.sqrt(6.0 / (2 * n))}.get(lin.role, math.sqrt(6.0 / n) / self.omega_0)
+            s[lin.b_off:lin.b_off + lin.fan_out] = 1.0 / n
+        with torch.no_grad():
+            last.weight.copy_(_uniform(last.weight.shape, math.sqrt(6.0 / r) * wif, g))
+            last.bias.copy_(_uniform(last.bias.shape, s, g))
+
+    def _record_names(self) -> list[str]:
+        if not self.resblock:
+            return [f"hidden{k}" for k in range(len(self.layout.linears) - 1)]
+        names = ["stream"]
+        for k in range(len(self.layout.widths) // 2):
+            names += [f"block{k}", "stream"]
+        return names
+
+    def _shape(self, x: Tensor, w: Tensor, record: list[Tensor] | None) -> Tensor:
+        lins, om = self.layout.linears, self.omega_0
+        h = torch.sin(self._lin(x, w, lins[0], om))
+        if record is not None:
+            record.append(h)
+        if self.resblock:
+            for a, b in zip(lins[1:-1:2], lins[2:-1:2]):
+                g = torch.sin(self._lin(h, w, a, om))
+                h = 0.5 * (h + torch.sin(self._lin(g, w, b, om)))
+                if record is not None:
+                    record += [g, h]
+        else:
+            for lin in lins[1:-1]:
+                h = torch.sin(self._lin(h, w, lin, om))
+                if record is not None:
+                    record.append(h)
+        return self._lin(h, w, lins[-1], 1.0)
+
+
+class NIFLastLayer(nn.Module):
+    """The last-layer-linear NIF (§2.3): ``u = Φ(x)·a(p) + c``.
+
+    Φ is a trainable SIREN on x (first, ``nlayers`` hidden, then a linear map to ``r·d_u``), ``a(p)``
+    ParameterNet's ``r`` outputs (hyper-initialised with ``s = √(3/n)``), ``c`` a trainable bias.
+    """
+
+    CLASS = "NIFLastLayer"
+
+    def __init__(self, shape: dict[str, Any], parameter: dict[str, Any], *, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.cfg_shape, self.cfg_parameter = dict(shape), dict(parameter)
+        d_x, d_u, n, L = (int(shape[k]) for k in ("input_dim", "output_dim", "units", "nlayers"))
+        d_p, m, L_p, r = (int(parameter[k]) for k in ("input_dim", "units", "nlayers", "latent_dim"))
+        self.d_p, self.d_x, self.d_u, self.r = d_p, d_x, d_u, r
+        self.omega_0 = float(shape.get("omega_0", 30.0))
+        self.pnet = ParameterNet(d_p, m, L_p, r, r, str(parameter.get("activation", "swish")), bool(parameter.get("use_resblock", False)))
+        sizes = [d_x] + [n] * (L + 1) + [r * d_u]
+        self.shape_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.c = nn.Parameter(torch.zeros(d_u))
+        self.dedup = True
+        if generator is not None:
+            self._init(generator, n)
+
+    def _init(self, g: torch.Generator, n: int) -> None:
+        for p in self.pnet.parameters():
+            _tn(p, g)
+        with torch.no_grad():
+            wif = float(self.cfg_shape.get("weight_init_factor", 1e-3))
+            self.pnet.last.weight.copy_(_uniform(self.pnet.last.weight.shape, math.sqrt(6.0 / self.r) * wif, g))
+            self.pnet.last.bias.copy_(_uniform(self.pnet.last.bias.shape, math.sqrt(3.0 / n), g))
+            for k, lin in enumerate(self.shape_layers):
+                fan = lin.in_features
+                bound = 1.0 / fan if k == 0 else math.sqrt(6.0 / fan) / self.omega_0
+                lin.weight.copy_(_uniform(lin.weight.shape, bound, g))
+                lin.bias.copy_(_uniform(lin.bias.shape, 1.0 / math.sqrt(fan), g))
+            _tn(self.c, g)
+
+    @property
+    def arch(self) -> dict[str, Any]:
+        return {"class": self.CLASS, "shape": dict(self.cfg_shape), "parameter": dict(self.cfg_parameter)}
+
+    @classmethod
+    def from_arch(cls, arch: dict[str, Any], generator: torch.Generator | None = None) -> NIFLastLayer:
+        return cls(arch["shape"], arch["parameter"], generator=generator)
+
+    def p_to_latent(self, p: Tensor) -> Tensor:
+        """The coefficients ``a(p)`` (B, r)."""
+        return self.pnet(p)
+
+    def x_to_phi(self, x: Tensor) -> Tensor:
+        """The basis ``Φ(x)`` (B, d_u, r)."""
+        h = x
+        for k, lin in enumerate(self.shape_layers[:-1]):
+            h = torch.sin(self.omega_0 * (h @ lin.weight.T) + lin.bias)
+        return self.shape_layers[-1](h).view(-1, self.d_u, self.r)
+
+    def forward(self, inp: Tensor) -> Tensor:
+        p, x = inp[:, :self.d_p], inp[:, self.d_p:]
+        if self.dedup:
+            uniq, inv = torch.unique(p, dim=0, return_inverse=True)
+            a = self.pnet(uniq).index_select(0, inv)
+        else:
+            a = self.pnet(p)
+        return torch.einsum("bur,br->bu", self.x_to_phi(x), a) + self.c
+
+    def pruning_units(self) -> PruningUnits:
+        """Unstructured units only (its ShapeNet is an ordinary SIREN)."""
+        return PruningUnits(weights=tuple(WeightUnit(n) for n, p in self.named_parameters() if p.dim() == 2))
+
+    def flops(self) -> int:
+        return sum(2 * m.in_features * m.out_features + m.out_features for m in self.modules() if isinstance(m, nn.Linear))
+
+
+# -- node pruning on the hypernetwork layout ------------------------------------------------
+# Core's prune/compact do not yet walk NeuronGroups (branch ``core`` is generalising them); until
+# they do, these three small functions apply a group's slices with core's mask-as-state
+# (:func:`sciprune.core.masks.set_mask`), so training, enforcement and checkpoints are core's.
+
+
+def node_scores(model: _HyperNIF, p: Tensor) -> dict[str, Tensor]:
+    r"""pNIF node score per group: :math:`s_j = \sqrt{\operatorname{mean}_p \|θ_{S_j}(p)\|_2^2}`.
+
+    :math:`S_j` is every θ position node ``j`` owns (incoming column, bias, outgoing row); ``p``
+    holds the training parameters (distinct rows). Lower scores are pruned first.
+    """
+    from sciprune.core.criteria import get_criterion
+
+    crit = get_criterion("hyper_node_rms")
+    with torch.no_grad():
+        theta = model.p_to_weights(torch.unique(p, dim=0))
+    return {name: crit.score(theta[:, pos].permute(1, 0, 2)) for name, pos in model.node_positions().items()}
+
+
+def hyper_node_rms(weight: Tensor, *, out_weight: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    r"""Structured hypernetwork criterion: ``weight`` is ``(nodes, samples p, owned entries)`` of
+    generated weights; :math:`s_j = \sqrt{\frac1{|P|}\sum_p \sum_k w_{jpk}^2}` (RMS over p of the L2 norm)."""
+    return weight.detach().to(torch.float64).pow(2).sum(dim=2).mean(dim=1).sqrt()
+
+
+def alive_nodes(model: _HyperNIF) -> dict[str, Tensor]:
+    """Per group: boolean, node still has a non-masked generated entry."""
+    from sciprune.core.masks import get_masks
+
+    masks = get_masks(model)
+    wmask = masks.get(f"{LAST}.weight")
+    if wmask is None:
+        return {name: torch.ones(pos.shape[0], dtype=torch.bool) for name, pos in model.node_positions().items()}
+    rows = wmask.any(dim=1).cpu()
+    return {name: rows[pos].any(dim=1) for name, pos in model.node_positions().items()}
+
+
+def mask_nodes(model: _HyperNIF, drop: dict[str, Tensor]) -> None:
+    """Mask (core masks) every θ row and bias entry of the nodes ``drop[name]`` (boolean per node)."""
+    from sciprune.core.masks import set_mask
+
+    last = model.pnet.last
+    keep = torch.ones(last.out_features, dtype=torch.bool)
+    for name, pos in model.node_positions().items():
+        if name in drop:
+            keep[pos[drop[name].cpu()].flatten()] = False
+    set_mask(model, f"{LAST}.weight", keep[:, None].expand_as(last.weight).to(last.weight.device))
+    set_mask(model, f"{LAST}.bias", keep.to(last.bias.device))
+
+
+def compact_masked(model: _HyperNIF) -> _HyperNIF:
+    """The physically smaller NIF of a node-masked one (same outputs: masked nodes output 0)."""
+    alive = alive_nodes(model)
+    keep = {name: torch.nonzero(a).flatten() for name, a in alive.items()}
+    for name, k in keep.items():
+        if k.numel() == 0:
+            keep[name] = torch.zeros(1, dtype=torch.long)  # a null node: zero in and out
+    small = model.compact_units(keep)
+    from sciprune.core.masks import remove_masks
+
+    remove_masks(small)
+    return small
+
+
+def id_fold(model: _HyperNIF, samples: Tensor, keep: dict[str, int]) -> _HyperNIF:
+    r"""ID node selection with the interpolation folded into ParameterNet's last layer, exactly.
+
+    For each group in ShapeNet order, its node outputs :math:`H` stacked over ``samples`` (rows
+    ``[p | x]``; every stream position stacked for a residual stream) get a rank-``k`` column ID
+    :math:`H \approx H_{:,I}\,T` (:func:`sciprune.core.idprune.interpolative_decomposition`). A
+    reader of the group computes :math:`h W(p)`, and :math:`W(p)`'s rows are rows of
+    :math:`θ(p) = W_\text{last} z(p) + b_\text{last}`, linear in :math:`z`; so replacing the kept
+    rows by :math:`T W(p)` is the same linear map applied to ``W_last`` rows and ``b_last``
+    entries: :math:`W_\text{last}[R_I] \leftarrow T\, W_\text{last}[R]`. The other nodes are then
+    removed. Exact for a plain SIREN ShapeNet up to the ID's residual; for a residual stream one
+    shared ``T`` serves every reader (an approximation of the same order).
+    Returns a compacted model; ``model`` is not changed.
+    """
+    from sciprune.core.idprune import interpolative_decomposition
+
+    current = compact_masked(_copy(model))
+    order = [name for name, _ in current.node_groups()]
+    for name in order:
+        k = keep.get(name)
+        if k is None:
+            continue
+        with torch.no_grad():
+            H = current.activations(samples)[name]
+        n = H.shape[1]
+        k = max(1, min(int(k), n, H.shape[0]))
+        if k >= n:
+            continue
+        dec = interpolative_decomposition(H, rank=k)
+        rank = int(dec.ranks[0])
+        sel = dec.selected[0, :rank].cpu()
+        T = dec.interp[0, :rank].cpu()  # (rank, n)
+        pos = dict((g, o) for g, _, _, _, o in current._group_positions())[name]  # (n, d) outgoing rows
+        last = current.pnet.last
+        with torch.no_grad():
+            for par in (last.weight, last.bias):
+                old = par.detach().to(torch.float64).cpu()[pos]  # (n, d[, r])
+                new = torch.einsum("in,nd...->id...", T, old)
+                par[pos[sel].flatten()] = new.reshape(-1, *old.shape[2:]).to(par.dtype).to(par.device)
+        current = current.compact_units({name: torch.sort(sel).values})
+    return current
+
+
+def _copy(model: _HyperNIF) -> _HyperNIF:
+    import copy
+
+    return copy.deepcopy(model)
+
+
+def _register_criterion() -> None:
+    from sciprune.core.criteria import Criterion, available_criteria, register_criterion
+
+    if "hyper_node_rms" not in available_criteria():
+        register_criterion(Criterion("hyper_node_rms", True, hyper_node_rms,
+                                     "hypernetwork nodes with the smallest RMS-over-p L2 norm of generated weights"))
+
+
+_register_criterion()
+
+
+FAMILIES: dict[str, type[nn.Module]] = {"NIF": NIF, "NIFMultiScale": NIFMultiScale, "NIFLastLayer": NIFLastLayer}
+
+
+def build_nif(arch: dict[str, Any], generator: torch.Generator | None = None) -> nn.Module:
+    """Rebuild a NIF family from its ``arch``; a foreign arch is one clear line."""
+    cls = FAMILIES.get(str(arch.get("class")))
+    if cls is None:
+        raise InputError(f"architecture class {arch.get('class')!r} is not a NIF; expected one of {', '.join(FAMILIES)}")
+    return cls.from_arch(arch, generator)  # type: ignore[attr-defined,no-any-return]
+
+
+def _register() -> None:
+    """Register the builders with ``core.io`` when it has a family registry (branch ``core``)."""
+    from sciprune.core import io
+
+    register = getattr(io, "register_family", None)
+    if register is not None:
+        for name in FAMILIES:
+            register(name, build_nif)
+
+
+_register()
