@@ -72,6 +72,33 @@ def classify(
     _run(cfg, out or Path("runs") / f"classify-{preset}", resume=resume, quiet=quiet, device=device, workers=workers, scheduler=scheduler)
 
 
+@app.command()
+def nif(
+    preset: Preset = "quick",
+    data: Annotated[str | None, typer.Option("--data", help="wave | wave_high (default) | ks | flow2d | a .npz/.csv file.")] = None,
+    columns: Annotated[str | None, typer.Option("--columns", help="For a file: column counts p,x,u[,w], e.g. 1,2,1,w.")] = None,
+    out: Out = None, set_: Set = None, resume: Resume = False, quiet: Quiet = False,
+    device: Device = "cpu", workers: Workers = 1, scheduler: Scheduler = None,
+) -> None:
+    """Neural Implicit Flow: nodal pruning (pNIF), ID node selection, compaction, POD baseline."""
+    from sciprune.runner.config import apply_overrides, load_preset
+
+    overrides = list(set_ or [])
+    if data is not None:
+        if data in ("wave", "wave_high", "ks", "flow2d"):
+            overrides.append(f"data.kind={data}")
+        else:
+            overrides += ["data.kind=file", f"data.path={data}"]
+    if columns is not None:
+        parts = [c.strip() for c in columns.split(",")]
+        if len(parts) not in (3, 4) or not all(c.isdigit() for c in parts[:3]) or (len(parts) == 4 and parts[3] != "w"):
+            raise InputError(f"--columns {columns!r} is not p,x,u or p,x,u,w (e.g. 1,2,1,w)")
+        overrides += [f"data.columns.p={parts[0]}", f"data.columns.x={parts[1]}", f"data.columns.u={parts[2]}",
+                      f"data.columns.weight={str(len(parts) == 4).lower()}"]
+    cfg = apply_overrides(load_preset("nif", preset), overrides)
+    _run(cfg, out or Path("runs") / f"nif-{preset}", resume=resume, quiet=quiet, device=device, workers=workers, scheduler=scheduler)
+
+
 def _register_amr() -> None:
     from sciprune.studies.amr.cli import amr
 

@@ -668,3 +668,28 @@ def _register() -> None:
 
 
 _register()
+
+
+def load_nif(path: Any, *, expect: dict[str, Any] | None = None) -> nn.Module:
+    """A NIF from a sciprune checkpoint (safetensors + ``arch``), masks included.
+
+    ``expect``: the architecture the caller needs; a checkpoint of another one is refused with one line.
+    """
+    from sciprune.core.io import load_checkpoint
+    from sciprune.core.masks import load_state_dict
+
+    ckpt = load_checkpoint(path)
+    arch = ckpt.meta.get("arch")
+    if not isinstance(arch, dict):
+        raise InputError(f"checkpoint {str(path)!r} has no architecture metadata; expected one written by sciprune")
+    if expect is not None and arch != expect:
+        raise InputError(f"checkpoint {str(path)!r} holds {arch.get('class')} {arch.get('shape')}; it does not match the "
+                         f"expected {expect.get('class')} {expect.get('shape')}: use a checkpoint of this architecture")
+    model = build_nif(arch)
+    floats = [t.dtype for t in ckpt.tensors.values() if t.is_floating_point()]
+    model = model.to(floats[0] if floats else torch.float32)
+    try:
+        load_state_dict(model, ckpt.tensors)
+    except RuntimeError as err:
+        raise InputError(f"checkpoint {str(path)!r} does not match its architecture: {str(err).splitlines()[0]}") from None
+    return model
