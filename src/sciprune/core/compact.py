@@ -23,12 +23,32 @@ width and batch, and never at batch 1: ``specs/pruning_libs.md`` §8); structure
 from __future__ import annotations
 
 import warnings
+
 import torch
 from torch import Tensor, nn
 
+from sciprune.core.activations import get_activation
+from sciprune.core.io import build_model
 from sciprune.core.masks import get_masks, set_mask
+from sciprune.core.units import MLPLike
 from sciprune.errors import InputError
-from sciprune.nn.mlp import MLP, get_activation
+
+MLP = MLPLike  # the MLP family (sciprune.nn.mlp.MLP), seen through its protocol: core imports no family
+
+
+def mlp_from_layers(weights: list[Tensor], biases: list[Tensor], activations: list[str], family: str = "MLP") -> MLPLike:
+    """A registered MLP-like family (default ``"MLP"``) holding copies of the given ``(out, in)``
+    weights and ``(out,)`` biases."""
+    sizes = [int(weights[0].shape[1])] + [int(w.shape[0]) for w in weights]
+    net = build_model({"class": family, "sizes": sizes, "activations": list(activations)}, dtype=weights[0].dtype)
+    net = net.to(weights[0].device)
+    if not isinstance(net, MLPLike):
+        raise InputError(f"family {family!r} is not MLP-like (sizes, activations, linears)")
+    with torch.no_grad():
+        for layer, w, b in zip(net.linears, weights, biases):
+            layer.weight.copy_(w)
+            layer.bias.copy_(b)
+    return net
 
 
 def _removable(Ws: list[Tensor], l: int) -> tuple[Tensor, Tensor]:
@@ -36,7 +56,29 @@ def _removable(Ws: list[Tensor], l: int) -> tuple[Tensor, Tensor]:
     return (Ws[l + 1] == 0).all(dim=0), (Ws[l] == 0).all(dim=1)
 
 
-def compact(mlp: MLP) -> MLP:
+def compact(model: nn.Module) -> nn.Module:
+    """A physically smaller network with the same outputs as the structured-pruned ``model``.
+
+    An MLP goes through :func:`compact_mlp`; any other family through its declared groups
+    (:func:`sciprune.core.shrink.compact_units`). :func:`compact_with_indices` also returns the
+    kept indices.
+    """
+    return compact_with_indices(model)[0]
+
+
+def compact_with_indices(model: nn.Module) -> tuple[nn.Module, dict[str, Tensor]]:
+    """:func:`compact` plus ``keep[group]``: ``(members, k)`` original indices of the surviving
+    neurons of each prunable group (``"layers.l"`` for an MLP's hidden layer ``l``), so weights can
+    be rewound through compaction."""
+    if isinstance(model, MLPLike):
+        small, keep = _compact_mlp(model)
+        return small, {f"layers.{l}": k[None].cpu() for l, k in enumerate(keep)}
+    from sciprune.core.shrink import compact_units
+
+    return compact_units(model)
+
+
+def compact_mlp(mlp: MLPLike) -> MLPLike:
     """A physically smaller MLP with the same outputs as the structured-pruned ``mlp``.
 
     Hidden neurons with a zero outgoing column, or a zero incoming row (their constant output
@@ -48,6 +90,10 @@ def compact(mlp: MLP) -> MLP:
     free weight but part of the function). The result has ``mlp``'s dtype; the input and output
     widths are unchanged.
     """
+    return _compact_mlp(mlp)[0]
+
+
+def _compact_mlp(mlp: MLPLike) -> tuple[MLPLike, list[Tensor]]:
     if not isinstance(mlp, MLP):
         raise InputError(f"compact needs a sciprune MLP; got {type(mlp).__name__}")
     Ws = [layer.weight.detach().clone() for layer in mlp.linears]
@@ -83,13 +129,13 @@ def compact(mlp: MLP) -> MLP:
             Ws[l], bs[l] = Ws[l][stay], bs[l][stay]
             Ws[l + 1] = Ws[l + 1][:, stay]
             changed = True
-    small = MLP.from_layers(Ws, bs, mlp.activations)
+    small = mlp_from_layers(Ws, bs, mlp.activations, str(getattr(mlp, "arch", {}).get("class", "MLP")))
     _carry_masks(small, masks, keep, null, unmask)
-    return small
+    return small, keep
 
 
 def _carry_masks(
-    small: MLP, masks: dict[str, Tensor], keep: list[Tensor], null: list[bool], unmask: list[Tensor]
+    small: MLPLike, masks: dict[str, Tensor], keep: list[Tensor], null: list[bool], unmask: list[Tensor]
 ) -> None:
     L = len(small.layers)
     full = [slice(None)]
@@ -121,7 +167,7 @@ def _csr(w: Tensor) -> Tensor:
         return w.to_sparse_csr()
 
 
-def to_csr(mlp: MLP) -> list[Tensor]:
+def to_csr(mlp: MLPLike) -> list[Tensor]:
     """The weight matrices of ``mlp`` as ``torch.sparse_csr`` tensors (exact zeros dropped)."""
     if not isinstance(mlp, MLP):
         raise InputError(f"to_csr needs a sciprune MLP; got {type(mlp).__name__}")
@@ -137,7 +183,7 @@ class CSRMLP(nn.Module):
     See the module docstring for when CSR pays off (rarely, below ~95 % sparsity on CPU).
     """
 
-    def __init__(self, mlp: MLP) -> None:
+    def __init__(self, mlp: MLPLike) -> None:
         super().__init__()
         if not isinstance(mlp, MLP):
             raise InputError(f"CSRMLP needs a sciprune MLP; got {type(mlp).__name__}")
