@@ -10,9 +10,11 @@ import torch
 from sciprune.core.io import save_checkpoint
 from sciprune.core.seeding import torch_generator
 from sciprune.errors import InputError
-from sciprune.nn.nif import (
-    NIF, NIFLastLayer, NIFMultiScale, alive_nodes, build_nif, compact_masked, id_fold, load_nif, mask_nodes, node_scores,
-)
+from sciprune.core.count import network_stats
+from sciprune.core.pruning import prune
+from sciprune.core.shrink import compact_units
+from sciprune.nn.hypernet import ShapeNetLayout
+from sciprune.nn.nif import NIF, NIFLastLayer, NIFMultiScale, build_nif, id_fold, load_nif, node_scores, theta_context
 
 
 def _shape(**kw):
@@ -102,10 +104,21 @@ def test_hyper_initialisation_bounds():
     assert float((th - th.mean(0)).abs().max()) < 0.05 * float(th.abs().max())
 
 
+def test_groups_are_core_layout_groups():
+    nif, siren, res = _models()
+    mine = {name: pos for name, pos in siren.node_positions().items()}
+    core = ShapeNetLayout((2, 12, 12, 12, 1)).groups("w", "b")
+    assert [g.name for g in core] == list(mine)
+    for g in core:
+        own = torch.cat([g.incoming[0].index, g.attached[0].index, g.outgoing[0].index], dim=1)
+        assert torch.equal(own, mine[g.name])
+    assert [g.name for g in res.pruning_units().groups] == ["shape", "block.0", "block.1"]
+
+
 def test_residual_stream_is_one_group_over_every_layer():
     nif, _, res = _models()
     units = nif.pruning_units()
-    assert [g.name for g in units.groups] == ["stream"]
+    assert [g.name for g in units.groups] == ["shape"]
     stream = units.groups[0]
     # node j owns W_1[:, j], b_1[j], and row and column j of every hidden map, and row j of W_out
     lins = nif.layout.linears
@@ -113,20 +126,18 @@ def test_residual_stream_is_one_group_over_every_layer():
     for lin in lins[1:-1]:
         assert set(lin.w_pos()[3].tolist()) <= owned and set(lin.w_pos()[:, 3].tolist()) <= owned
     assert set(lins[0].w_pos()[:, 3].tolist()) <= owned and set(lins[-1].w_pos()[3].tolist()) <= owned
-    assert [g.name for g in res.pruning_units().groups] == ["stream", "block0", "block1"]
 
 
 def test_masked_nodes_compact_to_the_same_outputs():
     for m in _models():
         inp = _inputs(m)
-        scores = node_scores(m, inp[:, :m.d_p])
-        mask_nodes(m, {k: v <= v.median() for k, v in scores.items()})
+        prune(m, 0.5, criterion="hyper_node_rms", context=theta_context(m, inp[:, :m.d_p]))
         masked = m(inp)
-        small = compact_masked(m)
+        small, keep = compact_units(m)
         assert small.layout.size < m.layout.size
         assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in m.parameters())
         assert torch.allclose(small(inp), masked, atol=1e-6)
-        assert all(bool(a.all()) for a in alive_nodes(small).values())
+        assert network_stats(small, 1)["neurons"] == ";".join(str(w.shape[1]) for w in keep.values())
 
 
 def test_pruned_nodes_stay_zero_under_training():
@@ -134,21 +145,22 @@ def test_pruned_nodes_stay_zero_under_training():
 
     m = _models()[1]
     inp = _inputs(m)
-    mask_nodes(m, {"hidden1": torch.arange(12) < 6})
+    prune(m, 0.5, criterion="hyper_node_rms", context=theta_context(m, inp[:, :1]), layers=["shape.2"])
     opt = torch.optim.Adam(m.parameters(), lr=1e-2)
     enforce_masks(m, opt)
     for _ in range(3):
         opt.zero_grad()
         m(inp).pow(2).mean().backward()
         opt.step()
-    assert int(alive_nodes(m)["hidden1"].sum()) == 6
+    small, keep = compact_units(m)
+    assert small.layout.widths == [12, 6, 12]
 
 
 def test_id_fold_is_exact_for_a_duplicated_node():
     m = _models()[1]
     last = m.pnet.last
     pos = m._group_positions()
-    name, n, inc, bias, _ = pos[1]  # hidden1: make node 5 a copy of node 2 (its incoming column and bias)
+    name, n, inc, bias, _ = pos[1]  # shape.2: make node 5 a copy of node 2 (its incoming column and bias)
     with torch.no_grad():
         for par in (last.weight, last.bias):
             par[inc[5]] = par[inc[2]]
@@ -163,7 +175,7 @@ def test_id_fold_is_exact_for_a_duplicated_node():
 def test_id_fold_on_a_residual_stream_keeps_a_working_model():
     m = _models()[0]
     inp = _inputs(m)
-    folded = id_fold(m, inp, {"stream": 9})
+    folded = id_fold(m, inp, {"shape": 9})
     assert folded.layout.widths == [9, 9, 9]
     with torch.no_grad():
         err = float((folded(inp) - m(inp)).norm() / m(inp).norm())
@@ -172,7 +184,7 @@ def test_id_fold_on_a_residual_stream_keeps_a_working_model():
 
 def test_checkpoint_round_trip_and_a_foreign_architecture_is_refused(tmp_path):
     m = _models()[2]
-    mask_nodes(m, {"block0": torch.arange(12) < 3})
+    prune(m, 0.25, criterion="hyper_node_rms", layers=["block.0"])
     save_checkpoint(tmp_path / "m.safetensors", m)
     back = load_nif(tmp_path / "m.safetensors")
     inp = _inputs(m)
@@ -191,3 +203,13 @@ def test_last_layer_variant_is_phi_times_a_plus_c():
     expect = torch.einsum("bur,br->bu", m.x_to_phi(x), m.p_to_latent(p)) + m.c
     assert torch.allclose(m(inp), expect, atol=1e-12)
     assert m(inp).shape == (300, 2)
+
+
+def test_pnif_score_is_rms_over_p_of_the_node_norm():
+    m = _models()[1]
+    p = torch.tensor([[0.0], [0.5], [1.0]], dtype=torch.float64)
+    theta = m.p_to_weights(p).detach()
+    s = node_scores(m, p)["shape.1"]
+    pos = m.node_positions()["shape.1"]
+    expect = torch.stack([theta[i, pos].pow(2).sum(dim=1) for i in range(3)]).mean(dim=0).sqrt()
+    assert torch.allclose(s, expect)

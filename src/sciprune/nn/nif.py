@@ -35,11 +35,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from sciprune.core.io import register_family
 from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit
 from sciprune.errors import InputError
 
@@ -201,8 +203,9 @@ class _HyperNIF(nn.Module):
         return {"class": self.CLASS, "shape": shape, "parameter": dict(self.cfg_parameter)}
 
     @classmethod
-    def from_arch(cls, arch: dict[str, Any], generator: torch.Generator | None = None) -> _HyperNIF:
-        return cls(arch["shape"], arch["parameter"], generator=generator)  # type: ignore[call-arg]
+    def from_arch(cls, arch: dict[str, Any], generator: torch.Generator | None = None, *, dtype: torch.dtype | None = None) -> _HyperNIF:
+        m = cls(arch["shape"], arch["parameter"], generator=generator)  # type: ignore[call-arg]
+        return m.to(dtype) if dtype is not None else m
 
     # -- sub-models -------------------------------------------------------------------------
     def p_to_latent(self, p: Tensor) -> Tensor:
@@ -268,18 +271,27 @@ class _HyperNIF(nn.Module):
         raise NotImplementedError
 
     # -- pruning units ----------------------------------------------------------------------
+    def group_activation(self) -> str:
+        """The activation of ShapeNet's hidden nodes, by core's name (a removed node outputs ``act(0) = 0``)."""
+        if self.layout.kind == "siren":
+            return "sin"
+        name = str(self.cfg_shape.get("activation", "swish"))
+        return "silu" if name == "swish" else name
+
     def node_groups(self) -> list[tuple[str, list[tuple[Linear, str]]]]:
-        """``(name, [(linear, how)], ...)``: how = "in" (its output column is the node), "out" (its row)."""
+        """``(group name, [(linear, how)])``: ``how = "in"`` writes the nodes (its output columns),
+        ``"out"`` reads them (its input rows). Names follow :class:`sciprune.nn.hypernet.ShapeNetLayout`:
+        ``shape`` (a residual stream), ``shape.<l>`` (hidden layer l), ``block.<k>`` (a ResNet block's inner nodes)."""
         lins = self.layout.linears
         if self.layout.residual:
             stream = [lin for lin in lins if lin.role in ("first", "hidden", "res_b")]
             readers = [lin for lin in lins if lin.role in ("hidden", "res_a", "out")]
-            groups = [("stream", [(lin, "in") for lin in stream] + [(lin, "out") for lin in readers])]
+            groups = [("shape", [(lin, "in") for lin in stream] + [(lin, "out") for lin in readers])]
             if self.resblock:
                 for k, (a, b) in enumerate(zip(lins[1:-1:2], lins[2:-1:2])):
-                    groups.append((f"block{k}", [(a, "in"), (b, "out")]))
+                    groups.append((f"block.{k}", [(a, "in"), (b, "out")]))
             return groups
-        return [(f"hidden{k}", [(lins[k], "in"), (lins[k + 1], "out")]) for k in range(len(lins) - 1)]
+        return [(f"shape.{k + 1}", [(lins[k], "in"), (lins[k + 1], "out")]) for k in range(len(lins) - 1)]
 
     def _group_positions(self) -> list[tuple[str, int, Tensor, Tensor, Tensor]]:
         """Per group: ``(name, size, incoming θ positions (n, a), bias positions (n, c), outgoing (n, d))``."""
@@ -294,7 +306,19 @@ class _HyperNIF(nn.Module):
         return out
 
     def pruning_units(self) -> PruningUnits:
-        """ShapeNet nodes as neuron groups over ``pnet.last.weight`` rows / ``pnet.last.bias`` entries."""
+        """ShapeNet nodes as neuron groups over ``pnet.last.weight`` rows and ``pnet.last.bias`` entries.
+
+        Without ResNet blocks these are exactly :meth:`sciprune.nn.hypernet.ShapeNetLayout.groups`
+        (core's layout); a SIREN ResNet ShapeNet (which core's layout does not describe: its blocks
+        interleave ``W_a, W_b``) declares the same kind of groups from this module's layout.
+        Weight units: every ParameterNet matrix (unstructured pruning).
+        """
+        weights = tuple(WeightUnit(name) for name, p in self.named_parameters() if p.dim() == 2)
+        if not self.resblock:
+            from sciprune.nn.hypernet import ShapeNetLayout
+
+            core = ShapeNetLayout((self.d_x, *self.layout.widths, self.d_u), self.group_activation(), self.layout.kind == "mlp")
+            return PruningUnits(weights=weights, groups=core.groups(f"{LAST}.weight", f"{LAST}.bias"))
         groups = []
         for name, n, inc, bias, outg in self._group_positions():
             groups.append(NeuronGroup(
@@ -303,45 +327,41 @@ class _HyperNIF(nn.Module):
                 outgoing=(Slice(f"{LAST}.weight", 0, outg),),
                 attached=(Slice(f"{LAST}.weight", 0, bias),
                           Slice(f"{LAST}.bias", 0, torch.cat([inc, bias, outg], dim=1))),
-                activation="sin" if self.layout.kind == "siren" else str(self.cfg_shape.get("activation", "swish")),
+                activation=self.group_activation(),
             ))
-        weights = tuple(WeightUnit(name) for name, p in self.named_parameters() if p.dim() == 2)
-        return PruningUnits(weights=weights, groups=tuple(groups), extra={"hypernet": True})
+        return PruningUnits(weights=weights, groups=tuple(groups))
 
     def node_positions(self) -> dict[str, Tensor]:
         """Per group: every θ position a node owns, ``(size, k)`` (incoming, bias, outgoing)."""
         return {name: torch.cat([inc, bias, outg], dim=1) for name, _, inc, bias, outg in self._group_positions()}
 
     def compact_units(self, keep: dict[str, Tensor]) -> _HyperNIF:
-        """A narrower NIF keeping, per group, the node indices ``keep[name]``; θ rows selected to match.
+        """A narrower NIF keeping, per group, the node indices ``keep[name]`` (``(k,)`` or ``(1, k)``).
 
-        The result has the same outputs when every dropped node's generated weights are zero
-        (a masked node), or when the caller has already folded their contributions (ID).
+        θ rows are cut by :func:`sciprune.core.shrink.compact_state` (masks carried); the remaining
+        positions, in order, are the flat vector of the narrower ShapeNet. Same outputs when every
+        dropped node's generated weights are zero (a masked node), or when the caller has folded
+        their contribution into the kept ones (ID).
         """
-        lins = self.layout.linears
-        row_keep = [torch.arange(lin.fan_in) for lin in lins]
-        col_keep = [torch.arange(lin.fan_out) for lin in lins]
-        index = {id(lin): i for i, lin in enumerate(lins)}
-        for name, parts in self.node_groups():
-            k = torch.as_tensor(keep.get(name, torch.arange(next(l.fan_out for l, h in parts if h == "in"))), dtype=torch.long)
-            if k.numel() == 0:
-                raise InputError(f"compaction would remove every node of ShapeNet group {name!r}; keep at least one")
-            for lin, how in parts:
-                (col_keep if how == "in" else row_keep)[index[id(lin)]] = torch.sort(k).values
-        widths = [int(c.numel()) for c in col_keep[:-1]]
-        positions = [lin.w_pos(r, c).flatten() for lin, r, c in zip(lins, row_keep, col_keep)]
-        positions += [lin.b_pos()[c] for lin, c in zip(lins, col_keep)]
-        sel = torch.cat(positions)
-        small = type(self).from_arch(dict(self.arch, shape=dict(self.cfg_shape, widths=widths)))
-        sd = {k: v.clone() for k, v in self.state_dict().items()}
-        for key in (f"{LAST}.weight", f"{LAST}.bias", f"{LAST}.weight_mask", f"{LAST}.bias_mask"):
-            if key in sd:
-                sd[key] = sd[key][sel]
         from sciprune.core.masks import load_state_dict
+        from sciprune.core.shrink import compact_state
 
+        keep = {k: torch.as_tensor(v, dtype=torch.long).reshape(1, -1) for k, v in keep.items()}
+        index = {id(lin): i for i, lin in enumerate(self.layout.linears)}
+        widths = list(self.layout.widths)
+        for name, parts in self.node_groups():
+            if name in keep:
+                if keep[name].numel() == 0:
+                    raise InputError(f"compaction would remove every node of ShapeNet group {name!r}; keep at least one")
+                for lin, how in parts:
+                    if how == "in":
+                        widths[index[id(lin)]] = int(keep[name].numel())
+        sd = compact_state(self, keep)
+        ref = next(self.parameters())
+        small = type(self)(dict(self.cfg_shape, widths=widths), self.cfg_parameter).to(dtype=ref.dtype, device=ref.device)
         load_state_dict(small, sd)
         small.dedup = self.dedup
-        return small.to(next(self.parameters()).dtype)
+        return small
 
     def shape_nodes(self) -> int:
         """Hidden ShapeNet nodes (a stream counts once)."""
@@ -371,7 +391,7 @@ class NIF(_HyperNIF):
         super().__init__(shape, parameter, kind="mlp", generator=generator)
 
     def _record_names(self) -> list[str]:
-        return ["stream"] * (len(self.layout.linears) - 1)
+        return ["shape"] * (len(self.layout.linears) - 1)
 
     def _shape(self, x: Tensor, w: Tensor, record: list[Tensor] | None) -> Tensor:
         lins = self.layout.linears
@@ -422,10 +442,10 @@ class NIFMultiScale(_HyperNIF):
 
     def _record_names(self) -> list[str]:
         if not self.resblock:
-            return [f"hidden{k}" for k in range(len(self.layout.linears) - 1)]
-        names = ["stream"]
+            return [f"shape.{k + 1}" for k in range(len(self.layout.linears) - 1)]
+        names = ["shape"]
         for k in range(len(self.layout.widths) // 2):
-            names += [f"block{k}", "stream"]
+            names += [f"block.{k}", "shape"]
         return names
 
     def _shape(self, x: Tensor, w: Tensor, record: list[Tensor] | None) -> Tensor:
@@ -490,8 +510,9 @@ class NIFLastLayer(nn.Module):
         return {"class": self.CLASS, "shape": dict(self.cfg_shape), "parameter": dict(self.cfg_parameter)}
 
     @classmethod
-    def from_arch(cls, arch: dict[str, Any], generator: torch.Generator | None = None) -> NIFLastLayer:
-        return cls(arch["shape"], arch["parameter"], generator=generator)
+    def from_arch(cls, arch: dict[str, Any], generator: torch.Generator | None = None, *, dtype: torch.dtype | None = None) -> NIFLastLayer:
+        m = cls(arch["shape"], arch["parameter"], generator=generator)
+        return m.to(dtype) if dtype is not None else m
 
     def p_to_latent(self, p: Tensor) -> Tensor:
         """The coefficients ``a(p)`` (B, r)."""
@@ -522,68 +543,35 @@ class NIFLastLayer(nn.Module):
 
 
 # -- node pruning on the hypernetwork layout ------------------------------------------------
-# Core's prune/compact do not yet walk NeuronGroups (branch ``core`` is generalising them); until
-# they do, these three small functions apply a group's slices with core's mask-as-state
-# (:func:`sciprune.core.masks.set_mask`), so training, enforcement and checkpoints are core's.
+# Masking, top-k, compaction and the cascade are core's (core.pruning.prune over the groups above,
+# core.shrink.compact_units / compact_state); this module adds the pNIF criterion and the ID fold.
+
+
+def theta_context(model: _HyperNIF, p: Tensor) -> Tensor:
+    """θ(p) for the distinct rows of ``p`` ``(U, P)``: the context of the ``hyper_node_rms`` criterion."""
+    with torch.no_grad():
+        return model.p_to_weights(torch.unique(p, dim=0)).detach()
+
+
+def hyper_node_rms(weight: Tensor, *, out_weight: Tensor | None = None, generator: torch.Generator | None = None,
+                   context: Tensor | None = None, group: NeuronGroup | None = None) -> Tensor:
+    r"""pNIF node score: :math:`s_j = \sqrt{\tfrac1{|P|}\sum_{p} \|θ_{S_j}(p)\|_2^2}`, the RMS over the
+    training parameters of the L2 norm of node ``j``'s generated weights (incoming column, bias,
+    outgoing row: the group's slices on ParameterNet's last weight). ``context``: θ(p) ``(U, P)``
+    (:func:`theta_context`). Without a context the data-free variant: the L2 norm of the node's
+    rows of ``W_last`` (``weight``, its incoming rows). Lower scores are pruned first.
+    """
+    if context is None or group is None:
+        return weight.detach().to(torch.float64).pow(2).sum(dim=-1).sqrt()
+    pos = torch.cat([s.index for s in (*group.incoming, *group.outgoing, *group.attached) if s.param == f"{LAST}.weight"], dim=1)
+    th = context.detach().to(torch.float64)
+    return th[:, pos.to(th.device)].pow(2).sum(dim=2).mean(dim=0).sqrt()
 
 
 def node_scores(model: _HyperNIF, p: Tensor) -> dict[str, Tensor]:
-    r"""pNIF node score per group: :math:`s_j = \sqrt{\operatorname{mean}_p \|θ_{S_j}(p)\|_2^2}`.
-
-    :math:`S_j` is every θ position node ``j`` owns (incoming column, bias, outgoing row); ``p``
-    holds the training parameters (distinct rows). Lower scores are pruned first.
-    """
-    from sciprune.core.criteria import get_criterion
-
-    crit = get_criterion("hyper_node_rms")
-    with torch.no_grad():
-        theta = model.p_to_weights(torch.unique(p, dim=0))
-    return {name: crit.score(theta[:, pos].permute(1, 0, 2)) for name, pos in model.node_positions().items()}
-
-
-def hyper_node_rms(weight: Tensor, *, out_weight: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-    r"""Structured hypernetwork criterion: ``weight`` is ``(nodes, samples p, owned entries)`` of
-    generated weights; :math:`s_j = \sqrt{\frac1{|P|}\sum_p \sum_k w_{jpk}^2}` (RMS over p of the L2 norm)."""
-    return weight.detach().to(torch.float64).pow(2).sum(dim=2).mean(dim=1).sqrt()
-
-
-def alive_nodes(model: _HyperNIF) -> dict[str, Tensor]:
-    """Per group: boolean, node still has a non-masked generated entry."""
-    from sciprune.core.masks import get_masks
-
-    masks = get_masks(model)
-    wmask = masks.get(f"{LAST}.weight")
-    if wmask is None:
-        return {name: torch.ones(pos.shape[0], dtype=torch.bool) for name, pos in model.node_positions().items()}
-    rows = wmask.any(dim=1).cpu()
-    return {name: rows[pos].any(dim=1) for name, pos in model.node_positions().items()}
-
-
-def mask_nodes(model: _HyperNIF, drop: dict[str, Tensor]) -> None:
-    """Mask (core masks) every θ row and bias entry of the nodes ``drop[name]`` (boolean per node)."""
-    from sciprune.core.masks import set_mask
-
-    last = model.pnet.last
-    keep = torch.ones(last.out_features, dtype=torch.bool)
-    for name, pos in model.node_positions().items():
-        if name in drop:
-            keep[pos[drop[name].cpu()].flatten()] = False
-    set_mask(model, f"{LAST}.weight", keep[:, None].expand_as(last.weight).to(last.weight.device))
-    set_mask(model, f"{LAST}.bias", keep.to(last.bias.device))
-
-
-def compact_masked(model: _HyperNIF) -> _HyperNIF:
-    """The physically smaller NIF of a node-masked one (same outputs: masked nodes output 0)."""
-    alive = alive_nodes(model)
-    keep = {name: torch.nonzero(a).flatten() for name, a in alive.items()}
-    for name, k in keep.items():
-        if k.numel() == 0:
-            keep[name] = torch.zeros(1, dtype=torch.long)  # a null node: zero in and out
-    small = model.compact_units(keep)
-    from sciprune.core.masks import remove_masks
-
-    remove_masks(small)
-    return small
+    """``hyper_node_rms`` of every group's nodes, for the training parameters ``p``."""
+    theta = theta_context(model, p)
+    return {g.name: hyper_node_rms(theta, context=theta, group=g) for g in model.pruning_units().groups}
 
 
 def id_fold(model: _HyperNIF, samples: Tensor, keep: dict[str, int]) -> _HyperNIF:
@@ -602,7 +590,9 @@ def id_fold(model: _HyperNIF, samples: Tensor, keep: dict[str, int]) -> _HyperNI
     """
     from sciprune.core.idprune import interpolative_decomposition
 
-    current = compact_masked(_copy(model))
+    from sciprune.core.shrink import compact_units
+
+    current, _ = compact_units(_copy(model))
     order = [name for name, _ in current.node_groups()]
     for name in order:
         k = keep.get(name)
@@ -640,7 +630,8 @@ def _register_criterion() -> None:
 
     if "hyper_node_rms" not in available_criteria():
         register_criterion(Criterion("hyper_node_rms", True, hyper_node_rms,
-                                     "hypernetwork nodes with the smallest RMS-over-p L2 norm of generated weights"))
+                                     "hypernetwork nodes with the smallest RMS-over-p L2 norm of generated weights",
+                                     wants_context=True))
 
 
 _register_criterion()
@@ -649,25 +640,20 @@ _register_criterion()
 FAMILIES: dict[str, type[nn.Module]] = {"NIF": NIF, "NIFMultiScale": NIFMultiScale, "NIFLastLayer": NIFLastLayer}
 
 
-def build_nif(arch: dict[str, Any], generator: torch.Generator | None = None) -> nn.Module:
+def build_nif(arch: dict[str, Any], generator: torch.Generator | None = None, *, dtype: torch.dtype | None = None) -> nn.Module:
     """Rebuild a NIF family from its ``arch``; a foreign arch is one clear line."""
     cls = FAMILIES.get(str(arch.get("class")))
     if cls is None:
         raise InputError(f"architecture class {arch.get('class')!r} is not a NIF; expected one of {', '.join(FAMILIES)}")
-    return cls.from_arch(arch, generator)  # type: ignore[attr-defined,no-any-return]
+    return cls.from_arch(arch, generator, dtype=dtype)  # type: ignore[attr-defined,no-any-return]
 
 
-def _register() -> None:
-    """Register the builders with ``core.io`` when it has a family registry (branch ``core``)."""
-    from sciprune.core import io
-
-    register = getattr(io, "register_family", None)
-    if register is not None:
-        for name in FAMILIES:
-            register(name, build_nif)
+def _builder(arch: dict[str, Any], *, dtype: torch.dtype = torch.float32) -> nn.Module:
+    return build_nif(arch, dtype=dtype)
 
 
-_register()
+for _name in FAMILIES:
+    register_family(_name, _builder)
 
 
 def load_nif(path: Any, *, expect: dict[str, Any] | None = None) -> nn.Module:
@@ -675,10 +661,26 @@ def load_nif(path: Any, *, expect: dict[str, Any] | None = None) -> nn.Module:
 
     ``expect``: the architecture the caller needs; a checkpoint of another one is refused with one line.
     """
-    from sciprune.core.io import load_checkpoint
+    from sciprune.core.io import META_KEY, Checkpoint, load_checkpoint
     from sciprune.core.masks import load_state_dict
 
-    ckpt = load_checkpoint(path)
+    head = open(path, "rb").read(9) if Path(path).is_file() else b""
+    if len(head) == 9 and head[8:9] == b"{":
+        # Read safetensors directly: core.io._kind takes a header length whose low byte is 0x80
+        # for a pickle and then returns no metadata (reported to the core branch).
+        import json
+
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
+            ckpt = Checkpoint(load_file(str(path)), meta)
+        except Exception as err:  # noqa: BLE001 - any unreadable file is one line
+            raise InputError(f"checkpoint {str(path)!r} is corrupt or truncated ({str(err).splitlines()[0]}); expected an intact safetensors file") from None
+    else:
+        ckpt = load_checkpoint(path)
     arch = ckpt.meta.get("arch")
     if not isinstance(arch, dict):
         raise InputError(f"checkpoint {str(path)!r} has no architecture metadata; expected one written by sciprune")

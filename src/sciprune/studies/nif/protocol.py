@@ -15,6 +15,7 @@ what the pruned NIF really stores. POD rows give the baseline at every rank.
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,10 @@ from sciprune.core.io import load_state, save_checkpoint, save_state
 from sciprune.core.masks import load_state_dict
 from sciprune.core.seeding import torch_generator
 from sciprune.errors import InputError
-from sciprune.nn.nif import alive_nodes, build_nif, compact_masked, id_fold, mask_nodes, node_scores
+from sciprune.core.pruning import prune
+from sciprune.core.shrink import compact_units
+from sciprune.core.units import units_of
+from sciprune.nn.nif import build_nif, id_fold, theta_context
 from sciprune.studies.base import RunContext
 from sciprune.studies.nif.config import NifConfig
 from sciprune.studies.nif.data import FieldData, Split, flow2d, ks, split, user_file, wave
@@ -90,32 +94,29 @@ def size_stats(model: nn.Module, dense_nodes: int, numbers: int) -> dict[str, An
             "compression": round(total / numbers, 8)}
 
 
-def keep_counts(model: nn.Module, dense_sizes: dict[str, int], sparsity: float, allocation: str, p: Tensor) -> dict[str, Tensor]:
-    """Per group, a boolean keep-vector over the *current* nodes that L2 nodal pruning chooses."""
-    scores = node_scores(model, p)  # type: ignore[arg-type]
+def group_sizes(model: nn.Module) -> dict[str, int]:
+    return {g.name: g.size for g in units_of(model).groups if g.prunable}
+
+
+def prune_nodes(model: nn.Module, dense_sizes: dict[str, int], sparsity: float, allocation: str, p: Tensor) -> nn.Module:
+    """pNIF: mask the nodes with the lowest ``hyper_node_rms`` (core prune), then compact (core shrink).
+
+    ``sparsity`` is the fraction of the *dense* nodes removed; the model may already be narrower
+    (an iterative cascade compacts every stage), so core gets the matching fraction of its current
+    nodes: per group (layerwise) or over all groups (global). Every group keeps at least one node.
+    """
+    cur = group_sizes(model)
     target = {g: max(1, n - round(sparsity * n)) for g, n in dense_sizes.items()}
-    keep: dict[str, Tensor] = {}
+    ctx = theta_context(model, p)  # type: ignore[arg-type]
     if allocation == "layerwise":
-        for g, s in scores.items():
-            k = min(target[g], s.numel())
-            order = torch.sort(torch.nan_to_num(s, nan=-math.inf), descending=True, stable=True).indices
-            m = torch.zeros(s.numel(), dtype=torch.bool)
-            m[order[:k]] = True
-            keep[g] = m
-        return keep
-    names = list(scores)
-    flat = torch.cat([torch.nan_to_num(scores[g], nan=-math.inf) for g in names])
-    owner = torch.cat([torch.full((scores[g].numel(),), i) for i, g in enumerate(names)])
-    protect = torch.zeros_like(flat, dtype=torch.bool)
-    for i, g in enumerate(names):  # the best node of every group survives
-        protect[torch.nonzero(owner == i).flatten()[int(torch.argmax(flat[owner == i]))]] = True
-    ranked = torch.where(protect, math.inf, flat)
-    total = min(sum(target.values()), flat.numel())
-    m = torch.zeros(flat.numel(), dtype=torch.bool)
-    m[torch.sort(ranked, descending=True, stable=True).indices[:total]] = True
-    for i, g in enumerate(names):
-        keep[g] = m[owner == i]
-    return keep
+        over = {g: (cur[g] - min(target[g], cur[g])) / cur[g] for g in cur}
+        prune(model, 0.0, criterion="hyper_node_rms", allocation="layerwise", overrides=over, context=ctx)
+    else:
+        total = sum(cur.values())
+        prune(model, (total - min(sum(target.values()), total)) / total, criterion="hyper_node_rms",
+              allocation="global", context=ctx)
+    small, _ = compact_units(model)
+    return small
 
 
 def run(cfg: NifConfig, ctx: RunContext) -> None:
@@ -163,7 +164,7 @@ def run(cfg: NifConfig, ctx: RunContext) -> None:
 
             atomic_write_with(fields / f"{name}.npy", lambda tmp: np.save(open(tmp, "wb"), pred))
 
-    groups = dict((g, n) for g, n in ((g, int(a.numel())) for g, a in alive_nodes(model).items())) if hasattr(model, "node_positions") else {}
+    groups = group_sizes(model) if hasattr(model, "node_positions") else {}
     dense_nodes = sum(groups.values())
     base = {"seed": cfg.seed}
     rows: list[dict[str, Any]] = []
@@ -186,12 +187,12 @@ def run(cfg: NifConfig, ctx: RunContext) -> None:
             key = f"{method}-{variant}"
 
             def prune_fn(m: nn.Module, s: float, g: torch.Generator, method: str = method) -> nn.Module:
-                keep = keep_counts(m, groups, s, cfg.prune.allocation, p_train)
                 if method == "l2":
-                    mask_nodes(m, {name: ~k for name, k in keep.items()})  # type: ignore[arg-type]
-                    return compact_masked(m)  # type: ignore[arg-type]
+                    return prune_nodes(m, groups, s, cfg.prune.allocation, p_train)
+                # ID keeps as many nodes per group as L2 would (decided on a copy), chosen by the ID
+                counts = group_sizes(prune_nodes(copy.deepcopy(m), groups, s, cfg.prune.allocation, p_train))
                 idx = torch.randperm(sp.train_in.shape[0], generator=g)[:cfg.prune.id_samples]
-                return id_fold(m, sp.train_in[idx], {name: int(k.sum()) for name, k in keep.items()})  # type: ignore[arg-type]
+                return id_fold(m, sp.train_in[idx], counts)  # type: ignore[arg-type]
 
             def eval_fn(m: nn.Module) -> dict[str, Any]:
                 return errors(m, sp)
