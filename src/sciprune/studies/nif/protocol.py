@@ -127,7 +127,7 @@ def run(cfg: NifConfig, ctx: RunContext) -> None:
     arch = arch_of(cfg, data)
     if ctx.resume and (ctx.checkpoints / "dense.pt").exists():
         saved = load_state(ctx.checkpoints / "dense.pt")
-        if saved.get("arch") != arch:
+        if saved.get("arch") != build_nif(arch).arch:
             raise InputError(f"--resume: the checkpoint {str(ctx.checkpoints / 'dense.pt')!r} holds another architecture; "
                              "resume with the same config or use another --out")
 
