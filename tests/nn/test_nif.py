@@ -14,7 +14,9 @@ from sciprune.core.count import network_stats
 from sciprune.core.pruning import prune
 from sciprune.core.shrink import compact_units
 from sciprune.nn.hypernet import ShapeNetLayout
-from sciprune.nn.nif import NIF, NIFLastLayer, NIFMultiScale, build_nif, id_fold, load_nif, node_scores, theta_context
+from sciprune.nn.nif import (
+    NIF, NIFLastLayer, NIFMultiScale, build_nif, id_fold, load_nif, node_scores, theta_context, unique_rows,
+)
 
 
 def _shape(**kw):
@@ -213,3 +215,12 @@ def test_pnif_score_is_rms_over_p_of_the_node_norm():
     pos = m.node_positions()["shape.1"]
     expect = torch.stack([theta[i, pos].pow(2).sum(dim=1) for i in range(3)]).mean(dim=0).sqrt()
     assert torch.allclose(s, expect)
+
+
+def test_unique_rows_equals_torch_unique_dim0():
+    g = torch.Generator().manual_seed(3)
+    for d in (1, 2, 3):
+        p = torch.randint(0, 4, (500, d), generator=g).double() * 0.5
+        u, inv = unique_rows(p)
+        ru, rinv = torch.unique(p, dim=0, return_inverse=True)
+        assert torch.equal(u, ru) and torch.equal(inv, rinv)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sciprune.studies.base import StudyConfig
 
 Method = Literal["l2", "id"]
+METHODS: tuple[Method, ...] = ("l2", "id")
 
 
 class _Section(BaseModel):
@@ -87,7 +88,7 @@ class TrainConfig(_Section):
 
 
 class PruneConfig(_Section):
-    methods: list[Method] = Field(default_factory=lambda: ["l2", "id"])
+    methods: list[Method] = Field(default_factory=lambda: list(METHODS))
     sparsities: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], min_length=1)
     allocation: Literal["layerwise", "global"] = "layerwise"
     retrain_epochs: int = Field(20, ge=0, description="0: one-shot curves only; >0: also the iterative retrained cascade")

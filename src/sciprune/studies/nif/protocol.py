@@ -85,7 +85,8 @@ def errors(model: nn.Module, sp: Split) -> dict[str, float]:
             "rmse": float(np.sqrt(np.mean(diff**2))) if np.isfinite(diff).all() else float("nan")}
 
 
-def size_stats(model: nn.Module, dense_nodes: int, numbers: int) -> dict[str, Any]:
+def size_stats(net: nn.Module, dense_nodes: int, numbers: int) -> dict[str, Any]:
+    model: Any = net
     total, nnz = count_params(model)
     nodes = model.shape_nodes() if hasattr(model, "shape_nodes") else 0
     return {"params_total": total, "params_nnz": nnz, "shape_nodes": nodes,

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -53,7 +53,7 @@ def write_timing(cfg: Any, ctx: RunContext, sp: Split, rows: list[dict[str, Any]
     idx = torch.randint(0, sp.all_in.shape[0], (cfg.timing_points,), generator=g)
     q = sp.all_in[idx]
     dense_state = load_state(ctx.checkpoints / "dense.pt")
-    dense = build_nif(dense_state["arch"]).to(dtype)
+    dense = cast(Any, build_nif(dense_state["arch"]).to(dtype))
     load_state_dict(dense, dense_state["state"])
     dense.eval()
     dense_pps = points_per_second(dense, q)
@@ -64,7 +64,7 @@ def write_timing(cfg: Any, ctx: RunContext, sp: Split, rows: list[dict[str, Any]
         if r["method"] in ("l2", "id") and r["variant"] == "retrained" or (r["method"] in ("l2", "id") and cfg.prune.retrain_epochs == 0):
             key = f"{r['method']}-{r['variant']}"
             st = load_state(ctx.checkpoints / key / f"stage_{int(r['stage']) - 1:03d}.pt")
-            m = build_nif(st["arch"]).to(dtype)
+            m = cast(Any, build_nif(st["arch"]).to(dtype))
             load_state_dict(m, st["state"])
             m.eval()
             pps = points_per_second(m, q)
@@ -76,7 +76,7 @@ def write_timing(cfg: Any, ctx: RunContext, sp: Split, rows: list[dict[str, Any]
     perm = torch.randperm(sp.train_in.shape[0], generator=g)
     x, y = sp.train_in[perm], targets[perm]
     for dedup in (True, False):
-        m = build_nif(dense_state["arch"]).to(dtype)
+        m = cast(Any, build_nif(dense_state["arch"]).to(dtype))
         load_state_dict(m, dense_state["state"])
         m.dedup = dedup
         pps = train_points_per_second(m, x, y, cfg.train.batch_size)
