@@ -93,6 +93,9 @@ class PruneConfig(_Section):
     allocation: Literal["layerwise", "global"] = "layerwise"
     retrain_epochs: int = Field(20, ge=0, description="0: one-shot curves only; >0: also the iterative retrained cascade")
     oneshot: bool = Field(True, description="also record each sparsity pruned from the dense net without retraining")
+    retrain_lr: float | None = Field(None, gt=0.0, description="None: fine-tune at the dense run's final learning rate "
+                                     "(Adam state kept); a value: a fresh Adam from this rate with retrain_lr_steps")
+    retrain_lr_steps: dict[int, float] = Field(default_factory=dict, description="retraining epoch -> lr (piecewise)")
     id_samples: int = Field(2000, ge=1, description="(x, p) rows the ID sees")
 
     @field_validator("sparsities")

@@ -45,7 +45,7 @@ def error_vs_sparsity(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.axhline(1.1 * dense[0], color="black", lw=1, ls=":", label="1.1 × dense")
     ax.set_yscale("log")
     ax.set_xlabel("fraction of ShapeNet hidden nodes removed")
-    ax.set_ylabel("relative L2 error (test)")
+    ax.set_ylabel("relative L2 error (evaluation rows)")
     ax.set_title("Error against node sparsity")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
@@ -55,9 +55,10 @@ def error_vs_sparsity(rows: list[dict[str, Any]], path: Path) -> Path:
 def error_vs_storage(rows: list[dict[str, Any]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     pod = [r for r in rows if r["method"] == "pod"]
+    pod = [r for r in pod if _f(r["rel_l2"]) > 0]  # a full-rank SVD is exact: no point on a log axis
     if pod:
         ax.plot([_f(r["compression"]) * 100 for r in pod], [_f(r["rel_l2"]) for r in pod], "-", marker=".",
-                color=COLORS["pod"], label=LABELS["pod"])
+                color=COLORS["pod"], label=LABELS["pod"] + " (rank 1, 2, …)")
     for method in ("l2", "id"):
         rs = [r for r in rows if r["method"] == method and r["variant"] == "retrained"] or \
              [r for r in rows if r["method"] == method]
@@ -102,17 +103,19 @@ def reconstructions(rows: list[dict[str, Any]], run_dir: Path, grid: tuple[int, 
                 panels.append((f"{method.upper()} {r['variant']}, {_f(r['sparsity']):.0%} nodes removed\nrel. L2 {_f(r['rel_l2']):.3g}", np.load(f)))
     vmax = float(np.nanmax(np.abs(panels[0][1])))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), squeeze=False)
-    for ax, (title, u) in zip(axes[0], panels):
+    for i, (ax, (title, u)) in enumerate(zip(axes[0], panels)):
         if len(grid) == 2:  # x–t (rows = p)
             im = ax.imshow(u[:, 0].reshape(grid), aspect="auto", origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
                            interpolation="nearest")
-            ax.set_xlabel("x index")
-            ax.set_ylabel("parameter index (t, ν)")
+            ax.set_xlabel("x (grid index)")
+            if i == 0:
+                ax.set_ylabel("snapshot (p: t, or (ν, t))")
         else:  # 2-D snapshot: the last time
             snap = u[:, 0].reshape(grid)[-1]
             im = ax.imshow(snap.T, origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax, extent=(0, 2 * np.pi, 0, 2 * np.pi))
             ax.set_xlabel("x")
-            ax.set_ylabel("y")
+            if i == 0:
+                ax.set_ylabel("y (last snapshot)")
         ax.set_title(title, fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="u")
     return _save(fig, path)

@@ -198,10 +198,13 @@ def run(cfg: NifConfig, ctx: RunContext) -> None:
             def eval_fn(m: nn.Module) -> dict[str, Any]:
                 return errors(m, sp)
 
-            spec = CascadeSpec(tuple(cfg.prune.sparsities), mode=mode, retrain_epochs=epochs, retrain="finetune")
+            rewind = cfg.prune.retrain_lr is not None
+            spec = CascadeSpec(tuple(cfg.prune.sparsities), mode=mode, retrain_epochs=epochs,
+                               retrain="lr_rewind" if rewind else "finetune")
+            retrain_opt = optimizer_factory(cfg.prune.retrain_lr, cfg.prune.retrain_lr_steps) if cfg.prune.retrain_lr else make_opt
             ckdir = ctx.checkpoints / key
             ckdir.mkdir(exist_ok=True)
-            recs = run_cascade(dense, spec, prune_fn=prune_fn, train_fn=tfn, eval_fn=eval_fn, make_optimizer=make_opt,
+            recs = run_cascade(dense, spec, prune_fn=prune_fn, train_fn=tfn, eval_fn=eval_fn, make_optimizer=retrain_opt,
                                build=build, seed=cfg.seed, key=key, checkpoint_dir=ckdir, resume=ctx.resume,
                                progress=ctx.progress)
             for rec in recs:
