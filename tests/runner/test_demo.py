@@ -10,6 +10,7 @@ SMALL = {
     "classify": ["repeats=1", "model.hidden=[16]", "train.epochs=2", "prune.sparsities=[0.0, 0.5]",
                  "prune.retrain_epochs=0", "prune.id_samples=50", "timing_batch=64", "prune.heatmap_sparsity=0.5"],
     "amr": ["max_it=3", "rmse_points=1024", "baseline_max_dofs=2000"],
+    "nif": ["train.epochs=20", "prune.sparsities=[0.5]", "prune.retrain_epochs=2", "prune.id_samples=200"],
 }
 
 
