@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import torch
@@ -696,26 +695,10 @@ def load_nif(path: Any, *, expect: dict[str, Any] | None = None) -> nn.Module:
 
     ``expect``: the architecture the caller needs; a checkpoint of another one is refused with one line.
     """
-    from sciprune.core.io import META_KEY, Checkpoint, load_checkpoint
+    from sciprune.core.io import load_checkpoint
     from sciprune.core.masks import load_state_dict
 
-    head = open(path, "rb").read(9) if Path(path).is_file() else b""
-    if len(head) == 9 and head[8:9] == b"{":
-        # Read safetensors directly: core.io._kind takes a header length whose low byte is 0x80
-        # for a pickle and then returns no metadata (reported to the core branch).
-        import json
-
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
-            ckpt = Checkpoint(load_file(str(path)), meta)
-        except Exception as err:  # noqa: BLE001 - any unreadable file is one line
-            raise InputError(f"checkpoint {str(path)!r} is corrupt or truncated ({str(err).splitlines()[0]}); expected an intact safetensors file") from None
-    else:
-        ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path)
     arch = ckpt.meta.get("arch")
     if not isinstance(arch, dict):
         raise InputError(f"checkpoint {str(path)!r} has no architecture metadata; expected one written by sciprune")
