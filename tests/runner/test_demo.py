@@ -12,6 +12,7 @@ SMALL = {
     "amr": ["max_it=3", "rmse_points=1024", "baseline_max_dofs=2000"],
     "flows": ["nets=1", "prune.sparsities=[0.5]", "densities.train.epochs=1", "classifiers.train.epochs=1",
               "analysis.hessian=false", "densities.n_train=256", "classifiers.n_train=128"],
+    "nif": ["train.epochs=20", "prune.sparsities=[0.5]", "prune.retrain_epochs=2", "prune.id_samples=200"],
 }
 
 

@@ -24,6 +24,7 @@ STUDIES: Mapping[str, str] = {
     "classify": "sciprune.studies.classify.study",
     "amr": "sciprune.studies.amr.study",
     "flows": "sciprune.studies.flows.study",
+    "nif": "sciprune.studies.nif.study",
 }
 
 

@@ -1,0 +1,121 @@
+"""Plots of the nif study, made from ``metrics.csv`` rows and the saved fields (``fields/*.npy``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sciprune.files import atomic_write_with  # noqa: E402
+
+COLORS = {"l2": "tab:red", "id": "tab:green", "nif": "black", "pod": "tab:blue"}
+LABELS = {"l2": "pNIF-L2 (node norm)", "id": "pNIF-ID (interpolative decomposition)", "nif": "NIF (dense)", "pod": "POD / truncated SVD"}
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return path
+
+
+def _f(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def error_vs_sparsity(rows: list[dict[str, Any]], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    dense = [_f(r["rel_l2"]) for r in rows if r["method"] == "nif"]
+    for method in ("l2", "id"):
+        for variant, style in (("oneshot", "--"), ("retrained", "-")):
+            rs = [r for r in rows if r["method"] == method and r["variant"] == variant]
+            if rs:
+                ax.plot([_f(r["sparsity"]) for r in rs], [_f(r["rel_l2"]) for r in rs], style, marker="o", ms=4,
+                        color=COLORS[method], label=f"{LABELS[method]}, {variant}")
+    if dense:
+        ax.axhline(dense[0], color="black", lw=1, label="dense NIF")
+        ax.axhline(1.1 * dense[0], color="black", lw=1, ls=":", label="1.1 × dense")
+    ax.set_yscale("log")
+    ax.set_xlabel("fraction of ShapeNet hidden nodes removed")
+    ax.set_ylabel("relative L2 error (evaluation rows)")
+    ax.set_title("Error against node sparsity")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def error_vs_storage(rows: list[dict[str, Any]], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    pod = [r for r in rows if r["method"] == "pod"]
+    pod = [r for r in pod if _f(r["rel_l2"]) > 0]  # a full-rank SVD is exact: no point on a log axis
+    if pod:
+        ax.plot([_f(r["compression"]) * 100 for r in pod], [_f(r["rel_l2"]) for r in pod], "-", marker=".",
+                color=COLORS["pod"], label=LABELS["pod"] + " (rank 1, 2, …)")
+    for method in ("l2", "id"):
+        rs = [r for r in rows if r["method"] == method and r["variant"] == "retrained"] or \
+             [r for r in rows if r["method"] == method]
+        if rs:
+            ax.plot([_f(r["compression"]) * 100 for r in rs], [_f(r["rel_l2"]) for r in rs], "o-", ms=4,
+                    color=COLORS[method], label=f"{LABELS[method]}, {rs[0]['variant']}")
+    for r in rows:
+        if r["method"] == "nif":
+            ax.plot([_f(r["compression"]) * 100], [_f(r["rel_l2"])], "k*", ms=12, label=LABELS["nif"])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("stored numbers, % of the data array")
+    ax.set_ylabel("relative L2 error")
+    ax.set_title("Error against storage (compacted models)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def pick_pruned(rows: list[dict[str, Any]], method: str) -> dict[str, Any] | None:
+    """The stage of ``method`` with the most nodes removed whose error is at most 1.1 × dense (else the sparsest)."""
+    dense = [_f(r["rel_l2"]) for r in rows if r["method"] == "nif"]
+    rs = [r for r in rows if r["method"] == method and r["variant"] == "retrained"] or [r for r in rows if r["method"] == method]
+    if not rs:
+        return None
+    ok = [r for r in rs if dense and _f(r["rel_l2"]) <= 1.1 * dense[0]]
+    return (ok or rs)[-1] if ok else rs[len(rs) // 2]
+
+
+def reconstructions(rows: list[dict[str, Any]], run_dir: Path, grid: tuple[int, ...], extent: dict[str, Any], path: Path) -> Path | None:
+    fields = run_dir / "fields"
+    if not (fields / "truth.npy").exists():
+        return None
+    panels = [("truth", np.load(fields / "truth.npy"))]
+    if (fields / "dense.npy").exists():
+        panels.append(("dense NIF", np.load(fields / "dense.npy")))
+    for method in ("l2", "id"):
+        r = pick_pruned(rows, method)
+        if r is not None:
+            f = fields / f"{method}-{r['variant']}_s{_f(r['sparsity']):.2f}.npy"
+            if f.exists():
+                panels.append((f"{method.upper()} {r['variant']}, {_f(r['sparsity']):.0%} nodes removed\nrel. L2 {_f(r['rel_l2']):.3g}", np.load(f)))
+    vmax = float(np.nanmax(np.abs(panels[0][1])))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), squeeze=False)
+    for i, (ax, (title, u)) in enumerate(zip(axes[0], panels)):
+        if len(grid) == 2:  # x–t (rows = p)
+            im = ax.imshow(u[:, 0].reshape(grid), aspect="auto", origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                           interpolation="nearest")
+            ax.set_xlabel("x (grid index)")
+            if i == 0:
+                ax.set_ylabel("snapshot (p: t, or (ν, t))")
+        else:  # 2-D snapshot: the last time
+            snap = u[:, 0].reshape(grid)[-1]
+            im = ax.imshow(snap.T, origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax, extent=(0, 2 * np.pi, 0, 2 * np.pi))
+            ax.set_xlabel("x")
+            if i == 0:
+                ax.set_ylabel("y (last snapshot)")
+        ax.set_title(title, fontsize=8)
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="u")
+    return _save(fig, path)

@@ -1,0 +1,86 @@
+"""``sciprune nif``: Neural Implicit Flow with nodal pruning (pNIF), ID node selection, compaction and POD."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from sciprune.files import read_csv
+from sciprune.htmlreport import table
+from sciprune.studies.base import Study
+from sciprune.studies.nif.config import NifConfig
+from sciprune.studies.nif.plots import error_vs_sparsity, error_vs_storage, reconstructions
+from sciprune.studies.nif.protocol import run
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def summarize(cfg: NifConfig, rows: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
+    """Dense error; per method / variant the largest node sparsity within 1.1 × dense; storage vs POD."""
+    dense = next((r for r in rows if r["method"] == "nif"), None)
+    d_err = _num(dense["rel_l2"]) if dense else None
+    pod = [r for r in rows if r["method"] == "pod"]
+    out: dict[str, Any] = {"data": cfg.data.kind, "family": cfg.model.family,
+                           "dense": {"rel_l2": d_err, "params": dense["params_total"] if dense else None,
+                                     "compression": _num(dense["compression"]) if dense else None},
+                           "methods": {}}
+    for r in rows:
+        if r["method"] not in ("l2", "id"):
+            continue
+        m = out["methods"].setdefault(f"{r['method']}-{r['variant']}", {"stages": [], "max_sparsity_within_1.1x": None})
+        err = _num(r["rel_l2"])
+        stored = int(r["params_total"])
+        fit = [p for p in pod if int(p["params_total"]) <= stored]
+        m["stages"].append({"sparsity": _num(r["sparsity"]), "rel_l2": err, "params": stored,
+                            "compression": _num(r["compression"]),
+                            "pod_rel_l2_same_storage": _num(fit[-1]["rel_l2"]) if fit else None})
+        if err is not None and d_err is not None and err <= 1.1 * d_err:
+            m["max_sparsity_within_1.1x"] = _num(r["sparsity"])
+    best = [s for m in out["methods"].values() for s in m["stages"] if s["compression"] is not None and s["compression"] <= 0.03
+            and s["rel_l2"] is not None]
+    out["best_at_3pct"] = min(best, key=lambda s: s["rel_l2"]) if best else None
+    return out
+
+
+def _meta(run_dir: Path) -> dict[str, Any]:
+    f = run_dir / "fields" / "meta.json"
+    return json.loads(f.read_text()) if f.exists() else {}
+
+
+def plot(cfg: NifConfig, rows: list[dict[str, Any]], run_dir: Path) -> list[Path]:
+    plots = run_dir / "plots"
+    out = []
+    if any(r["method"] in ("l2", "id") for r in rows):
+        out.append(error_vs_sparsity(rows, plots / "error_vs_sparsity.png"))
+    out.append(error_vs_storage(rows, plots / "error_vs_storage.png"))
+    meta = _meta(run_dir)
+    if meta.get("grid"):
+        rec = reconstructions(rows, run_dir, tuple(meta["grid"]), meta, plots / "reconstructions.png")
+        if rec:
+            out.append(rec)
+    return out
+
+
+def describe(cfg: NifConfig, rows: list[dict[str, Any]], run_dir: Path) -> str:
+    s = summarize(cfg, rows, run_dir)
+    lines = [f"<p>{cfg.model.family} on <b>{cfg.data.kind}</b>; dense relative L2 error {s['dense']['rel_l2']}, "
+             f"{s['dense']['params']} parameters ({100 * (s['dense']['compression'] or 0):.2f} % of the data array).</p>"]
+    trows = [{"method": k, "largest node sparsity within 1.1 × dense": v["max_sparsity_within_1.1x"]} for k, v in s["methods"].items()]
+    if trows:
+        lines.append(table(trows))
+    timing = run_dir / "timing.csv"
+    if timing.exists():
+        lines.append("<h3>Measured speed (timing.csv; machine-dependent)</h3>" + table(read_csv(timing)))
+    return "\n".join(lines)
+
+
+STUDY = Study(name="nif", title="NIF: nodal pruning (pNIF), ID node selection, compaction vs POD", config=NifConfig,
+              run=run, summarize=summarize, plot=plot, describe=describe)

@@ -1,0 +1,138 @@
+"""``sciprune nif`` end to end on tiny configs: results directory, compaction, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from sciprune.files import read_csv
+from sciprune.studies.nif import protocol
+from tests.runner.helpers import cli
+
+TINY = ["--preset", "demo", "--set", "train.epochs=30", "--set", "prune.sparsities=[0.25, 0.5]",
+        "--set", "prune.retrain_epochs=2", "--set", "prune.id_samples=300"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nif") / "run"
+    mp = pytest.MonkeyPatch()
+    cap = _Cap()
+    code, _, err = cli(cap, mp, "nif", "--out", str(out), "--quiet", *TINY)
+    mp.undo()
+    assert code == 0, err
+    return out
+
+
+class _Cap:
+    """A stand-in for capsys in a module fixture (the CLI output is not inspected here)."""
+
+    def readouterr(self):
+        return "", ""
+
+
+def test_results_directory(finished):
+    for name in ("config.yaml", "metrics.csv", "summary.json", "report.html", "checkpoints/dense.safetensors",
+                 "plots/error_vs_sparsity.png", "plots/error_vs_storage.png", "plots/reconstructions.png"):
+        assert (finished / name).is_file(), name
+    rows = read_csv(finished / "metrics.csv")
+    keys = {(r["method"], r["variant"]) for r in rows}
+    assert keys == {("nif", "dense"), ("l2", "oneshot"), ("l2", "retrained"), ("id", "oneshot"), ("id", "retrained"), ("pod", "svd")}
+    for r in rows:
+        assert {"method", "seed", "sparsity", "params_nnz", "rel_l2", "rmse", "params_total", "compression"} <= set(r)
+        assert "time" not in " ".join(r)
+    json.loads((finished / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+
+
+def test_stages_are_compacted_and_counted(finished):
+    rows = read_csv(finished / "metrics.csv")
+    dense = next(r for r in rows if r["method"] == "nif")
+    for r in rows:
+        if r["method"] in ("l2", "id"):
+            assert r["shape_nodes"] == round((1 - r["sparsity"]) * 16) * 2  # two hidden layers of 16
+            assert r["params_total"] < dense["params_total"]
+            assert r["compression"] == pytest.approx(r["params_total"] / 2000)
+    pair = {(r["method"], r["variant"], r["sparsity"]): r["params_total"] for r in rows if r["method"] in ("l2", "id")}
+    assert pair[("l2", "oneshot", 0.5)] == pair[("id", "oneshot", 0.5)]
+    pod = [r for r in rows if r["method"] == "pod"]
+    assert [r["params_total"] for r in pod] == [k * 210 for k in range(1, 11)]  # k (200 + 10)
+    assert pod[-1]["rel_l2"] < 1e-6
+
+
+def test_killed_run_resumes_to_the_same_metrics(capsys, monkeypatch, tmp_path, finished):
+    out = tmp_path / "killed"
+    calls = {"n": 0}
+    real = protocol.errors
+
+    class Killed(Exception):
+        pass
+
+    def dying(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:  # inside the second cascade
+            raise Killed
+        return real(*a, **k)
+
+    monkeypatch.setattr(protocol, "errors", dying)
+    with pytest.raises(Killed):
+        cli(capsys, monkeypatch, "nif", "--out", str(out), "--quiet", *TINY)
+    monkeypatch.setattr(protocol, "errors", real)
+    assert not (out / "summary.json").exists()
+    code, _, err = cli(capsys, monkeypatch, "nif", "--out", str(out), "--quiet", "--resume", *TINY)
+    assert code == 0, err
+    assert (out / "metrics.csv").read_text() == (finished / "metrics.csv").read_text()
+
+
+def test_user_npz_end_to_end(capsys, monkeypatch, tmp_path):
+    rng = np.random.default_rng(0)
+    t = np.repeat(np.arange(4.0), 50)
+    x = rng.random((200, 2))
+    u = np.sin(3 * x[:, :1]) * np.cos(t[:, None]) + x[:, 1:]
+    np.savez(tmp_path / "field.npz", data=np.column_stack([t, x, u, np.full(200, 0.25)]))
+    out = tmp_path / "user"
+    code, _, err = cli(capsys, monkeypatch, "nif", "--data", str(tmp_path / "field.npz"), "--columns", "1,2,1,w",
+                       "--out", str(out), "--quiet", *TINY, "--set", "data.test_fraction=0.25")
+    assert code == 0, err
+    rows = read_csv(out / "metrics.csv")
+    assert not any(r["method"] == "pod" for r in rows)  # scattered points: no snapshot matrix
+    assert all(math.isfinite(r["rel_l2"]) for r in rows)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--set", "prune.sparsities=[0.5, 0.99]"], r"would prune every one of the 16 nodes"),
+    (["--data", "missing.npz", "--columns", "1,1,1"], r"does not exist"),
+    (["--columns", "1,x,1"], r"--columns"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, args, message):
+    code, _, err = cli(capsys, monkeypatch, "nif", "--preset", "demo", "--out", str(tmp_path / "bad"), "--quiet", *args)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    import re
+
+    assert re.search(message, err), err
+
+
+def test_column_mismatch_leaves_nothing_on_disk_lost(capsys, monkeypatch, tmp_path):
+    np.savez(tmp_path / "f.npz", data=np.random.default_rng(0).random((20, 4)))
+    out = tmp_path / "keep"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code, _, err = cli(capsys, monkeypatch, "nif", "--preset", "demo", "--data", str(tmp_path / "f.npz"),
+                       "--columns", "1,2,1,w", "--out", str(out), "--quiet")
+    assert code == 2 and "has 4 columns" in err
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("kind", ["ks", "flow2d"])
+def test_generated_pde_data_runs(capsys, monkeypatch, tmp_path, kind):
+    extra = ["--set", "data.nx=16", "--set", "data.nt=6", "--set", "data.t_end=1.0", "--set", "data.dt=0.05",
+             "--set", "data.nus=[0.2, 0.3]", "--set", "train.epochs=3", "--set", "prune.methods=[l2]",
+             "--set", "prune.oneshot=false"]
+    code, _, err = cli(capsys, monkeypatch, "nif", "--data", kind, "--out", str(tmp_path / kind), "--quiet", *TINY, *extra)
+    assert code == 0, err
+    rows = read_csv(tmp_path / kind / "metrics.csv")
+    numbers = (2 * 6 * 16) if kind == "ks" else (6 * 16 * 16)
+    assert rows[0]["compression"] == pytest.approx(rows[0]["params_total"] / numbers)
