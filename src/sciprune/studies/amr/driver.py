@@ -6,8 +6,10 @@ the true error on the fixed point set (:mod:`.evaluate`) and writes ``it_<it>.me
 (and a ParaView cycle). The first ``num_uniform_ref`` iterations (all of them in ``uniform`` mode)
 refine every element. Each later iteration examines only the elements created by the previous
 refinement (``born == it - 1``; the first examined iteration after zero uniform refinements looks
-at the initial elements) and refines those PruningAMR / BasicAMR flags. The loop stops early when
-an adaptive iteration would start with ``dofs >= max_dofs`` or when nothing is flagged.
+at the initial elements) and refines those PruningAMR / BasicAMR flags. In ``bulk`` mode every leaf
+has an indicator (computed once, when the leaf appears: :class:`BulkMarker`) and the Dörfler set of
+all leaves is refined (:mod:`.marking`). The loop stops early when an adaptive iteration would start
+with ``dofs >= max_dofs`` (the mode's default: ``AMRConfig.dof_limit``) or when nothing is flagged.
 """
 
 from __future__ import annotations
@@ -116,8 +118,8 @@ def _examine(cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray],
 
 
 class BulkMarker:
-    """The bulk criterion's state: the ID ranks of every leaf element seen so far, keyed by the
-    element's corner coordinates (a leaf is ID-pruned once, when it first appears)."""
+    """The bulk criterion's state: the ID ranks and residuals of every leaf element seen so far,
+    keyed by the element's corner coordinates (a leaf is ID-pruned once, when it first appears)."""
 
     def __init__(self) -> None:
         self.ranks: dict[bytes, np.ndarray] = {}
