@@ -26,8 +26,8 @@ Gauss–Jordan elimination without pivoting, elementwise over the batch; a non-f
 sample as failed.
 
 Each sample has its own step size (standard controller, error in the weighted RMS norm with
-``atol + rtol·|y|``); a sample that needs more than ``max_steps`` attempts, or produces a non-finite
-state, is reported as not converged and its row is never returned as a result.
+``atol + rtol·|y|``); a sample that needs more than ``max_steps`` attempts, or whose step shrinks
+below 1e-12 of the horizon (e.g. a non-finite state), is reported as not converged and its row is never returned as a result.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def integrate(
         done = accept & (tnew >= t_end * (1.0 - 1e-14))
         t[active[done]] = t_end
         ok[active[done]] = True
-        bad = ~done & (attempts[active] >= tol.max_steps)
+        bad = ~done & ((attempts[active] >= tol.max_steps) | (ha * fac < 1e-12 * t_end))
         failed[active[bad]] = True
         active = active[~done & ~bad]
     return Result(y=y, ok=ok & ~failed, steps=steps, attempts=attempts)
