@@ -23,12 +23,32 @@ width and batch, and never at batch 1: ``specs/pruning_libs.md`` §8); structure
 from __future__ import annotations
 
 import warnings
+
 import torch
 from torch import Tensor, nn
 
+from sciprune.core.activations import get_activation
+from sciprune.core.io import build_model
 from sciprune.core.masks import get_masks, set_mask
+from sciprune.core.units import MLPLike
 from sciprune.errors import InputError
-from sciprune.nn.mlp import MLP, get_activation
+
+MLP = MLPLike  # the MLP family (sciprune.nn.mlp.MLP), seen through its protocol: core imports no family
+
+
+def mlp_from_layers(weights: list[Tensor], biases: list[Tensor], activations: list[str], family: str = "MLP") -> MLPLike:
+    """A registered MLP-like family (default ``"MLP"``) holding copies of the given ``(out, in)``
+    weights and ``(out,)`` biases."""
+    sizes = [int(weights[0].shape[1])] + [int(w.shape[0]) for w in weights]
+    net = build_model({"class": family, "sizes": sizes, "activations": list(activations)}, dtype=weights[0].dtype)
+    net = net.to(weights[0].device)
+    if not isinstance(net, MLPLike):
+        raise InputError(f"family {family!r} is not MLP-like (sizes, activations, linears)")
+    with torch.no_grad():
+        for layer, w, b in zip(net.linears, weights, biases):
+            layer.weight.copy_(w)
+            layer.bias.copy_(b)
+    return net
 
 
 def _removable(Ws: list[Tensor], l: int) -> tuple[Tensor, Tensor]:
@@ -36,7 +56,7 @@ def _removable(Ws: list[Tensor], l: int) -> tuple[Tensor, Tensor]:
     return (Ws[l + 1] == 0).all(dim=0), (Ws[l] == 0).all(dim=1)
 
 
-def compact(mlp: MLP) -> MLP:
+def compact(mlp: MLPLike) -> MLPLike:
     """A physically smaller MLP with the same outputs as the structured-pruned ``mlp``.
 
     Hidden neurons with a zero outgoing column, or a zero incoming row (their constant output
@@ -83,13 +103,13 @@ def compact(mlp: MLP) -> MLP:
             Ws[l], bs[l] = Ws[l][stay], bs[l][stay]
             Ws[l + 1] = Ws[l + 1][:, stay]
             changed = True
-    small = MLP.from_layers(Ws, bs, mlp.activations)
+    small = mlp_from_layers(Ws, bs, mlp.activations, str(getattr(mlp, "arch", {}).get("class", "MLP")))
     _carry_masks(small, masks, keep, null, unmask)
     return small
 
 
 def _carry_masks(
-    small: MLP, masks: dict[str, Tensor], keep: list[Tensor], null: list[bool], unmask: list[Tensor]
+    small: MLPLike, masks: dict[str, Tensor], keep: list[Tensor], null: list[bool], unmask: list[Tensor]
 ) -> None:
     L = len(small.layers)
     full = [slice(None)]
@@ -121,7 +141,7 @@ def _csr(w: Tensor) -> Tensor:
         return w.to_sparse_csr()
 
 
-def to_csr(mlp: MLP) -> list[Tensor]:
+def to_csr(mlp: MLPLike) -> list[Tensor]:
     """The weight matrices of ``mlp`` as ``torch.sparse_csr`` tensors (exact zeros dropped)."""
     if not isinstance(mlp, MLP):
         raise InputError(f"to_csr needs a sciprune MLP; got {type(mlp).__name__}")
@@ -137,7 +157,7 @@ class CSRMLP(nn.Module):
     See the module docstring for when CSR pays off (rarely, below ~95 % sparsity on CPU).
     """
 
-    def __init__(self, mlp: MLP) -> None:
+    def __init__(self, mlp: MLPLike) -> None:
         super().__init__()
         if not isinstance(mlp, MLP):
             raise InputError(f"CSRMLP needs a sciprune MLP; got {type(mlp).__name__}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import cast
 
 from torch import Tensor, nn
 
@@ -46,10 +45,10 @@ def count_params(model: nn.Module) -> ParamCount:
 def _linear_layers(model: nn.Module) -> list[tuple[Tensor, int]]:
     """``(weight, out_features)`` of each layer of a sciprune MLP or :class:`CSRMLP`, in order."""
     from sciprune.core.compact import CSRMLP
-    from sciprune.nn.mlp import MLP
+    from sciprune.core.units import MLPLike
 
-    if isinstance(model, MLP):
-        return [(layer.weight.detach(), layer.out_features) for layer in cast(list[nn.Linear], model.layers)]
+    if isinstance(model, MLPLike):
+        return [(layer.weight.detach(), layer.out_features) for layer in model.linears]
     if isinstance(model, CSRMLP):
         return [(w, int(w.shape[0])) for w in model.csr_weights()]
     raise InputError(f"mlp_flops needs a sciprune MLP or CSRMLP; got {type(model).__name__}")

@@ -25,15 +25,22 @@ ScoreFn = Callable[..., Tensor]
 class Criterion:
     """A named scoring rule.
 
-    ``score(weight, *, out_weight=None, generator=None)``: ``weight`` is a layer's ``(out, in)``
-    matrix; ``out_weight`` the next layer's ``(next_out, out)`` matrix (structured criteria may use
-    its columns, the neurons' outgoing weights); ``generator`` feeds random criteria.
+    ``score(weight, *, out_weight=None, generator=None)``: for unstructured criteria ``weight`` is
+    one member's weight tensor (any shape; scores have its shape). For structured criteria
+    ``weight`` is a unit view ``(size, K)``: row ``u`` holds every incoming weight of neuron ``u``
+    (a layer's ``(out, in)`` matrix for an MLP), and ``out_weight`` ``(K', size)`` its outgoing
+    weights as columns (the next layer's matrix for an MLP); scores have shape ``(size,)``.
+    ``generator`` feeds random criteria. A data-aware criterion sets ``wants_context`` and
+    receives ``context=`` (whatever the caller handed :func:`~sciprune.core.pruning.prune`:
+    data, activations, gradients) and, when structured, ``group=`` (the
+    :class:`~sciprune.core.units.NeuronGroup` scored).
     """
 
     name: str
     structured: bool
     score: ScoreFn
     description: str
+    wants_context: bool = False  # data-aware: also called with ``context=`` (and ``group=`` if structured)
 
 
 _CRITERIA: dict[str, Criterion] = {}
@@ -99,11 +106,30 @@ def neuron_random(weight: Tensor, *, out_weight: Tensor | None = None, generator
     """Structured random baseline: one uniform score per neuron from ``generator`` (required)."""
     if generator is None:
         raise InputError("the 'neuron_random' criterion needs a generator (a seed); got none")
-    return torch.rand(weight.shape[0], generator=generator, dtype=torch.float64).to(weight.device)
+    return torch.rand(weight.shape[:-1], generator=generator, dtype=torch.float64).to(weight.device)
+
+
+def lamp(weight: Tensor, *, out_weight: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    r"""LAMP (layer-adaptive magnitude pruning) score of each weight within its tensor:
+
+    .. math:: s_u = \frac{w_u^2}{\sum_{v \ge u} w_v^2}
+
+    with the weights of the tensor sorted by increasing :math:`|w|` (ties by position). The largest
+    weight of every layer scores 1, so a *global* ranking of LAMP scores never empties a layer
+    and adapts each layer's sparsity to its magnitude distribution.
+    """
+    w2 = weight.detach().to(torch.float64).flatten().pow(2)
+    order = torch.sort(w2, stable=True).indices
+    sorted_w2 = w2[order]
+    tail = sorted_w2.flip(0).cumsum(0).flip(0)
+    out = torch.zeros_like(w2)
+    out[order] = torch.where(tail > 0, sorted_w2 / tail.clamp_min(torch.finfo(torch.float64).tiny), 0.0)
+    return out.view(weight.shape)
 
 
 register_criterion(Criterion("magnitude", False, magnitude, "smallest |w| first (unstructured)"))
 register_criterion(Criterion("random", False, random_scores, "random weights (unstructured baseline)"))
 register_criterion(Criterion("neuron_l1", True, neuron_l1, "neurons with the smallest L1 norm first"))
 register_criterion(Criterion("neuron_l2", True, neuron_l2, "neurons with the smallest L2 norm first"))
+register_criterion(Criterion("lamp", False, lamp, "layer-adaptive magnitude scores (unstructured; for global allocation)"))
 register_criterion(Criterion("neuron_random", True, neuron_random, "random neurons (structured baseline)"))

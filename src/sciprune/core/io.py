@@ -16,6 +16,7 @@ import json
 import pickle
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,37 @@ def load_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> Checkpoi
     return Checkpoint(dict(obj), meta, kind)
 
 
+Builder = Callable[..., nn.Module]  # builder(arch, *, dtype) -> an un-initialised model of that arch
+_FAMILIES: dict[str, Builder] = {}
+
+
+def register_family(name: str, builder: Builder) -> Builder:
+    """Make ``arch["class"] == name`` loadable: ``builder(arch, dtype=...)`` returns the model
+    (weights are loaded afterwards). Registering the same builder twice is harmless; another
+    builder under a taken name is refused."""
+    old = _FAMILIES.get(name)
+    if old is not None and old is not builder and getattr(old, "__qualname__", None) != getattr(builder, "__qualname__", 1):
+        raise ValueError(f"network family {name!r} is already registered")
+    _FAMILIES[name] = builder
+    return builder
+
+
+def registered_families() -> list[str]:
+    return sorted(_FAMILIES)
+
+
+def build_model(arch: dict[str, Any], *, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """A model of ``arch`` from its registered family's builder (weights as the builder leaves them)."""
+    name = arch.get("class")
+    builder = _FAMILIES.get(str(name))
+    if builder is None:
+        raise InputError(
+            f"unknown network family {name!r}; registered families are {', '.join(registered_families()) or 'none'} "
+            "(import the module that defines it, or see sciprune.core.io.register_family)"
+        )
+    return builder(arch, dtype=dtype)
+
+
 def load_model(path: str | Path, *, trust_pickle: bool = False) -> nn.Module:
     """Rebuild the model a sciprune checkpoint describes (its ``arch`` metadata), masks included."""
     return load_model_and_meta(path, trust_pickle=trust_pickle)[0]
@@ -136,14 +168,13 @@ def load_model(path: str | Path, *, trust_pickle: bool = False) -> nn.Module:
 def load_model_and_meta(path: str | Path, *, trust_pickle: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """:func:`load_model` plus the checkpoint's metadata. The model keeps the stored dtype."""
     from sciprune.core.masks import load_state_dict
-    from sciprune.nn.mlp import MLP
 
     ckpt = load_checkpoint(path, trust_pickle=trust_pickle)
     arch = ckpt.meta.get("arch")
     if not isinstance(arch, dict):
         raise InputError(f"checkpoint {str(path)!r} has no architecture metadata; expected one written by sciprune.save_checkpoint")
     floats = [t.dtype for t in ckpt.tensors.values() if t.is_floating_point()]
-    model = MLP.from_arch(arch, dtype=floats[0] if floats else torch.float32)
+    model = build_model(arch, dtype=floats[0] if floats else torch.float32)
     try:
         load_state_dict(model, ckpt.tensors)
     except RuntimeError as err:

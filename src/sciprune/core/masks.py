@@ -82,46 +82,124 @@ def remove_masks(model: nn.Module) -> None:
         delattr(module, local + MASK_SUFFIX)
 
 
-def enforce_masks(model: nn.Module, optimizer: torch.optim.Optimizer) -> RemovableHandle:
-    """Re-zero masked entries after every ``optimizer.step()``; returns the hook's handle.
+def _owners(model: nn.Module) -> dict[int, list[tuple[nn.Module, str]]]:
+    """``id(param)`` -> every ``(module, mask buffer name)`` that holds it (a shared parameter has several)."""
+    owners: dict[int, list[tuple[nn.Module, str]]] = {}
+    for module in model.modules():
+        for local, param in module.named_parameters(recurse=False):
+            owners.setdefault(id(param), []).append((module, local + MASK_SUFFIX))
+    return owners
+
+
+def _mask_of_param(owners: list[tuple[nn.Module, str]]) -> list[Tensor]:
+    """The masks any owner stores for one parameter (a shared parameter keeps what every owner prunes)."""
+    found = [getattr(module, buffer, None) for module, buffer in owners]
+    return [m for m in found if isinstance(m, Tensor)]
+
+
+class _FloatMasks:
+    """Float copies of boolean masks, rebuilt whenever a mask is replaced or edited in place.
+
+    The cache holds a reference to the very mask tensor it was built from and compares
+    *identity* (``is``) and the version counter: a replaced mask is a new object, and since the
+    old one is kept alive by the cache its address cannot be reused, so a stale copy never
+    matches (defect D1: keying on ``id(mask)`` alone let a freed mask's address come back).
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[tuple[Tensor, ...], tuple[int, ...], Tensor]] = {}
+
+    def get(self, p: Tensor, masks: list[Tensor]) -> Tensor:
+        versions = tuple(m._version for m in masks)
+        hit = self._cache.get(id(p))
+        if (
+            hit is None or len(hit[0]) != len(masks) or any(a is not b for a, b in zip(hit[0], masks))
+            or hit[1] != versions or hit[2].dtype != p.dtype or hit[2].device != p.device
+        ):
+            keep = masks[0]
+            for m in masks[1:]:
+                keep = keep & m
+            hit = (tuple(masks), versions, keep.to(p.dtype))
+            self._cache[id(p)] = hit
+        return hit[2]
+
+
+def enforce_masks(model: nn.Module, optimizer: torch.optim.Optimizer, *, gradients: bool = False) -> Handles:
+    """Re-zero masked entries after every ``optimizer.step()``; returns the hooks' :class:`Handles`.
 
     Masked entries are exactly zero after any number of steps of any optimizer (momentum or
     weight decay cannot revive them), and their optimizer state (momenta) is zeroed too. Masks set,
     replaced or edited in place after this call are honoured: the buffer is looked up at every step.
+    A parameter shared by several modules keeps the entries pruned by any of them.
 
     The hook multiplies by a cached floating-point copy of each mask (``x * 0 == 0`` exactly), which
     is far cheaper per step than a boolean ``masked_fill_``; the copy is rebuilt whenever the mask
     tensor is replaced or its version counter shows an in-place change.
-    """
-    owners: dict[int, tuple[nn.Module, str]] = {}
-    for module in model.modules():
-        for local, param in module.named_parameters(recurse=False):
-            owners[id(param)] = (module, local + MASK_SUFFIX)
-    cache: dict[int, tuple[int, int, Tensor]] = {}
 
-    def multiplier(p: Tensor, mask: Tensor) -> Tensor:
-        key = (id(mask), mask._version)
-        hit = cache.get(id(p))
-        if hit is None or hit[:2] != key or hit[2].dtype != p.dtype:
-            hit = (*key, mask.to(p.dtype))
-            cache[id(p)] = hit
-        return hit[2]
+    ``gradients=True`` also masks the gradients as they are accumulated (:func:`mask_gradients`),
+    so gradient clipping, L-BFGS and gradient-based criteria see zeros at pruned entries; the
+    handle then removes both hooks.
+    """
+    owners = _owners(model)
+    cache = _FloatMasks()
 
     @torch.no_grad()
     def hook(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         for group in opt.param_groups:
             for p in group["params"]:
-                owner = owners.get(id(p))
-                mask = getattr(owner[0], owner[1], None) if owner else None
-                if not isinstance(mask, Tensor):
+                masks = _mask_of_param(owners.get(id(p), []))
+                if not masks:
                     continue
-                keep = multiplier(p, mask)
+                keep = cache.get(p, masks)
                 p.mul_(keep)
                 for value in opt.state.get(p, {}).values():
                     if isinstance(value, Tensor) and value.shape == p.shape and value.is_floating_point():
                         value.mul_(keep.to(value.dtype))
 
-    return optimizer.register_step_post_hook(hook)
+    handles = Handles([optimizer.register_step_post_hook(hook)])
+    if gradients:
+        handles.handles.extend(mask_gradients(model).handles)
+    return handles
+
+
+class Handles:
+    """Removes a list of hook handles at once."""
+
+    def __init__(self, handles: list[RemovableHandle]) -> None:
+        self.handles = handles
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def mask_gradients(model: nn.Module) -> Handles:
+    """Zero the gradient of every masked entry as soon as it is accumulated (defect D3).
+
+    One ``register_post_accumulate_grad_hook`` per parameter multiplies ``p.grad`` by the float
+    mask (looked up at each backward, so masks set later are honoured). Use it with gradient
+    clipping, L-BFGS, or any criterion that reads gradients; plain first-order training does not
+    need it (:func:`enforce_masks` already re-zeroes weights and moments). Cost: see
+    ``benchmarks/bench_masks.py``. Returns an object whose ``remove()`` drops the hooks.
+    """
+    owners = _owners(model)
+    cache = _FloatMasks()
+    handles = []
+    seen: set[int] = set()
+    for p in model.parameters():
+        if id(p) in seen or not p.requires_grad:
+            continue
+        seen.add(id(p))
+        who = owners.get(id(p), [])
+
+        def hook(param: Tensor, who: list[tuple[nn.Module, str]] = who) -> None:
+            masks = _mask_of_param(who)
+            if masks and param.grad is not None:
+                with torch.no_grad():
+                    param.grad.mul_(cache.get(param, masks))
+
+        handles.append(p.register_post_accumulate_grad_hook(hook))
+    return Handles(handles)
 
 
 def _register_masks_from(model: nn.Module, state_dict: dict[str, Tensor]) -> None:

@@ -1,35 +1,46 @@
 """From scores to masks: how much to remove, where, and the exact top-k that does it.
 
 ``prune(model, sparsity, criterion=..., allocation=...)`` masks the lowest-scoring weights
-(unstructured criteria) or neurons (structured criteria) of a model's ``nn.Linear`` layers so that
-exactly ``round(sparsity * n)`` of them are removed:
+(unstructured criteria) or neurons (structured criteria) of the units a model declares
+(:mod:`sciprune.core.units`; a plain chain of ``nn.Linear`` layers is understood without a
+declaration) so that exactly ``round(sparsity * n)`` of them are removed:
 
 * **layerwise** allocation removes that fraction from every prunable layer;
-* **global** allocation ranks all prunable items together under one threshold.
+* **global** allocation ranks all prunable items together under one threshold
+  (``normalize="layer"`` first divides each layer's scores by their L2 norm, so layers whose
+  scores live on different scales compete fairly);
+* allocation is always **per member**: a stacked ensemble's members are independent networks,
+  each pruned to its own sparsity (``sparsity`` may be one value per member);
+* ``overrides={layer: s}`` prunes the named layers to their own fraction, outside the global pool;
+* ``min_keep`` (default 1; an int or ``{layer: int}``) items per layer and member are never
+  removed: the highest-scoring ones are protected, so no allocation empties a layer (D5).
 
 Sparsity is cumulative: items pruned earlier count towards the target and are removed first, so
 pruned weights never come back. Ties are broken by position (a stable sort), so the same scores
 always give the same mask.
 
-A *neuron* is an output unit of a prunable layer: pruning it masks its incoming row, its bias
-and its outgoing column in the next ``nn.Linear`` (when the layers chain), so a compacted network
-(:func:`sciprune.core.compact.compact`) has exactly the same outputs. The output layer is not
-prunable structurally unless named explicitly.
+A *neuron* is a unit of a :class:`~sciprune.core.units.NeuronGroup`: pruning it masks every slice
+of the group (incoming row, bias, outgoing columns, attached rows), so a compacted network
+(:func:`sciprune.core.compact.compact`) has exactly the same outputs. Groups declared not
+prunable (output layers) are pruned only when named explicitly in ``layers``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.criteria import get_criterion
+from sciprune.core.criteria import Criterion, get_criterion
 from sciprune.core.masks import MASK_SUFFIX, set_mask
+from sciprune.core.units import NeuronGroup, PruningUnits, WeightUnit, drop_mask, gather, members_of, units_of
 from sciprune.errors import InputError
 
 ALLOCATIONS = ("layerwise", "global")
+NORMALIZATIONS = ("none", "layer")
 
 
 def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
@@ -39,125 +50,257 @@ def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
 
 @dataclass(frozen=True)
 class LayerReport:
-    """What one prune call did to one layer."""
+    """What one prune call did to one layer (of one member)."""
 
     layer: str
-    weights: int          # entries of the weight matrix
+    weights: int          # entries of the layer's weights
     weights_pruned: int   # of them masked (cumulative)
-    neurons: int          # output neurons
-    neurons_pruned: int   # of them dead: incoming row fully masked (cumulative)
+    neurons: int          # neurons of the layer's group (0 when it declares none)
+    neurons_pruned: int   # of them dead: incoming weights fully masked (cumulative)
+    member: int = 0
 
     @property
     def sparsity(self) -> float:
-        return self.weights_pruned / self.weights
+        return self.weights_pruned / self.weights if self.weights else 0.0
 
 
-def _mask_of(layer: nn.Linear, local: str) -> Tensor:
-    mask = getattr(layer, local + MASK_SUFFIX, None)
-    param: Tensor = getattr(layer, local)
+def mask_or_ones(model: nn.Module, name: str) -> Tensor:
+    """The boolean mask of parameter ``name`` (all ``True`` when it has none)."""
+    param = model.get_parameter(name)
+    path, _, local = name.rpartition(".")
+    module = model.get_submodule(path) if path else model
+    mask = getattr(module, local + MASK_SUFFIX, None)
     return mask if isinstance(mask, Tensor) else torch.ones_like(param, dtype=torch.bool)
 
 
-def _lowest(scores: Tensor, already: Tensor, k: int) -> Tensor:
-    """Boolean ``keep`` mask removing the ``k`` lowest scores; ``already``-removed items go first."""
-    s = scores.detach().to(torch.float64).flatten().clone()
-    s[already.flatten()] = -torch.inf
+@dataclass
+class _Item:
+    """One prunable layer: ``scores`` and ``already`` (pruned earlier) of shape ``(members, n)``."""
+
+    layer: str
+    scores: Tensor
+    already: Tensor
+    unit: WeightUnit | NeuronGroup
+
+
+def _protect(scores: Tensor, already: Tensor, k: int) -> Tensor:
+    """The ``k`` items not pruned yet that a removal would reach last: the highest scores, ties
+    broken as :func:`_lowest` breaks them (a 1-D boolean)."""
+    out = torch.zeros_like(already)
+    if k > 0:
+        order = torch.sort(scores, stable=True).indices
+        alive = order[~already[order]]
+        out[alive[max(0, alive.numel() - k):]] = True
+    return out
+
+
+def _lowest(scores: Tensor, already: Tensor, k: int, protected: Tensor) -> Tensor:
+    """Boolean ``keep`` removing the ``k`` lowest scores; ``already``-removed items go first,
+    ``protected`` ones never."""
+    s = scores.clone()
+    s[already] = -torch.inf
+    order = torch.sort(s, stable=True).indices
+    order = order[~protected[order]]
     keep = torch.ones_like(s, dtype=torch.bool)
-    keep[torch.sort(s, stable=True).indices[:k]] = False
-    return keep.view(scores.shape)
+    keep[order[:k]] = False
+    return keep
 
 
-def _select(model: nn.Module, layers: Sequence[str] | None, structured: bool) -> tuple[list[tuple[str, nn.Linear]], list[tuple[str, nn.Linear]]]:
-    chain = linear_layers(model)
-    if not chain:
-        raise InputError(f"{type(model).__name__} has no nn.Linear layer to prune")
+def _check_sparsity(sparsity: float | Sequence[float], members: int) -> list[float]:
+    values = [sparsity] if isinstance(sparsity, int | float) else list(sparsity)
+    if not isinstance(sparsity, int | float) and len(values) != members:
+        raise InputError(f"sparsity has {len(values)} values; expected one number or one per member ({members})")
+    for v in values:
+        if not (isinstance(v, int | float) and 0.0 <= float(v) < 1.0):
+            raise InputError(f"sparsity must be a number in [0, 1); got {v!r}")
+    return [float(v) for v in values] * (members if len(values) == 1 else 1)
+
+
+def _choose(u: PruningUnits, layers: Sequence[str] | None, structured: bool) -> list[WeightUnit | NeuronGroup]:
+    if structured:
+        named: dict[str, WeightUnit | NeuronGroup] = {g.name: g for g in u.groups}
+        default: list[WeightUnit | NeuronGroup] = [g for g in u.groups if g.prunable]
+        if layers is None and not default:
+            raise InputError("structured pruning needs a hidden layer; the model declares none (only its output layer)")
+    else:
+        named = {w.layer or w.param: w for w in u.weights}
+        default = list(u.weights)
     if layers is None:
-        chosen = chain[:-1] if structured else chain
-        if not chosen:
-            raise InputError("structured pruning needs a hidden layer; the model has only its output layer")
-        return chain, chosen
-    names = dict(chain)
-    unknown = [n for n in layers if n not in names]
+        return default
+    unknown = [n for n in layers if n not in named]
     if unknown:
-        raise InputError(f"unknown layer(s) {unknown}; prunable nn.Linear layers are {list(names)}")
-    return chain, [(n, names[n]) for n in layers]
+        raise InputError(f"unknown layer(s) {unknown}; prunable layers are {list(named)}")
+    return [named[n] for n in layers]
+
+
+def _score_weights(model: nn.Module, w: WeightUnit, crit: Criterion, gen: torch.Generator | None, ctx: Any) -> _Item:
+    p = model.get_parameter(w.param)
+    m = members_of(p.shape, w.member_axes)
+    pv = p.detach().reshape(m, *p.shape[w.member_axes:])
+    extra = {"context": ctx} if crit.wants_context else {}
+    scores = torch.stack([crit.score(pv[j], generator=gen, **extra).to(torch.float64).flatten() for j in range(m)])
+    already = ~mask_or_ones(model, w.param).reshape(m, -1)
+    return _Item(w.layer or w.param, scores, already.cpu(), w)
+
+
+def group_views(model: nn.Module, g: NeuronGroup) -> tuple[Tensor, Tensor | None]:
+    """A group's incoming weights ``(members, size, K)`` and outgoing weights ``(members, K', size)``
+    (``None`` without outgoing slices): the layout of a layer's weight and the next layer's."""
+    inc = torch.cat([gather(model.get_parameter(s.param).detach(), s, g.member_axes) for s in g.incoming], dim=2)
+    if not g.outgoing:
+        return inc, None
+    out = torch.cat([gather(model.get_parameter(s.param).detach(), s, g.member_axes) for s in g.outgoing], dim=2)
+    return inc, out.transpose(1, 2)
+
+
+def dead_units(model: nn.Module, g: NeuronGroup) -> Tensor:
+    """``(members, size)``: units whose incoming weights are all masked."""
+    masks = [gather(mask_or_ones(model, s.param), s, g.member_axes) for s in g.incoming]
+    return ~torch.cat(masks, dim=2).any(dim=2).cpu()
+
+
+def _score_group(model: nn.Module, g: NeuronGroup, crit: Criterion, with_outgoing: bool,
+                 gen: torch.Generator | None, ctx: Any) -> _Item:
+    inc, out = group_views(model, g)
+    extra = {"context": ctx, "group": g} if crit.wants_context else {}
+    rows = []
+    for j in range(inc.shape[0]):
+        o = out[j] if (out is not None and with_outgoing) else None
+        rows.append(crit.score(inc[j], out_weight=o, generator=gen, **extra).to(torch.float64).flatten())
+    return _Item(g.name, torch.stack(rows).cpu(), dead_units(model, g), g)
 
 
 def prune(
     model: nn.Module,
-    sparsity: float,
+    sparsity: float | Sequence[float],
     *,
     criterion: str = "magnitude",
     allocation: str = "layerwise",
     layers: Sequence[str] | None = None,
     with_outgoing: bool = False,
     generator: torch.Generator | None = None,
+    min_keep: int | Mapping[str, int] = 1,
+    overrides: Mapping[str, float] | None = None,
+    normalize: str = "none",
+    context: Any = None,
 ) -> list[LayerReport]:
-    """Mask ``model`` to ``sparsity`` (a fraction in [0, 1)) and return a report per pruned layer.
+    """Mask ``model`` to ``sparsity`` and return a report per pruned layer (and member).
 
     Args:
+        sparsity: a fraction in [0, 1), or one per member of a stacked ensemble.
         criterion: a registered criterion name (:func:`sciprune.core.criteria.available_criteria`).
-        allocation: ``"layerwise"`` (the same fraction per layer) or ``"global"`` (one ranking).
-        layers: names of the ``nn.Linear`` layers to prune; default: all of them for unstructured
-            criteria, all but the last for structured ones.
+        allocation: ``"layerwise"`` (the same fraction per layer) or ``"global"`` (one ranking per member).
+        layers: names of the layers (weight units' ``layer`` / group names) to prune; default: every
+            weight unit for unstructured criteria, every prunable group for structured ones.
         with_outgoing: structured criteria also score a neuron's outgoing weights.
         generator: required by random criteria.
+        min_keep: items per layer and member that are never removed (default 1: no layer is emptied).
+        overrides: ``{layer: sparsity}`` for layers pruned to their own fraction.
+        normalize: ``"layer"`` divides each layer's scores by their L2 norm before a global ranking.
+        context: handed to data-aware criteria (``Criterion.wants_context``).
     """
-    if not (isinstance(sparsity, int | float) and 0.0 <= float(sparsity) < 1.0):
-        raise InputError(f"sparsity must be a number in [0, 1); got {sparsity!r}")
     if allocation not in ALLOCATIONS:
         raise InputError(f"unknown allocation {allocation!r}; expected one of {', '.join(ALLOCATIONS)}")
+    if normalize not in NORMALIZATIONS:
+        raise InputError(f"unknown normalize {normalize!r}; expected one of {', '.join(NORMALIZATIONS)}")
     crit = get_criterion(criterion)
-    chain, chosen = _select(model, layers, crit.structured)
-    index = {name: i for i, (name, _) in enumerate(chain)}
-
-    def next_layer(name: str, layer: nn.Linear) -> nn.Linear | None:
-        i = index[name] + 1
-        if i < len(chain) and chain[i][1].in_features == layer.out_features:
-            return chain[i][1]
-        return None
-
-    scores, already = [], []
-    for name, layer in chosen:
-        nxt = next_layer(name, layer) if crit.structured else None
-        out_w = nxt.weight if (nxt is not None and with_outgoing) else None
-        scores.append(crit.score(layer.weight, out_weight=out_w, generator=generator))
-        wmask = _mask_of(layer, "weight")
-        already.append(~wmask.any(dim=1) if crit.structured else ~wmask)
-
-    if allocation == "layerwise":
-        keeps = [_lowest(s, a, round(float(sparsity) * s.numel())) for s, a in zip(scores, already)]
+    u = units_of(model)
+    chosen = _choose(u, layers, crit.structured)
+    if crit.structured:
+        items = [_score_group(model, g, crit, with_outgoing, generator, context) for g in chosen if isinstance(g, NeuronGroup)]
     else:
-        flat = torch.cat([s.detach().to(torch.float64).flatten() for s in scores])
-        keep = _lowest(flat, torch.cat([a.flatten() for a in already]), round(float(sparsity) * flat.numel()))
-        keeps = list(torch.split(keep, [s.numel() for s in scores]))
-        keeps = [k.view(s.shape) for k, s in zip(keeps, scores)]
+        items = [_score_weights(model, w, crit, generator, context) for w in chosen if isinstance(w, WeightUnit)]
+    members = max(it.scores.shape[0] for it in items)
+    targets = _check_sparsity(sparsity, members)
+    overrides = dict(overrides or {})
+    bad = [k for k in overrides if k not in {it.layer for it in items}]
+    if bad:
+        raise InputError(f"overrides name unknown layer(s) {bad}; layers pruned here are {[it.layer for it in items]}")
+    for k, v in overrides.items():
+        _check_sparsity(float(v), 1)
 
-    for (name, layer), keep in zip(chosen, keeps):
-        if crit.structured:
-            set_mask(model, f"{name}.weight", keep[:, None].expand_as(layer.weight))
-            if layer.bias is not None:
-                set_mask(model, f"{name}.bias", keep)
-            nxt = next_layer(name, layer)
-            if nxt is not None:
-                nxt_name = chain[index[name] + 1][0]
-                set_mask(model, f"{nxt_name}.weight", keep[None, :].expand_as(nxt.weight))
-        else:
-            set_mask(model, f"{name}.weight", keep)
-    return [_report(name, layer) for name, layer in chosen]
+    def keep_of(it: _Item) -> int:
+        k: int = min_keep.get(it.layer, 1) if isinstance(min_keep, Mapping) else min_keep
+        if int(k) < 0:
+            raise InputError(f"min_keep must be >= 0; got {k} for layer {it.layer!r}")
+        return int(k)
+
+    keeps: list[list[Tensor]] = [[torch.ones(0, dtype=torch.bool)] * it.scores.shape[0] for it in items]
+    for j in range(members):
+        pool = []
+        for i, it in enumerate(items):
+            if it.scores.shape[0] == 1 and j > 0:
+                continue  # a layer without member axes is allocated once
+            jj = j if it.scores.shape[0] > 1 else 0
+            s, a = it.scores[jj], it.already[jj]
+            prot = _protect(s, a, keep_of(it))
+            if allocation == "layerwise" or it.layer in overrides:
+                frac = overrides.get(it.layer, targets[j])
+                keeps[i][jj] = _lowest(s, a, round(float(frac) * s.numel()), prot)
+            else:
+                if normalize == "layer":
+                    live = s[~a]
+                    norm = float(live.norm()) if live.numel() else 0.0
+                    s = s / norm if norm > 0 else s
+                pool.append((i, jj, s, a, prot))
+        if pool:
+            flat = torch.cat([p[2] for p in pool])
+            keep = _lowest(flat, torch.cat([p[3] for p in pool]), round(targets[j] * flat.numel()),
+                           torch.cat([p[4] for p in pool]))
+            for (i, jj, _, _, _), part in zip(pool, torch.split(keep, [p[2].numel() for p in pool])):
+                keeps[i][jj] = part
+
+    if crit.structured:
+        _apply_groups(model, [(it.unit, torch.stack(ks)) for it, ks in zip(items, keeps) if isinstance(it.unit, NeuronGroup)])
+    else:
+        for it, ks in zip(items, keeps):
+            assert isinstance(it.unit, WeightUnit)
+            p = model.get_parameter(it.unit.param)
+            set_mask(model, it.unit.param, torch.stack(ks).reshape(p.shape))
+    return reports(model, [it.layer for it in items], u)
 
 
-def _report(name: str, layer: nn.Linear) -> LayerReport:
-    wmask = _mask_of(layer, "weight")
-    return LayerReport(
-        layer=name,
-        weights=wmask.numel(),
-        weights_pruned=int((~wmask).sum()),
-        neurons=layer.out_features,
-        neurons_pruned=int((~wmask.any(dim=1)).sum()),
-    )
+def _apply_groups(model: nn.Module, drops: list[tuple[NeuronGroup, Tensor]]) -> None:
+    """Mask every slice of every unit not kept (``keep``: ``(members, size)``), one ``set_mask`` per parameter."""
+    masks: dict[str, Tensor] = {}
+    for g, keep in drops:
+        for s in (*g.incoming, *g.outgoing, *g.attached):
+            shape = model.get_parameter(s.param).shape
+            m = drop_mask(shape, s, g.member_axes, ~keep)
+            masks[s.param] = masks[s.param] & m if s.param in masks else m
+    for name, m in masks.items():
+        set_mask(model, name, m)
+
+
+def reports(model: nn.Module, layers: Sequence[str] | None = None, u: PruningUnits | None = None) -> list[LayerReport]:
+    """The current mask state of the named layers (default: every declared layer), per member."""
+    u = u if u is not None else units_of(model)
+    groups = {g.name: g for g in u.groups}
+    by_layer: dict[str, list[WeightUnit]] = {}
+    for w in u.weights:
+        by_layer.setdefault(w.layer or w.param, []).append(w)
+    names = list(layers) if layers is not None else list(dict.fromkeys([*by_layer, *groups]))
+    out = []
+    for name in names:
+        ws = by_layer.get(name, [])
+        wm = [mask_or_ones(model, w.param).reshape(members_of(model.get_parameter(w.param).shape, w.member_axes), -1) for w in ws]
+        g = groups.get(name)
+        dead = dead_units(model, g) if g is not None else None
+        members = max([m.shape[0] for m in wm] + ([dead.shape[0]] if dead is not None else []) + [1])
+        for j in range(members):
+            rows = [m[j if m.shape[0] > 1 else 0] for m in wm]
+            out.append(LayerReport(
+                layer=name,
+                weights=sum(r.numel() for r in rows),
+                weights_pruned=sum(int((~r).sum()) for r in rows),
+                neurons=g.size if g is not None else 0,
+                neurons_pruned=int(dead[j if dead.shape[0] > 1 else 0].sum()) if dead is not None else 0,
+                member=j,
+            ))
+    return out
 
 
 def layer_reports(model: nn.Module) -> list[LayerReport]:
-    """The current mask state of every ``nn.Linear`` layer."""
-    return [_report(name, layer) for name, layer in linear_layers(model)]
+    """The current mask state of every declared weight layer."""
+    u = units_of(model)
+    return reports(model, list(dict.fromkeys(w.layer or w.param for w in u.weights)), u)

@@ -37,6 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import torch
 from torch import Tensor, nn
 
 
@@ -99,13 +100,94 @@ class Prunable(Protocol):
     def pruning_units(self) -> PruningUnits: ...
 
 
+class MLPLike(nn.Module):
+    """Base class of chains of ``nn.Linear`` layers ``layers[0..L-1]`` with named activations
+    (:class:`sciprune.nn.mlp.MLP` derives from it): what ID pruning,
+    :func:`~sciprune.core.compact.compact` and CSR export operate on, without ``core`` importing
+    the family."""
+
+    sizes: list[int]
+    activations: list[str]
+    layers: nn.ModuleList
+
+    @property
+    def linears(self) -> list[nn.Linear]:
+        """The layers, typed as ``nn.Linear``."""
+        return [m for m in self.layers if isinstance(m, nn.Linear)]
+
+
+def linear_chain_units(model: nn.Module) -> PruningUnits | None:
+    """Units of a plain chain of ``nn.Linear`` layers (module order), or ``None`` if it has none.
+
+    The fallback for models that declare nothing: every weight is a weight unit; every layer's
+    output neurons form a group (incoming row, bias) whose outgoing column is the next layer's
+    when its ``in_features`` matches; the last layer's group is not prunable by default.
+    """
+    chain = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not chain:
+        return None
+    weights, groups = [], []
+    for i, (name, m) in enumerate(chain):
+        pre = f"{name}." if name else ""
+        weights.append(WeightUnit(pre + "weight", layer=name))
+        rows = torch.arange(m.out_features)[:, None]
+        attached = (Slice(pre + "bias", 0, rows),) if m.bias is not None else ()
+        outgoing: tuple[Slice, ...] = ()
+        if i + 1 < len(chain) and chain[i + 1][1].in_features == m.out_features:
+            nxt = chain[i + 1][0]
+            outgoing = (Slice(f"{nxt}.weight" if nxt else "weight", 1, rows),)
+        groups.append(NeuronGroup(name, m.out_features, (Slice(pre + "weight", 0, rows),), outgoing, attached,
+                                  prunable=i + 1 < len(chain)))
+    return PruningUnits(tuple(weights), tuple(groups))
+
+
 def units_of(model: nn.Module) -> PruningUnits:
-    """The units ``model`` declares; a model that declares none is refused with one clear line."""
+    """The units ``model`` declares (or, for a plain ``nn.Linear`` chain, :func:`linear_chain_units`);
+    a model with neither is refused with one clear line."""
     from sciprune.errors import InputError
 
     if isinstance(model, Prunable):
         return model.pruning_units()
+    chain = linear_chain_units(model)
+    if chain is not None:
+        return chain
     raise InputError(
         f"{type(model).__name__} declares no pruning units; expected a sciprune.nn family "
         "(MLP, StackedMLP, ...) or a module with a pruning_units() method (see sciprune.core.units)"
     )
+
+
+def members_of(shape: torch.Size | tuple[int, ...], member_axes: int) -> int:
+    """Number of members: the product of the first ``member_axes`` sizes (1 without member axes)."""
+    n = 1
+    for d in shape[:member_axes]:
+        n *= int(d)
+    return n
+
+
+def gather(t: Tensor, s: Slice, member_axes: int) -> Tensor:
+    """The entries of ``t`` that slice ``s`` gives each unit: shape ``(members, size, k * rest)``.
+
+    For an ``(out, in)`` weight and its rows this is ``(1, out, in)``; for the next layer's columns
+    ``(1, n, next_out)`` (each unit's outgoing weights as a row).
+    """
+    m = members_of(t.shape, member_axes)
+    x = t.movedim(s.axis, member_axes)
+    x = x.reshape(m, x.shape[member_axes], -1)
+    size, k = s.index.shape
+    return x[:, s.index.reshape(-1).to(x.device), :].reshape(m, size, -1)
+
+
+def drop_mask(shape: torch.Size | tuple[int, ...], s: Slice, member_axes: int, drop: Tensor) -> Tensor:
+    """Boolean keep-mask of a parameter of ``shape`` with every position of the dropped units
+    (``drop``: ``(members, size)`` booleans) of slice ``s`` set to ``False``."""
+    m = members_of(shape, member_axes)
+    moved = list(shape)
+    moved.insert(member_axes, moved.pop(s.axis))
+    keep = torch.ones(moved, dtype=torch.bool)
+    view = keep.view(m, moved[member_axes], -1)
+    for j in range(m):
+        gone = s.index[drop[j].cpu()].reshape(-1)
+        if gone.numel():
+            view[j, gone, :] = False
+    return keep.movedim(member_axes, s.axis)

@@ -9,38 +9,18 @@ rebuilt from a checkpoint's metadata without unpickling code.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import cast
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from sciprune.core.activations import ACTIVATIONS as ACTIVATIONS
+from sciprune.core.activations import get_activation as get_activation
+from sciprune.core.io import register_family
+from sciprune.core.units import MLPLike, NeuronGroup, PruningUnits, Slice, WeightUnit
 from sciprune.errors import InputError
 
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "identity": lambda x: x,
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-    "silu": nn.functional.silu,
-    "gelu": nn.functional.gelu,
-    "softplus": nn.functional.softplus,
-    "elu": nn.functional.elu,
-    "sin": torch.sin,
-}
-
-
-def get_activation(name: str) -> Callable[[Tensor], Tensor]:
-    """The activation function called ``name``; an unknown name lists the valid ones."""
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise InputError(
-            f"unknown activation {name!r}; expected one of {', '.join(sorted(ACTIVATIONS))}"
-        ) from None
-
-
-class MLP(nn.Module):
+class MLP(MLPLike):
     """``x -> act_{L-1}(W_{L-1} ... act_0(W_0 x + b_0) ... + b_{L-1})``.
 
     Args:
@@ -88,11 +68,6 @@ class MLP(nn.Module):
                     layer.weight.uniform_(-bound, bound, generator=generator)
                     layer.bias.uniform_(-bound, bound, generator=generator)
 
-    @property
-    def linears(self) -> list[nn.Linear]:
-        """The layers, typed as ``nn.Linear``."""
-        return [cast(nn.Linear, m) for m in self.layers]
-
     def forward(self, x: Tensor) -> Tensor:
         for layer, fn in zip(self.layers, self._fns):
             x = fn(layer(x))
@@ -134,5 +109,28 @@ class MLP(nn.Module):
                 layer.bias.copy_(b)
         return mlp
 
+    def pruning_units(self) -> PruningUnits:
+        """Every weight matrix (layer ``layers.i``); every layer's neurons as a group (incoming row,
+        bias, next layer's column), the output layer's group not prunable by default."""
+        n = len(self.sizes) - 1
+        weights = tuple(WeightUnit(f"layers.{i}.weight", layer=f"layers.{i}") for i in range(n))
+        groups = []
+        for i in range(n):
+            rows = torch.arange(self.sizes[i + 1])[:, None]
+            out = (Slice(f"layers.{i + 1}.weight", 1, rows),) if i + 1 < n else ()
+            groups.append(NeuronGroup(
+                f"layers.{i}", self.sizes[i + 1], (Slice(f"layers.{i}.weight", 0, rows),), out,
+                (Slice(f"layers.{i}.bias", 0, rows),), activation=self.activations[i], prunable=i + 1 < n,
+            ))
+        return PruningUnits(weights, tuple(groups))
+
+    def flops(self) -> int:
+        """One forward for one sample: :math:`\\sum_l 2\\,\\mathrm{nnz}(W_l) + \\mathrm{nnz}(b_l)` (a
+        multiply-add counts 2, a bias add 1, a zero bias (a pruned neuron's) none; activations free)."""
+        return sum(2 * int((m.weight != 0).sum()) + int((m.bias != 0).sum()) for m in self.linears)
+
     def extra_repr(self) -> str:
         return f"sizes={self.sizes}, activations={self.activations}"
+
+
+register_family("MLP", MLP.from_arch)
