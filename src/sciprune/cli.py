@@ -81,6 +81,15 @@ def _register_amr() -> None:
 _register_amr()
 
 
+def _register_moth() -> None:
+    from sciprune.studies.moth.cli import moth
+
+    app.add_typer(moth, name="moth")
+
+
+_register_moth()
+
+
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A results directory.")]) -> None:
     """Re-make summary.json, plots and report.html of a results directory without re-running."""

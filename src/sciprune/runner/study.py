@@ -11,6 +11,7 @@ from sciprune.studies.base import Study
 STUDIES: Mapping[str, str] = {
     "classify": "sciprune.studies.classify.study",
     "amr": "sciprune.studies.amr.study",
+    "moth": "sciprune.studies.moth.study",
 }
 
 
