@@ -34,12 +34,12 @@ def optimum_rows(rows: list[dict[str, Any]], threshold: float) -> dict[int, dict
     return best
 
 
-def loss_curve(rows: list[dict[str, Any]]) -> dict[float, dict[str, float]]:
+def loss_curve(rows: list[dict[str, Any]]) -> dict[float, dict[str, Any]]:
     """Per sparsity: median, quartiles, min and max of the members' test MSE."""
     at: dict[float, list[float]] = defaultdict(list)
     for r in rows:
         at[float(r["sparsity"])].append(float(r["test_mse"]) if r["test_mse"] is not None else float("nan"))
-    out = {}
+    out: dict[float, dict[str, Any]] = {}
     for s in sorted(at):
         v = np.asarray(at[s])
         v = v[np.isfinite(v)]

@@ -26,6 +26,7 @@ latest stage with test MSE ≤ threshold (its *sparsest capable network* so far)
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ def member_mse(model: StackedMLP, split: Split, rows: int | None = None) -> Tens
     return total / (len(x) * y.shape[1])
 
 
-def _restore(params: list[Tensor], optimizer: torch.optim.Optimizer, frozen: Tensor, members: int) -> list[Any]:
+def _restore(params: Sequence[Tensor], optimizer: torch.optim.Optimizer, frozen: Tensor, members: int) -> list[Any]:
     """Copies of the frozen members' slices of every parameter and per-entry optimizer state."""
     saved = []
     for p in params:

@@ -115,5 +115,5 @@ def plot_weight_histograms(run_dir: Path, path: Path) -> Path | None:
         ax.set_title(f"{'output' if i == n - 1 else f'layer {i + 1}'} ({w.size} weights)", fontsize=9)
         ax.set_xlabel("weight")
     axes[0].set_ylabel("count (all members)")
-    fig.suptitle("Surviving weights at each member's optimum")
+    fig.suptitle("Surviving weights at each member's optimum", y=1.04)
     return _save(fig, path)
