@@ -34,7 +34,7 @@ def _setup(tmp_path, **spec_kw):
         return m
 
     kw = dict(prune_fn=prune_fn, train_fn=train_fn, make_optimizer=make_opt, build=MLP.from_arch, seed=0,
-              eval_fn=lambda m: {"mse": float(F.mse_loss(m(x), y))})
+              eval_fn=torch.no_grad()(lambda m: {"mse": float(F.mse_loss(m(x), y))}))
     spec = CascadeSpec((0.3, 0.5, 0.7, 0.9), **spec_kw)
     return dense, spec, kw
 
@@ -111,3 +111,93 @@ def test_masks_survive_checkpoint_resume(tmp_path):
 
     load_state_dict(model, state["state"])
     assert len(get_masks(model)) == 3
+
+
+def test_d7_resume_refuses_a_directory_of_another_spec_or_seed(tmp_path):
+    dense, spec, kw = _setup(tmp_path, mode="iterative", retrain_epochs=1)
+    run_cascade(dense, spec, checkpoint_dir=tmp_path / "a", **kw)
+    other = CascadeSpec((0.3, 0.6), mode="iterative", retrain_epochs=1)
+    with pytest.raises(InputError, match=r"cannot resume from .*stage_003.pt.*written with spec="):
+        run_cascade(dense, other, checkpoint_dir=tmp_path / "a", resume=True, **kw)
+    with pytest.raises(InputError, match=r"written with seed=0, this run has seed=1"):
+        run_cascade(dense, spec, checkpoint_dir=tmp_path / "a", resume=True, **{**kw, "seed": 1})
+    assert run_cascade(dense, spec, checkpoint_dir=tmp_path / "a", resume=True, **kw)  # the same run resumes
+
+
+def test_d7_dense_resume_checks_seed_and_epochs(tmp_path):
+    x, y = _problem()
+    train_fn = supervised(x, y, F.mse_loss, batch_size=64)
+
+    def make_opt(params):
+        return torch.optim.SGD(params, lr=1e-2), None
+
+    model = MLP([4, 8, 1], "tanh", generator=torch_generator(0, "init"))
+    train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=2, seed=0, checkpoint=tmp_path / "d.pt")
+    with pytest.raises(InputError, match="written with seed=0, this run has seed=3"):
+        train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=2, seed=3, checkpoint=tmp_path / "d.pt",
+                    resume=True)
+
+
+def test_eval_fn_decides_its_grad_mode_and_nfe_passes_through(tmp_path):
+    dense, spec, kw = _setup(tmp_path, mode="oneshot")
+    x, _ = _problem()
+
+    def needs_autograd(m):
+        xi = x[:8].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(m(xi).sum(), xi)  # a CNF's divergence needs this
+        return {"grad_norm": float(g.norm()), "nfe": 10}
+
+    rows = run_cascade(dense, CascadeSpec((0.5,)), **{**kw, "eval_fn": needs_autograd})
+    assert rows[0]["grad_norm"] > 0 and rows[0]["nfe"] == 10 and rows[0]["flops_nfe"] == rows[0]["flops"] * 10
+
+
+def test_per_step_schedule(tmp_path):
+    x, y = _problem()
+    train_fn = supervised(x, y, F.mse_loss, batch_size=32)  # 8 steps per epoch
+    seen = []
+
+    def make_opt(params):
+        opt = torch.optim.SGD(params, lr=1.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 0.5 ** it)
+        seen.append(opt)
+        return opt, sched
+
+    model = MLP([4, 8, 1], "tanh", generator=torch_generator(0, "init"))
+    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=2, seed=0, schedule_every="step")
+    assert dense.lrs == [0.5 ** 16]
+    with pytest.raises(InputError, match="schedule_every must be one of epoch, step; got 'batch'"):
+        train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=1, seed=0, schedule_every="batch")
+
+
+def test_ensemble_cascade_gives_rows_per_member(tmp_path):
+    from sciprune.nn.stacked import StackedMLP
+
+    x, y = _problem()
+
+    def train_fn(m, opt, g):
+        opt.zero_grad()
+        loss = F.mse_loss(m(x), y.expand(m.members, -1, -1))
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    def make_opt(params):
+        return torch.optim.Adam(params, lr=1e-2), None
+
+    model = StackedMLP(3, [4, 8, 1], "tanh", seed=0)
+    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=2, seed=0)
+
+    def prune_fn(m, s, g):
+        prune(m, [s / 3, s / 2, s], criterion="neuron_l2")
+        return m
+
+    @torch.no_grad()
+    def eval_fn(m):
+        return [{"mse": float(F.mse_loss(m(x)[j], y))} for j in range(3)]
+
+    rows = run_cascade(dense, CascadeSpec((0.6,), retrain_epochs=1), prune_fn=prune_fn, train_fn=train_fn,
+                       eval_fn=eval_fn, make_optimizer=make_opt, build=StackedMLP.from_arch, seed=0)
+    assert [r["member"] for r in rows] == [0, 1, 2]
+    assert [r["neurons"] for r in rows] == [str(8 - round(0.2 * 8)), str(8 - round(0.3 * 8)), str(8 - round(0.6 * 8))]
+    assert rows[2]["achieved_sparsity"] > rows[0]["achieved_sparsity"]
+    assert len({r["mse"] for r in rows}) == 3

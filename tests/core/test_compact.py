@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from sciprune.core.compact import CSRMLP, compact, to_csr
+from sciprune.core.compact import compact_mlp, CSRMLP, compact, to_csr
 from sciprune.core.masks import get_masks, set_mask
 from sciprune.core.seeding import torch_generator
 from sciprune.errors import InputError
@@ -115,5 +115,25 @@ def test_csr_matches_masked_dense() -> None:
 
 
 def test_bad_input() -> None:
+    with pytest.raises(InputError, match=r"Linear cannot be compacted: it has no compact_units\(keep\) method"):
+        compact(nn.Linear(2, 2))
     with pytest.raises(InputError, match="compact needs a sciprune MLP; got Linear"):
-        compact(nn.Linear(2, 2))  # type: ignore[arg-type]
+        compact_mlp(nn.Linear(2, 2))  # type: ignore[arg-type]
+
+
+def test_kept_indices_and_the_generic_path_agree_with_the_mlp_path(mlp, gen) -> None:
+    from sciprune.core.compact import compact_with_indices
+    from sciprune.core.pruning import prune
+    from sciprune.core.shrink import compact_units
+
+    prune(mlp, 0.5, criterion="neuron_l2")
+    small, keep = compact_with_indices(mlp)
+    generic, keep2 = compact_units(mlp)
+    assert small.sizes == generic.sizes == [5, 6, 5, 3]
+    assert all(torch.equal(keep[k], keep2[k]) for k in keep)
+    assert torch.equal(keep["layers.0"][0], mlp.layers[0].bias_mask.nonzero().flatten())
+    x = torch.randn(20, 5, generator=gen)
+    torch.testing.assert_close(generic(x), small(x), rtol=0, atol=1e-6)
+    # weight rewinding through compaction: the kept rows of the dense weights
+    rows = keep["layers.0"][0]
+    assert torch.equal(small.layers[0].weight, mlp.layers[0].weight[rows])

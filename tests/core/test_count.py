@@ -67,3 +67,35 @@ def test_masked_compacted_and_csr_counts() -> None:
 def test_mlp_flops_rejects_other_modules() -> None:
     with pytest.raises(InputError, match="mlp_flops needs a sciprune MLP or CSRMLP; got Linear"):
         mlp_flops(nn.Linear(2, 3))
+
+
+def test_d6_network_stats_without_weight_units_does_not_divide_by_zero() -> None:
+    from sciprune.core.count import network_stats
+    from sciprune.core.units import PruningUnits
+
+    class Bare(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(3))
+
+        def pruning_units(self) -> PruningUnits:
+            return PruningUnits(())
+
+    stats = network_stats(Bare(), 0)
+    assert stats["achieved_sparsity"] is None and stats["params_total"] == 3 and stats["neurons"] == ""
+
+
+def test_network_stats_per_member_and_flops_with_nfe() -> None:
+    from sciprune.core.count import dense_weights, flops, network_stats
+    from sciprune.core.pruning import prune
+    from sciprune.nn.stacked import StackedMLP
+
+    ens = StackedMLP(2, [3, 4, 1], "relu", seed=0)
+    assert dense_weights(ens) == 2 * (12 + 4)
+    prune(ens, [0.0, 0.5], criterion="neuron_l1")
+    one = network_stats(ens, 16, member=1)
+    assert one["neurons"] == "2" and one["params_total"] == 12 + 4 + 4 + 1
+    assert one["params_nnz"] == 6 + 2 + 2 + 1 and one["achieved_sparsity"] == 1 - 8 / 16
+    assert one["flops"] == 2 * 6 + 2 + 2 * 2 + 1
+    assert network_stats(ens, 16, member=0)["neurons"] == "4"
+    assert flops(ens) == 37 + 19 and flops(ens, nfe=10) == 560

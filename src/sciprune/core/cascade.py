@@ -15,12 +15,23 @@
 
 Every stage writes a checkpoint; ``resume=True`` continues after the last complete stage and gives
 the same numbers as an uninterrupted run (all randomness comes from generators derived from
-``seed`` and the stage index, never from global state).
+``seed`` and the stage index, never from global state). A resume checks that the stored spec,
+seed and key are the ones asked for (D7): a directory written by another run is refused.
+
+``eval_fn`` runs in eval mode and decides its own grad mode (wrap it in ``torch.no_grad()``
+unless it needs autograd, like a CNF's likelihood). ``schedule_every="step"`` steps the
+learning-rate scheduler after every optimizer step instead of every epoch (a per-iteration
+schedule; ``train_fn`` needs no change). For a stacked ensemble (a model whose units declare
+``members > 1``) every stage gives one row per member (``member`` column, that member's sizes);
+``eval_fn`` may then return one dict per member. Study metrics pass through into the rows; a
+numeric ``nfe`` metric also gives ``flops_nfe = flops * nfe`` (the cost of one prediction of a
+neural ODE).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,23 +41,25 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.count import count_params, mlp_flops
+from sciprune.core.count import dense_weights as dense_weights
+from sciprune.core.count import network_stats as network_stats
 from sciprune.core.io import load_state, save_state
 from sciprune.core.masks import apply_masks, enforce_masks, load_state_dict
-from sciprune.core.pruning import linear_layers
 from sciprune.core.seeding import torch_generator
 from sciprune.core.train import TrainFn
+from sciprune.core.units import units_of
 from sciprune.errors import InputError
 
 T = TypeVar("T")
 Scheduler = Any  # torch.optim.lr_scheduler.LRScheduler (its base class name changed across versions)
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], tuple[torch.optim.Optimizer, Scheduler | None]]
 PruneFn = Callable[[nn.Module, float, torch.Generator], nn.Module]
-EvalFn = Callable[[nn.Module], dict[str, float]]
+EvalFn = Callable[[nn.Module], dict[str, Any] | list[dict[str, Any]]]
 BuildFn = Callable[[dict[str, Any]], nn.Module]
 Progress = Callable[..., Iterator[Any]]
 
 MODES = ("iterative", "oneshot")
+SCHEDULE_EVERY = ("epoch", "step")
 RETRAIN_POLICIES = ("finetune", "reset", "lr_rewind", "weight_rewind")
 
 
@@ -81,6 +94,7 @@ def train_dense(
     checkpoint: Path | None = None,
     resume: bool = False,
     progress: Progress = _no_progress,
+    schedule_every: str = "epoch",
 ) -> Dense:
     """Train ``model`` (which must have an ``arch``) for ``epochs``, in place.
 
@@ -89,12 +103,14 @@ def train_dense(
     """
     if resume and checkpoint is not None and checkpoint.exists():
         s = load_state(checkpoint)
+        _check_resume(checkpoint, s, {"seed": seed, "epochs": epochs, "rewind_epoch": rewind_epoch})
         load_state_dict(model, s["state"])
         return Dense(s["arch"], s["state"], s["rewind"], s["lrs"], s["optimizer"], s["losses"])
     if not 0 <= rewind_epoch <= epochs:
         raise InputError(f"rewind_epoch must be in [0, epochs={epochs}]; got {rewind_epoch}")
     optimizer, scheduler = make_optimizer(model.parameters())
     enforce_masks(model, optimizer)
+    scheduler = _per_step(optimizer, scheduler, schedule_every)
     rewind = _clone(model.state_dict())
     losses = []
     for epoch in progress(range(epochs), desc="dense training", total=epochs):
@@ -112,8 +128,29 @@ def train_dense(
         losses=losses,
     )
     if checkpoint is not None:
-        save_state(checkpoint, dense.__dict__)
+        save_state(checkpoint, {**dense.__dict__, "seed": seed, "epochs": epochs, "rewind_epoch": rewind_epoch})
     return dense
+
+
+def _per_step(optimizer: torch.optim.Optimizer, scheduler: Scheduler | None, every: str) -> Scheduler | None:
+    """With ``every="step"``, step ``scheduler`` after each optimizer step (and return ``None`` so the
+    epoch loop does not step it again)."""
+    if every not in SCHEDULE_EVERY:
+        raise InputError(f"schedule_every must be one of {', '.join(SCHEDULE_EVERY)}; got {every!r}")
+    if every == "epoch" or scheduler is None:
+        return scheduler
+    optimizer.register_step_post_hook(lambda opt, args, kwargs: scheduler.step())
+    return None
+
+
+def _check_resume(path: Path, saved: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Refuse to resume from ``path`` when what it recorded differs from what is asked (D7)."""
+    for key, want in expected.items():
+        if key in saved and saved[key] != want:
+            raise InputError(
+                f"cannot resume from {str(path)!r}: it was written with {key}={saved[key]!r}, this run has {key}={want!r}; "
+                "use another output directory, or run without resume to start over"
+            )
 
 
 @dataclass(frozen=True)
@@ -135,34 +172,6 @@ class CascadeSpec:
         bad = [s for s in self.sparsities if not 0.0 <= s < 1.0]
         if bad:
             raise InputError(f"sparsities must lie in [0, 1); got {bad[0]}")
-
-
-def dense_weights(model: nn.Module) -> int:
-    """Entries of all ``nn.Linear`` weight matrices: the denominator of ``achieved_sparsity``."""
-    return sum(m.weight.numel() for _, m in linear_layers(model))
-
-
-def network_stats(model: nn.Module, dense_weights: int) -> dict[str, Any]:
-    """Size figures recorded for every stage: non-zeros, FLOPs, per-layer sparsity and widths."""
-    total, nnz = count_params(model)
-    layers = linear_layers(model)
-    weights_nnz = sum(int((m.weight != 0).sum()) for _, m in layers)
-    alive = []
-    for _, m in layers[:-1]:
-        live = (m.weight != 0).any(dim=1)
-        if m.bias is not None:
-            live |= m.bias != 0
-        alive.append(int(live.sum()))
-    stats: dict[str, Any] = {
-        "achieved_sparsity": 1.0 - weights_nnz / dense_weights,
-        "params_total": total,
-        "params_nnz": nnz,
-        "layer_sparsity": ";".join(f"{float((m.weight == 0).double().mean()):.4f}" for _, m in layers),
-        "neurons": ";".join(map(str, alive)),
-    }
-    if hasattr(model, "sizes"):
-        stats["flops"] = mlp_flops(model)
-    return stats
 
 
 def _stage_file(directory: Path, stage: int) -> Path:
@@ -189,6 +198,7 @@ def run_cascade(
     resume: bool = False,
     progress: Progress = _no_progress,
     on_stage: Callable[[dict[str, Any]], None] | None = None,
+    schedule_every: str = "epoch",
 ) -> list[dict[str, Any]]:
     """Walk ``spec.sparsities`` from ``dense``; returns one record per stage.
 
@@ -205,11 +215,16 @@ def run_cascade(
 
     model = fresh_dense()
     n_dense = dense_weights(model)
+    members = units_of(model).members
     optimizer_state: dict[str, Any] | None = dense.optimizer
     rows: list[dict[str, Any]] = []
     start = 0
+    spec_record = dataclasses.asdict(spec)
+    spec_record["sparsities"] = list(spec.sparsities)
+    record: dict[str, Any] = {"spec": spec_record, "seed": seed, "key": key}
     if resume and checkpoint_dir is not None and (last := _last_stage(checkpoint_dir)) >= 0:
         saved = load_state(_stage_file(checkpoint_dir, last))
+        _check_resume(_stage_file(checkpoint_dir, last), saved, record)
         model = build(saved["arch"])
         load_state_dict(model, saved["state"])
         optimizer_state, rows, start = saved["optimizer"], list(saved["rows"]), last + 1
@@ -225,28 +240,49 @@ def run_cascade(
             optimizer_state = None  # a new network: old optimizer state does not fit it
         losses: list[float] = []
         if spec.retrain_epochs > 0:
-            optimizer_state, losses = _retrain(model, dense, spec, optimizer_state, train_fn, make_optimizer, seed, key, stage)
+            optimizer_state, losses = _retrain(model, dense, spec, optimizer_state, train_fn, make_optimizer, seed, key,
+                                               stage, schedule_every)
         model.eval()
-        with torch.no_grad():
-            metrics = eval_fn(model)
-        row = {"stage": stage, "sparsity": sparsity, **network_stats(model, n_dense)}
-        if losses:
-            row["retrain_loss"] = losses[-1]
-        row.update(metrics)
-        rows.append(row)
+        stage_rows = _stage_rows(model, stage, sparsity, n_dense, members, losses, eval_fn(model))
+        rows.extend(stage_rows)
         if checkpoint_dir is not None:
             save_state(_stage_file(checkpoint_dir, stage), {
                 "arch": dict(getattr(model, "arch")), "state": _clone(model.state_dict()),
-                "optimizer": optimizer_state, "rows": rows,
+                "optimizer": optimizer_state, "rows": rows, **record,
             })
         if on_stage is not None:
-            on_stage(row)
+            for row in stage_rows:
+                on_stage(row)
     return rows
+
+
+def _stage_rows(model: nn.Module, stage: int, sparsity: float, n_dense: int, members: int, losses: list[float],
+                metrics: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row (or one per member of an ensemble) for a finished stage."""
+    if isinstance(metrics, list) and len(metrics) != members:
+        raise InputError(f"eval_fn returned {len(metrics)} metric dicts; expected one, or one per member ({members})")
+    out = []
+    for j in range(members):
+        row: dict[str, Any] = {"stage": stage, "sparsity": sparsity}
+        if members > 1:
+            row["member"] = j
+            row.update(network_stats(model, n_dense // members, member=j))
+        else:
+            row.update(network_stats(model, n_dense))
+        if losses:
+            row["retrain_loss"] = losses[-1]
+        m = metrics[j] if isinstance(metrics, list) else metrics
+        row.update(m)
+        nfe = m.get("nfe")
+        if isinstance(nfe, int | float) and isinstance(row.get("flops"), int | float):
+            row["flops_nfe"] = row["flops"] * nfe
+        out.append(row)
+    return out
 
 
 def _retrain(
     model: nn.Module, dense: Dense, spec: CascadeSpec, optimizer_state: dict[str, Any] | None,
-    train_fn: TrainFn, make_optimizer: OptimizerFactory, seed: int, key: str, stage: int,
+    train_fn: TrainFn, make_optimizer: OptimizerFactory, seed: int, key: str, stage: int, schedule_every: str = "epoch",
 ) -> tuple[dict[str, Any] | None, list[float]]:
     """Retrain a pruned ``model`` by ``spec.retrain``; returns the optimizer state and the losses."""
     if spec.retrain == "weight_rewind":
@@ -266,6 +302,7 @@ def _retrain(
         for group, lr in zip(optimizer.param_groups, dense.lrs):
             group["lr"] = lr
     enforce_masks(model, optimizer)
+    scheduler = _per_step(optimizer, scheduler, schedule_every)
     losses = []
     for epoch in range(spec.retrain_epochs):
         losses.append(float(train_fn(model, optimizer, torch_generator(seed, key, "retrain", stage, epoch))))

@@ -56,7 +56,29 @@ def _removable(Ws: list[Tensor], l: int) -> tuple[Tensor, Tensor]:
     return (Ws[l + 1] == 0).all(dim=0), (Ws[l] == 0).all(dim=1)
 
 
-def compact(mlp: MLPLike) -> MLPLike:
+def compact(model: nn.Module) -> nn.Module:
+    """A physically smaller network with the same outputs as the structured-pruned ``model``.
+
+    An MLP goes through :func:`compact_mlp`; any other family through its declared groups
+    (:func:`sciprune.core.shrink.compact_units`). :func:`compact_with_indices` also returns the
+    kept indices.
+    """
+    return compact_with_indices(model)[0]
+
+
+def compact_with_indices(model: nn.Module) -> tuple[nn.Module, dict[str, Tensor]]:
+    """:func:`compact` plus ``keep[group]``: ``(members, k)`` original indices of the surviving
+    neurons of each prunable group (``"layers.l"`` for an MLP's hidden layer ``l``), so weights can
+    be rewound through compaction."""
+    if isinstance(model, MLPLike):
+        small, keep = _compact_mlp(model)
+        return small, {f"layers.{l}": k[None].cpu() for l, k in enumerate(keep)}
+    from sciprune.core.shrink import compact_units
+
+    return compact_units(model)
+
+
+def compact_mlp(mlp: MLPLike) -> MLPLike:
     """A physically smaller MLP with the same outputs as the structured-pruned ``mlp``.
 
     Hidden neurons with a zero outgoing column, or a zero incoming row (their constant output
@@ -68,6 +90,10 @@ def compact(mlp: MLPLike) -> MLPLike:
     free weight but part of the function). The result has ``mlp``'s dtype; the input and output
     widths are unchanged.
     """
+    return _compact_mlp(mlp)[0]
+
+
+def _compact_mlp(mlp: MLPLike) -> tuple[MLPLike, list[Tensor]]:
     if not isinstance(mlp, MLP):
         raise InputError(f"compact needs a sciprune MLP; got {type(mlp).__name__}")
     Ws = [layer.weight.detach().clone() for layer in mlp.linears]
@@ -105,7 +131,7 @@ def compact(mlp: MLPLike) -> MLPLike:
             changed = True
     small = mlp_from_layers(Ws, bs, mlp.activations, str(getattr(mlp, "arch", {}).get("class", "MLP")))
     _carry_masks(small, masks, keep, null, unmask)
-    return small
+    return small, keep
 
 
 def _carry_masks(

@@ -1,4 +1,4 @@
-"""Pruning units: what a network family declares so that ``core`` can prune it without knowing it.
+r"""Pruning units: what a network family declares so that ``core`` can prune it without knowing it.
 
 A family (a module in ``sciprune.nn``) implements :class:`Prunable`: ``pruning_units()`` returns a
 :class:`PruningUnits` describing
@@ -27,6 +27,11 @@ stacked ensemble (member axis 0)               ``(P, n, in)``              1    
 hypernetwork output row(s) of a node           ``(n_gen, latent)``         0      ``(n, k)`` positions
 ============================================  ==========================  =====  ==================
 
+An ``outgoing`` slice of a weight read as a linear map (``param[..., o, i]`` multiplies input ``i``)
+names in ``fold_into`` the bias of that map: when compaction removes a unit whose incoming and
+attached weights are all zero, its constant output :math:`c = \sigma(0)` (the group's
+``activation``) is folded in, :math:`b_o \mathrel{+}= c \sum_{i \in \text{index}[u]} W_{o,i}`.
+
 Families also carry ``arch`` (JSON-able) and register a builder with :mod:`sciprune.core.io`, and
 may implement ``compact_units`` (a physically smaller network) and ``flops`` (see
 :class:`Prunable`).
@@ -48,6 +53,7 @@ class Slice:
     param: str
     axis: int
     index: Tensor  # long, shape (size, k)
+    fold_into: str | None = None  # outgoing slices of a linear map: the bias that absorbs a removed unit's constant
 
 
 @dataclass(frozen=True)
@@ -146,8 +152,12 @@ def units_of(model: nn.Module) -> PruningUnits:
     a model with neither is refused with one clear line."""
     from sciprune.errors import InputError
 
-    if isinstance(model, Prunable):
-        return model.pruning_units()
+    declared = getattr(model, "pruning_units", None)
+    if callable(declared):
+        units = declared()
+        if not isinstance(units, PruningUnits):
+            raise InputError(f"{type(model).__name__}.pruning_units() returned a {type(units).__name__}; expected PruningUnits")
+        return units
     chain = linear_chain_units(model)
     if chain is not None:
         return chain

@@ -17,6 +17,8 @@ from torch import Tensor, nn
 from sciprune.core.activations import ACTIVATIONS as ACTIVATIONS
 from sciprune.core.activations import get_activation as get_activation
 from sciprune.core.io import register_family
+from sciprune.core.masks import load_state_dict
+from sciprune.core.shrink import compact_state
 from sciprune.core.units import MLPLike, NeuronGroup, PruningUnits, Slice, WeightUnit
 from sciprune.errors import InputError
 
@@ -117,12 +119,25 @@ class MLP(MLPLike):
         groups = []
         for i in range(n):
             rows = torch.arange(self.sizes[i + 1])[:, None]
-            out = (Slice(f"layers.{i + 1}.weight", 1, rows),) if i + 1 < n else ()
+            out = (Slice(f"layers.{i + 1}.weight", 1, rows, fold_into=f"layers.{i + 1}.bias"),) if i + 1 < n else ()
             groups.append(NeuronGroup(
                 f"layers.{i}", self.sizes[i + 1], (Slice(f"layers.{i}.weight", 0, rows),), out,
                 (Slice(f"layers.{i}.bias", 0, rows),), activation=self.activations[i], prunable=i + 1 < n,
             ))
         return PruningUnits(weights, tuple(groups))
+
+    def compact_units(self, keep: dict[str, Tensor]) -> "MLP":
+        """A narrower MLP keeping, per hidden layer ``layers.i``, the neurons ``keep["layers.i"][0]``
+        (see :func:`sciprune.core.shrink.compact_units`; :func:`sciprune.core.compact.compact` is the
+        MLP-specific path that also folds non-zero biases of dead neurons)."""
+        sd = compact_state(self, keep)
+        sizes = [self.sizes[0]] + [
+            int(keep[f"layers.{i}"].shape[1]) if f"layers.{i}" in keep else self.sizes[i + 1] for i in range(len(self.sizes) - 2)
+        ] + [self.sizes[-1]]
+        w = self.linears[0].weight
+        small = MLP(sizes, self.activations, dtype=w.dtype).to(w.device)
+        load_state_dict(small, sd)
+        return small
 
     def flops(self) -> int:
         """One forward for one sample: :math:`\\sum_l 2\\,\\mathrm{nnz}(W_l) + \\mathrm{nnz}(b_l)` (a

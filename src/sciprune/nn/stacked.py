@@ -19,7 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from sciprune.core.io import register_family
+from sciprune.core.masks import load_state_dict
 from sciprune.core.seeding import torch_generator
+from sciprune.core.shrink import compact_state
 from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP, get_activation
@@ -135,13 +137,25 @@ class StackedMLP(nn.Module):
         groups = []
         for i in range(n):
             rows = torch.arange(self.sizes[i + 1])[:, None]
-            out = (Slice(f"layers.{i + 1}.weight", 2, rows),) if i + 1 < n else ()
+            out = (Slice(f"layers.{i + 1}.weight", 2, rows, fold_into=f"layers.{i + 1}.bias"),) if i + 1 < n else ()
             groups.append(NeuronGroup(
                 f"layers.{i}", self.sizes[i + 1], (Slice(f"layers.{i}.weight", 1, rows),), out,
                 (Slice(f"layers.{i}.bias", 1, rows),), member_axes=1, activation=self.activations[i],
                 prunable=i + 1 < n,
             ))
         return PruningUnits(weights, tuple(groups), members=self.members)
+
+    def compact_units(self, keep: dict[str, Tensor]) -> "StackedMLP":
+        """A narrower ensemble keeping, per hidden layer ``layers.i`` and member ``p``, the neurons
+        ``keep["layers.i"][p]`` (the same count in every member; see :mod:`sciprune.core.shrink`)."""
+        sd = compact_state(self, keep)
+        sizes = [self.sizes[0]] + [
+            int(keep[f"layers.{i}"].shape[1]) if f"layers.{i}" in keep else self.sizes[i + 1] for i in range(len(self.sizes) - 2)
+        ] + [self.sizes[-1]]
+        w = self.stacked[0].weight
+        small = StackedMLP(self.members, sizes, self.activations, dtype=w.dtype).to(w.device)
+        load_state_dict(small, sd)
+        return small
 
     def flops_per_member(self) -> list[int]:
         """FLOPs of one forward of one sample through each member (``2 nnz(W) + nnz(b)`` per layer)."""

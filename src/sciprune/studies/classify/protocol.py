@@ -58,11 +58,12 @@ def prune_step(method: str, cfg: ClassifyConfig, data: Split, model: nn.Module, 
     """Prune ``model`` to ``sparsity`` by ``method`` (masks in place, or a new smaller net for ``id``)."""
     assert isinstance(model, MLP)
     hidden = [f"layers.{i}" for i in range(len(model.linears) - 1)]
+    # min_keep=0: Keras_pruning's protocol removes round(s * n) even when that empties a layer
     if method == "weight":
-        prune(model, sparsity, criterion="magnitude", layers=hidden)
+        prune(model, sparsity, criterion="magnitude", layers=hidden, min_keep=0)
         return model
     if method == "unit":
-        prune(model, sparsity, criterion="neuron_l2", layers=hidden)
+        prune(model, sparsity, criterion="neuron_l2", layers=hidden, min_keep=0)
         return model
     idx = torch.randperm(len(data.x_train), generator=generator)[: cfg.prune.id_samples]
     return id_prune_mlp(model, data.x_train[idx].to(next(model.parameters()).device),
@@ -117,6 +118,7 @@ def run_seed(job: SeedJob) -> list[dict[str, Any]]:
     def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
         return torch.optim.Adam(params, lr=cfg.train.lr), None
 
+    @torch.no_grad()
     def eval_fn(model: nn.Module) -> dict[str, float]:
         assert isinstance(model, MLP)
         return {**evaluate(model, x_te, y_te), "compact_params": count_params(compact(model)).total}
