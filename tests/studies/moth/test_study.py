@@ -90,7 +90,7 @@ def test_a_plateaued_member_stops_while_the_others_train(data: Path):
     model = ensemble.build(cfg, (0, 1, 2))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     before = [p.detach().clone() for p in model.parameters()]
-    batches, stopped = ensemble.train_to_plateau(model, opt, d, cfg, torch.Generator().manual_seed(0), 60)
+    batches, stopped, _ = ensemble.train_to_plateau(model, opt, d, cfg, torch.Generator().manual_seed(0), 60)
     assert bool(stopped.all()) and int(batches.max()) <= 60
     # a member's weights change only while it trains: retrain with member 0 stopped at once
     m2 = ensemble.build(cfg, (0, 1, 2))

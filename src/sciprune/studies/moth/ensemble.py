@@ -34,8 +34,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sciprune.core.cascade import CascadeSpec, run_cascade, train_dense
+from sciprune.core.count import dense_weights, network_stats
 from sciprune.core.io import load_state, save_state
-from sciprune.core.masks import apply_masks, enforce_masks, load_state_dict
+from sciprune.core.masks import apply_masks
 from sciprune.core.pruning import prune
 from sciprune.core.seeding import torch_generator
 from sciprune.nn.mlp import MLP
@@ -84,8 +86,11 @@ def _restore(params: Sequence[Tensor], optimizer: torch.optim.Optimizer, frozen:
 
 
 def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: MothData, cfg: MothConfig,
-                     generator: torch.Generator, max_batches: int) -> tuple[Tensor, Tensor]:
-    """Train until every member plateaus (see the module docstring); ``(batches per member, stopped)``."""
+                     generator: torch.Generator, max_batches: int) -> tuple[Tensor, Tensor, float]:
+    """Train until every member plateaus (see the module docstring).
+
+    Returns ``(batches per member, stopped per member, mean training MSE per member and batch)``.
+    """
     t = cfg.train
     x, y, n = data.train.x, data.train.y, len(data.train.x)
     members = model.members
@@ -95,6 +100,7 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
     history: list[Tensor] = []
     k = t.window // t.check_every
     order, pos = torch.randperm(n, generator=generator), 0
+    total, seen = 0.0, 0
     model.train()
     for b in range(max_batches):
         if pos + t.batch_size > n:
@@ -103,7 +109,10 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
         pos += t.batch_size
         optimizer.zero_grad(set_to_none=True)
         err = model(x[idx]) - y[idx]
-        (err**2).mean(dim=(1, 2)).sum().backward()
+        loss = (err**2).mean(dim=(1, 2))
+        loss.sum().backward()
+        total += float(loss.detach()[active].sum())
+        seen += int(active.sum())
         frozen = (~active).nonzero().squeeze(1)
         saved = _restore(params, optimizer, frozen, members) if len(frozen) else []
         optimizer.step()
@@ -124,7 +133,7 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
             active &= ~stop
             if not bool(active.any()):
                 break
-    return batches, ~active
+    return batches, ~active, total / max(seen, 1)
 
 
 def network_rows(model: StackedMLP, members: tuple[int, ...]) -> list[dict[str, Any]]:
@@ -147,64 +156,108 @@ def network_rows(model: StackedMLP, members: tuple[int, ...]) -> list[dict[str, 
     return rows
 
 
-def _stage_file(directory: Path, stage: int) -> Path:
-    return directory / f"stage_{stage:03d}.pt"
+def _last_stage(directory: Path) -> int:
+    found = [int(p.stem.split("_")[1]) for p in directory.glob("stage_*.pt")]
+    return max(found, default=-1)
 
 
 def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Dense training, then prune → retrain → evaluate per stage; returns ``(rows, timings)``."""
+    """Dense training (``core.cascade.train_dense``), then the schedule on ``core.cascade.run_cascade``.
+
+    The study plugs in its ``train_fn`` (:func:`train_to_plateau`, which also records each
+    member's batches and whether it plateaued) and its ``eval_fn`` (per-member test / validation
+    MSE and structure, one dict per member; it also keeps each member's optimum weights). Returns
+    ``(rows, timings)``: one row per member × stage (``stage`` 0 = dense), and wall times.
+    """
     cfg = job.cfg
     data = load(job.data_path, seed=cfg.seed, val_fraction=cfg.data.val_fraction,
                 test_fraction=cfg.data.test_fraction, max_rows=cfg.data.max_rows)
     directory = Path(job.checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    stages = [0.0, *cfg.schedule]
     model = build(cfg, job.members)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    rows: list[dict[str, Any]] = []
+    n_dense = dense_weights(model)
+    side: dict[str, Any] = {}
     timings: list[dict[str, Any]] = []
-    optimum = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.endswith("_mask")}
-    optimum_stage = [-1] * len(job.members)
-    start = 0
-    done = sorted(directory.glob("stage_*.pt"))
-    if job.resume and done:
-        saved = load_state(done[-1])
-        load_state_dict(model, saved["state"])
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-        optimizer.load_state_dict(saved["optimizer"])
-        rows, timings, optimum, optimum_stage = saved["rows"], saved["timings"], saved["optimum"], saved["optimum_stage"]
-        start = int(saved["stage"]) + 1
-    enforce_masks(model, optimizer)
-    for stage in range(start, len(stages)):
-        t0 = time.perf_counter()
-        sparsity = stages[stage]
-        if stage > 0:
-            prune(model, sparsity, criterion="magnitude", allocation="layerwise")
-            apply_masks(model)
-        max_batches = cfg.train.max_batches_dense if stage == 0 else cfg.train.max_batches_stage
-        batches, stopped = train_to_plateau(model, optimizer, data, cfg, torch_generator(cfg.seed, "moth-batches", stage), max_batches)
-        model.eval()
-        test = member_mse(model, data.test)
-        val = member_mse(model, data.val)
-        for j, net in enumerate(network_rows(model, job.members)):
-            rows.append({"method": "magnitude", "seed": cfg.seed, "stage": stage, "sparsity": sparsity, **net,
-                         "test_mse": float(test[j]), "val_mse": float(val[j]), "batches": int(batches[j]),
-                         "plateaued": bool(stopped[j])})
+    clock = {"t": time.perf_counter()}
+
+    def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
+        return torch.optim.Adam(params, lr=cfg.train.lr), None
+
+    def trainer(max_batches: int) -> Any:
+        def train(m: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+            assert isinstance(m, StackedMLP)
+            side["batches"], side["stopped"], loss = train_to_plateau(m, optimizer, data, cfg, generator, max_batches)
+            return loss
+        return train
+
+    optimum_file = directory / "optimum.pt"
+    if job.resume and optimum_file.exists():
+        best = load_state(optimum_file)
+        optimum, optimum_stage = best["state"], list(best["stage"])
+    else:
+        optimum = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.endswith("_mask")}
+        optimum_stage = [-1] * len(job.members)
+
+    def evaluate(m: torch.nn.Module, stage: int) -> list[dict[str, Any]]:
+        assert isinstance(m, StackedMLP)
+        with torch.no_grad():
+            test, val = member_mse(m, data.test), member_mse(m, data.val)
+        out = []
+        for j, net in enumerate(network_rows(m, job.members)):
+            out.append({**net, "method": "magnitude", "seed": cfg.seed, "stage": stage, "test_mse": float(test[j]),
+                        "val_mse": float(val[j]), "batches": int(side["batches"][j]), "plateaued": bool(side["stopped"][j])})
             if float(test[j]) <= cfg.threshold:
                 optimum_stage[j] = stage
-                for k, v in model.state_dict().items():
+                for k, v in m.state_dict().items():
                     if k in optimum:
                         optimum[k][j] = v[j]
+        save_state(optimum_file, {"members": list(job.members), "arch": m.arch, "state": optimum, "stage": optimum_stage})
+        now = time.perf_counter()
         timings.append({"shard_first_member": job.members[0], "members": len(job.members), "stage": stage,
-                        "seconds": time.perf_counter() - t0, "member_batches": int(batches.sum()),
-                        "max_batches": int(batches.max())})
-        save_state(_stage_file(directory, stage), {
-            "stage": stage, "state": model.state_dict(), "optimizer": optimizer.state_dict(), "rows": rows,
-            "timings": timings, "optimum": optimum, "optimum_stage": optimum_stage,
-        })
+                        "seconds": now - clock["t"], "member_batches": int(side["batches"].sum()),
+                        "max_batches": int(side["batches"].max())})
+        clock["t"] = now
+        return out
+
+    # dense: core's train_dense (checkpointed); its rows are kept beside its checkpoint
+    dense_rows_file = directory / "dense_rows.pt"
+    dense = train_dense(model, train_fn=trainer(cfg.train.max_batches_dense), make_optimizer=make_optimizer,
+                        epochs=1, seed=cfg.seed, checkpoint=directory / "dense.pt",
+                        resume=job.resume and dense_rows_file.exists())
+    if job.resume and dense_rows_file.exists():
+        dense_rows = load_state(dense_rows_file)["rows"]
+    else:
+        model.eval()
+        dense_rows = []
+        for j, metrics in enumerate(evaluate(model, 0)):
+            dense_rows.append({"stage": 0, "sparsity": 0.0, "member": j,
+                               **network_stats(model, n_dense // model.members, member=j),
+                               "retrain_loss": dense.losses[-1], **metrics})
+        save_state(dense_rows_file, {"rows": dense_rows})
+
+    # the schedule: core's run_cascade, finetuning (Adam state carried) to the plateau rule
+    first = _last_stage(directory) + 1 if job.resume else 0
+    counter = {"stage": first}
+
+    def eval_fn(m: torch.nn.Module) -> list[dict[str, Any]]:
+        counter["stage"] += 1
+        return evaluate(m, counter["stage"])
+
+    def prune_fn(m: torch.nn.Module, sparsity: float, _g: torch.Generator) -> torch.nn.Module:
+        prune(m, sparsity, criterion="magnitude", allocation="layerwise")
+        apply_masks(m)
+        return m
+
+    def drop_old(row: dict[str, Any]) -> None:
+        keep = _last_stage(directory)
         for old in directory.glob("stage_*.pt"):
-            if old != _stage_file(directory, stage):
+            if int(old.stem.split("_")[1]) < keep:
                 old.unlink()
-    save_state(directory / "optimum.pt", {"members": list(job.members), "arch": model.arch, "state": optimum,
-                                          "stage": optimum_stage})
-    return rows, timings
+
+    rows = run_cascade(
+        dense, CascadeSpec(tuple(cfg.schedule), mode="iterative", retrain_epochs=1, retrain="finetune"),
+        prune_fn=prune_fn, train_fn=trainer(cfg.train.max_batches_stage), eval_fn=eval_fn,
+        make_optimizer=make_optimizer, build=lambda arch: StackedMLP.from_arch(arch), seed=cfg.seed,
+        key="moth", checkpoint_dir=directory, resume=job.resume, on_stage=drop_old,
+    )
+    return [*dense_rows, *rows], timings
