@@ -43,6 +43,7 @@ class TrainConfig(_Section):
     check_every: int = Field(100, ge=1, description="batches between two validation checks of the plateau rule")
     window: int = Field(500, ge=1, description="batches per window of the plateau rule")
     improvement: float = Field(0.01, ge=0.0, description="a member stops when its mean val loss improved less than this between two windows")
+    min_batches_dense: int = Field(0, ge=0, description="no member stops dense training before this many batches")
     max_batches_dense: int = Field(50000, ge=1)
     max_batches_stage: int = Field(20000, ge=1)
     val_rows: int = Field(8192, ge=1, description="validation rows the plateau checks use (the first N of the split)")

@@ -86,9 +86,10 @@ def _restore(params: Sequence[Tensor], optimizer: torch.optim.Optimizer, frozen:
 
 
 def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: MothData, cfg: MothConfig,
-                     generator: torch.Generator, max_batches: int) -> tuple[Tensor, Tensor, float]:
+                     generator: torch.Generator, max_batches: int, min_batches: int = 0) -> tuple[Tensor, Tensor, float]:
     """Train until every member plateaus (see the module docstring).
 
+    No member stops before ``min_batches`` batches (but a non-finite loss still stops it).
     Returns ``(batches per member, stopped per member, mean training MSE per member and batch)``.
     """
     t = cfg.train
@@ -130,6 +131,8 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
                 older = torch.stack(history[-2 * k : -k]).mean(dim=0)
                 newer = torch.stack(history[-k:]).mean(dim=0)
                 stop |= older / newer < 1.0 + t.improvement
+            if b + 1 < min_batches:
+                stop &= ~torch.isfinite(last)  # before min_batches only a diverged member stops
             active &= ~stop
             if not bool(active.any()):
                 break
@@ -183,10 +186,11 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
         return torch.optim.Adam(params, lr=cfg.train.lr), None
 
-    def trainer(max_batches: int) -> Any:
+    def trainer(max_batches: int, min_batches: int = 0) -> Any:
         def train(m: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
             assert isinstance(m, StackedMLP)
-            side["batches"], side["stopped"], loss = train_to_plateau(m, optimizer, data, cfg, generator, max_batches)
+            side["batches"], side["stopped"], loss = train_to_plateau(m, optimizer, data, cfg, generator, max_batches,
+                                                                      min_batches)
             return loss
         return train
 
@@ -221,8 +225,8 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
 
     # dense: core's train_dense (checkpointed); its rows are kept beside its checkpoint
     dense_rows_file = directory / "dense_rows.pt"
-    dense = train_dense(model, train_fn=trainer(cfg.train.max_batches_dense), make_optimizer=make_optimizer,
-                        epochs=1, seed=cfg.seed, checkpoint=directory / "dense.pt",
+    dense = train_dense(model, train_fn=trainer(cfg.train.max_batches_dense, cfg.train.min_batches_dense),
+                        make_optimizer=make_optimizer, epochs=1, seed=cfg.seed, checkpoint=directory / "dense.pt",
                         resume=job.resume and dense_rows_file.exists())
     if job.resume and dense_rows_file.exists():
         dense_rows = load_state(dense_rows_file)["rows"]
