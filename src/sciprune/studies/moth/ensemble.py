@@ -21,6 +21,11 @@ rows record it).
 
 Every (member, stage) is then evaluated on the whole test set. The weights of each member's
 latest stage with test MSE ≤ threshold (its *sparsest capable network* so far) are kept.
+
+The loop is the core's: ``train_dense`` (one "epoch" = :func:`train_to_plateau` with the dense
+budget) and ``run_cascade`` (iterative, ``retrain="finetune"``: the Adam state carried across
+stages, one "epoch" per stage = :func:`train_to_plateau` with the stage budget), with this study's
+``eval_fn`` returning one metrics dict per member.
 """
 
 from __future__ import annotations
