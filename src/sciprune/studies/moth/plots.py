@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from sciprune.files import atomic_write_with
 from sciprune.studies.moth.analysis import loss_curve, optimum_rows, optimum_weights
@@ -36,6 +37,7 @@ def plot_optimal_histogram(rows: list[dict[str, Any]], threshold: float, levels:
     ax.set_xticks(range(len(labels)), labels)
     ax.set_xlabel("optimal sparsity (% of weights removed per layer)")
     ax.set_ylabel("members")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"Sparsest capable network of each member (test MSE ≤ {threshold:g}); {len(best)} members")
     return _save(fig, path)
 
