@@ -10,6 +10,8 @@ SMALL = {
     "classify": ["repeats=1", "model.hidden=[16]", "train.epochs=2", "prune.sparsities=[0.0, 0.5]",
                  "prune.retrain_epochs=0", "prune.id_samples=50", "timing_batch=64", "prune.heatmap_sparsity=0.5"],
     "amr": ["max_it=3", "rmse_points=1024", "baseline_max_dofs=2000"],
+    "moth": ["members=2", "data.samples=600", "schedule=[0.5, 0.9]", "model.hidden=[8]", "train.check_every=10",
+             "train.window=20", "train.max_batches_dense=60", "train.max_batches_stage=30", "train.val_rows=100"],
 }
 
 
