@@ -85,3 +85,42 @@ def test_plain_linear_chain_without_declaration_is_pruned_as_before(gen):
 def test_a_model_without_units_is_refused():
     with pytest.raises(InputError, match="declares no pruning units"):
         prune(nn.Sequential(nn.Tanh()), 0.5)
+
+
+def test_a_data_aware_criterion_is_one_function_and_one_registry_entry(gen):
+    from sciprune.core.criteria import _CRITERIA, Criterion, register_criterion
+
+    def activation_rms(weight, *, out_weight=None, generator=None, context=None, group=None):
+        # mean square activation of each neuron of the scored layer over the context's inputs
+        net, x = context
+        h = x
+        for layer in net.linears:
+            h = torch.tanh(layer(h))
+            if layer.out_features == weight.shape[0] and group.name == f"layers.{net.linears.index(layer)}":
+                return h.detach().pow(2).mean(dim=0)
+        raise AssertionError("layer not found")
+
+    register_criterion(Criterion("test_act_rms", True, activation_rms, "test", wants_context=True))
+    try:
+        net = MLP([3, 8, 2], "tanh", generator=gen)
+        x = torch.randn(64, 3, generator=gen)
+        expected = torch.tanh(net.layers[0](x)).detach().pow(2).mean(0)
+        prune(net, 0.25, criterion="test_act_rms", context=(net, x))
+        dead = ~get_masks(net)["layers.0.bias"]
+        assert torch.equal(dead.nonzero().flatten(), torch.sort(expected).indices[:2].sort().values)
+    finally:
+        del _CRITERIA["test_act_rms"]
+
+
+def test_max_ratio_caps_a_layer_under_global_allocation(gen):
+    net = _scaled(gen)
+    reports = prune(net, 0.4, allocation="global", max_ratio={"layers.1": 0.25})
+    assert reports[1].weights_pruned == 64  # a quarter of 256, the cap
+    assert sum(r.weights_pruned for r in reports) == round(0.4 * sum(r.weights for r in reports))
+    with pytest.raises(InputError, match=r"max_ratio must be in \[0, 1\]; got 1.5"):
+        prune(net, 0.5, max_ratio=1.5)
+
+
+def test_an_empty_layer_list_is_one_clear_error(gen):
+    with pytest.raises(InputError, match=r"nothing to prune: layers=\[\] names no layer"):
+        prune(MLP([3, 4, 2], "tanh", generator=gen), 0.5, layers=[])

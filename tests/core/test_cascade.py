@@ -201,3 +201,35 @@ def test_ensemble_cascade_gives_rows_per_member(tmp_path):
     assert [r["neurons"] for r in rows] == [str(8 - round(0.2 * 8)), str(8 - round(0.3 * 8)), str(8 - round(0.6 * 8))]
     assert rows[2]["achieved_sparsity"] > rows[0]["achieved_sparsity"]
     assert len({r["mse"] for r in rows}) == 3
+
+
+def test_lbfgs_retraining_masks_gradients_automatically(tmp_path):
+    x, y = _problem()
+    seen = []
+
+    def train_fn(m, opt, g):
+        def closure():
+            opt.zero_grad()
+            loss = F.mse_loss(m(x), y)
+            loss.backward()
+            for layer in m.linears:
+                if hasattr(layer, "weight_mask"):
+                    seen.append(bool(torch.all(layer.weight.grad[~layer.weight_mask] == 0)))
+            return loss
+
+        return float(opt.step(closure).detach())
+
+    def make_opt(params):
+        return torch.optim.LBFGS(params, lr=0.5, max_iter=5), None
+
+    model = MLP([4, 8, 1], "tanh", generator=torch_generator(0, "init"))
+    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=1, seed=0)
+
+    def prune_fn(m, s, g):
+        prune(m, s)
+        return m
+
+    rows = run_cascade(dense, CascadeSpec((0.5, 0.7), retrain_epochs=1), prune_fn=prune_fn, train_fn=train_fn,
+                       eval_fn=torch.no_grad()(lambda m: {"mse": float(F.mse_loss(m(x), y))}),
+                       make_optimizer=make_opt, build=MLP.from_arch, seed=0)
+    assert seen and all(seen) and len(rows) == 2

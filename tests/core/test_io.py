@@ -1,3 +1,4 @@
+import json
 import pickle
 
 import pytest
@@ -65,3 +66,29 @@ def test_plain_state_dict_file(mlp, tmp_path):
     path = tmp_path / "sd.pt"
     torch.save(mlp.state_dict(), path)
     assert set(load_checkpoint(path).tensors) == set(mlp.state_dict())
+
+
+def test_a_safetensors_header_length_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    from sciprune.core.io import load_checkpoint
+
+    path = tmp_path / "m.safetensors"
+    for pad in range(300):  # find metadata whose header length has low byte 0x80 (a pickle's magic)
+        save_file({"w": torch.zeros(2)}, str(path), metadata={"sciprune": json.dumps({"pad": "x" * pad})})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    ckpt = load_checkpoint(path)
+    assert ckpt.format == "safetensors" and ckpt.meta["pad"].startswith("x")
+
+
+def test_an_unregistered_family_is_one_clear_error(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    from sciprune.core.io import load_model
+
+    path = tmp_path / "x.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"sciprune": json.dumps({"arch": {"class": "Nope"}})})
+    with pytest.raises(InputError, match=r"unknown network family 'Nope'; registered families are .*MLP.*StackedMLP"):
+        load_model(path)

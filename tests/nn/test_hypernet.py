@@ -90,3 +90,13 @@ def test_prune_nodes_then_compact_is_exact(residual, gen):
 def test_narrowed_rejects_unknown_groups():
     with pytest.raises(InputError, match="unknown ShapeNet group 'shape'"):
         ShapeNetLayout((2, 4, 1)).narrowed({"shape": torch.arange(2)})
+
+
+def test_shapenet_flops_by_hand_dense_and_after_node_pruning():
+    lay = ShapeNetLayout((2, 3, 1))
+    assert lay.flops() == 2 * 6 + 3 + 2 * 3 + 1
+    net = RefHyperNet(lay, d_p=1, r=2)
+    prune(net, 0.34, criterion="neuron_l2")  # one of the 3 nodes: 2 in, 1 bias, 1 out
+    live = lay.live_positions(net.last.weight, net.last.bias)
+    assert int(live.sum()) == 13 - 4
+    assert lay.flops(live) == 2 * 4 + 2 + 2 * 2 + 1

@@ -114,3 +114,22 @@ def test_one_batched_matmul_per_layer(ens, gen):
     finally:
         torch.baddbmm = orig
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid"])
+def test_prune_then_compact_per_member_is_exact(act, gen):
+    from sciprune.core.compact import compact_with_indices
+
+    ens = StackedMLP(3, [4, 20, 15, 3], act, seed=1).double()
+    prune(ens, [0.2, 0.6, 0.4], criterion="neuron_l2")
+    small, keep = compact_with_indices(ens)
+    # each member keeps its own neurons; the width is the widest member's (16 of 20, 12 of 15)
+    assert small.sizes == [4, 16, 12, 3] and keep["layers.0"].shape == (3, 16)
+    for p in range(3):
+        live = ens.layers[0].bias_mask[p].nonzero().flatten()
+        assert set(live.tolist()) <= set(keep["layers.0"][p].tolist())
+    x = torch.randn(30, 4, generator=gen, dtype=torch.float64)
+    assert float((small(x) - ens(x)).detach().abs().max()) < 1e-6
+    assert count_params(small).total < count_params(ens).total
+    # masks travel with the kept entries: pruned ones stay pruned in the smaller ensemble
+    assert int((~small.layers[0].bias_mask).sum()) == 3 * 16 - (16 + 8 + 12)

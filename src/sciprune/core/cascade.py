@@ -109,7 +109,7 @@ def train_dense(
     if not 0 <= rewind_epoch <= epochs:
         raise InputError(f"rewind_epoch must be in [0, epochs={epochs}]; got {rewind_epoch}")
     optimizer, scheduler = make_optimizer(model.parameters())
-    enforce_masks(model, optimizer)
+    hooks = enforce_masks(model, optimizer, gradients=isinstance(optimizer, torch.optim.LBFGS))  # L-BFGS reads gradients (D3)
     scheduler = _per_step(optimizer, scheduler, schedule_every)
     rewind = _clone(model.state_dict())
     losses = []
@@ -119,6 +119,7 @@ def train_dense(
             scheduler.step()
         if epoch + 1 == rewind_epoch:
             rewind = _clone(model.state_dict())
+    hooks.remove()
     dense = Dense(
         arch=dict(getattr(model, "arch")),
         state=_clone(model.state_dict()),
@@ -301,11 +302,12 @@ def _retrain(
             optimizer.load_state_dict(copy.deepcopy(optimizer_state))
         for group, lr in zip(optimizer.param_groups, dense.lrs):
             group["lr"] = lr
-    enforce_masks(model, optimizer)
+    hooks = enforce_masks(model, optimizer, gradients=isinstance(optimizer, torch.optim.LBFGS))  # L-BFGS reads gradients (D3)
     scheduler = _per_step(optimizer, scheduler, schedule_every)
     losses = []
     for epoch in range(spec.retrain_epochs):
         losses.append(float(train_fn(model, optimizer, torch_generator(seed, key, "retrain", stage, epoch))))
         if scheduler is not None:
             scheduler.step()
+    hooks.remove()  # the model may be retrained again with another optimizer: no hooks pile up
     return optimizer.state_dict(), losses

@@ -57,10 +57,12 @@ def _kind(path: Path) -> str:
     head = path.read_bytes()[:16]
     if head.startswith(b"PK\x03\x04"):
         return "torch-zip"
-    if head[:1] == b"\x80":
-        return "pickle"
+    # safetensors: an 8-byte little-endian header length, then the JSON header. Test it before the
+    # pickle magic: a header length whose low byte is 0x80 starts with a pickle's first byte.
     if len(head) >= 9 and head[8:9] == b"{":
         return "safetensors"
+    if head[:1] == b"\x80":
+        return "pickle"
     raise InputError(
         f"checkpoint {str(path)!r} is neither a safetensors nor a torch file (starts with {head[:8]!r}); "
         "expected a file written by sciprune or torch.save"

@@ -145,16 +145,22 @@ def enforce_masks(model: nn.Module, optimizer: torch.optim.Optimizer, *, gradien
 
     @torch.no_grad()
     def hook(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        targets: list[Tensor] = []
+        factors: list[Tensor] = []
         for group in opt.param_groups:
             for p in group["params"]:
                 masks = _mask_of_param(owners.get(id(p), []))
                 if not masks:
                     continue
                 keep = cache.get(p, masks)
-                p.mul_(keep)
+                targets.append(p)
+                factors.append(keep)
                 for value in opt.state.get(p, {}).values():
                     if isinstance(value, Tensor) and value.shape == p.shape and value.is_floating_point():
-                        value.mul_(keep.to(value.dtype))
+                        targets.append(value)
+                        factors.append(keep if value.dtype == keep.dtype else keep.to(value.dtype))
+        if targets:
+            torch._foreach_mul_(targets, factors)  # one fused call for every masked tensor
 
     handles = Handles([optimizer.register_step_post_hook(hook)])
     if gradients:

@@ -13,7 +13,8 @@ declaration) so that exactly ``round(sparsity * n)`` of them are removed:
   each pruned to its own sparsity (``sparsity`` may be one value per member);
 * ``overrides={layer: s}`` prunes the named layers to their own fraction, outside the global pool;
 * ``min_keep`` (default 1; an int or ``{layer: int}``) items per layer and member are never
-  removed: the highest-scoring ones are protected, so no allocation empties a layer (D5).
+  removed: the highest-scoring ones are protected, so no allocation empties a layer (D5);
+  ``max_ratio`` caps the fraction of a layer any allocation removes the same way.
 
 Sparsity is cumulative: items pruned earlier count towards the target and are removed first, so
 pruned weights never come back. Ties are broken by position (a stable sort), so the same scores
@@ -27,6 +28,7 @@ prunable (output layers) are pruned only when named explicitly in ``layers``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,13 +96,14 @@ def _protect(scores: Tensor, already: Tensor, k: int) -> Tensor:
     return out
 
 
-def _lowest(scores: Tensor, already: Tensor, k: int, protected: Tensor) -> Tensor:
+def _lowest(scores: Tensor, already: Tensor, k: int, protected: Tensor | None) -> Tensor:
     """Boolean ``keep`` removing the ``k`` lowest scores; ``already``-removed items go first,
     ``protected`` ones never."""
     s = scores.clone()
     s[already] = -torch.inf
     order = torch.sort(s, stable=True).indices
-    order = order[~protected[order]]
+    if protected is not None:
+        order = order[~protected[order]]
     keep = torch.ones_like(s, dtype=torch.bool)
     keep[order[:k]] = False
     return keep
@@ -180,6 +183,7 @@ def prune(
     with_outgoing: bool = False,
     generator: torch.Generator | None = None,
     min_keep: int | Mapping[str, int] = 1,
+    max_ratio: float | Mapping[str, float] = 1.0,
     overrides: Mapping[str, float] | None = None,
     normalize: str = "none",
     context: Any = None,
@@ -195,6 +199,8 @@ def prune(
         with_outgoing: structured criteria also score a neuron's outgoing weights.
         generator: required by random criteria.
         min_keep: items per layer and member that are never removed (default 1: no layer is emptied).
+        max_ratio: the largest fraction of a layer's items (per member) any allocation may remove
+            (a number or ``{layer: fraction}``; default 1: only ``min_keep`` limits it).
         overrides: ``{layer: sparsity}`` for layers pruned to their own fraction.
         normalize: ``"layer"`` divides each layer's scores by their L2 norm before a global ranking.
         context: handed to data-aware criteria (``Criterion.wants_context``).
@@ -210,20 +216,26 @@ def prune(
         items = [_score_group(model, g, crit, with_outgoing, generator, context) for g in chosen if isinstance(g, NeuronGroup)]
     else:
         items = [_score_weights(model, w, crit, generator, context) for w in chosen if isinstance(w, WeightUnit)]
+    if not items:
+        raise InputError(f"nothing to prune: layers={list(layers or [])!r} names no layer; expected at least one")
     members = max(it.scores.shape[0] for it in items)
     targets = _check_sparsity(sparsity, members)
     overrides = dict(overrides or {})
     bad = [k for k in overrides if k not in {it.layer for it in items}]
     if bad:
         raise InputError(f"overrides name unknown layer(s) {bad}; layers pruned here are {[it.layer for it in items]}")
-    for k, v in overrides.items():
-        _check_sparsity(float(v), 1)
+    for value in overrides.values():
+        _check_sparsity(float(value), 1)
 
     def keep_of(it: _Item) -> int:
         k: int = min_keep.get(it.layer, 1) if isinstance(min_keep, Mapping) else min_keep
         if int(k) < 0:
             raise InputError(f"min_keep must be >= 0; got {k} for layer {it.layer!r}")
-        return int(k)
+        r = max_ratio.get(it.layer, 1.0) if isinstance(max_ratio, Mapping) else max_ratio
+        if not 0.0 <= float(r) <= 1.0:
+            raise InputError(f"max_ratio must be in [0, 1]; got {r} for layer {it.layer!r}")
+        n = it.scores.shape[1]
+        return max(int(k), n - math.floor(float(r) * n))
 
     keeps: list[list[Tensor]] = [[torch.ones(0, dtype=torch.bool)] * it.scores.shape[0] for it in items]
     for j in range(members):
@@ -233,20 +245,29 @@ def prune(
                 continue  # a layer without member axes is allocated once
             jj = j if it.scores.shape[0] > 1 else 0
             s, a = it.scores[jj], it.already[jj]
-            prot = _protect(s, a, keep_of(it))
+            pk = keep_of(it)
             if allocation == "layerwise" or it.layer in overrides:
                 frac = overrides.get(it.layer, targets[j])
-                keeps[i][jj] = _lowest(s, a, round(float(frac) * s.numel()), prot)
+                k = round(float(frac) * s.numel())
+                # protection changes the result only when the k lowest reach the top pk
+                prot = _protect(s, a, pk) if k > s.numel() - pk else None
+                keeps[i][jj] = _lowest(s, a, k, prot)
             else:
                 if normalize == "layer":
                     live = s[~a]
                     norm = float(live.norm()) if live.numel() else 0.0
                     s = s / norm if norm > 0 else s
-                pool.append((i, jj, s, a, prot))
+                pool.append((i, jj, s, a, pk))
         if pool:
             flat = torch.cat([p[2] for p in pool])
-            keep = _lowest(flat, torch.cat([p[3] for p in pool]), round(targets[j] * flat.numel()),
-                           torch.cat([p[4] for p in pool]))
+            k = round(targets[j] * flat.numel())
+            already = torch.cat([p[3] for p in pool])
+            keep = _lowest(flat, already, k, None)
+            # removal is lowest-first, so a layer that keeps pk live items keeps its top pk: protect
+            # (and rank again) only when some layer would fall below its pk
+            parts = torch.split(keep & ~already, [p[2].numel() for p in pool])
+            if any(int(part.sum()) < min(p[4], int((~p[3]).sum())) for part, p in zip(parts, pool)):
+                keep = _lowest(flat, already, k, torch.cat([_protect(p[2], p[3], p[4]) for p in pool]))
             for (i, jj, _, _, _), part in zip(pool, torch.split(keep, [p[2].numel() for p in pool])):
                 keeps[i][jj] = part
 

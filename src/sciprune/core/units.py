@@ -32,6 +32,15 @@ names in ``fold_into`` the bias of that map: when compaction removes a unit whos
 attached weights are all zero, its constant output :math:`c = \sigma(0)` (the group's
 ``activation``) is folded in, :math:`b_o \mathrel{+}= c \sum_{i \in \text{index}[u]} W_{o,i}`.
 
+Refinements made while generalising ``core`` (issue 6): ``Slice.fold_into`` (above); any module
+with a ``pruning_units()`` method is understood (``arch`` is needed only to save and load), and a
+plain chain of ``nn.Linear`` layers without one gets :func:`linear_chain_units`; a group's
+``activation`` gives the constant :math:`\sigma(0)` of a removed unit; families compact through
+:func:`sciprune.core.shrink.compact_state`; :class:`MLPLike` is the base class of MLP chains that
+ID pruning and :func:`~sciprune.core.compact.compact` need, so ``core`` never imports
+``sciprune.nn``. Structured criteria see a group as a unit view: incoming weights
+``(size, K)`` and outgoing weights ``(K', size)`` per member (:func:`sciprune.core.pruning.group_views`).
+
 Families also carry ``arch`` (JSON-able) and register a builder with :mod:`sciprune.core.io`, and
 may implement ``compact_units`` (a physically smaller network) and ``flops`` (see
 :class:`Prunable`).
@@ -96,8 +105,10 @@ class Prunable(Protocol):
     Required: ``pruning_units()`` and ``arch`` (a JSON-able dict with a ``"class"`` key whose
     builder is registered with :func:`sciprune.core.io.register_family`). Optional methods that
     ``core`` uses when present: ``compact_units(keep) -> nn.Module`` (a smaller network keeping,
-    for each group name, the neuron indices in ``keep[name]``, per member for ensembles) and
-    ``flops() -> int`` (one forward for one sample, counting only non-zero weights).
+    for each prunable group name, the sorted neuron indices ``keep[name]`` of shape
+    ``(members, k)``, the same ``k`` for every member; :func:`sciprune.core.shrink.compact_state`
+    does the work), ``flops() -> int`` (one forward for one sample: ``2 nnz(W) + nnz(b)`` per
+    linear map) and, for ensembles, ``flops_per_member() -> list[int]``.
     """
 
     @property

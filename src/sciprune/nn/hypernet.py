@@ -98,6 +98,25 @@ class ShapeNetLayout:
         out = self.w_offset(l) + j * fan_out + torch.arange(fan_out)[None, :]
         return inc, bias, out
 
+    @staticmethod
+    def live_positions(weight: Tensor, bias: Tensor | None = None) -> Tensor:
+        """``(P,)`` booleans: generated entries that can be non-zero (a non-zero row of ParameterNet's
+        last ``(P, r)`` weight, or a non-zero bias entry)."""
+        live = (weight.detach() != 0).any(dim=1)
+        return live | (bias.detach() != 0) if bias is not None else live
+
+    def flops(self, live: Tensor | None = None) -> int:
+        """ShapeNet FLOPs of one forward at one point: :math:`\\sum_l 2\\,\\mathrm{nnz}(W_l) +
+        \\mathrm{nnz}(b_l)`, counting only the ``live`` generated entries (all when ``None``). The
+        ParameterNet's cost (once per parameter vector, not per point) is the model's to add."""
+        if live is None:
+            live = torch.ones(self.size, dtype=torch.bool)
+        total = 0
+        for l, (i, o) in enumerate(zip(self.widths[:-1], self.widths[1:])):
+            total += 2 * int(live[self.w_offset(l) : self.w_offset(l) + i * o].sum())
+            total += int(live[self.b_offset(l) : self.b_offset(l) + o].sum())
+        return total
+
     def group_names(self) -> list[str]:
         return ["shape"] if self.residual else [f"shape.{l}" for l in range(1, self.layers)]
 
