@@ -13,6 +13,8 @@ SMALL = {
     "flows": ["nets=1", "prune.sparsities=[0.5]", "densities.train.epochs=1", "classifiers.train.epochs=1",
               "analysis.hessian=false", "densities.n_train=256", "classifiers.n_train=128"],
     "nif": ["train.epochs=20", "prune.sparsities=[0.5]", "prune.retrain_epochs=2", "prune.id_samples=200"],
+    "moth": ["members=2", "data.samples=600", "schedule=[0.5, 0.9]", "model.hidden=[8]", "train.check_every=10",
+             "train.window=20", "train.max_batches_dense=60", "train.max_batches_stage=30", "train.val_rows=100"],
 }
 
 

@@ -223,6 +223,19 @@ class StudyCLI:
         """Add the generated run command (every config flag, ``--preset``, ``--out``, ...) as ``name``."""
         self.runs[name] = help
 
+    def add_report_command(self, name: str = "report") -> None:
+        """Add ``sciprune <study> NAME RUN_DIR``: re-make a results directory's report (as ``sciprune report``)."""
+
+        def report(run_dir: str) -> None:
+            from sciprune.runner.run import make_report
+
+            typer.echo(f"report: {make_report(run_dir)}")
+
+        # set as an object: with postponed annotations a string here could not see ``self``
+        report.__annotations__["run_dir"] = Annotated[str, typer.Argument(help=f"A results directory of `sciprune {self.study.name}`.")]
+        report.__doc__ = "Re-make summary.json, the plots and report.html from the recorded rows (no re-run)."
+        self.group.command(name)(report)
+
     def options(self) -> list[Flag]:
         """The config flags of the study (for a hand-written command that wants to reuse them)."""
         return flags(self.study.config)

@@ -25,6 +25,7 @@ STUDIES: Mapping[str, str] = {
     "amr": "sciprune.studies.amr.study",
     "flows": "sciprune.studies.flows.study",
     "nif": "sciprune.studies.nif.study",
+    "moth": "sciprune.studies.moth.study",
 }
 
 

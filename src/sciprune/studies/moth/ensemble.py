@@ -1,0 +1,272 @@
+r"""One shard of the Monte Carlo ensemble: its members trained, pruned and evaluated as one model.
+
+The members of a shard live in one :class:`~sciprune.nn.stacked.StackedMLP` (weights
+``[P, out, in]``): every step is one batched forward/backward over all members on a shared
+minibatch. Member ``p`` (its global index) starts from ``MLP(sizes, generator=torch_generator(seed,
+"member", p))``, so it is the same network whichever shard holds it. The loss is the **sum** of the
+members' MSEs, so member ``p``'s gradient is exactly its own MSE's gradient (independent of the
+other members); Adam (one state, carried through every stage) keeps per-entry moments, so each
+member has its own optimizer state.
+
+Each stage (dense, then each sparsity of the schedule) prunes every member's layers to the
+stage's fraction of its weights by magnitude (``core.pruning.prune``, layerwise, per member; the
+masks are cumulative, so pruned weights never come back) and retrains to the **plateau rule**, per
+member on validation data: every ``check_every`` batches each member's MSE on the validation rows
+is recorded; once ``2·window`` batches are recorded, a member whose mean over the older window is
+less than ``1 + improvement`` times its mean over the newer one has plateaued and **stops**: it
+keeps its weights and its Adam moments exactly (they are restored after each step of the stacked
+optimizer) while the others continue. The stage ends when every member has stopped, or after
+``max_batches`` batches. A member whose validation loss is not finite stops too (diverged; its
+rows record it).
+
+Every (member, stage) is then evaluated on the whole test set. The weights of each member's
+latest stage with test MSE ≤ threshold (its *sparsest capable network* so far) are kept.
+
+The loop is the core's: ``train_dense`` (one "epoch" = :func:`train_to_plateau` with the dense
+budget) and ``run_cascade`` (iterative, ``retrain="finetune"``: the Adam state carried across
+stages, one "epoch" per stage = :func:`train_to_plateau` with the stage budget), with this study's
+``eval_fn`` returning one metrics dict per member.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sciprune.core.cascade import CascadeSpec, run_cascade, train_dense
+from sciprune.core.count import dense_weights, network_stats
+from sciprune.core.io import load_state, save_state
+from sciprune.core.masks import apply_masks
+from sciprune.core.pruning import prune
+from sciprune.core.seeding import torch_generator
+from sciprune.nn.mlp import MLP
+from sciprune.nn.stacked import StackedMLP
+from sciprune.studies.moth.config import MothConfig
+from sciprune.studies.moth.data import INPUTS, MothData, Split, load
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """What a shard needs; picklable, so it can run on a dask worker."""
+
+    cfg: MothConfig
+    data_path: str
+    members: tuple[int, ...]
+    checkpoint_dir: str
+    resume: bool
+
+
+def build(cfg: MothConfig, members: tuple[int, ...]) -> StackedMLP:
+    sizes = [10, *cfg.model.hidden, 7]
+    mlps = [MLP(sizes, cfg.model.activation, generator=torch_generator(cfg.seed, "member", p)) for p in members]
+    return StackedMLP.from_members(mlps)
+
+
+def member_mse(model: StackedMLP, split: Split, rows: int | None = None) -> Tensor:
+    """MSE of each member (mean over rows and the 7 outputs), ``[P]`` float64, in row chunks."""
+    x, y = (split.x, split.y) if rows is None else (split.x[:rows], split.y[:rows])
+    chunk = max(256, 2**22 // (model.members * max(model.sizes)))
+    total = torch.zeros(model.members, dtype=torch.float64)
+    with torch.no_grad():
+        for s in range(0, len(x), chunk):
+            err = model(x[s : s + chunk]) - y[s : s + chunk]
+            total += (err.double() ** 2).sum(dim=(1, 2))
+    return total / (len(x) * y.shape[1])
+
+
+def _restore(params: Sequence[Tensor], optimizer: torch.optim.Optimizer, frozen: Tensor, members: int) -> list[Any]:
+    """Copies of the frozen members' slices of every parameter and per-entry optimizer state."""
+    saved = []
+    for p in params:
+        state = {k: v[frozen].clone() for k, v in optimizer.state.get(p, {}).items()
+                 if isinstance(v, Tensor) and v.dim() > 0 and v.shape[0] == members}
+        saved.append((p.detach()[frozen].clone(), state))
+    return saved
+
+
+def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: MothData, cfg: MothConfig,
+                     generator: torch.Generator, max_batches: int, min_batches: int = 0) -> tuple[Tensor, Tensor, float]:
+    """Train until every member plateaus (see the module docstring).
+
+    No member stops before ``min_batches`` batches (but a non-finite loss still stops it).
+    Returns ``(batches per member, stopped per member, mean training MSE per member and batch)``.
+    """
+    t = cfg.train
+    x, y, n = data.train.x, data.train.y, len(data.train.x)
+    members = model.members
+    params = list(model.parameters())
+    active = torch.ones(members, dtype=torch.bool)
+    batches = torch.zeros(members, dtype=torch.long)
+    history: list[Tensor] = []
+    k = t.window // t.check_every
+    order, pos = torch.randperm(n, generator=generator), 0
+    total, seen = 0.0, 0
+    model.train()
+    for b in range(max_batches):
+        if pos + t.batch_size > n:
+            order, pos = torch.randperm(n, generator=generator), 0
+        idx = order[pos : pos + t.batch_size]
+        pos += t.batch_size
+        optimizer.zero_grad(set_to_none=True)
+        err = model(x[idx]) - y[idx]
+        loss = (err**2).mean(dim=(1, 2))
+        loss.sum().backward()
+        total += float(loss.detach()[active].sum())
+        seen += int(active.sum())
+        frozen = (~active).nonzero().squeeze(1)
+        saved = _restore(params, optimizer, frozen, members) if len(frozen) else []
+        optimizer.step()
+        with torch.no_grad():
+            for p, (value, state) in zip(params, saved):
+                p[frozen] = value
+                for key, v in state.items():
+                    optimizer.state[p][key][frozen] = v
+        batches += active.long()
+        if (b + 1) % t.check_every == 0:
+            history.append(member_mse(model, data.val, t.val_rows))
+            last = history[-1]
+            stop = ~torch.isfinite(last)
+            if len(history) >= 2 * k:
+                older = torch.stack(history[-2 * k : -k]).mean(dim=0)
+                newer = torch.stack(history[-k:]).mean(dim=0)
+                stop |= older / newer < 1.0 + t.improvement
+            if b + 1 < min_batches:
+                stop &= ~torch.isfinite(last)  # before min_batches only a diverged member stops
+            active &= ~stop
+            if not bool(active.any()):
+                break
+    return batches, ~active, total / max(seen, 1)
+
+
+def network_rows(model: StackedMLP, members: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Size and structure of each member: non-zeros, per-layer density, first-layer connectivity."""
+    layers = model.stacked
+    rows = []
+    for j, p in enumerate(members):
+        w = [layer.weight[j].detach() for layer in layers]
+        nnz_w = sum(int((wi != 0).sum()) for wi in w)
+        nnz_b = sum(int((layer.bias[j] != 0).sum()) for layer in layers)
+        dense = sum(wi.numel() for wi in w)
+        first = w[0] != 0  # [hidden, 10]
+        row: dict[str, Any] = {
+            "member": p, "achieved_sparsity": 1.0 - nnz_w / dense, "weights_nnz": nnz_w, "params_nnz": nnz_w + nnz_b,
+            "layer_density": ";".join(f"{float((wi != 0).double().mean()):.6f}" for wi in w),
+        }
+        for i, name in enumerate(INPUTS):
+            row[f"conn_{name}"] = float(first[:, i].double().mean())
+        rows.append(row)
+    return rows
+
+
+def _last_stage(directory: Path) -> int:
+    found = [int(p.stem.split("_")[1]) for p in directory.glob("stage_*.pt")]
+    return max(found, default=-1)
+
+
+def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Dense training (``core.cascade.train_dense``), then the schedule on ``core.cascade.run_cascade``.
+
+    The study plugs in its ``train_fn`` (:func:`train_to_plateau`, which also records each
+    member's batches and whether it plateaued) and its ``eval_fn`` (per-member test / validation
+    MSE and structure, one dict per member; it also keeps each member's optimum weights). Returns
+    ``(rows, timings)``: one row per member × stage (``stage`` 0 = dense), and wall times.
+    """
+    cfg = job.cfg
+    data = load(job.data_path, seed=cfg.seed, val_fraction=cfg.data.val_fraction,
+                test_fraction=cfg.data.test_fraction, max_rows=cfg.data.max_rows)
+    directory = Path(job.checkpoint_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    model = build(cfg, job.members)
+    n_dense = dense_weights(model)
+    side: dict[str, Any] = {}
+    timings: list[dict[str, Any]] = []
+    clock = {"t": time.perf_counter()}
+
+    def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
+        return torch.optim.Adam(params, lr=cfg.train.lr), None
+
+    def trainer(max_batches: int, min_batches: int = 0) -> Any:
+        def train(m: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+            assert isinstance(m, StackedMLP)
+            side["batches"], side["stopped"], loss = train_to_plateau(m, optimizer, data, cfg, generator, max_batches,
+                                                                      min_batches)
+            return loss
+        return train
+
+    optimum_file = directory / "optimum.pt"
+    if job.resume and optimum_file.exists():
+        best = load_state(optimum_file)
+        optimum, optimum_stage = best["state"], list(best["stage"])
+    else:
+        optimum = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.endswith("_mask")}
+        optimum_stage = [-1] * len(job.members)
+
+    def evaluate(m: torch.nn.Module, stage: int) -> list[dict[str, Any]]:
+        assert isinstance(m, StackedMLP)
+        with torch.no_grad():
+            test, val = member_mse(m, data.test), member_mse(m, data.val)
+        out = []
+        for j, net in enumerate(network_rows(m, job.members)):
+            out.append({**net, "method": "magnitude", "seed": cfg.seed, "stage": stage, "test_mse": float(test[j]),
+                        "val_mse": float(val[j]), "batches": int(side["batches"][j]), "plateaued": bool(side["stopped"][j])})
+            if float(test[j]) <= cfg.threshold:
+                optimum_stage[j] = stage
+                for k, v in m.state_dict().items():
+                    if k in optimum:
+                        optimum[k][j] = v[j]
+        save_state(optimum_file, {"members": list(job.members), "arch": m.arch, "state": optimum, "stage": optimum_stage})
+        now = time.perf_counter()
+        timings.append({"shard_first_member": job.members[0], "members": len(job.members), "stage": stage,
+                        "seconds": now - clock["t"], "member_batches": int(side["batches"].sum()),
+                        "max_batches": int(side["batches"].max())})
+        clock["t"] = now
+        return out
+
+    # dense: core's train_dense (checkpointed); its rows are kept beside its checkpoint
+    dense_rows_file = directory / "dense_rows.pt"
+    dense = train_dense(model, train_fn=trainer(cfg.train.max_batches_dense, cfg.train.min_batches_dense),
+                        make_optimizer=make_optimizer, epochs=1, seed=cfg.seed, checkpoint=directory / "dense.pt",
+                        resume=job.resume and dense_rows_file.exists())
+    if job.resume and dense_rows_file.exists():
+        dense_rows = load_state(dense_rows_file)["rows"]
+    else:
+        model.eval()
+        dense_rows = []
+        for j, metrics in enumerate(evaluate(model, 0)):
+            dense_rows.append({"stage": 0, "sparsity": 0.0, "member": j,
+                               **network_stats(model, n_dense // model.members, member=j),
+                               "retrain_loss": dense.losses[-1], **metrics})
+        save_state(dense_rows_file, {"rows": dense_rows})
+
+    # the schedule: core's run_cascade, finetuning (Adam state carried) to the plateau rule
+    first = _last_stage(directory) + 1 if job.resume else 0
+    counter = {"stage": first}
+
+    def eval_fn(m: torch.nn.Module) -> list[dict[str, Any]]:
+        counter["stage"] += 1
+        return evaluate(m, counter["stage"])
+
+    def prune_fn(m: torch.nn.Module, sparsity: float, _g: torch.Generator) -> torch.nn.Module:
+        prune(m, sparsity, criterion="magnitude", allocation="layerwise")
+        apply_masks(m)
+        return m
+
+    def drop_old(row: dict[str, Any]) -> None:
+        keep = _last_stage(directory)
+        for old in directory.glob("stage_*.pt"):
+            if int(old.stem.split("_")[1]) < keep:
+                old.unlink()
+
+    rows = run_cascade(
+        dense, CascadeSpec(tuple(cfg.schedule), mode="iterative", retrain_epochs=1, retrain="finetune"),
+        prune_fn=prune_fn, train_fn=trainer(cfg.train.max_batches_stage), eval_fn=eval_fn,
+        make_optimizer=make_optimizer, build=lambda arch: StackedMLP.from_arch(arch), seed=cfg.seed,
+        key="moth", checkpoint_dir=directory, resume=job.resume, on_stage=drop_old,
+    )
+    return [*dense_rows, *rows], timings
