@@ -313,8 +313,9 @@ def fold_removed(model: nn.Module, removed: list[tuple[NeuronGroup, Tensor]]) ->
     depends on ``t``), and every outgoing slice naming a bias in ``fold_into``,
     :math:`b_o \mathrel{+}= \sigma(b_u) \sum_i W_{o,i}` per member. All constants and outgoing
     weights are read before anything changes, so removing neurons of consecutive layers in one call
-    gives exactly the network with all their incoming weights zeroed. A bias entry that is masked
-    stays zero. Returns the number of units folded.
+    gives exactly the network with all their incoming weights zeroed; each call is exact with respect
+    to the network it prunes (a later call's :math:`b_u` includes what earlier calls folded into it).
+    A bias entry that is masked stays zero. Returns the number of units folded.
     """
     deltas: list[tuple[str, Tensor]] = []
     folded = 0
