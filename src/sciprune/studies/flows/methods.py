@@ -85,6 +85,6 @@ def prune_field(method: str, model: _ODEModel, sparsity: float, *, dense_hidden:
         mlp = field_mlp(model)
         idx = torch.randperm(len(x_train), generator=generator)[:id_samples]
         times = torch.linspace(0.0, 1.0, id_times)
-        states = model.trajectory(x_train[idx].to(mlp.linears[0].weight), times).reshape(-1, d)
+        states = model.trajectory(x_train[idx.to(x_train.device)].to(mlp.linears[0].weight), times).reshape(-1, d)
         return model.with_field(Autonomous(id_prune_mlp(mlp, states, rank=k)))
     raise InputError(f"unknown flows pruning method {method!r}; expected one of wt, ft, id")
