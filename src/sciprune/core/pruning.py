@@ -1,4 +1,4 @@
-"""From scores to masks: how much to remove, where, and the exact top-k that does it.
+r"""From scores to masks: how much to remove, where, and the exact top-k that does it.
 
 ``prune(model, sparsity, criterion=..., allocation=...)`` masks the lowest-scoring weights
 (unstructured criteria) or neurons (structured criteria) of the units a model declares
@@ -24,6 +24,16 @@ A *neuron* is a unit of a :class:`~sciprune.core.units.NeuronGroup`: pruning it 
 of the group (incoming row, bias, outgoing columns, attached rows), so a compacted network
 (:func:`sciprune.core.compact.compact`) has exactly the same outputs. Groups declared not
 prunable (output layers) are pruned only when named explicitly in ``layers``.
+
+A removed neuron used to emit a constant once its incoming weights were cut (:math:`\sigma(b_j)`
+with its bias kept); masking its outgoing weights drops that constant. ``fold_constants=True``
+keeps it: before masking, :func:`fold_removed` adds :math:`\sigma(b_j) \sum_i W_{o,i}` (outgoing
+slice) to the bias named by the slice's ``fold_into``, per member, so the pruned network equals
+the one with the removed neurons' incoming weights zeroed and nothing else changed. Groups whose
+removed neuron does not emit a constant are skipped; the rule is
+:func:`sciprune.core.fold.unit_constants`'s: exactly one attached slice, one bias entry per unit
+(an MLP or concat-field neuron); any other attached slice (a ConcatSquash gate or hyper-bias row:
+the output depends on ``t``) means no fold. Off by default.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from sciprune.core.criteria import Criterion, get_criterion
+from sciprune.core.fold import fold_delta, outgoing_per_unit, unit_constants
 from sciprune.core.masks import MASK_SUFFIX, set_mask
 from sciprune.core.units import NeuronGroup, PruningUnits, WeightUnit, drop_mask, gather, members_of, units_of
 from sciprune.errors import InputError
@@ -187,6 +198,7 @@ def prune(
     overrides: Mapping[str, float] | None = None,
     normalize: str = "none",
     context: Any = None,
+    fold_constants: bool = False,
 ) -> list[LayerReport]:
     """Mask ``model`` to ``sparsity`` and return a report per pruned layer (and member).
 
@@ -204,12 +216,18 @@ def prune(
         overrides: ``{layer: sparsity}`` for layers pruned to their own fraction.
         normalize: ``"layer"`` divides each layer's scores by their L2 norm before a global ranking.
         context: handed to data-aware criteria (``Criterion.wants_context``).
+        fold_constants: structured criteria only: before masking, fold each newly removed neuron's
+            constant output into the biases its outgoing slices name (:func:`fold_removed`), so the
+            pruned network computes what it did with those neurons' incoming weights zeroed.
     """
     if allocation not in ALLOCATIONS:
         raise InputError(f"unknown allocation {allocation!r}; expected one of {', '.join(ALLOCATIONS)}")
     if normalize not in NORMALIZATIONS:
         raise InputError(f"unknown normalize {normalize!r}; expected one of {', '.join(NORMALIZATIONS)}")
     crit = get_criterion(criterion)
+    if fold_constants and not crit.structured:
+        raise InputError(f"fold_constants folds removed neurons' constants; criterion {criterion!r} is unstructured "
+                         "(use a structured criterion such as neuron_l1, or fold_constants=False)")
     u = units_of(model)
     chosen = _choose(u, layers, crit.structured)
     if crit.structured:
@@ -272,13 +290,51 @@ def prune(
                 keeps[i][jj] = part
 
     if crit.structured:
-        _apply_groups(model, [(it.unit, torch.stack(ks)) for it, ks in zip(items, keeps) if isinstance(it.unit, NeuronGroup)])
+        drops = [(it.unit, torch.stack(ks)) for it, ks in zip(items, keeps) if isinstance(it.unit, NeuronGroup)]
+        if fold_constants:
+            fold_removed(model, [(g, ~keep & ~it.already) for (g, keep), it in zip(drops, items)])
+        _apply_groups(model, drops)
     else:
         for it, ks in zip(items, keeps):
             assert isinstance(it.unit, WeightUnit)
             p = model.get_parameter(it.unit.param)
             set_mask(model, it.unit.param, torch.stack(ks).reshape(p.shape))
     return reports(model, [it.layer for it in items], u)
+
+
+@torch.no_grad()
+def fold_removed(model: nn.Module, removed: list[tuple[NeuronGroup, Tensor]]) -> int:
+    r"""Fold the constant output of the units about to be removed into the biases that read them.
+
+    ``removed``: per group, ``(members, size)`` booleans (the units this prune call removes; units
+    removed earlier were folded then). For every group whose units emit a constant once their
+    incoming weights are cut (:func:`sciprune.core.fold.unit_constants`: :math:`\sigma(b_u)` for a
+    neuron whose only attached slice is its bias; none for ConcatSquash neurons, whose output
+    depends on ``t``), and every outgoing slice naming a bias in ``fold_into``,
+    :math:`b_o \mathrel{+}= \sigma(b_u) \sum_i W_{o,i}` per member. All constants and outgoing
+    weights are read before anything changes, so removing neurons of consecutive layers in one call
+    gives exactly the network with all their incoming weights zeroed; each call is exact with respect
+    to the network it prunes (a later call's :math:`b_u` includes what earlier calls folded into it).
+    A bias entry that is masked stays zero. Returns the number of units folded.
+    """
+    deltas: list[tuple[str, Tensor]] = []
+    folded = 0
+    for g, drop in removed:
+        if not bool(drop.any()) or not any(s.fold_into for s in g.outgoing):
+            continue
+        c = unit_constants(model, g)
+        if c is None:
+            continue
+        for s in g.outgoing:
+            if s.fold_into is not None:
+                per_unit = outgoing_per_unit(model.get_parameter(s.param).detach(), s, g.member_axes)
+                deltas.append((s.fold_into, fold_delta(per_unit, drop, c)))
+        folded += int(drop.sum())
+    for name, delta in deltas:
+        b = model.get_parameter(name)
+        keep = mask_or_ones(model, name).reshape(delta.shape).to(delta.device)
+        b.view(delta.shape).add_((delta * keep).to(b.dtype))
+    return folded
 
 
 def _apply_groups(model: nn.Module, drops: list[tuple[NeuronGroup, Tensor]]) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.activations import get_activation
+from sciprune.core.fold import fold_delta, outgoing_per_unit, zero_input_constant
 from sciprune.core.masks import MASK_SUFFIX
 from sciprune.core.units import NeuronGroup, PruningUnits, gather, members_of, units_of
 from sciprune.errors import InputError
@@ -38,7 +38,7 @@ def removable(model: nn.Module, g: NeuronGroup) -> Tensor:
 
     dead_in = zero((*g.incoming, *g.attached))
     dead_out = zero(g.outgoing) if g.outgoing else torch.zeros_like(dead_in)
-    c = float(get_activation(g.activation or "identity")(torch.zeros((), dtype=torch.float64)))
+    c = zero_input_constant(g)
     if c != 0.0 and any(s.fold_into is None for s in g.outgoing):
         return dead_out  # a constant sigma(0) != 0 that cannot be folded: only unread units go
     return dead_in | dead_out
@@ -101,21 +101,15 @@ def compact_state(model: nn.Module, keep: dict[str, Tensor], u: PruningUnits | N
         m = k.shape[0]
         drop = torch.ones(m, g.size, dtype=torch.bool)
         drop.scatter_(1, k, False)
-        c = float(get_activation(g.activation or "identity")(torch.zeros((), dtype=torch.float64)))
+        c = zero_input_constant(g)
         for s in g.outgoing:
             if s.fold_into is None or c == 0.0:
                 continue
-            w, b = sd[s.param], sd[s.fold_into]
-            x = w.movedim(s.axis, g.member_axes).reshape(m, w.shape[s.axis], -1)
-            bm = b.view(m, -1)
-            for j in range(m):
-                pos = s.index[drop[j]].reshape(-1)
-                if pos.numel():
-                    delta = c * x[j, pos.to(x.device)].sum(dim=0)
-                    bm[j] += delta
-                    mk = s.fold_into + MASK_SUFFIX
-                    if mk in sd:
-                        sd[mk].view(m, -1)[j] |= (delta != 0).to(sd[mk].device)
+            delta = fold_delta(outgoing_per_unit(sd[s.param], s, g.member_axes), drop, c)
+            sd[s.fold_into].view(m, -1).add_(delta)
+            mk = s.fold_into + MASK_SUFFIX
+            if mk in sd:
+                sd[mk].view(m, -1).logical_or_((delta != 0).to(sd[mk].device))
         for s in (*g.incoming, *g.outgoing, *g.attached):
             cuts.setdefault((s.param, s.axis), []).append((s.index, drop, g.member_axes))
     for (param, axis), parts in cuts.items():

@@ -41,6 +41,15 @@ ID pruning and :func:`~sciprune.core.compact.compact` need, so ``core`` never im
 ``sciprune.nn``. Structured criteria see a group as a unit view: incoming weights
 ``(size, K)`` and outgoing weights ``(K', size)`` per member (:func:`sciprune.core.pruning.group_views`).
 
+``fold_into`` also serves structured pruning: ``prune(..., fold_constants=True)`` folds a newly
+removed neuron's constant :math:`\sigma(b_u)` (its output once its incoming weights are cut) the
+same way, per member. Whether a group's neurons have such a constant is read from what the group
+declares (:func:`sciprune.core.fold.unit_constants`): no ``attached`` slice (constant
+:math:`\sigma(0)`) or exactly one that gives each unit one entry of a per-member vector (its bias:
+:math:`\sigma(b_u)`); a group with any other attached slice (ConcatSquash gate / hyper-bias rows,
+generated rows) is not folded. Declare the bias as the only attached slice only when the neuron
+computes :math:`\sigma(W x + b)`.
+
 Families also carry ``arch`` (JSON-able) and register a builder with :mod:`sciprune.core.io`, and
 may implement ``compact_units`` (a physically smaller network) and ``flops`` (see
 :class:`Prunable`).

@@ -99,7 +99,7 @@ def hessian_stats(model: CNF, x: Tensor, *, steps: int, iters: int, probes: int,
             return [h * k for h, k in zip(hv, keep)]
 
         g = torch_generator(seed, "hessian", "power")
-        v = [torch.randn(p.shape, generator=g) * k for p, k in zip(params, keep)]
+        v = [torch.randn(p.shape, generator=g).to(p) * k for p, k in zip(params, keep)]  # drawn on the CPU
         lam = 0.0
         for _ in range(iters):
             norm = torch.sqrt(sum((u * u).sum() for u in v))  # type: ignore[arg-type]
@@ -110,7 +110,7 @@ def hessian_stats(model: CNF, x: Tensor, *, steps: int, iters: int, probes: int,
         g = torch_generator(seed, "hessian", "trace")
         tr = 0.0
         for _ in range(probes):
-            r = [(torch.randint(0, 2, p.shape, generator=g).to(p.dtype) * 2 - 1) * k for p, k in zip(params, keep)]
+            r = [(torch.randint(0, 2, p.shape, generator=g).to(p) * 2 - 1) * k for p, k in zip(params, keep)]
             tr += float(sum((a * b).sum() for a, b in zip(r, hvp(r))))
     return lam, tr / probes
 
@@ -119,22 +119,23 @@ def analyse_model(cfg: FlowsConfig, task: Task, data: Toy, model: _ODEModel, gri
     """Everything the plots need from one network."""
     a = cfg.analysis
     out: dict[str, np.ndarray] = {}
+    grid = grid.to(data.x_test.device)
     with torch.no_grad():
         if isinstance(model, CNF):
             exact = ode_from_arch({**model.arch, "trace": "exact"}, field=model.field)  # a smooth map, no probe noise
             assert isinstance(exact, CNF)
             logp = torch.cat([exact.log_prob(xb) for xb in grid.split(4096)])
-            out["density"] = logp.exp().view(a.grid, a.grid).numpy()
-            out["samples"] = model.sample(a.samples, generator=torch_generator(seed, "samples")).numpy()
+            out["density"] = logp.exp().view(a.grid, a.grid).cpu().numpy()
+            out["samples"] = model.sample(a.samples, generator=torch_generator(seed, "samples")).cpu().numpy()
             if task.name in MODE_SETS:
                 many = model.sample(a.mode_samples, generator=torch_generator(seed, "modes"))
                 share, captured = mode_statistics(many, data)
                 out["mode_share"], out["modes_captured"] = share, captured
         else:
-            out["proba"] = torch.softmax(model(grid), dim=1)[:, 1].view(a.grid, a.grid).numpy()
+            out["proba"] = torch.softmax(model(grid), dim=1)[:, 1].view(a.grid, a.grid).cpu().numpy()
     if isinstance(model, CNF) and a.hessian:
         idx = torch.randperm(len(data.x_train), generator=torch_generator(seed, "hessian", "points"))[: a.hessian_points]
-        lam, tr = hessian_stats(model, data.x_train[idx], steps=a.hessian_steps, iters=a.hessian_iters,
+        lam, tr = hessian_stats(model, data.x_train[idx.to(data.x_train.device)], steps=a.hessian_steps, iters=a.hessian_iters,
                                 probes=a.hessian_probes, seed=seed)
         out["hessian"] = np.array([lam, tr])
     return out
@@ -154,7 +155,7 @@ def write_analysis(cfg: FlowsConfig, ctx: RunContext, datasets: dict[str, Toy], 
             continue
         data = datasets[task.key]
         grid, lim = grid_of(data, cfg.analysis.grid)
-        arrays: dict[str, np.ndarray] = {"lim": np.array(lim), "x_test": data.x_test.numpy(), "y_test": data.y_test.numpy(),
+        arrays: dict[str, np.ndarray] = {"lim": np.array(lim), "x_test": data.x_test.cpu().numpy(), "y_test": data.y_test.cpu().numpy(),
                                          "thresholds": np.array(THRESHOLDS)}
         todo = [("dense", -1, 0.0)] + [(m, i, cfg.prune.sparsities[i]) for m in cfg.prune.methods for i in stages]
         for method, stage, sparsity in todo:
@@ -162,7 +163,7 @@ def write_analysis(cfg: FlowsConfig, ctx: RunContext, datasets: dict[str, Toy], 
             if not file.exists():
                 continue  # a failed or diverged stage
             try:
-                result = analyse_model(cfg, task, data, load_stage(file), grid, seed)
+                result = analyse_model(cfg, task, data, load_stage(file, ctx.device), grid, seed)
             except SolverFailed:
                 continue
             for k, v in result.items():

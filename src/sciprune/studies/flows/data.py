@@ -20,7 +20,7 @@ applied to both splits (the reference standardised each split with its own stati
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -93,6 +93,12 @@ class Toy:
     y_test: Tensor
     shift: float
     scale: float
+
+    def to(self, device: torch.device) -> "Toy":
+        """The same split with its tensors on ``device`` (generated on the CPU, so the numbers do not
+        depend on the device; on the CPU this is the split itself)."""
+        return replace(self, x_train=self.x_train.to(device), y_train=self.y_train.to(device),
+                       x_test=self.x_test.to(device), y_test=self.y_test.to(device))
 
 
 def make_toy(name: str, n_train: int, n_test: int, seed: int) -> Toy:

@@ -11,6 +11,11 @@ and each of ``nets`` independently initialised networks (seeds ``seed, seed+1, .
 3. evaluate every stage: test NLL in nats averaged over ``nll_reps`` Hutchinson evaluations (CNFs)
    or accuracy (classifiers), with NFE and FLOPs per NFE and per solve.
 
+Everything follows ``--device`` (``ctx.device``): the data and every network live there; seeds and
+random draws (initial weights, minibatch orders, Hutchinson probes, samples) come from CPU
+generators and are moved, so a GPU run draws the same numbers as a CPU one (its arithmetic may
+still differ in the last bits). Checkpoints are loaded on the CPU, then moved.
+
 A NaN/inf training loss ends that cascade with a ``diverged`` row, a solver over its evaluation
 budget with a ``failed`` row (carrying its NFE); the run goes on with the next method / network.
 """
@@ -31,7 +36,6 @@ from torch import nn
 from sciprune.core.cascade import CascadeSpec, dense_weights, network_stats, run_cascade, train_dense
 from sciprune.core.io import load_state
 from sciprune.core.seeding import derive_seed, torch_generator
-from sciprune.errors import InputError
 from sciprune.files import atomic_write_text
 from sciprune.nn.mlp import MLP
 from sciprune.nn.odefield import ConcatField, ConcatSquashField
@@ -103,7 +107,7 @@ def make_train_fn(task: Task, data: Toy) -> Callable[[nn.Module, torch.optim.Opt
     def epoch(model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
         assert isinstance(model, _ODEModel)
         model.train()
-        order = torch.randperm(len(x), generator=generator)
+        order = torch.randperm(len(x), generator=generator).to(x.device)
         total, fwd, bwd, batches = 0.0, 0, 0, 0
         for start in range(0, len(x), bs):
             idx = order[start : start + bs]
@@ -188,7 +192,8 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
     base = {"task": task.name, "kind": task.kind, "seed": seed}
     train_fn = make_train_fn(task, data)
     make_opt = _optimizer(task)
-    model = build_model(task, seed)
+    device = data.x_train.device
+    model = build_model(task, seed).to(device)
     n_dense = dense_weights(model)
     nfe_file = folder / "dense_nfe.json"
     trained = ctx.resume and (folder / "dense.pt").exists()
@@ -221,6 +226,7 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
             continue
         def prune_fn(m: nn.Module, sparsity: float, g: torch.Generator, method: str = method) -> nn.Module:
             assert isinstance(m, _ODEModel)
+            m.to(device)  # the cascade rebuilds networks (with their masks) on the CPU: move them, in place
             if hasattr(m, "train_nfe"):
                 delattr(m, "train_nfe")  # this stage's retraining records its own
             return prune_field(method, m, sparsity, dense_hidden=hidden, layers=task.cfg.field.layers, x_train=data.x_train,
@@ -228,6 +234,7 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
 
         def eval_fn(m: nn.Module) -> dict[str, Any]:
             assert isinstance(m, _ODEModel)
+            m.to(device)
             return evaluate(task, data, m, seed)
 
         try:
@@ -250,14 +257,15 @@ def derive(seed: int, task: Task) -> int:
     return derive_seed(seed, task.key)
 
 
-def load_stage(path: Path) -> _ODEModel:
-    """A model from a dense or stage checkpoint of the cascade."""
+def load_stage(path: Path, device: torch.device | str = "cpu") -> _ODEModel:
+    """A model from a dense or stage checkpoint of the cascade, on ``device`` (loaded on the CPU, masks
+    included, then moved)."""
     from sciprune.core.masks import load_state_dict
 
     saved = load_state(path)
     model = ode_from_arch(saved["arch"])
     load_state_dict(model, saved["state"])
-    return model.eval()
+    return model.to(device).eval()
 
 
 def stage_path(ctx_out: Path, task: Task, seed: int, method: str, stage: int) -> Path:
@@ -268,12 +276,15 @@ def stage_path(ctx_out: Path, task: Task, seed: int, method: str, stage: int) ->
 def run(cfg: FlowsConfig, ctx: RunContext) -> None:
     """Every task and network (rows written after each), then the analyses and the timing.
 
-    Runs on one intra-op thread (restored afterwards): the fields are tiny, so more threads only
-    add synchronisation (a Hessian-vector product took 0.8 s on one thread, 9 s on two, on a
-    loaded 2-core machine), and a fixed thread count keeps resumed runs bit-identical.
+    On the CPU it runs on one intra-op thread (restored afterwards): the fields are tiny, so more
+    threads only add synchronisation (a Hessian-vector product took 0.8 s on one thread, 9 s on two,
+    on a loaded 2-core machine), and a fixed thread count keeps resumed runs bit-identical. On a GPU
+    (``--device cuda``) the threads are left alone; the 2-D fields are launch-bound there, so expect
+    no speed-up at these sizes.
     """
     if ctx.device.type != "cpu":
-        raise InputError(f"sciprune flows runs on the CPU (its 2-D fields are launch-bound on a GPU); got --device {ctx.device}; use --device cpu")
+        _run(cfg, ctx)
+        return
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -287,7 +298,7 @@ def _run(cfg: FlowsConfig, ctx: RunContext) -> None:
     from sciprune.studies.flows.timing import write_timing
 
     all_tasks = tasks(cfg)
-    datasets = {t.key: load_toy(cfg, t) for t in all_tasks}
+    datasets = {t.key: load_toy(cfg, t).to(ctx.device) for t in all_tasks}
     rows: list[dict[str, Any]] = []
     jobs = [(t, cfg.seed + n) for t in all_tasks for n in range(cfg.nets)]
     for task, seed in ctx.progress(jobs, desc="flows: networks", total=len(jobs)):

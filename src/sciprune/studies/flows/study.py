@@ -152,7 +152,7 @@ def describe(cfg: FlowsConfig, rows: list[dict[str, Any]], run_dir: Path) -> str
             lines.append(f"<h3>{html.escape(key)}: failed or diverged stages</h3>" + table(t["failed_stages"]))
     timing = run_dir / "timing.csv"
     if timing.exists():
-        lines.append("<h3>Measured time per solve (timing.csv; one thread; shared machine)</h3>" + table(read_csv(timing)))
+        lines.append("<h3>Measured time per solve (timing.csv: one thread on the CPU, see its device column; shared machine)</h3>" + table(read_csv(timing)))
     return "\n".join(lines)
 
 
