@@ -2,6 +2,7 @@ import copy
 
 import pytest
 import torch
+from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from sciprune.core.masks import (
@@ -109,3 +110,14 @@ def test_apply_masks_idempotent(mlp):
     apply_masks(mlp)
     apply_masks(mlp)
     assert torch.equal(w, mlp.layers[0].weight)
+
+
+def test_loaded_masks_live_on_the_parameters_device():
+    """A state dict read on the CPU loads into a model on another device: its masks follow the parameters
+    (the ``meta`` device stands in for a GPU; before the fix the masks stayed on the CPU)."""
+    src = nn.Linear(3, 2)
+    set_mask(src, "weight", torch.tensor([[True, False, True], [False, True, True]]))
+    dst = nn.Linear(3, 2, device="meta")
+    with pytest.warns(UserWarning, match="meta parameter"):  # torch: copying into meta is a no-op
+        load_state_dict(dst, src.state_dict())
+    assert dst.weight_mask.device.type == "meta" and dst.weight_mask.dtype == torch.bool

@@ -214,7 +214,8 @@ def _register_masks_from(model: nn.Module, state_dict: dict[str, Tensor]) -> Non
             continue
         name = key[: -len(MASK_SUFFIX)]
         module, local = _owner(model, name)
-        module.register_buffer(local + MASK_SUFFIX, value.to(torch.bool).clone())
+        param: Tensor = getattr(module, local)
+        module.register_buffer(local + MASK_SUFFIX, value.to(device=param.device, dtype=torch.bool).clone())
 
 
 def load_state_dict(model: nn.Module, state_dict: dict[str, Tensor], *, strict: bool = True) -> None:
