@@ -15,7 +15,6 @@ import numpy as np
 from sciprune.errors import InputError
 from sciprune.validate import input_file, read_text
 
-
 #: vertices of each MFEM geometry: POINT, SEGMENT, TRIANGLE, SQUARE, TETRAHEDRON, CUBE, PRISM, PYRAMID
 GEOMETRY_VERTICES = {0: 1, 1: 2, 2: 3, 3: 4, 4: 4, 5: 8, 6: 6, 7: 5}
 GEOMETRY_DIM = {0: 0, 1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 3, 7: 3}
