@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.runner.helpers import cli
+from tests.runner.helpers import Killed, cli
 
 ARGS = ["amr", "--preset", "demo", "--set", "max_dofs=300", "--set", "rmse_points=1024",
         "--set", "baseline_max_dofs=2000", "-q"]
-
-
-class Killed(Exception):
-    """Stands for a kill: click would turn KeyboardInterrupt into an exit status."""
 
 
 @pytest.mark.mfem

@@ -6,7 +6,7 @@ import pytest
 
 import sciprune.studies.classify.protocol as protocol
 from sciprune.files import read_csv
-from tests.runner.helpers import TINY, cli
+from tests.runner.helpers import TINY, assert_resume_after_kill, cli
 
 
 @pytest.fixture(scope="module")
@@ -62,27 +62,9 @@ def test_report_is_remade_from_rows(capsys, monkeypatch, finished):
 
 
 def test_killed_run_resumes_to_the_same_metrics(capsys, monkeypatch, tmp_path, finished):
-    out = tmp_path / "killed"
-    calls = {"n": 0}
-    real = protocol.evaluate
-
-    class Killed(Exception):  # click turns KeyboardInterrupt into exit 1; a plain exception escapes
-        pass
-
-    def dying(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 15:  # in the middle of the second seed's cascades
-            raise Killed
-        return real(*a, **k)
-
-    monkeypatch.setattr(protocol, "evaluate", dying)
-    with pytest.raises(Killed):
-        cli(capsys, monkeypatch, "classify", "--out", str(out), "--quiet", *TINY)
-    monkeypatch.setattr(protocol, "evaluate", real)
-    assert not (out / "summary.json").exists()
-    code, _, err = cli(capsys, monkeypatch, "classify", "--out", str(out), "--quiet", "--resume", *TINY)
-    assert code == 0, err
-    assert (out / "metrics.csv").read_text() == (finished / "metrics.csv").read_text()
+    # killed in the middle of the second seed's cascades (the 15th evaluation)
+    assert_resume_after_kill(capsys, monkeypatch, module=protocol, name="evaluate", at=15, command=["classify", *TINY],
+                             out=tmp_path / "killed", finished=finished)
 
 
 def test_config_yaml_replays(capsys, monkeypatch, tmp_path, finished):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -31,29 +32,31 @@ with hold(out):
 """
 
 
-def _start_holder(out):
+@contextlib.contextmanager
+def _holder(out):
+    """A second process holding ``out``'s lock for the duration of the block, then killed."""
     out.mkdir(parents=True, exist_ok=True)
     marker = out.parent / "held"
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(out), str(marker)])
-    for _ in range(1200):
-        if marker.exists() or proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    assert marker.exists(), "the holder process did not take the lock"
-    return proc
+    try:
+        for _ in range(1200):
+            if marker.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert marker.exists(), "the holder process did not take the lock"
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
 
 
 def test_a_second_process_is_refused_with_the_holders_pid(capsys, monkeypatch, tmp_path, toy):
     out = tmp_path / "busy"
-    proc = _start_holder(out)
-    try:
+    with _holder(out) as proc:
         code, _, err = cli(capsys, monkeypatch, "toy", "--out", str(out), "-q")
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert f"in use by another sciprune run (pid {proc.pid})" in err
         assert not (out / "config.yaml").exists()
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
     # a killed holder releases the lock: the folder is usable again
     code, _, err = cli(capsys, monkeypatch, "toy", "--out", str(out), "-q")
     assert code == 0, err
@@ -64,14 +67,10 @@ def test_report_refuses_a_folder_a_run_holds(capsys, monkeypatch, tmp_path, toy)
     code, _, err = cli(capsys, monkeypatch, "toy", "--out", str(out), "-q")
     assert code == 0, err
     before = (out / "summary.json").read_bytes()
-    proc = _start_holder(out)
-    try:
+    with _holder(out) as proc:
         code, _, err = cli(capsys, monkeypatch, "report", str(out))
         assert code == 2 and f"in use by another sciprune run (pid {proc.pid})" in err, err
         assert (out / "summary.json").read_bytes() == before
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
 
 
 def test_user_folder_without_config_is_refused_untouched(capsys, monkeypatch, tmp_path, toy):

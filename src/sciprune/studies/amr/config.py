@@ -7,12 +7,12 @@ line).
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from sciprune.studies.base import StudyConfig
+from sciprune.studies.fields import FiniteFloat, NonNegativeFloat, PositiveFloat
 
 Mode = Literal["bulk", "pruning", "basic", "uniform"]
 Indicator = Literal["excess", "kept", "excess-volume", "residual"]
@@ -67,26 +67,19 @@ class AMRConfig(StudyConfig):
     indicator: Indicator = "residual"
     id_samples: int | None = Field(None, ge=2, le=1_000_000)
     error_samples: int = Field(128, ge=1, le=1_000_000)
-    threshold: float = Field(1e-3, gt=0.0)
+    threshold: PositiveFloat = 1e-3
     prop_threshold: float = Field(0.2, ge=0.0, le=1.0)
     epsilon: float = Field(1e-3, gt=0.0, lt=1.0)
     max_it: int | None = Field(None, ge=1, le=64)
     max_dofs: int | None = Field(None, ge=1)
     num_uniform_ref: int = Field(2, ge=0, le=64)
-    time_slice: float = 1.0
+    time_slice: FiniteFloat = 1.0
     paraview: bool = False
-    error_offset: float = Field(5.0, ge=0.0)
+    error_offset: NonNegativeFloat = 5.0
     component: int = Field(0, ge=0)
     rmse_points: int | None = Field(None, ge=16, le=50_000_000)
     uniform_baseline: bool = True
     baseline_max_dofs: int = Field(300_000, ge=1)
-
-    @field_validator("threshold", "time_slice", "error_offset")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("expected a finite number")
-        return v
 
     @field_validator("inr")
     @classmethod

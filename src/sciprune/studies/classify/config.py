@@ -4,31 +4,26 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sciprune.core.cascade import RETRAIN_POLICIES
 from sciprune.core.schedule import KERAS
-from sciprune.nn.mlp import ACTIVATIONS
 from sciprune.studies.base import StudyConfig
+from sciprune.studies.fields import Activation, OpenFraction, PositiveFloat, Section, Widths
 from sciprune.validate import memory
 
 Method = Literal["weight", "unit", "id"]
 METHODS: tuple[Method, ...] = ("weight", "unit", "id")
-MAX_WIDTH = 1_000_000
 MAX_FEATURES, MAX_CLASSES = 784, 256  # MNIST-sized inputs; IDX labels are bytes
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataConfig(_Section):
+class DataConfig(Section):
     name: Literal["digits", "mnist", "fashion-mnist"] = Field(
         "digits", description="digits (shipped), mnist or fashion-mnist (IDX files in data_dir)",
         json_schema_extra={"cli": "dataset"})
     data_dir: str | None = Field(None, description="folder with the four IDX files (mnist, fashion-mnist)",
                                  json_schema_extra={"cli": "data-dir"})
-    test_fraction: float = Field(0.25, gt=0.0, lt=1.0, description="digits only: held-out fraction")
+    test_fraction: OpenFraction = Field(0.25, description="digits only: held-out fraction")
     limit_train: int | None = Field(None, ge=1, le=100_000_000, description="use only the first N training images")
 
     @model_validator(mode="after")
@@ -39,32 +34,18 @@ class DataConfig(_Section):
         return self
 
 
-class ModelConfig(_Section):
-    hidden: list[int] = Field(default_factory=lambda: [128, 128, 64, 32], min_length=1, max_length=64)
-    activation: str = "relu"
-
-    @field_validator("hidden")
-    @classmethod
-    def _positive(cls, v: list[int]) -> list[int]:
-        if min(v) < 1 or max(v) > MAX_WIDTH:
-            raise ValueError(f"hidden widths must be in [1, {MAX_WIDTH}], got {v}")
-        return v
-
-    @field_validator("activation")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in ACTIVATIONS:
-            raise ValueError(f"expected one of {', '.join(sorted(ACTIVATIONS))}")
-        return v
+class ModelConfig(Section):
+    hidden: Widths = Field(default_factory=lambda: [128, 128, 64, 32])
+    activation: Activation = "relu"
 
 
-class TrainConfig(_Section):
+class TrainConfig(Section):
     epochs: int = Field(20, ge=0, le=100_000)
     batch_size: int = Field(128, ge=1, le=10_000_000)
-    lr: float = Field(1e-3, gt=0.0)
+    lr: PositiveFloat = 1e-3
 
 
-class PruneConfig(_Section):
+class PruneConfig(Section):
     methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
     sparsities: list[float] = Field(default_factory=lambda: list(KERAS), min_length=1, max_length=1000)
     retrain_epochs: int = Field(2, ge=0, le=100_000, description="0: only the one-shot curves; >0: also the retrained curves")

@@ -4,29 +4,26 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sciprune.studies.base import StudyConfig
+from sciprune.studies.fields import NonNegativeFloat, OpenFraction, PositiveFloat, Section
 
 #: the published schedule: fraction of each layer's weights removed after each stage
 SCHEDULE = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.90, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98)
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataConfig(_Section):
+class DataConfig(Section):
     path: str | None = Field(None, description="an HDF5 file from `sciprune moth simulate`; default: simulate into <out>/data.h5",
                              json_schema_extra={"cli": "data"})
     samples: int = Field(20000, ge=1, description="samples to simulate when no path is given")
     sim_seed: int = Field(12345, description="seed of the simulated samples")
     max_rows: int | None = Field(None, ge=10, description="use only the first N rows of the file")
-    val_fraction: float = Field(0.16, gt=0.0, lt=1.0)
-    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    val_fraction: OpenFraction = 0.16
+    test_fraction: OpenFraction = 0.2
 
 
-class ModelConfig(_Section):
+class ModelConfig(Section):
     hidden: list[int] = Field(default_factory=lambda: [400, 400, 400, 16], min_length=1)
     activation: Literal["tanh", "relu", "sigmoid", "gelu", "silu"] = "tanh"
 
@@ -38,12 +35,12 @@ class ModelConfig(_Section):
         return v
 
 
-class TrainConfig(_Section):
-    lr: float = Field(5e-4, gt=0.0)
+class TrainConfig(Section):
+    lr: PositiveFloat = 5e-4
     batch_size: int = Field(128, ge=1)
     check_every: int = Field(100, ge=1, description="batches between two validation checks of the plateau rule")
     window: int = Field(500, ge=1, description="batches per window of the plateau rule")
-    improvement: float = Field(0.01, ge=0.0, description="a member stops when its mean val loss improved less than this between two windows")
+    improvement: NonNegativeFloat = Field(0.01, description="a member stops when its mean val loss improved less than this between two windows")
     min_batches_dense: int = Field(0, ge=0, description="no member stops dense training before this many batches")
     max_batches_dense: int = Field(50000, ge=1)
     max_batches_stage: int = Field(20000, ge=1)
@@ -60,7 +57,7 @@ class MothConfig(StudyConfig):
     study: Literal["moth"] = "moth"
     members: int = Field(10, ge=1, description="networks in the Monte Carlo ensemble")
     shards: int = Field(1, ge=1, description="the members are split into this many independent shards (dask tasks)")
-    threshold: float = Field(1e-3, gt=0.0, description="a network is capable when its test MSE (scaled units) is at most this")
+    threshold: PositiveFloat = Field(1e-3, description="a network is capable when its test MSE (scaled units) is at most this")
     schedule: list[float] = Field(default_factory=lambda: list(SCHEDULE), min_length=1)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)

@@ -1,0 +1,41 @@
+"""One input-validation layer: every command and study checks what a user hands it through here.
+
+Each check raises :class:`~sciprune.errors.InputError` with one line: what was wrong, the value
+received, what is expected and, where there is one, what to do. The checks:
+
+* **paths** (:func:`input_file`, :func:`input_dir`, :func:`output_dir`): the empty string, a path
+  under ``/proc`` / ``/sys`` / ``/dev``, a path below a regular file, a directory where a file is
+  expected (and the reverse), a missing or unreadable file;
+* **text** (:func:`read_text`): bounded size, UTF-8 (the offending byte offset is named);
+* **YAML** (:func:`load_yaml`): duplicate keys refused, aliases bounded (a "billion laughs" document
+  expands to at most :data:`MAX_YAML_VALUES` values), size bounded, ``1e-3`` read as a number;
+* **strict config types** (:func:`strict_types`, :func:`finite_floats`): no ``true`` for a number, no
+  ``1e29`` for an integer, no ``inf`` / ``nan`` where a finite number is expected, no empty text (a
+  field opts out with ``json_schema_extra={"allow_inf": True}`` / ``{"allow_empty": True}``);
+* **sizes** (:func:`memory`): an allocation estimated beyond the machine's memory is refused with the
+  estimate named;
+* **addresses** (:func:`scheduler_address`);
+* **names** (:func:`closest`): an unknown name lists the valid ones with a closest-match suggestion;
+* **foreign files** (:func:`reading`, :func:`safetensors_header`): any exception raised while parsing
+  a user's file becomes one InputError line.
+
+One module a concept (:mod:`.paths`, :mod:`.text`, :mod:`.strict`, :mod:`.memory`, :mod:`.addresses`,
+:mod:`.names`, :mod:`.foreign`); this package re-exports their public names, so callers import from
+``sciprune.validate``.
+"""
+
+from __future__ import annotations
+
+from sciprune.validate.addresses import scheduler_address
+from sciprune.validate.foreign import reading, safetensors_header
+from sciprune.validate.memory import format_bytes, memory, physical_memory
+from sciprune.validate.names import closest
+from sciprune.validate.paths import SYSTEM_DIRS, input_dir, input_file, output_dir
+from sciprune.validate.strict import finite_floats, strict_types
+from sciprune.validate.text import MAX_TEXT_BYTES, MAX_YAML_VALUES, load_yaml, parse_yaml_value, read_text
+
+__all__ = [
+    "MAX_TEXT_BYTES", "MAX_YAML_VALUES", "SYSTEM_DIRS", "closest", "finite_floats", "format_bytes", "input_dir",
+    "input_file", "load_yaml", "memory", "output_dir", "parse_yaml_value", "physical_memory", "read_text", "reading",
+    "safetensors_header", "scheduler_address", "strict_types",
+]
