@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sciprune.core.cascade import CascadeSpec, run_cascade, train_dense
+from sciprune.core.cascade import CascadeSpec, StageInfo, run_cascade, train_dense
 from sciprune.core.count import dense_weights, network_stats
 from sciprune.core.io import load_state, save_state
 from sciprune.core.masks import apply_masks
@@ -164,18 +164,15 @@ def network_rows(model: StackedMLP, members: tuple[int, ...]) -> list[dict[str, 
     return rows
 
 
-def _last_stage(directory: Path) -> int:
-    found = [int(p.stem.split("_")[1]) for p in directory.glob("stage_*.pt")]
-    return max(found, default=-1)
-
-
 def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Dense training (``core.cascade.train_dense``), then the schedule on ``core.cascade.run_cascade``.
 
-    The study plugs in its ``train_fn`` (:func:`train_to_plateau`, which also records each
-    member's batches and whether it plateaued) and its ``eval_fn`` (per-member test / validation
-    MSE and structure, one dict per member; it also keeps each member's optimum weights). Returns
-    ``(rows, timings)``: one row per member × stage (``stage`` 0 = dense), and wall times.
+    The study plugs in its ``train_fn`` (:func:`train_to_plateau`; it returns each member's batches
+    and whether it plateaued as ``per_member`` metrics, which the cascade puts in the rows) and its
+    ``eval_fn`` (per-member test / validation MSE and structure, one dict per member, told its stage
+    by the cascade; it also keeps each member's optimum weights). Only the last complete stage's
+    checkpoint is kept. Returns ``(rows, timings)``: one row per member × stage (``stage`` 0 =
+    dense), and wall times.
     """
     cfg = job.cfg
     data = load(job.data_path, seed=cfg.seed, val_fraction=cfg.data.val_fraction,
@@ -184,7 +181,6 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     directory.mkdir(parents=True, exist_ok=True)
     model = build(cfg, job.members)
     n_dense = dense_weights(model)
-    side: dict[str, Any] = {}
     timings: list[dict[str, Any]] = []
     clock = {"t": time.perf_counter()}
 
@@ -192,11 +188,11 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         return torch.optim.Adam(params, lr=cfg.train.lr), None
 
     def trainer(max_batches: int, min_batches: int = 0) -> Any:
-        def train(m: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+        def train(m: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, Any]:
             assert isinstance(m, StackedMLP)
-            side["batches"], side["stopped"], loss = train_to_plateau(m, optimizer, data, cfg, generator, max_batches,
-                                                                      min_batches)
-            return loss
+            batches, stopped, loss = train_to_plateau(m, optimizer, data, cfg, generator, max_batches, min_batches)
+            return {"loss": loss, "per_member": [{"batches": int(b), "plateaued": bool(s)}
+                                                 for b, s in zip(batches.tolist(), stopped.tolist())]}
         return train
 
     optimum_file = directory / "optimum.pt"
@@ -214,19 +210,21 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         out = []
         for j, net in enumerate(network_rows(m, job.members)):
             out.append({**net, "method": "magnitude", "seed": cfg.seed, "stage": stage, "test_mse": float(test[j]),
-                        "val_mse": float(val[j]), "batches": int(side["batches"][j]), "plateaued": bool(side["stopped"][j])})
+                        "val_mse": float(val[j])})
             if float(test[j]) <= cfg.threshold:
                 optimum_stage[j] = stage
                 for k, v in m.state_dict().items():
                     if k in optimum:
                         optimum[k][j] = v[j]
         save_state(optimum_file, {"members": list(job.members), "arch": m.arch, "state": optimum, "stage": optimum_stage})
-        now = time.perf_counter()
-        timings.append({"shard_first_member": job.members[0], "members": len(job.members), "stage": stage,
-                        "seconds": now - clock["t"], "member_batches": int(side["batches"].sum()),
-                        "max_batches": int(side["batches"].max())})
-        clock["t"] = now
         return out
+
+    def timing(stage_rows: list[dict[str, Any]]) -> None:
+        now = time.perf_counter()
+        batches = [int(r["batches"]) for r in stage_rows]
+        timings.append({"shard_first_member": job.members[0], "members": len(job.members), "stage": stage_rows[0]["stage"],
+                        "seconds": now - clock["t"], "member_batches": sum(batches), "max_batches": max(batches)})
+        clock["t"] = now
 
     # dense: core's train_dense (checkpointed); its rows are kept beside its checkpoint
     dense_rows_file = directory / "dense_rows.pt"
@@ -238,35 +236,35 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     else:
         model.eval()
         dense_rows = []
+        per_member = dense.train_metrics["per_member"]
         for j, metrics in enumerate(evaluate(model, 0)):
             dense_rows.append({"stage": 0, "sparsity": 0.0, "member": j,
                                **network_stats(model, n_dense // model.members, member=j),
-                               "retrain_loss": dense.losses[-1], **metrics})
+                               "retrain_loss": dense.losses[-1], **metrics, **per_member[j]})
+        timing(dense_rows)
         save_state(dense_rows_file, {"rows": dense_rows})
 
     # the schedule: core's run_cascade, finetuning (Adam state carried) to the plateau rule
-    first = _last_stage(directory) + 1 if job.resume else 0
-    counter = {"stage": first}
-
-    def eval_fn(m: torch.nn.Module) -> list[dict[str, Any]]:
-        counter["stage"] += 1
-        return evaluate(m, counter["stage"])
+    def eval_fn(m: torch.nn.Module, *, stage: StageInfo) -> list[dict[str, Any]]:
+        return evaluate(m, stage.index + 1)  # stage 0 is the dense network
 
     def prune_fn(m: torch.nn.Module, sparsity: float, _g: torch.Generator) -> torch.nn.Module:
         prune(m, sparsity, criterion="magnitude", allocation="layerwise")
         apply_masks(m)
         return m
 
-    def drop_old(row: dict[str, Any]) -> None:
-        keep = _last_stage(directory)
-        for old in directory.glob("stage_*.pt"):
-            if int(old.stem.split("_")[1]) < keep:
-                old.unlink()
+    pending: list[dict[str, Any]] = []
+
+    def on_stage(row: dict[str, Any]) -> None:  # one call per member's row; a stage is complete with the last
+        pending.append(row)
+        if len(pending) == len(job.members):
+            timing(pending)
+            pending.clear()
 
     rows = run_cascade(
         dense, CascadeSpec(tuple(cfg.schedule), mode="iterative", retrain_epochs=1, retrain="finetune"),
         prune_fn=prune_fn, train_fn=trainer(cfg.train.max_batches_stage), eval_fn=eval_fn,
         make_optimizer=make_optimizer, build=lambda arch: StackedMLP.from_arch(arch), seed=cfg.seed,
-        key="moth", checkpoint_dir=directory, resume=job.resume, on_stage=drop_old,
+        key="moth", checkpoint_dir=directory, resume=job.resume, on_stage=on_stage, keep_stages="last",
     )
     return [*dense_rows, *rows], timings
