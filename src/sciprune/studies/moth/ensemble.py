@@ -80,14 +80,28 @@ def member_mse(model: StackedMLP, split: Split, rows: int | None = None) -> Tens
     return total / (len(x) * y.shape[1])
 
 
-def _restore(params: Sequence[Tensor], optimizer: torch.optim.Optimizer, frozen: Tensor, members: int) -> list[Any]:
-    """Copies of the frozen members' slices of every parameter and per-entry optimizer state."""
-    saved = []
+def _frozen_copies(params: Sequence[Tensor], optimizer: torch.optim.Optimizer,
+                   frozen: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """``(tensor, copy of its frozen members' slices)`` (``index_select`` on the member axis) for every
+    parameter and every per-entry optimizer state tensor (see :func:`_put_back`)."""
+    return [(t, t.index_select(0, frozen)) for t in _member_tensors(params, optimizer)]
+
+
+def _put_back(frozen: Tensor, copies: list[tuple[Tensor, Tensor]]) -> None:
+    """Write the slices of :func:`_frozen_copies` back (``index_copy_``): the frozen members are unchanged."""
+    with torch.no_grad():
+        for t, saved in copies:
+            t.index_copy_(0, frozen, saved)
+
+
+def _member_tensors(params: Sequence[Tensor], optimizer: torch.optim.Optimizer) -> list[Tensor]:
+    """Every parameter and every optimizer state tensor shaped like it (Adam's moments), detached."""
+    out = []
     for p in params:
-        state = {k: v[frozen].clone() for k, v in optimizer.state.get(p, {}).items()
-                 if isinstance(v, Tensor) and v.dim() > 0 and v.shape[0] == members}
-        saved.append((p.detach()[frozen].clone(), state))
-    return saved
+        out.append(p.detach())
+        out.extend(v for v in optimizer.state.get(p, {}).values()
+                   if isinstance(v, Tensor) and v.shape == p.shape)
+    return out
 
 
 def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: MothData, cfg: MothConfig,
@@ -96,17 +110,24 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
 
     No member stops before ``min_batches`` batches (but a non-finite loss still stops it).
     Returns ``(batches per member, stopped per member, mean training MSE per member and batch)``.
+
+    Per step the loop does the work of the step and nothing else: the set of active members changes
+    only at a validation check, so the frozen members' indices, their batch counts and the
+    choice to save and restore their slices are settled there; the per-step training losses stay
+    tensors (no host round trip) until the end.
     """
     t = cfg.train
     x, y, n = data.train.x, data.train.y, len(data.train.x)
     members = model.members
     params = list(model.parameters())
     active = torch.ones(members, dtype=torch.bool)
+    frozen = torch.zeros(0, dtype=torch.long)  # indices of the stopped members (fixed between two checks)
     batches = torch.zeros(members, dtype=torch.long)
+    counted = 0  # batches already added to ``batches``
+    sums: list[Tensor] = []  # per batch: the sum of the active members' losses
     history: list[Tensor] = []
     k = t.window // t.check_every
     order, pos = torch.randperm(n, generator=generator), 0
-    total, seen = 0.0, 0
     model.train()
     for b in range(max_batches):
         if pos + t.batch_size > n:
@@ -117,18 +138,17 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
         err = model(x[idx]) - y[idx]
         loss = (err**2).mean(dim=(1, 2))
         loss.sum().backward()
-        total += float(loss.detach()[active].sum())
-        seen += int(active.sum())
-        frozen = (~active).nonzero().squeeze(1)
-        saved = _restore(params, optimizer, frozen, members) if len(frozen) else []
-        optimizer.step()
-        with torch.no_grad():
-            for p, (value, state) in zip(params, saved):
-                p[frozen] = value
-                for key, v in state.items():
-                    optimizer.state[p][key][frozen] = v
-        batches += active.long()
+        lost = loss.detach()
+        sums.append(lost.sum() if len(frozen) == 0 else lost[active].sum())
+        if len(frozen):
+            copies = _frozen_copies(params, optimizer, frozen)
+            optimizer.step()
+            _put_back(frozen, copies)
+        else:
+            optimizer.step()
         if (b + 1) % t.check_every == 0:
+            batches += active.long() * (b + 1 - counted)
+            counted = b + 1
             history.append(member_mse(model, data.val, t.val_rows))
             last = history[-1]
             stop = ~torch.isfinite(last)
@@ -139,9 +159,14 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
             if b + 1 < min_batches:
                 stop &= ~torch.isfinite(last)  # before min_batches only a diverged member stops
             active &= ~stop
+            frozen = (~active).nonzero().squeeze(1)
             if not bool(active.any()):
                 break
-    return batches, ~active, total / max(seen, 1)
+    batches += active.long() * (len(sums) - counted)
+    total = 0.0
+    for v in torch.stack(sums).tolist() if sums else []:
+        total += v  # summed in this order, in double: the same number as a running ``float`` sum
+    return batches, ~active, total / max(int(batches.sum()), 1)
 
 
 def network_rows(model: StackedMLP, members: tuple[int, ...]) -> list[dict[str, Any]]:
@@ -185,7 +210,7 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     clock = {"t": time.perf_counter()}
 
     def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
-        return torch.optim.Adam(params, lr=cfg.train.lr), None
+        return torch.optim.Adam(params, lr=cfg.train.lr, foreach=True), None  # foreach: the same numbers, fewer calls
 
     def trainer(max_batches: int, min_batches: int = 0) -> Any:
         def train(m: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, Any]:
