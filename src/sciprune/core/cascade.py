@@ -17,6 +17,9 @@ Every stage writes a checkpoint; ``resume=True`` continues after the last comple
 the same numbers as an uninterrupted run (all randomness comes from generators derived from
 ``seed`` and the stage index, never from global state). A resume checks that the stored spec,
 seed and key are the ones asked for (D7): a directory written by another run is refused.
+``keep_stages="last"`` deletes a stage's checkpoint once the next one is written (a resume needs
+only the last complete stage; an ensemble's 18 stages at the published scale are ~9 GB otherwise);
+the default ``"all"`` keeps every stage.
 
 ``eval_fn`` runs in eval mode and decides its own grad mode (wrap it in ``torch.no_grad()``
 unless it needs autograd, like a CNF's likelihood). ``schedule_every="step"`` steps the
@@ -25,15 +28,24 @@ schedule; ``train_fn`` needs no change). For a stacked ensemble (a model whose u
 ``members > 1``) every stage gives one row per member (``member`` column, that member's sizes);
 ``eval_fn`` may then return one dict per member. Study metrics pass through into the rows; a
 numeric ``nfe`` metric also gives ``flops_nfe = flops * nfe`` (the cost of one prediction of a
-neural ODE).
+neural ODE). An ``eval_fn`` that accepts a keyword ``stage`` (or ``**kwargs``) is called with
+``stage=StageInfo(index, sparsity)``; others are called with the model alone.
+
+A train function (:data:`CascadeTrainFn`) returns its mean loss, or a mapping: ``loss`` (recorded
+as ``retrain_loss``), further entries that go into every row of the stage, and ``per_member`` (one
+dict per member of an ensemble, each into its member's row). These come from the stage's last
+retraining epoch; they follow the ``eval_fn`` metrics in the row, and an ``eval_fn`` metric of the
+same name wins. ``train_dense`` keeps the last epoch's in
+``Dense.train_metrics``.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,7 +58,6 @@ from sciprune.core.count import network_stats as network_stats
 from sciprune.core.io import load_state, save_state
 from sciprune.core.masks import apply_masks, enforce_masks, load_state_dict
 from sciprune.core.seeding import torch_generator
-from sciprune.core.train import TrainFn
 from sciprune.core.units import units_of
 from sciprune.errors import InputError
 
@@ -54,13 +65,45 @@ T = TypeVar("T")
 Scheduler = Any  # torch.optim.lr_scheduler.LRScheduler (its base class name changed across versions)
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], tuple[torch.optim.Optimizer, Scheduler | None]]
 PruneFn = Callable[[nn.Module, float, torch.Generator], nn.Module]
-EvalFn = Callable[[nn.Module], dict[str, Any] | list[dict[str, Any]]]
+EvalFn = Callable[..., dict[str, Any] | list[dict[str, Any]]]  # (model) or (model, *, stage: StageInfo)
 BuildFn = Callable[[dict[str, Any]], nn.Module]
 Progress = Callable[..., Iterator[Any]]
 
 MODES = ("iterative", "oneshot")
 SCHEDULE_EVERY = ("epoch", "step")
 RETRAIN_POLICIES = ("finetune", "reset", "lr_rewind", "weight_rewind")
+KEEP_STAGES = ("all", "last")
+# ``train(model, optimizer, generator)``: one epoch; its mean loss, or a mapping with ``loss`` and more
+# (see the module docstring). Every :data:`sciprune.core.train.TrainFn` is one.
+CascadeTrainFn = Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float | Mapping[str, Any]]
+
+
+def split_train_result(result: float | Mapping[str, Any]) -> tuple[float, dict[str, Any]]:
+    """``(loss, extra metrics)`` of what a train function returned (a float, or a mapping with ``loss``)."""
+    if not isinstance(result, Mapping):
+        return float(result), {}
+    extra = dict(result)
+    if "loss" not in extra:
+        raise InputError(f"a train function's mapping needs a 'loss' entry; got keys {sorted(extra)}")
+    return float(extra.pop("loss")), extra
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """What ``eval_fn`` may learn about the stage it evaluates: its index in the schedule and its sparsity."""
+
+    index: int
+    sparsity: float
+
+
+def _takes_stage(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` accepts a keyword ``stage`` (by name or through ``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature
+        return False
+    return any(p.kind is p.VAR_KEYWORD or (p.name == "stage" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+               for p in params)
 
 
 def _no_progress(iterable: Iterable[T], **_: Any) -> Iterator[T]:
@@ -81,12 +124,13 @@ class Dense:
     lrs: list[float]                     # learning rate of each param group at the end of training
     optimizer: dict[str, Any]            # optimizer state at the end of training
     losses: list[float] = field(default_factory=list)
+    train_metrics: dict[str, Any] = field(default_factory=dict)  # the last epoch's extra train metrics
 
 
 def train_dense(
     model: nn.Module,
     *,
-    train_fn: TrainFn,
+    train_fn: CascadeTrainFn,
     make_optimizer: OptimizerFactory,
     epochs: int,
     seed: int,
@@ -105,7 +149,7 @@ def train_dense(
         s = load_state(checkpoint)
         _check_resume(checkpoint, s, {"seed": seed, "epochs": epochs, "rewind_epoch": rewind_epoch})
         load_state_dict(model, s["state"])
-        return Dense(s["arch"], s["state"], s["rewind"], s["lrs"], s["optimizer"], s["losses"])
+        return Dense(s["arch"], s["state"], s["rewind"], s["lrs"], s["optimizer"], s["losses"], s.get("train_metrics", {}))
     if not 0 <= rewind_epoch <= epochs:
         raise InputError(f"rewind_epoch must be in [0, epochs={epochs}]; got {rewind_epoch}")
     optimizer, scheduler = make_optimizer(model.parameters())
@@ -113,8 +157,10 @@ def train_dense(
     scheduler = _per_step(optimizer, scheduler, schedule_every)
     rewind = _clone(model.state_dict())
     losses = []
+    metrics: dict[str, Any] = {}
     for epoch in progress(range(epochs), desc="dense training", total=epochs):
-        losses.append(float(train_fn(model, optimizer, torch_generator(seed, "dense", epoch))))
+        loss, metrics = split_train_result(train_fn(model, optimizer, torch_generator(seed, "dense", epoch)))
+        losses.append(loss)
         if scheduler is not None:
             scheduler.step()
         if epoch + 1 == rewind_epoch:
@@ -127,6 +173,7 @@ def train_dense(
         lrs=[float(g["lr"]) for g in optimizer.param_groups],
         optimizer=optimizer.state_dict(),
         losses=losses,
+        train_metrics=metrics,
     )
     if checkpoint is not None:
         save_state(checkpoint, {**dense.__dict__, "seed": seed, "epochs": epochs, "rewind_epoch": rewind_epoch})
@@ -189,7 +236,7 @@ def run_cascade(
     spec: CascadeSpec,
     *,
     prune_fn: PruneFn,
-    train_fn: TrainFn,
+    train_fn: CascadeTrainFn,
     eval_fn: EvalFn,
     make_optimizer: OptimizerFactory,
     build: BuildFn,
@@ -200,6 +247,7 @@ def run_cascade(
     progress: Progress = _no_progress,
     on_stage: Callable[[dict[str, Any]], None] | None = None,
     schedule_every: str = "epoch",
+    keep_stages: str = "all",
 ) -> list[dict[str, Any]]:
     """Walk ``spec.sparsities`` from ``dense``; returns one record per stage.
 
@@ -207,7 +255,11 @@ def run_cascade(
     smaller network (e.g. ID pruning). ``eval_fn(model)`` returns the study's metrics. ``build(arch)``
     rebuilds a network from its ``arch`` (for checkpoints and one-shot restarts). ``key`` names this
     cascade in the derived seeds, so two cascades of one run draw independent numbers.
+    ``keep_stages="last"`` keeps only the last complete stage's checkpoint in ``checkpoint_dir``.
     """
+    if keep_stages not in KEEP_STAGES:
+        raise InputError(f"keep_stages must be one of {', '.join(KEEP_STAGES)}; got {keep_stages!r}")
+    eval_takes_stage = _takes_stage(eval_fn)
 
     def fresh_dense() -> nn.Module:
         m = build(dense.arch)
@@ -240,17 +292,22 @@ def run_cascade(
         if model is not before:
             optimizer_state = None  # a new network: old optimizer state does not fit it
         losses: list[float] = []
+        train_metrics: dict[str, Any] = {}
         if spec.retrain_epochs > 0:
-            optimizer_state, losses = _retrain(model, dense, spec, optimizer_state, train_fn, make_optimizer, seed, key,
-                                               stage, schedule_every)
+            optimizer_state, losses, train_metrics = _retrain(model, dense, spec, optimizer_state, train_fn,
+                                                              make_optimizer, seed, key, stage, schedule_every)
         model.eval()
-        stage_rows = _stage_rows(model, stage, sparsity, n_dense, members, losses, eval_fn(model))
+        metrics = eval_fn(model, stage=StageInfo(stage, sparsity)) if eval_takes_stage else eval_fn(model)
+        stage_rows = _stage_rows(model, stage, sparsity, n_dense, members, losses, metrics, train_metrics)
         rows.extend(stage_rows)
         if checkpoint_dir is not None:
             save_state(_stage_file(checkpoint_dir, stage), {
                 "arch": dict(getattr(model, "arch")), "state": _clone(model.state_dict()),
                 "optimizer": optimizer_state, "rows": rows, **record,
             })
+            if keep_stages == "last":  # the new stage is complete on disk: older ones are not needed to resume
+                for old in range(stage):
+                    _stage_file(checkpoint_dir, old).unlink(missing_ok=True)
         if on_stage is not None:
             for row in stage_rows:
                 on_stage(row)
@@ -258,10 +315,15 @@ def run_cascade(
 
 
 def _stage_rows(model: nn.Module, stage: int, sparsity: float, n_dense: int, members: int, losses: list[float],
-                metrics: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+                metrics: dict[str, Any] | list[dict[str, Any]],
+                train_metrics: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One row (or one per member of an ensemble) for a finished stage."""
     if isinstance(metrics, list) and len(metrics) != members:
         raise InputError(f"eval_fn returned {len(metrics)} metric dicts; expected one, or one per member ({members})")
+    train_metrics = dict(train_metrics or {})
+    per_member = train_metrics.pop("per_member", None)
+    if per_member is not None and len(per_member) != members:
+        raise InputError(f"train_fn returned {len(per_member)} per_member dicts; expected one per member ({members})")
     out = []
     for j in range(members):
         row: dict[str, Any] = {"stage": stage, "sparsity": sparsity}
@@ -274,6 +336,8 @@ def _stage_rows(model: nn.Module, stage: int, sparsity: float, n_dense: int, mem
             row["retrain_loss"] = losses[-1]
         m = metrics[j] if isinstance(metrics, list) else metrics
         row.update(m)
+        extra = {**train_metrics, **(per_member[j] if per_member is not None else {})}
+        row.update({k: v for k, v in extra.items() if k not in m})
         nfe = m.get("nfe")
         if isinstance(nfe, int | float) and isinstance(row.get("flops"), int | float):
             row["flops_nfe"] = row["flops"] * nfe
@@ -283,9 +347,10 @@ def _stage_rows(model: nn.Module, stage: int, sparsity: float, n_dense: int, mem
 
 def _retrain(
     model: nn.Module, dense: Dense, spec: CascadeSpec, optimizer_state: dict[str, Any] | None,
-    train_fn: TrainFn, make_optimizer: OptimizerFactory, seed: int, key: str, stage: int, schedule_every: str = "epoch",
-) -> tuple[dict[str, Any] | None, list[float]]:
-    """Retrain a pruned ``model`` by ``spec.retrain``; returns the optimizer state and the losses."""
+    train_fn: CascadeTrainFn, make_optimizer: OptimizerFactory, seed: int, key: str, stage: int, schedule_every: str = "epoch",
+) -> tuple[dict[str, Any] | None, list[float], dict[str, Any]]:
+    """Retrain a pruned ``model`` by ``spec.retrain``; returns the optimizer state, the losses and the
+    last epoch's extra train metrics."""
     if spec.retrain == "weight_rewind":
         with torch.no_grad():
             for name, tensor in model.state_dict().items():
@@ -305,9 +370,11 @@ def _retrain(
     hooks = enforce_masks(model, optimizer, gradients=isinstance(optimizer, torch.optim.LBFGS))  # L-BFGS reads gradients (D3)
     scheduler = _per_step(optimizer, scheduler, schedule_every)
     losses = []
+    metrics: dict[str, Any] = {}
     for epoch in range(spec.retrain_epochs):
-        losses.append(float(train_fn(model, optimizer, torch_generator(seed, key, "retrain", stage, epoch))))
+        loss, metrics = split_train_result(train_fn(model, optimizer, torch_generator(seed, key, "retrain", stage, epoch)))
+        losses.append(loss)
         if scheduler is not None:
             scheduler.step()
     hooks.remove()  # the model may be retrained again with another optimizer: no hooks pile up
-    return optimizer.state_dict(), losses
+    return optimizer.state_dict(), losses, metrics

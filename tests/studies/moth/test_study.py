@@ -97,13 +97,15 @@ def test_a_plateaued_member_stops_while_the_others_train(data: Path):
     opt2 = torch.optim.Adam(m2.parameters(), lr=1e-3)
     w0 = [p.detach()[0].clone() for p in m2.parameters()]
     frozen = torch.tensor([0])
-    saved = ensemble._restore(list(m2.parameters()), opt2, frozen, 3)
-    err = m2(d.train.x[:64]) - d.train.y[:64]
-    (err**2).mean(dim=(1, 2)).sum().backward()
-    opt2.step()
-    with torch.no_grad():
-        for p, (value, _) in zip(m2.parameters(), saved):
-            p[frozen] = value
+    for _ in range(2):  # the second step has Adam moments to keep too
+        moments = [v[0].clone() for p in m2.parameters() for v in opt2.state.get(p, {}).values() if v.dim()]
+        copies = ensemble._frozen_copies(list(m2.parameters()), opt2, frozen)
+        err = m2(d.train.x[:64]) - d.train.y[:64]
+        (err**2).mean(dim=(1, 2)).sum().backward()
+        opt2.step()
+        ensemble._put_back(frozen, copies)
+        after = [v[0] for p in m2.parameters() for v in opt2.state.get(p, {}).values() if v.dim()]
+        assert all(torch.equal(a, b) for a, b in zip(moments, after))
     assert all(torch.equal(p.detach()[0], w) for p, w in zip(m2.parameters(), w0))
     assert not all(torch.equal(p.detach()[1], b[1]) for p, b in zip(m2.parameters(), before))
 

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sciprune.core.cascade import CascadeSpec, run_cascade, train_dense
+from sciprune.core.cascade import CascadeSpec, StageInfo, run_cascade, train_dense
 from sciprune.core.count import dense_weights, network_stats
 from sciprune.core.io import load_state, save_state
 from sciprune.core.masks import apply_masks
@@ -80,14 +80,28 @@ def member_mse(model: StackedMLP, split: Split, rows: int | None = None) -> Tens
     return total / (len(x) * y.shape[1])
 
 
-def _restore(params: Sequence[Tensor], optimizer: torch.optim.Optimizer, frozen: Tensor, members: int) -> list[Any]:
-    """Copies of the frozen members' slices of every parameter and per-entry optimizer state."""
-    saved = []
+def _frozen_copies(params: Sequence[Tensor], optimizer: torch.optim.Optimizer,
+                   frozen: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """``(tensor, copy of its frozen members' slices)`` (``index_select`` on the member axis) for every
+    parameter and every per-entry optimizer state tensor (see :func:`_put_back`)."""
+    return [(t, t.index_select(0, frozen)) for t in _member_tensors(params, optimizer)]
+
+
+def _put_back(frozen: Tensor, copies: list[tuple[Tensor, Tensor]]) -> None:
+    """Write the slices of :func:`_frozen_copies` back (``index_copy_``): the frozen members are unchanged."""
+    with torch.no_grad():
+        for t, saved in copies:
+            t.index_copy_(0, frozen, saved)
+
+
+def _member_tensors(params: Sequence[Tensor], optimizer: torch.optim.Optimizer) -> list[Tensor]:
+    """Every parameter and every optimizer state tensor shaped like it (Adam's moments), detached."""
+    out = []
     for p in params:
-        state = {k: v[frozen].clone() for k, v in optimizer.state.get(p, {}).items()
-                 if isinstance(v, Tensor) and v.dim() > 0 and v.shape[0] == members}
-        saved.append((p.detach()[frozen].clone(), state))
-    return saved
+        out.append(p.detach())
+        out.extend(v for v in optimizer.state.get(p, {}).values()
+                   if isinstance(v, Tensor) and v.shape == p.shape)
+    return out
 
 
 def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: MothData, cfg: MothConfig,
@@ -96,17 +110,24 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
 
     No member stops before ``min_batches`` batches (but a non-finite loss still stops it).
     Returns ``(batches per member, stopped per member, mean training MSE per member and batch)``.
+
+    Per step the loop does the work of the step and nothing else: the set of active members changes
+    only at a validation check, so the frozen members' indices, their batch counts and the
+    choice to save and restore their slices are settled there; the per-step training losses stay
+    tensors (no host round trip) until the end.
     """
     t = cfg.train
     x, y, n = data.train.x, data.train.y, len(data.train.x)
     members = model.members
     params = list(model.parameters())
     active = torch.ones(members, dtype=torch.bool)
+    frozen = torch.zeros(0, dtype=torch.long)  # indices of the stopped members (fixed between two checks)
     batches = torch.zeros(members, dtype=torch.long)
+    counted = 0  # batches already added to ``batches``
+    sums: list[Tensor] = []  # per batch: the sum of the active members' losses
     history: list[Tensor] = []
     k = t.window // t.check_every
     order, pos = torch.randperm(n, generator=generator), 0
-    total, seen = 0.0, 0
     model.train()
     for b in range(max_batches):
         if pos + t.batch_size > n:
@@ -117,18 +138,17 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
         err = model(x[idx]) - y[idx]
         loss = (err**2).mean(dim=(1, 2))
         loss.sum().backward()
-        total += float(loss.detach()[active].sum())
-        seen += int(active.sum())
-        frozen = (~active).nonzero().squeeze(1)
-        saved = _restore(params, optimizer, frozen, members) if len(frozen) else []
-        optimizer.step()
-        with torch.no_grad():
-            for p, (value, state) in zip(params, saved):
-                p[frozen] = value
-                for key, v in state.items():
-                    optimizer.state[p][key][frozen] = v
-        batches += active.long()
+        lost = loss.detach()
+        sums.append(lost.sum() if len(frozen) == 0 else lost[active].sum())
+        if len(frozen):
+            copies = _frozen_copies(params, optimizer, frozen)
+            optimizer.step()
+            _put_back(frozen, copies)
+        else:
+            optimizer.step()
         if (b + 1) % t.check_every == 0:
+            batches += active.long() * (b + 1 - counted)
+            counted = b + 1
             history.append(member_mse(model, data.val, t.val_rows))
             last = history[-1]
             stop = ~torch.isfinite(last)
@@ -139,9 +159,14 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
             if b + 1 < min_batches:
                 stop &= ~torch.isfinite(last)  # before min_batches only a diverged member stops
             active &= ~stop
+            frozen = (~active).nonzero().squeeze(1)
             if not bool(active.any()):
                 break
-    return batches, ~active, total / max(seen, 1)
+    batches += active.long() * (len(sums) - counted)
+    total = 0.0
+    for v in torch.stack(sums).tolist() if sums else []:
+        total += v  # summed in this order, in double: the same number as a running ``float`` sum
+    return batches, ~active, total / max(int(batches.sum()), 1)
 
 
 def network_rows(model: StackedMLP, members: tuple[int, ...]) -> list[dict[str, Any]]:
@@ -164,18 +189,15 @@ def network_rows(model: StackedMLP, members: tuple[int, ...]) -> list[dict[str, 
     return rows
 
 
-def _last_stage(directory: Path) -> int:
-    found = [int(p.stem.split("_")[1]) for p in directory.glob("stage_*.pt")]
-    return max(found, default=-1)
-
-
 def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Dense training (``core.cascade.train_dense``), then the schedule on ``core.cascade.run_cascade``.
 
-    The study plugs in its ``train_fn`` (:func:`train_to_plateau`, which also records each
-    member's batches and whether it plateaued) and its ``eval_fn`` (per-member test / validation
-    MSE and structure, one dict per member; it also keeps each member's optimum weights). Returns
-    ``(rows, timings)``: one row per member × stage (``stage`` 0 = dense), and wall times.
+    The study plugs in its ``train_fn`` (:func:`train_to_plateau`; it returns each member's batches
+    and whether it plateaued as ``per_member`` metrics, which the cascade puts in the rows) and its
+    ``eval_fn`` (per-member test / validation MSE and structure, one dict per member, told its stage
+    by the cascade; it also keeps each member's optimum weights). Only the last complete stage's
+    checkpoint is kept. Returns ``(rows, timings)``: one row per member × stage (``stage`` 0 =
+    dense), and wall times.
     """
     cfg = job.cfg
     data = load(job.data_path, seed=cfg.seed, val_fraction=cfg.data.val_fraction,
@@ -184,19 +206,18 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     directory.mkdir(parents=True, exist_ok=True)
     model = build(cfg, job.members)
     n_dense = dense_weights(model)
-    side: dict[str, Any] = {}
     timings: list[dict[str, Any]] = []
     clock = {"t": time.perf_counter()}
 
     def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
-        return torch.optim.Adam(params, lr=cfg.train.lr), None
+        return torch.optim.Adam(params, lr=cfg.train.lr, foreach=True), None  # foreach: the same numbers, fewer calls
 
     def trainer(max_batches: int, min_batches: int = 0) -> Any:
-        def train(m: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+        def train(m: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, Any]:
             assert isinstance(m, StackedMLP)
-            side["batches"], side["stopped"], loss = train_to_plateau(m, optimizer, data, cfg, generator, max_batches,
-                                                                      min_batches)
-            return loss
+            batches, stopped, loss = train_to_plateau(m, optimizer, data, cfg, generator, max_batches, min_batches)
+            return {"loss": loss, "per_member": [{"batches": int(b), "plateaued": bool(s)}
+                                                 for b, s in zip(batches.tolist(), stopped.tolist())]}
         return train
 
     optimum_file = directory / "optimum.pt"
@@ -214,19 +235,21 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         out = []
         for j, net in enumerate(network_rows(m, job.members)):
             out.append({**net, "method": "magnitude", "seed": cfg.seed, "stage": stage, "test_mse": float(test[j]),
-                        "val_mse": float(val[j]), "batches": int(side["batches"][j]), "plateaued": bool(side["stopped"][j])})
+                        "val_mse": float(val[j])})
             if float(test[j]) <= cfg.threshold:
                 optimum_stage[j] = stage
                 for k, v in m.state_dict().items():
                     if k in optimum:
                         optimum[k][j] = v[j]
         save_state(optimum_file, {"members": list(job.members), "arch": m.arch, "state": optimum, "stage": optimum_stage})
-        now = time.perf_counter()
-        timings.append({"shard_first_member": job.members[0], "members": len(job.members), "stage": stage,
-                        "seconds": now - clock["t"], "member_batches": int(side["batches"].sum()),
-                        "max_batches": int(side["batches"].max())})
-        clock["t"] = now
         return out
+
+    def timing(stage_rows: list[dict[str, Any]]) -> None:
+        now = time.perf_counter()
+        batches = [int(r["batches"]) for r in stage_rows]
+        timings.append({"shard_first_member": job.members[0], "members": len(job.members), "stage": stage_rows[0]["stage"],
+                        "seconds": now - clock["t"], "member_batches": sum(batches), "max_batches": max(batches)})
+        clock["t"] = now
 
     # dense: core's train_dense (checkpointed); its rows are kept beside its checkpoint
     dense_rows_file = directory / "dense_rows.pt"
@@ -238,35 +261,35 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     else:
         model.eval()
         dense_rows = []
+        per_member = dense.train_metrics["per_member"]
         for j, metrics in enumerate(evaluate(model, 0)):
             dense_rows.append({"stage": 0, "sparsity": 0.0, "member": j,
                                **network_stats(model, n_dense // model.members, member=j),
-                               "retrain_loss": dense.losses[-1], **metrics})
+                               "retrain_loss": dense.losses[-1], **metrics, **per_member[j]})
+        timing(dense_rows)
         save_state(dense_rows_file, {"rows": dense_rows})
 
     # the schedule: core's run_cascade, finetuning (Adam state carried) to the plateau rule
-    first = _last_stage(directory) + 1 if job.resume else 0
-    counter = {"stage": first}
-
-    def eval_fn(m: torch.nn.Module) -> list[dict[str, Any]]:
-        counter["stage"] += 1
-        return evaluate(m, counter["stage"])
+    def eval_fn(m: torch.nn.Module, *, stage: StageInfo) -> list[dict[str, Any]]:
+        return evaluate(m, stage.index + 1)  # stage 0 is the dense network
 
     def prune_fn(m: torch.nn.Module, sparsity: float, _g: torch.Generator) -> torch.nn.Module:
         prune(m, sparsity, criterion="magnitude", allocation="layerwise")
         apply_masks(m)
         return m
 
-    def drop_old(row: dict[str, Any]) -> None:
-        keep = _last_stage(directory)
-        for old in directory.glob("stage_*.pt"):
-            if int(old.stem.split("_")[1]) < keep:
-                old.unlink()
+    pending: list[dict[str, Any]] = []
+
+    def on_stage(row: dict[str, Any]) -> None:  # one call per member's row; a stage is complete with the last
+        pending.append(row)
+        if len(pending) == len(job.members):
+            timing(pending)
+            pending.clear()
 
     rows = run_cascade(
         dense, CascadeSpec(tuple(cfg.schedule), mode="iterative", retrain_epochs=1, retrain="finetune"),
         prune_fn=prune_fn, train_fn=trainer(cfg.train.max_batches_stage), eval_fn=eval_fn,
         make_optimizer=make_optimizer, build=lambda arch: StackedMLP.from_arch(arch), seed=cfg.seed,
-        key="moth", checkpoint_dir=directory, resume=job.resume, on_stage=drop_old,
+        key="moth", checkpoint_dir=directory, resume=job.resume, on_stage=on_stage, keep_stages="last",
     )
     return [*dense_rows, *rows], timings

@@ -1,0 +1,124 @@
+"""The cascade's hooks for studies: only the last stage's checkpoint kept, the stage told to
+``eval_fn``, and extra metrics returned by a train function reaching the rows."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sciprune.core.cascade import CascadeSpec, StageInfo, run_cascade, split_train_result, train_dense
+from sciprune.core.pruning import prune
+from sciprune.core.seeding import torch_generator
+from sciprune.core.train import supervised_epoch
+from sciprune.errors import InputError
+from sciprune.nn.mlp import MLP
+from sciprune.nn.stacked import StackedMLP
+
+
+def _data():
+    g = torch_generator(0, "data")
+    x = torch.randn(128, 3, generator=g)
+    return x, torch.sin(x[:, :1]) + x[:, 1:2] * x[:, 2:3]
+
+
+def _cascade(model, train_fn, eval_fn, tmp_path=None, **kw):
+    def make_opt(params):
+        return torch.optim.Adam(params, lr=1e-2), None
+
+    def prune_fn(m, s, g):
+        prune(m, s, criterion="magnitude")
+        return m
+
+    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=2, seed=0)
+    rows = run_cascade(dense, CascadeSpec((0.3, 0.6, 0.8), retrain_epochs=1), prune_fn=prune_fn, train_fn=train_fn,
+                       eval_fn=eval_fn, make_optimizer=make_opt, build=type(model).from_arch, seed=0,
+                       checkpoint_dir=tmp_path, **kw)
+    return dense, rows
+
+
+def _plain_train(x, y):
+    def train(m, opt, g):
+        return supervised_epoch(m, opt, g, inputs=x, targets=y, loss_fn=F.mse_loss, batch_size=32)
+    return train
+
+
+def _mse(x, y):
+    return torch.no_grad()(lambda m: {"mse": float(F.mse_loss(m(x), y))})
+
+
+def test_keep_last_stage_only_and_resume_gives_the_same_rows(tmp_path):
+    x, y = _data()
+    net = lambda: MLP([3, 16, 1], "tanh", generator=torch_generator(0, "init"))  # noqa: E731
+    _, every = _cascade(net(), _plain_train(x, y), _mse(x, y), tmp_path / "all")
+    assert sorted(p.name for p in (tmp_path / "all").glob("stage_*.pt")) == [f"stage_00{i}.pt" for i in range(3)]
+    _, last = _cascade(net(), _plain_train(x, y), _mse(x, y), tmp_path / "last", keep_stages="last")
+    assert [p.name for p in (tmp_path / "last").glob("stage_*.pt")] == ["stage_002.pt"]
+    assert last == every
+
+    class Killed(Exception):
+        pass
+
+    def die(row):
+        if row["stage"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _cascade(net(), _plain_train(x, y), _mse(x, y), tmp_path / "k", keep_stages="last", on_stage=die)
+    assert [p.name for p in (tmp_path / "k").glob("stage_*.pt")] == ["stage_001.pt"]
+    _, resumed = _cascade(net(), _plain_train(x, y), _mse(x, y), tmp_path / "k", keep_stages="last", resume=True)
+    assert resumed == every
+    with pytest.raises(InputError, match="keep_stages"):
+        _cascade(net(), _plain_train(x, y), _mse(x, y), keep_stages="some")
+
+
+def test_eval_fn_that_accepts_stage_is_told_it_others_are_not(tmp_path):
+    x, y = _data()
+    seen: list[StageInfo] = []
+
+    def with_stage(m, *, stage):
+        seen.append(stage)
+        return {"told": stage.index}
+
+    _, rows = _cascade(MLP([3, 8, 1], "tanh", generator=torch_generator(0, "i")), _plain_train(x, y), with_stage)
+    assert seen == [StageInfo(0, 0.3), StageInfo(1, 0.6), StageInfo(2, 0.8)]
+    assert [r["told"] for r in rows] == [0, 1, 2]
+    kw_seen = []
+    _cascade(MLP([3, 8, 1], "tanh", generator=torch_generator(0, "i")), _plain_train(x, y),
+             lambda m, **kw: kw_seen.append(kw["stage"].sparsity) or {})
+    assert kw_seen == [0.3, 0.6, 0.8]
+    # an eval_fn without the keyword (every existing caller) is called with the model alone
+    _, plain = _cascade(MLP([3, 8, 1], "tanh", generator=torch_generator(0, "i")), _plain_train(x, y), _mse(x, y))
+    assert len(plain) == 3 and all("mse" in r for r in plain)
+
+
+def test_train_fn_mapping_reaches_the_rows_per_member(tmp_path):
+    x, y = _data()
+    model = StackedMLP(3, [3, 8, 1], "tanh", seed=0)
+    calls = {"n": 0}
+
+    def train(m, opt, g):
+        calls["n"] += 1
+        loss = supervised_epoch(m, opt, g, inputs=x, targets=y, loss_fn=lambda out, t: F.mse_loss(out, t.expand_as(out)),
+                                batch_size=32)
+        return {"loss": loss, "epoch_no": calls["n"], "per_member": [{"batches": 10 * j + calls["n"]} for j in range(3)]}
+
+    evaluate = torch.no_grad()(lambda m: [{"mse": float(F.mse_loss(m(x)[j], y))} for j in range(3)])
+    dense, rows = _cascade(model, train, evaluate)
+    assert dense.train_metrics == {"epoch_no": 2, "per_member": [{"batches": 10 * j + 2} for j in range(3)]}
+    assert len(rows) == 9
+    for r in rows:
+        n = 3 + r["stage"]  # two dense epochs, then one per stage
+        assert r["epoch_no"] == n and r["batches"] == 10 * r["member"] + n
+        assert isinstance(r["retrain_loss"], float) and list(r)[-2:] == ["epoch_no", "batches"]  # after eval's metrics
+
+    def wrong(m, opt, g):
+        return {"loss": 0.0, "per_member": [{}]}
+
+    with pytest.raises(InputError, match="per_member"):
+        _cascade(StackedMLP(3, [3, 8, 1], "tanh", seed=0), wrong, evaluate)
+
+
+def test_split_train_result():
+    assert split_train_result(0.5) == (0.5, {})
+    assert split_train_result({"loss": 1, "a": 2}) == (1.0, {"a": 2})
+    with pytest.raises(InputError, match="loss"):
+        split_train_result({"a": 2})
