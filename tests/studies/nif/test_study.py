@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,6 +132,34 @@ def test_column_mismatch_leaves_nothing_on_disk_lost(capsys, monkeypatch, tmp_pa
     code, _, err = cli(capsys, monkeypatch, "nif", *args, "--out", str(out))
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert (out / "notes.txt").read_text() == "mine" and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+PRESETS = Path(protocol.__file__).parent / "presets"
+
+
+@pytest.mark.parametrize(("preset", "kind"), [("quick_ks", "ks"), ("quick_flow", "flow2d")])
+def test_pde_presets_run_end_to_end(capsys, monkeypatch, tmp_path, preset, kind):
+    """The shipped K-S and 2-D flow presets at tiny size: train, prune (L2 and ID, retrained), compact, POD, report."""
+    path = PRESETS / f"{preset}.yaml"
+    tiny = ["data.nx=16", "data.nt=6", "data.t_end=1.0", "data.dt=0.05", "train.epochs=3", "model.shape.units=8",
+            "prune.sparsities=[0.25, 0.5]", "prune.retrain_epochs=2", "prune.id_samples=300", "timing=false"]
+    if kind == "ks":
+        tiny.append("data.nus=[0.2, 0.3]")
+    out = tmp_path / kind
+    code, _, err = cli(capsys, monkeypatch, "run", str(path), "--out", str(out), "--quiet",
+                       *[a for t in tiny for a in ("--set", t)])
+    assert code == 0, err
+    rows = read_csv(out / "metrics.csv")
+    assert {(r["method"], r["variant"]) for r in rows} == {("nif", "dense"), ("l2", "retrained"), ("id", "retrained"),
+                                                           ("pod", "svd")}
+    numbers = (2 * 6 * 16) if kind == "ks" else (6 * 16 * 16)
+    dense = rows[0]
+    assert dense["compression"] == pytest.approx(dense["params_total"] / numbers)
+    for r in rows:
+        if r["method"] in ("l2", "id"):
+            assert r["shape_nodes"] == round((1 - r["sparsity"]) * 8) * 3 and r["params_total"] < dense["params_total"]
+        assert math.isfinite(r["rel_l2"])
+    assert (out / "report.html").is_file() and (out / "plots" / "reconstructions.png").is_file()
 
 
 @pytest.mark.parametrize("kind", ["ks", "flow2d"])
