@@ -41,7 +41,13 @@ def test_results_directory(finished):
         assert (finished / name).is_file(), name
     rows = read_csv(finished / "metrics.csv")
     keys = {(r["method"], r["variant"]) for r in rows}
-    assert keys == {("nif", "dense"), ("l2", "oneshot"), ("l2", "retrained"), ("id", "oneshot"), ("id", "retrained"), ("pod", "svd")}
+    assert keys == {("nif", "dense"), ("nif", "same_epochs"), ("l2", "oneshot"), ("l2", "retrained"), ("id", "oneshot"),
+                    ("id", "retrained"), ("pod", "svd")}
+    control = [r for r in rows if r["variant"] == "same_epochs"]  # dense, retrained like each stage, nothing removed
+    assert [r["stage"] for r in control] == [1, 2] and all(r["shape_nodes"] == 32 for r in control)
+    summary = json.loads((finished / "summary.json").read_text())
+    stages = summary["methods"]["id-retrained"]["stages"]
+    assert [s["dense_same_epochs_rel_l2"] for s in stages] == pytest.approx([r["rel_l2"] for r in control])
     for r in rows:
         assert {"method", "seed", "sparsity", "params_nnz", "rel_l2", "rmse", "params_total", "compression"} <= set(r)
         assert "time" not in " ".join(r)
@@ -150,8 +156,8 @@ def test_pde_presets_run_end_to_end(capsys, monkeypatch, tmp_path, preset, kind)
                        *[a for t in tiny for a in ("--set", t)])
     assert code == 0, err
     rows = read_csv(out / "metrics.csv")
-    assert {(r["method"], r["variant"]) for r in rows} == {("nif", "dense"), ("l2", "retrained"), ("id", "retrained"),
-                                                           ("pod", "svd")}
+    assert {(r["method"], r["variant"]) for r in rows} == {("nif", "dense"), ("nif", "same_epochs"), ("l2", "retrained"),
+                                                           ("id", "retrained"), ("pod", "svd")}
     numbers = (2 * 6 * 16) if kind == "ks" else (6 * 16 * 16)
     dense = rows[0]
     assert dense["compression"] == pytest.approx(dense["params_total"] / numbers)
