@@ -59,6 +59,7 @@ def test_best_epoch_restores_the_lowest_training_loss_weights():
     u = 2 * x
     model = nn.Linear(1, 1)
     values = iter([1.0, 2.0, 1.5, 9.0])  # the slope after each epoch: best is 2.0 (exact), the last spikes
+    model.weight.data.fill_(0.0)
 
     def tfn(m, opt, g):
         with torch.no_grad():
@@ -73,4 +74,10 @@ def test_best_epoch_restores_the_lowest_training_loss_weights():
     keeper.restore(model)
     assert model.weight.item() == 2.0 and keeper.state is None
     keeper.restore(model)  # nothing kept: a no-op
+    assert model.weight.item() == 2.0
+    model.weight.data.fill_(2.0)  # a stage that only gets worse keeps its starting weights
+    values = iter([5.0, 7.0])
+    for _ in range(2):
+        keeper(model, None, torch.Generator())
+    keeper.restore(model)
     assert model.weight.item() == 2.0

@@ -129,7 +129,8 @@ class BestEpoch:
     """Wraps a ``train_fn``: after every epoch the full training loss; the lowest one's weights are kept.
 
     :meth:`restore` (called by the stage's evaluation, before the cascade checkpoints the model)
-    loads them back, so a stage ends at its best epoch by training loss, not at a late loss spike.
+    loads them back, so a stage ends at its best epoch by training loss (its starting weights included),
+    not at a late loss spike.
     The training rows only decide (never the evaluation rows, unless they are the same rows).
     """
 
@@ -142,13 +143,18 @@ class BestEpoch:
         self.state: dict[str, Tensor] | None = None
 
     def __call__(self, model: nn.Module, optimizer: Any, generator: torch.Generator) -> float:
+        if self.state is None:  # the stage's starting weights are a candidate too
+            self._consider(model)
         loss = self.tfn(model, optimizer, generator)
+        self._consider(model)
+        return float(loss)
+
+    def _consider(self, model: nn.Module) -> None:
         with torch.no_grad():
             full = float(weighted_mse(predict(model, self.inputs), self.targets))
         if math.isfinite(full) and full < self.best:
             self.best = full
             self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        return float(loss)
 
     def restore(self, model: nn.Module) -> None:
         if self.state is not None:
