@@ -129,8 +129,9 @@ class BestEpoch:
     """Wraps a ``train_fn``: after every epoch the full training loss; the lowest one's weights are kept.
 
     :meth:`restore` (called by the stage's evaluation, before the cascade checkpoints the model)
-    loads them back, so a stage ends at its best epoch by training loss (its starting weights included),
-    not at a late loss spike.
+    loads them back, so a stage ends at its best epoch by training loss (its starting weights included).
+    Off by default: on the quick wave it changed no pruned stage, and it freezes the same-epochs control
+    (full-batch retraining from the same weights replays the same trajectory every stage).
     The training rows only decide (never the evaluation rows, unless they are the same rows).
     """
 
