@@ -32,7 +32,7 @@ def _f(v: Any) -> float:
 
 
 def error_vs_sparsity(rows: list[dict[str, Any]], path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
     dense = [_f(r["rel_l2"]) for r in rows if r["method"] == "nif" and r["variant"] == "dense"]
     control = {int(r["stage"]): _f(r["rel_l2"]) for r in rows if r["method"] == "nif" and r["variant"] == "same_epochs"}
     stage_sp = {int(r["stage"]): _f(r["sparsity"]) for r in rows if r["method"] in ("l2", "id") and r["variant"] == "retrained"}
@@ -54,7 +54,8 @@ def error_vs_sparsity(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_ylabel("relative L2 error (evaluation rows)")
     ax.set_title("Error against node sparsity")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # below: the curves stay visible
+    fig.subplots_adjust(bottom=0.33)
     return _save(fig, path)
 
 
