@@ -1,7 +1,8 @@
 """Run every ``benchmarks/bench_*.py`` in turn, each in its own process (threads pinned to 1).
 
-That is ``bench_amr.py`` (about five minutes; needs PyMFEM), ``bench_compact.py``,
-``bench_id.py`` and ``bench_masks.py``, and any script added under that name pattern.
+That is ``bench_amr.py`` (about five minutes; needs PyMFEM), ``bench_compact.py``, ``bench_flows.py``,
+``bench_id.py``, ``bench_masks.py`` and ``bench_nif.py`` (about a minute), and any script added under
+that name pattern.
 Usage: ``python benchmarks/run_all.py [name-filter]``, e.g. ``python benchmarks/run_all.py id``.
 Exits non-zero if any benchmark fails.
 """

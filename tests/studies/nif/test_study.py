@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,7 +41,13 @@ def test_results_directory(finished):
         assert (finished / name).is_file(), name
     rows = read_csv(finished / "metrics.csv")
     keys = {(r["method"], r["variant"]) for r in rows}
-    assert keys == {("nif", "dense"), ("l2", "oneshot"), ("l2", "retrained"), ("id", "oneshot"), ("id", "retrained"), ("pod", "svd")}
+    assert keys == {("nif", "dense"), ("nif", "same_epochs"), ("l2", "oneshot"), ("l2", "retrained"), ("id", "oneshot"),
+                    ("id", "retrained"), ("pod", "svd")}
+    control = [r for r in rows if r["variant"] == "same_epochs"]  # dense, retrained like each stage, nothing removed
+    assert [r["stage"] for r in control] == [1, 2] and all(r["shape_nodes"] == 32 for r in control)
+    summary = json.loads((finished / "summary.json").read_text())
+    stages = summary["methods"]["id-retrained"]["stages"]
+    assert [s["dense_same_epochs_rel_l2"] for s in stages] == pytest.approx([r["rel_l2"] for r in control])
     for r in rows:
         assert {"method", "seed", "sparsity", "params_nnz", "rel_l2", "rmse", "params_total", "compression"} <= set(r)
         assert "time" not in " ".join(r)
@@ -93,7 +100,8 @@ def test_user_npz_end_to_end(capsys, monkeypatch, tmp_path):
     u = np.sin(3 * x[:, :1]) * np.cos(t[:, None]) + x[:, 1:]
     np.savez(tmp_path / "field.npz", data=np.column_stack([t, x, u, np.full(200, 0.25)]))
     out = tmp_path / "user"
-    code, _, err = cli(capsys, monkeypatch, "nif", "--data", str(tmp_path / "field.npz"), "--columns", "1,2,1,w",
+    code, _, err = cli(capsys, monkeypatch, "nif", "--data-kind", "file", "--data-path", str(tmp_path / "field.npz"),
+                       "--data-columns-x", "2", "--data-columns-weight",
                        "--out", str(out), "--quiet", *TINY, "--set", "data.test_fraction=0.25")
     assert code == 0, err
     rows = read_csv(out / "metrics.csv")
@@ -103,8 +111,9 @@ def test_user_npz_end_to_end(capsys, monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--set", "prune.sparsities=[0.5, 0.99]"], r"would prune every one of the 16 nodes"),
-    (["--data", "missing.npz", "--columns", "1,1,1"], r"does not exist"),
-    (["--columns", "1,x,1"], r"--columns"),
+    (["--data-kind", "file", "--data-path", "missing.npz"], r"does not exist"),
+    (["--data-columns-x", "x"], r"data-columns-x|data.columns.x"),
+    (["--data-kind", "file"], r"data.kind=file needs data.path"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, args, message):
     code, _, err = cli(capsys, monkeypatch, "nif", "--preset", "demo", "--out", str(tmp_path / "bad"), "--quiet", *args)
@@ -117,13 +126,47 @@ def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, args, m
 
 def test_column_mismatch_leaves_nothing_on_disk_lost(capsys, monkeypatch, tmp_path):
     np.savez(tmp_path / "f.npz", data=np.random.default_rng(0).random((20, 4)))
-    out = tmp_path / "keep"
+    args = ["--preset", "demo", "--data-kind", "file", "--data-path", str(tmp_path / "f.npz"),
+            "--data-columns-x", "2", "--data-columns-weight", "--quiet"]
+    fresh = tmp_path / "fresh"
+    code, _, err = cli(capsys, monkeypatch, "nif", *args, "--out", str(fresh))
+    assert code == 2 and "has 4 columns" in err
+    assert not (fresh / "metrics.csv").exists() and not (fresh / "checkpoints").exists()
+    out = tmp_path / "keep"  # a folder of the user's: refused, untouched
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    code, _, err = cli(capsys, monkeypatch, "nif", "--preset", "demo", "--data", str(tmp_path / "f.npz"),
-                       "--columns", "1,2,1,w", "--out", str(out), "--quiet")
-    assert code == 2 and "has 4 columns" in err
-    assert (out / "notes.txt").read_text() == "mine"
+    code, _, err = cli(capsys, monkeypatch, "nif", *args, "--out", str(out))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert (out / "notes.txt").read_text() == "mine" and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+PRESETS = Path(protocol.__file__).parent / "presets"
+
+
+@pytest.mark.parametrize(("preset", "kind"), [("quick_ks", "ks"), ("quick_flow", "flow2d")])
+def test_pde_presets_run_end_to_end(capsys, monkeypatch, tmp_path, preset, kind):
+    """The shipped K-S and 2-D flow presets at tiny size: train, prune (L2 and ID, retrained), compact, POD, report."""
+    path = PRESETS / f"{preset}.yaml"
+    tiny = ["data.nx=16", "data.nt=6", "data.t_end=1.0", "data.dt=0.05", "train.epochs=3", "model.shape.units=8",
+            "prune.sparsities=[0.25, 0.5]", "prune.retrain_epochs=2", "prune.id_samples=300", "timing=false"]
+    if kind == "ks":
+        tiny.append("data.nus=[0.2, 0.3]")
+    out = tmp_path / kind
+    code, _, err = cli(capsys, monkeypatch, "run", str(path), "--out", str(out), "--quiet",
+                       *[a for t in tiny for a in ("--set", t)])
+    assert code == 0, err
+    rows = read_csv(out / "metrics.csv")
+    control = {("nif", "same_epochs")} if kind == "ks" else set()  # quick_flow leaves the control out
+    assert {(r["method"], r["variant"]) for r in rows} == {("nif", "dense"), ("l2", "retrained"), ("id", "retrained"),
+                                                           ("pod", "svd")} | control
+    numbers = (2 * 6 * 16) if kind == "ks" else (6 * 16 * 16)
+    dense = rows[0]
+    assert dense["compression"] == pytest.approx(dense["params_total"] / numbers)
+    for r in rows:
+        if r["method"] in ("l2", "id"):
+            assert r["shape_nodes"] == round((1 - r["sparsity"]) * 8) * 3 and r["params_total"] < dense["params_total"]
+        assert math.isfinite(r["rel_l2"])
+    assert (out / "report.html").is_file() and (out / "plots" / "reconstructions.png").is_file()
 
 
 @pytest.mark.parametrize("kind", ["ks", "flow2d"])
@@ -131,7 +174,7 @@ def test_generated_pde_data_runs(capsys, monkeypatch, tmp_path, kind):
     extra = ["--set", "data.nx=16", "--set", "data.nt=6", "--set", "data.t_end=1.0", "--set", "data.dt=0.05",
              "--set", "data.nus=[0.2, 0.3]", "--set", "train.epochs=3", "--set", "prune.methods=[l2]",
              "--set", "prune.oneshot=false"]
-    code, _, err = cli(capsys, monkeypatch, "nif", "--data", kind, "--out", str(tmp_path / kind), "--quiet", *TINY, *extra)
+    code, _, err = cli(capsys, monkeypatch, "nif", "--data-kind", kind, "--out", str(tmp_path / kind), "--quiet", *TINY, *extra)
     assert code == 0, err
     rows = read_csv(tmp_path / kind / "metrics.csv")
     numbers = (2 * 6 * 16) if kind == "ks" else (6 * 16 * 16)

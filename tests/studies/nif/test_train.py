@@ -45,3 +45,39 @@ def test_lbfgs_lowers_the_loss_and_keeps_pruned_nodes_zero():
     after = lbfgs(m, x, y, 30)
     assert after < before
     assert bool((m.pnet.last.weight.detach()[masked] == 0).all())
+
+
+def test_best_epoch_restores_the_lowest_training_loss_weights():
+    """A retraining that spikes on its last epoch ends at its best epoch instead (prune.keep_best)."""
+    import torch
+    from torch import nn
+
+    from sciprune.studies.nif.protocol import BestEpoch
+    from sciprune.studies.nif.train import with_weights
+
+    x = torch.linspace(-1, 1, 32)[:, None]
+    u = 2 * x
+    model = nn.Linear(1, 1)
+    values = iter([1.0, 2.0, 1.5, 9.0])  # the slope after each epoch: best is 2.0 (exact), the last spikes
+    model.weight.data.fill_(0.0)
+
+    def tfn(m, opt, g):
+        with torch.no_grad():
+            m.weight.fill_(next(values))
+            m.bias.zero_()
+        return 0.0
+
+    keeper = BestEpoch(tfn, x, with_weights(u, None))
+    for _ in range(4):
+        keeper(model, None, torch.Generator())
+    assert model.weight.item() == 9.0
+    keeper.restore(model)
+    assert model.weight.item() == 2.0 and keeper.state is None
+    keeper.restore(model)  # nothing kept: a no-op
+    assert model.weight.item() == 2.0
+    model.weight.data.fill_(2.0)  # a stage that only gets worse keeps its starting weights
+    values = iter([5.0, 7.0])
+    for _ in range(2):
+        keeper(model, None, torch.Generator())
+    keeper.restore(model)
+    assert model.weight.item() == 2.0

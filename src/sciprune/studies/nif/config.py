@@ -97,6 +97,10 @@ class PruneConfig(_Section):
                                      "(Adam state kept); a value: a fresh Adam from this rate with retrain_lr_steps")
     retrain_lr_steps: dict[int, float] = Field(default_factory=dict, description="retraining epoch -> lr (piecewise)")
     id_samples: int = Field(2000, ge=1, description="(x, p) rows the ID sees")
+    keep_best: bool = Field(False, description="end each retraining at its epoch of lowest full training loss, the stage's "
+                            "starting weights included (costs one full forward per epoch)")
+    control: bool = Field(True, description="also retrain the unpruned dense NIF with the retrained cascade's schedule "
+                          "(rows nif/same_epochs): a dense model trained as long as each pruned stage")
 
     @field_validator("sparsities")
     @classmethod

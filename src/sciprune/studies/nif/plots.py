@@ -32,8 +32,14 @@ def _f(v: Any) -> float:
 
 
 def error_vs_sparsity(rows: list[dict[str, Any]], path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    dense = [_f(r["rel_l2"]) for r in rows if r["method"] == "nif"]
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    dense = [_f(r["rel_l2"]) for r in rows if r["method"] == "nif" and r["variant"] == "dense"]
+    control = {int(r["stage"]): _f(r["rel_l2"]) for r in rows if r["method"] == "nif" and r["variant"] == "same_epochs"}
+    stage_sp = {int(r["stage"]): _f(r["sparsity"]) for r in rows if r["method"] in ("l2", "id") and r["variant"] == "retrained"}
+    if control and stage_sp:
+        ks = sorted(k for k in control if k in stage_sp)
+        ax.plot([stage_sp[k] for k in ks], [control[k] for k in ks], ":", marker="s", ms=3, color="gray",
+                label="dense NIF retrained as long as that stage (nothing removed)")
     for method in ("l2", "id"):
         for variant, style in (("oneshot", "--"), ("retrained", "-")):
             rs = [r for r in rows if r["method"] == method and r["variant"] == variant]
@@ -48,7 +54,8 @@ def error_vs_sparsity(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_ylabel("relative L2 error (evaluation rows)")
     ax.set_title("Error against node sparsity")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # below: the curves stay visible
+    fig.subplots_adjust(bottom=0.33)
     return _save(fig, path)
 
 
@@ -66,7 +73,7 @@ def error_vs_storage(rows: list[dict[str, Any]], path: Path) -> Path:
             ax.plot([_f(r["compression"]) * 100 for r in rs], [_f(r["rel_l2"]) for r in rs], "o-", ms=4,
                     color=COLORS[method], label=f"{LABELS[method]}, {rs[0]['variant']}")
     for r in rows:
-        if r["method"] == "nif":
+        if r["method"] == "nif" and r["variant"] == "dense":
             ax.plot([_f(r["compression"]) * 100], [_f(r["rel_l2"])], "k*", ms=12, label=LABELS["nif"])
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -80,7 +87,7 @@ def error_vs_storage(rows: list[dict[str, Any]], path: Path) -> Path:
 
 def pick_pruned(rows: list[dict[str, Any]], method: str) -> dict[str, Any] | None:
     """The stage of ``method`` with the most nodes removed whose error is at most 1.1 × dense (else the sparsest)."""
-    dense = [_f(r["rel_l2"]) for r in rows if r["method"] == "nif"]
+    dense = [_f(r["rel_l2"]) for r in rows if r["method"] == "nif" and r["variant"] == "dense"]
     rs = [r for r in rows if r["method"] == method and r["variant"] == "retrained"] or [r for r in rows if r["method"] == method]
     if not rs:
         return None

@@ -11,6 +11,11 @@ Variants: ``oneshot`` (each sparsity from the dense NIF, no retraining) and ``re
 seed's loop: prune further, retrain ``prune.retrain_epochs`` epochs, repeat), both on
 :func:`sciprune.core.cascade.run_cascade`. Every stage's model is compacted, so ``params_total`` is
 what the pruned NIF really stores. POD rows give the baseline at every rank.
+
+Control (``prune.control``): the unpruned dense NIF retrained with the retrained cascade's exact
+schedule (method ``nif``, variant ``same_epochs``, one row per stage), so each pruned stage can be
+compared with a dense model that had the same number of training epochs, not only with the dense
+model it started from (retraining with a rewound learning rate also keeps improving a dense net).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from sciprune.studies.base import RunContext
 from sciprune.studies.nif.config import NifConfig
 from sciprune.studies.nif.data import FieldData, Split, flow2d, ks, split, user_file, wave
 from sciprune.studies.nif.pod import pod_curve
-from sciprune.studies.nif.train import lbfgs, optimizer_factory, train_fn, with_weights
+from sciprune.studies.nif.train import lbfgs, optimizer_factory, train_fn, weighted_mse, with_weights
 
 FIELDS = "fields"
 
@@ -120,6 +125,74 @@ def prune_nodes(model: nn.Module, dense_sizes: dict[str, int], sparsity: float, 
     return small
 
 
+class BestEpoch:
+    """Wraps a ``train_fn``: after every epoch the full training loss; the lowest one's weights are kept.
+
+    :meth:`restore` (called by the stage's evaluation, before the cascade checkpoints the model)
+    loads them back, so a stage ends at its best epoch by training loss (its starting weights included).
+    Off by default: on the quick wave it changed no pruned stage, and it freezes the same-epochs control
+    (full-batch retraining from the same weights replays the same trajectory every stage).
+    The training rows only decide (never the evaluation rows, unless they are the same rows).
+    """
+
+    def __init__(self, tfn: Any, inputs: Tensor, targets: Tensor) -> None:
+        self.tfn, self.inputs, self.targets = tfn, inputs, targets
+        self.reset()
+
+    def reset(self) -> None:
+        self.best = math.inf
+        self.state: dict[str, Tensor] | None = None
+
+    def __call__(self, model: nn.Module, optimizer: Any, generator: torch.Generator) -> float:
+        if self.state is None:  # the stage's starting weights are a candidate too
+            self._consider(model)
+        loss = self.tfn(model, optimizer, generator)
+        self._consider(model)
+        return float(loss)
+
+    def _consider(self, model: nn.Module) -> None:
+        with torch.no_grad():
+            full = float(weighted_mse(predict(model, self.inputs), self.targets))
+        if math.isfinite(full) and full < self.best:
+            self.best = full
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def restore(self, model: nn.Module) -> None:
+        if self.state is not None:
+            load_state_dict(model, self.state)
+        self.reset()
+
+
+def _control(cfg: NifConfig, ctx: RunContext, dense: Dense, tfn: Any, make_opt: Any, build: Any, sp: Split,
+             base: dict[str, Any], dense_nodes: int, numbers: int, save_field: Any) -> list[dict[str, Any]]:
+    """The dense NIF retrained stage by stage with the cascade's schedule and nothing pruned."""
+    spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="iterative", retrain_epochs=cfg.prune.retrain_epochs,
+                       retrain="lr_rewind" if cfg.prune.retrain_lr is not None else "finetune")
+    retrain_opt = optimizer_factory(cfg.prune.retrain_lr, cfg.prune.retrain_lr_steps) if cfg.prune.retrain_lr else make_opt
+    ckdir = ctx.checkpoints / "nif-same_epochs"
+    ckdir.mkdir(exist_ok=True)
+    keeper = BestEpoch(tfn, sp.train_in, with_weights(sp.train_u, sp.train_w)) if cfg.prune.keep_best else None
+
+    def eval_fn(m: nn.Module) -> dict[str, Any]:
+        if keeper is not None:
+            keeper.restore(m)
+        return errors(m, sp)
+
+    recs = run_cascade(dense, spec, prune_fn=lambda m, s, g: m, train_fn=keeper or tfn, eval_fn=eval_fn,
+                       make_optimizer=retrain_opt, build=build, seed=cfg.seed, key="nif-same_epochs",
+                       checkpoint_dir=ckdir, resume=ctx.resume, progress=ctx.progress)
+    out = []
+    for rec in recs:
+        st = load_state(ckdir / f"stage_{rec['stage']:03d}.pt")
+        m = build(st["arch"])
+        load_state_dict(m, st["state"])
+        m.eval()
+        out.append({"method": "nif", "variant": "same_epochs", **base, "stage": rec["stage"] + 1, "sparsity": 0.0,
+                    "rel_l2": rec["rel_l2"], "rmse": rec["rmse"], **size_stats(m, dense_nodes, numbers),
+                    "pod_rank": None, "retrain_loss": rec.get("retrain_loss")})
+    return out
+
+
 def run(cfg: NifConfig, ctx: RunContext) -> None:
     dtype = torch.float64 if cfg.train.dtype == "float64" else torch.float32
     data = load_data(cfg)
@@ -181,13 +254,21 @@ def run(cfg: NifConfig, ctx: RunContext) -> None:
     ctx.write_rows(rows)
     p_train = sp.train_in[:, :data.p.shape[1]]
 
+    if cfg.prune.control and cfg.prune.retrain_epochs > 0:
+        rows.extend(_control(cfg, ctx, dense, tfn, make_opt, build, sp, base, dense_nodes, data.numbers, save_field))
+        ctx.write_rows(rows)
+
     variants = ([("oneshot", "oneshot", 0)] if cfg.prune.oneshot or cfg.prune.retrain_epochs == 0 else []) + \
         ([("retrained", "iterative", cfg.prune.retrain_epochs)] if cfg.prune.retrain_epochs > 0 else [])
     for method in cfg.prune.methods:
         for variant, mode, epochs in variants:
             key = f"{method}-{variant}"
 
+            keeper = BestEpoch(tfn, sp.train_in, targets) if cfg.prune.keep_best and epochs > 0 else None
+
             def prune_fn(m: nn.Module, s: float, g: torch.Generator, method: str = method) -> nn.Module:
+                if keeper is not None:
+                    keeper.reset()
                 if method == "l2":
                     return prune_nodes(m, groups, s, cfg.prune.allocation, p_train)
                 # ID keeps as many nodes per group as L2 would (decided on a copy), chosen by the ID
@@ -195,7 +276,9 @@ def run(cfg: NifConfig, ctx: RunContext) -> None:
                 idx = torch.randperm(sp.train_in.shape[0], generator=g)[:cfg.prune.id_samples]
                 return id_fold(m, sp.train_in[idx], counts)  # type: ignore[arg-type]
 
-            def eval_fn(m: nn.Module) -> dict[str, Any]:
+            def eval_fn(m: nn.Module, keeper: BestEpoch | None = keeper) -> dict[str, Any]:
+                if keeper is not None:
+                    keeper.restore(m)
                 return errors(m, sp)
 
             rewind = cfg.prune.retrain_lr is not None
@@ -204,7 +287,7 @@ def run(cfg: NifConfig, ctx: RunContext) -> None:
             retrain_opt = optimizer_factory(cfg.prune.retrain_lr, cfg.prune.retrain_lr_steps) if cfg.prune.retrain_lr else make_opt
             ckdir = ctx.checkpoints / key
             ckdir.mkdir(exist_ok=True)
-            recs = run_cascade(dense, spec, prune_fn=prune_fn, train_fn=tfn, eval_fn=eval_fn, make_optimizer=retrain_opt,
+            recs = run_cascade(dense, spec, prune_fn=prune_fn, train_fn=keeper or tfn, eval_fn=eval_fn, make_optimizer=retrain_opt,
                                build=build, seed=cfg.seed, key=key, checkpoint_dir=ckdir, resume=ctx.resume,
                                progress=ctx.progress)
             for rec in recs:
