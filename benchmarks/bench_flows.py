@@ -17,7 +17,8 @@ every round (best of ``ROUNDS``) so that load on the shared machine hits them al
    unmasked copy (A/A noise floor). Goal: ours / plain = 1.00.
 
 Run: ``sciprune flows --preset quick --out runs/flows-quick`` then
-``python benchmarks/bench_flows.py runs/flows-quick`` (a few minutes on one core).
+``python benchmarks/bench_flows.py runs/flows-quick`` (a few minutes on one core); without an argument it
+runs the demo preset into a temporary directory first (what ``run_all.py`` does).
 """
 
 from __future__ import annotations
@@ -142,6 +143,17 @@ def main(run_dir: Path) -> None:
                       f"| A/A plain copy x{b[3] / b[0]:.3f}")
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python benchmarks/bench_flows.py RUN_DIR  (a finished `sciprune flows` results directory)")
-    main(Path(sys.argv[1]))
+    if len(sys.argv) > 2:
+        sys.exit("usage: python benchmarks/bench_flows.py [RUN_DIR]  (a finished `sciprune flows` results directory;"
+                 " without one, the demo preset is run into a temporary directory first)")
+    if len(sys.argv) == 2:
+        main(Path(sys.argv[1]))
+    else:
+        import tempfile
+
+        from sciprune.runner.config import load_preset
+        from sciprune.runner.run import run_config
+
+        with tempfile.TemporaryDirectory() as tmp:
+            print("no RUN_DIR given: running `sciprune flows --preset demo` first (its small networks)", flush=True)
+            main(run_config(load_preset("flows", "demo"), out=Path(tmp) / "flows-demo", quiet=True))
