@@ -256,6 +256,19 @@ case("demo-out-empty", r"is the empty string", "demo", "--out", "")
 case("demo-out-proc", r"system folder", "demo", "--out", "/proc/demo")
 case("demo-out-below-file", r"cannot be created", "demo", "--out", F + "/afile/demo")
 
+# -- the new studies: unknown names, bounds (a count that would run for ever or exhaust memory) --------
+case("flows-epochs-huge", r"densities.train.epochs.*1000000000000000", "flows", "--preset", "demo", "--set",
+     "densities.train.epochs=1000000000000000", "--out", O)
+case("flows-hidden-huge", r"hidden", "flows", "--preset", "demo", "--set", "densities.field.hidden=10000000", "--out", O)
+case("flows-density-unknown", r"ring8|expected one of", "flows", "--preset", "demo", "--set", "densities.names=[ring8]", "--out", O)
+case("flows-solver-unknown", r"unknown ODE solver", "flows", "--preset", "demo", "--set", "densities.solver.method=euler3", "--out", O)
+case("flows-atol-zero", r"atol", "flows", "--preset", "demo", "--set", "densities.solver.atol=0", "--out", O)
+case("nif-units-huge", r"model.shape.units.*100000000", "nif", "--preset", "demo", "--set", "model.shape.units=100000000", "--out", O)
+case("nif-epochs-negative", r"train.epochs", "nif", "--preset", "demo", "--set", "train.epochs=-1", "--out", O)
+case("moth-members-huge", r"members.*100000000", "moth", "train", "--preset", "demo", "--members", "100000000", "--out", O)
+case("moth-threshold-negative", r"threshold", "moth", "train", "--preset", "demo", "--threshold", "-1", "--out", O)
+case("moth-samples-zero", r"samples", "moth", "simulate", "--samples", "0", "--out", F + "/new.h5")
+
 MFEM = ("amr-mesh-", "report-amr", "amr-inr-")
 
 

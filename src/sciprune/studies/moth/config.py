@@ -16,9 +16,9 @@ SCHEDULE = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.90, 0.91, 0.92, 0.
 class DataConfig(Section):
     path: str | None = Field(None, description="an HDF5 file from `sciprune moth simulate`; default: simulate into <out>/data.h5",
                              json_schema_extra={"cli": "data"})
-    samples: int = Field(20000, ge=1, description="samples to simulate when no path is given")
+    samples: int = Field(20000, ge=1, le=100_000_000, description="samples to simulate when no path is given")
     sim_seed: int = Field(12345, description="seed of the simulated samples")
-    max_rows: int | None = Field(None, ge=10, description="use only the first N rows of the file")
+    max_rows: int | None = Field(None, ge=10, le=1_000_000_000, description="use only the first N rows of the file")
     val_fraction: OpenFraction = 0.16
     test_fraction: OpenFraction = 0.2
 
@@ -37,14 +37,14 @@ class ModelConfig(Section):
 
 class TrainConfig(Section):
     lr: PositiveFloat = 5e-4
-    batch_size: int = Field(128, ge=1)
-    check_every: int = Field(100, ge=1, description="batches between two validation checks of the plateau rule")
-    window: int = Field(500, ge=1, description="batches per window of the plateau rule")
+    batch_size: int = Field(128, ge=1, le=10_000_000)
+    check_every: int = Field(100, ge=1, le=10_000_000, description="batches between two validation checks of the plateau rule")
+    window: int = Field(500, ge=1, le=10_000_000, description="batches per window of the plateau rule")
     improvement: NonNegativeFloat = Field(0.01, description="a member stops when its mean val loss improved less than this between two windows")
-    min_batches_dense: int = Field(0, ge=0, description="no member stops dense training before this many batches")
-    max_batches_dense: int = Field(50000, ge=1)
-    max_batches_stage: int = Field(20000, ge=1)
-    val_rows: int = Field(8192, ge=1, description="validation rows the plateau checks use (the first N of the split)")
+    min_batches_dense: int = Field(0, ge=0, le=1_000_000_000, description="no member stops dense training before this many batches")
+    max_batches_dense: int = Field(50000, ge=1, le=1_000_000_000)
+    max_batches_stage: int = Field(20000, ge=1, le=1_000_000_000)
+    val_rows: int = Field(8192, ge=1, le=100_000_000, description="validation rows the plateau checks use (the first N of the split)")
 
     @model_validator(mode="after")
     def _multiple(self) -> "TrainConfig":
@@ -55,8 +55,8 @@ class TrainConfig(Section):
 
 class MothConfig(StudyConfig):
     study: Literal["moth"] = "moth"
-    members: int = Field(10, ge=1, description="networks in the Monte Carlo ensemble")
-    shards: int = Field(1, ge=1, description="the members are split into this many independent shards (dask tasks)")
+    members: int = Field(10, ge=1, le=100_000, description="networks in the Monte Carlo ensemble")
+    shards: int = Field(1, ge=1, le=100_000, description="the members are split into this many independent shards (dask tasks)")
     threshold: PositiveFloat = Field(1e-3, description="a network is capable when its test MSE (scaled units) is at most this")
     schedule: list[float] = Field(default_factory=lambda: list(SCHEDULE), min_length=1)
     data: DataConfig = Field(default_factory=DataConfig)

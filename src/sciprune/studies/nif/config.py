@@ -19,9 +19,9 @@ class _Section(BaseModel):
 class Columns(_Section):
     """Declared column counts of a user file: ``[p | x | u | (weight)]``."""
 
-    p: int = Field(1, ge=1)
-    x: int = Field(1, ge=1)
-    u: int = Field(1, ge=1)
+    p: int = Field(1, ge=1, le=1_000)
+    x: int = Field(1, ge=1, le=1_000)
+    u: int = Field(1, ge=1, le=1_000)
     weight: bool = False
 
 
@@ -33,8 +33,8 @@ class DataConfig(_Section):
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="random held-out rows; 0: test on the training rows")
     # ks
     nus: list[float] = Field(default_factory=lambda: [0.1, 0.125, 0.15, 0.175, 0.2], min_length=1)
-    nx: int = Field(64, ge=8, description="ks: grid points; flow2d: points per side")
-    nt: int = Field(40, ge=2, description="snapshots (ks: per ν)")
+    nx: int = Field(64, ge=8, le=65_536, description="ks: grid points; flow2d: points per side")
+    nt: int = Field(40, ge=2, le=1_000_000, description="snapshots (ks: per ν)")
     t_end: float = Field(20.0, gt=0.0)
     dt: float = Field(0.01, gt=0.0)
     # flow2d
@@ -49,8 +49,8 @@ class DataConfig(_Section):
 
 
 class Net(_Section):
-    units: int = Field(30, ge=1)
-    nlayers: int = Field(2, ge=0)
+    units: int = Field(30, ge=1, le=65_536)
+    nlayers: int = Field(2, ge=0, le=64)
     activation: Literal["swish", "tanh"] = "swish"
     use_resblock: bool = False
 
@@ -61,7 +61,7 @@ class ShapeNet(Net):
 
 
 class ParameterNetCfg(Net):
-    latent_dim: int = Field(2, ge=1)
+    latent_dim: int = Field(2, ge=1, le=65_536)
 
 
 class ModelConfig(_Section):
@@ -71,11 +71,11 @@ class ModelConfig(_Section):
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(200, ge=0)
-    batch_size: int = Field(512, ge=1)
+    epochs: int = Field(200, ge=0, le=10_000_000)
+    batch_size: int = Field(512, ge=1, le=10_000_000)
     lr: float = Field(1e-3, gt=0.0)
     lr_steps: dict[int, float] = Field(default_factory=dict, description="piecewise-constant: epoch -> lr from that epoch on")
-    lbfgs_iters: int = Field(0, ge=0, description="full-batch L-BFGS iterations after Adam (0: none)")
+    lbfgs_iters: int = Field(0, ge=0, le=1_000_000, description="full-batch L-BFGS iterations after Adam (0: none)")
     dtype: Literal["float32", "float64"] = "float32"
 
     @field_validator("lr_steps")
@@ -91,12 +91,12 @@ class PruneConfig(_Section):
     methods: list[Method] = Field(default_factory=lambda: list(METHODS))
     sparsities: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], min_length=1)
     allocation: Literal["layerwise", "global"] = "layerwise"
-    retrain_epochs: int = Field(20, ge=0, description="0: one-shot curves only; >0: also the iterative retrained cascade")
+    retrain_epochs: int = Field(20, ge=0, le=10_000_000, description="0: one-shot curves only; >0: also the iterative retrained cascade")
     oneshot: bool = Field(True, description="also record each sparsity pruned from the dense net without retraining")
     retrain_lr: float | None = Field(None, gt=0.0, description="None: fine-tune at the dense run's final learning rate "
                                      "(Adam state kept); a value: a fresh Adam from this rate with retrain_lr_steps")
     retrain_lr_steps: dict[int, float] = Field(default_factory=dict, description="retraining epoch -> lr (piecewise)")
-    id_samples: int = Field(2000, ge=1, description="(x, p) rows the ID sees")
+    id_samples: int = Field(2000, ge=1, le=10_000_000, description="(x, p) rows the ID sees")
     keep_best: bool = Field(False, description="end each retraining at its epoch of lowest full training loss, the stage's "
                             "starting weights included (costs one full forward per epoch)")
     control: bool = Field(True, description="also retrain the unpruned dense NIF with the retrained cascade's schedule "
@@ -123,7 +123,7 @@ class NifConfig(StudyConfig):
     prune: PruneConfig = PruneConfig()
     pod: bool = Field(True, description="POD / truncated-SVD baseline (gridded data only)")
     timing: bool = Field(True, description="measure inference / training points per second into timing.csv")
-    timing_points: int = Field(65536, ge=1)
+    timing_points: int = Field(65536, ge=1, le=100_000_000)
 
     @model_validator(mode="after")
     def _prunable(self) -> NifConfig:
