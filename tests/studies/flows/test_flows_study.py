@@ -10,7 +10,7 @@ import torch
 
 import sciprune.studies.flows.protocol as protocol
 from sciprune.files import read_csv
-from tests.runner.helpers import cli
+from tests.runner.helpers import assert_resume_after_kill, cli
 
 TINY = [
     "--preset", "demo",
@@ -70,27 +70,9 @@ def test_rows_arrays_plots_and_report(finished):
 
 
 def test_killed_run_resumes_to_the_same_metrics(capsys, monkeypatch, tmp_path, finished):
-    out = tmp_path / "killed"
-    calls = {"n": 0}
-    real = protocol.evaluate
-
-    class Killed(Exception):
-        pass
-
-    def dying(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 12:  # inside the second network's cascades
-            raise Killed
-        return real(*a, **k)
-
-    monkeypatch.setattr(protocol, "evaluate", dying)
-    with pytest.raises(Killed):
-        cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *TINY)
-    monkeypatch.setattr(protocol, "evaluate", real)
-    assert not (out / "summary.json").exists()
-    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", "--resume", *TINY)
-    assert code == 0, err
-    assert (out / "metrics.csv").read_text() == (finished / "metrics.csv").read_text()
+    """Killed inside the second network (12th call of protocol.evaluate), resumed: same metrics.csv."""
+    assert_resume_after_kill(capsys, monkeypatch, module=protocol, name="evaluate", at=12,
+                             command=["flows", *TINY], out=tmp_path / "killed", finished=finished)
 
 
 ONE = ["--set", "classifiers.names=[]", "--set", "nets=2", "--set", "analysis.hessian=false",

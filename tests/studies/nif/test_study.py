@@ -11,7 +11,7 @@ import pytest
 
 from sciprune.files import read_csv
 from sciprune.studies.nif import protocol
-from tests.runner.helpers import cli
+from tests.runner.helpers import assert_resume_after_kill, cli
 
 TINY = ["--preset", "demo", "--set", "train.epochs=30", "--set", "prune.sparsities=[0.25, 0.5]",
         "--set", "prune.retrain_epochs=2", "--set", "prune.id_samples=300"]
@@ -70,27 +70,9 @@ def test_stages_are_compacted_and_counted(finished):
 
 
 def test_killed_run_resumes_to_the_same_metrics(capsys, monkeypatch, tmp_path, finished):
-    out = tmp_path / "killed"
-    calls = {"n": 0}
-    real = protocol.errors
-
-    class Killed(Exception):
-        pass
-
-    def dying(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 5:  # inside the second cascade
-            raise Killed
-        return real(*a, **k)
-
-    monkeypatch.setattr(protocol, "errors", dying)
-    with pytest.raises(Killed):
-        cli(capsys, monkeypatch, "nif", "--out", str(out), "--quiet", *TINY)
-    monkeypatch.setattr(protocol, "errors", real)
-    assert not (out / "summary.json").exists()
-    code, _, err = cli(capsys, monkeypatch, "nif", "--out", str(out), "--quiet", "--resume", *TINY)
-    assert code == 0, err
-    assert (out / "metrics.csv").read_text() == (finished / "metrics.csv").read_text()
+    """Killed inside the second cascade (5th call of protocol.errors), resumed: same metrics.csv."""
+    assert_resume_after_kill(capsys, monkeypatch, module=protocol, name="errors", at=5,
+                             command=["nif", *TINY], out=tmp_path / "killed", finished=finished)
 
 
 def test_user_npz_end_to_end(capsys, monkeypatch, tmp_path):

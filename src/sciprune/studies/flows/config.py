@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sciprune.core.schedule import geometric_linear
-from sciprune.nn.mlp import ACTIVATIONS
 from sciprune.nn.ode import SOLVERS
 from sciprune.studies.base import StudyConfig
+from sciprune.studies.fields import Activation, Section
 from sciprune.studies.flows.data import CLASSIFIERS, DENSITIES
 
 Method = Literal["wt", "ft", "id"]
 METHODS: tuple[Method, ...] = ("wt", "ft", "id")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FieldConfig(_Section):
+class FieldConfig(Section):
     """The vector field: ``layers`` layers of width ``hidden`` (the reference's ``l{L}_h{H}``).
 
     ``kind``: ``autonomous`` (an MLP of the state, the reference's toy models), ``concat`` (the time
@@ -29,18 +25,11 @@ class FieldConfig(_Section):
 
     layers: int = Field(4, ge=2, le=64)
     hidden: int = Field(64, ge=1, le=65_536)
-    activation: str = "sigmoid"
+    activation: Activation = "sigmoid"
     kind: Literal["autonomous", "concat", "concatsquash"] = "autonomous"
 
-    @field_validator("activation")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in ACTIVATIONS:
-            raise ValueError(f"expected one of {', '.join(sorted(ACTIVATIONS))}")
-        return v
 
-
-class SolverConfig(_Section):
+class SolverConfig(Section):
     method: str = "dopri5"
     atol: float = 1e-5
     rtol: float = 1e-5
@@ -63,7 +52,7 @@ class SolverConfig(_Section):
         return v
 
 
-class TrainConfig(_Section):
+class TrainConfig(Section):
     epochs: int = Field(100, ge=0, le=1_000_000)
     batch_size: int = Field(1024, ge=1, le=10_000_000)
     optimizer: Literal["adam", "adamw"] = "adamw"
@@ -71,7 +60,7 @@ class TrainConfig(_Section):
     weight_decay: float = Field(1e-5, ge=0.0)
 
 
-class DensityConfig(_Section):
+class DensityConfig(Section):
     """Continuous normalizing flows on the toy densities."""
 
     names: list[str] = Field(default_factory=lambda: list(DENSITIES))
@@ -93,7 +82,7 @@ class DensityConfig(_Section):
         return v
 
 
-class ClassifierConfig(_Section):
+class ClassifierConfig(Section):
     """Neural ODE classifiers on the toy classification sets."""
 
     names: list[str] = Field(default_factory=lambda: list(CLASSIFIERS))
@@ -112,7 +101,7 @@ class ClassifierConfig(_Section):
         return v
 
 
-class PruneConfig(_Section):
+class PruneConfig(Section):
     methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
     sparsities: list[float] = Field(default_factory=lambda: list(geometric_linear()), min_length=1,
                                     description="prune ratios (fractions of the fields' weights removed)")
@@ -131,7 +120,7 @@ class PruneConfig(_Section):
         return v
 
 
-class AnalysisConfig(_Section):
+class AnalysisConfig(Section):
     ratios: list[float] = Field(default_factory=lambda: [0.5, 0.9, 0.98],
                                 description="prune ratios (nearest stage) for density maps, samples, boundaries, timing")
     grid: int = Field(80, ge=8, le=4_096, description="grid points per axis of density maps and decision boundaries")

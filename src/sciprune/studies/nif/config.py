@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sciprune.studies.base import StudyConfig
+from sciprune.studies.fields import Section
 
 Method = Literal["l2", "id"]
 METHODS: tuple[Method, ...] = ("l2", "id")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Columns(_Section):
+class Columns(Section):
     """Declared column counts of a user file: ``[p | x | u | (weight)]``."""
 
     p: int = Field(1, ge=1, le=1_000)
@@ -25,7 +22,7 @@ class Columns(_Section):
     weight: bool = False
 
 
-class DataConfig(_Section):
+class DataConfig(Section):
     kind: Literal["wave", "wave_high", "ks", "flow2d", "file"] = "wave_high"
     path: str | None = Field(None, description="file: a .npz (array 'data') or .csv with the declared columns")
     columns: Columns = Columns()
@@ -48,7 +45,7 @@ class DataConfig(_Section):
         return self
 
 
-class Net(_Section):
+class Net(Section):
     units: int = Field(30, ge=1, le=65_536)
     nlayers: int = Field(2, ge=0, le=64)
     activation: Literal["swish", "tanh"] = "swish"
@@ -64,13 +61,13 @@ class ParameterNetCfg(Net):
     latent_dim: int = Field(2, ge=1, le=65_536)
 
 
-class ModelConfig(_Section):
+class ModelConfig(Section):
     family: Literal["NIF", "NIFMultiScale", "NIFLastLayer"] = "NIFMultiScale"
     shape: ShapeNet = ShapeNet()
     parameter: ParameterNetCfg = ParameterNetCfg()
 
 
-class TrainConfig(_Section):
+class TrainConfig(Section):
     epochs: int = Field(200, ge=0, le=10_000_000)
     batch_size: int = Field(512, ge=1, le=10_000_000)
     lr: float = Field(1e-3, gt=0.0)
@@ -87,7 +84,7 @@ class TrainConfig(_Section):
         return dict(sorted(v.items()))
 
 
-class PruneConfig(_Section):
+class PruneConfig(Section):
     methods: list[Method] = Field(default_factory=lambda: list(METHODS))
     sparsities: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], min_length=1)
     allocation: Literal["layerwise", "global"] = "layerwise"
