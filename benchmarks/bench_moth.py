@@ -1,4 +1,4 @@
-"""MothPruning speed, side by side in one run (one thread):
+"""MothPruning speed, side by side in one run (one thread unless ``--threads N``):
 
 1. **Simulator**: samples/s of the batched Rodas4 integrator (16,384 samples in one call) against a
    per-sample ``scipy.integrate.solve_ivp`` loop on the same right-hand side (numpy, closed form),
@@ -6,8 +6,9 @@
    1e-8 (about the accuracy of ours; its error is printed). Goal: ≥ 1000×.
 2. **Ensemble training**: member-steps/s of P members trained as one ``StackedMLP`` by the study's
    own step (``ensemble.train_to_plateau``, the plateau rule unable to stop anyone) against the same
-   P members trained one at a time (each its own ``MLP`` and Adam, masks enforced; with the default
-   Adam and with foreach Adam), at the quick preset's network, batch 128 and the preset's 256. The
+   P members trained one at a time (each its own ``MLP`` and Adam, masks enforced; as one writes it,
+   ``torch.tanh`` and the default Adam, and with the study's kernels, its activation and fused
+   Adam), at the quick preset's network, batch 128 and the preset's 256. The
    sides run in alternating blocks (A, B, C, A, B, C, ...); the median ratio and its min/max over
    the blocks are printed. Goal: ≥ 5×.
 3. **FLOP/s** of stacked training of the paper network (10-400-400-400-16-7, batch 128, P members;
@@ -15,19 +16,20 @@
    enforced, against this machine's measured dense-matmul peak (float32 ``torch.mm`` 1024×1024,
    best of several). Goal: ≥ 0.5.
 
-Run: ``python benchmarks/bench_moth.py [--quick] [--ensemble]`` (a few minutes on one core;
-``--ensemble``: part 2 only).
+Run: ``python benchmarks/bench_moth.py [--quick] [--ensemble] [--threads N]`` (a few minutes on
+one core; ``--ensemble``: part 2 only; ``--threads``: torch and BLAS threads of both sides, default 1).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
+THREADS = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[_var] = "1"
+    os.environ[_var] = str(THREADS)
 
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
@@ -101,42 +103,25 @@ def _data(rows: int = 64000) -> Any:
     return SimpleNamespace(train=SimpleNamespace(x=x, y=y), val=SimpleNamespace(x=x[:1024], y=y[:1024]))
 
 
-class _SigmoidTanh(torch.autograd.Function):
-    """tanh x = 2 σ(2x) − 1 (abs. error ≤ 2e-7 in float32): ``torch.tanh`` is a scalar loop in this
-    CPU build (134 µs for 65k floats vs 29 µs for this form). Not used by the study (it would change
-    the recorded numbers); measured here as the step's largest remaining cost."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        y = torch.sigmoid(x * 2).mul_(2).sub_(1)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        (y,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward(grad, y)
-
-
-def _stacked(cfg: MothConfig, data: Any, fast_tanh: bool = False) -> Callable[[int], None]:
-    """The study's own training step (``ensemble.train_to_plateau``: stacked model, foreach Adam, masks)."""
+def _stacked(cfg: MothConfig, data: Any) -> Callable[[int], None]:
+    """The study's own training step (``ensemble.train_to_plateau``: stacked model, its Adam, masks)."""
     model = ensemble.build(cfg, tuple(range(cfg.members)))
-    if fast_tanh:
-        model._fns = [_SigmoidTanh.apply if a == "tanh" else f for a, f in zip(model.activations, model._fns)]
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, foreach=True)
+    opt = ensemble.make_adam(model.parameters(), cfg.train.lr, cfg.members)
     enforce_masks(model, opt)
     prune(model, 0.5)
     gen = torch_generator(0, "bench-order")
     return lambda steps: ensemble.train_to_plateau(model, opt, data, cfg, gen, steps) and None
 
 
-def _one_at_a_time(cfg: MothConfig, data: Any, fused: bool) -> Callable[[int], None]:
+def _one_at_a_time(cfg: MothConfig, data: Any, same_kernels: bool) -> Callable[[int], None]:
     """The same members, each its own ``MLP`` and Adam (masks enforced), trained one after the other
     on the same kind of shuffled minibatches: the loop one writes without a stacked model.
-    ``fused``: the optimisations of the stacked side where they apply to one model (foreach Adam)."""
+    ``same_kernels``: with the study's kernels where they apply to one model (its activation and
+    fused Adam); otherwise ``torch.tanh`` and the default Adam."""
     sizes = [10, *cfg.model.hidden, 7]
-    nets = [MLP(sizes, "tanh", generator=torch_generator(cfg.seed, "member", p)) for p in range(cfg.members)]
-    opts = [torch.optim.Adam(m.parameters(), lr=cfg.train.lr, foreach=fused or None) for m in nets]
+    act = cfg.model.activation if same_kernels else "tanh"
+    nets = [MLP(sizes, act, generator=torch_generator(cfg.seed, "member", p)) for p in range(cfg.members)]
+    opts = [torch.optim.Adam(m.parameters(), lr=cfg.train.lr, fused=same_kernels or None) for m in nets]
     for m, o in zip(nets, opts):
         enforce_masks(m, o)
         prune(m, 0.5)
@@ -165,29 +150,24 @@ def _timed(fn: Callable[[int], None], steps: int) -> float:
 
 
 def ensemble_ratio(hidden: list[int], members: int, batch: int, steps: int, blocks: int) -> None:
-    """Member-steps/s of the two sides in alternating blocks (A, B, A, B, ...): median ratio and spread."""
+    """Member-steps/s of the sides in alternating blocks (A, B, C, A, B, C, ...): median ratio and spread."""
     cfg, data = _plateau_free(hidden, members, batch), _data()
-    sides = {"stacked": _stacked(cfg, data), "one at a time": _one_at_a_time(cfg, data, False),
-             "one at a time, foreach Adam": _one_at_a_time(cfg, data, True),
-             "stacked, 2σ(2x)−1 tanh": _stacked(cfg, data, fast_tanh=True)}
+    sides = {"stacked": _stacked(cfg, data), "one at a time (torch.tanh, default Adam)": _one_at_a_time(cfg, data, False),
+             f"one at a time ({cfg.model.activation}, fused Adam)": _one_at_a_time(cfg, data, True)}
     for fn in sides.values():
         fn(10)  # warm-up (allocator, Adam state)
     rates: dict[str, list[float]] = {k: [] for k in sides}
     for _ in range(blocks):
         for name, fn in sides.items():
             rates[name].append(members * steps / _timed(fn, steps))
-    print(f"\n2. ensemble training, network 10-{'-'.join(map(str, hidden))}-7, P={members}, batch {batch}, 50 % masked, "
-          f"{blocks} alternating blocks of {steps} steps")
+    print(f"\n2. ensemble training, network 10-{'-'.join(map(str, hidden))}-7 ({cfg.model.activation}), P={members}, "
+          f"batch {batch}, 50 % masked, {blocks} alternating blocks of {steps} steps, {torch.get_num_threads()} thread(s)")
     s = rates["stacked"]
     print(f"   stacked (the study's train_to_plateau): median {statistics.median(s):8.0f} member-steps/s")
-    for name in list(sides)[1:3]:
+    for name in list(sides)[1:]:
         r = [a / b for a, b in zip(s, rates[name])]
-        print(f"   {name:28s}: median {statistics.median(rates[name]):8.0f} member-steps/s   "
+        print(f"   {name:42s}: median {statistics.median(rates[name]):8.0f} member-steps/s   "
               f"ratio median {statistics.median(r):.2f}x (min {min(r):.2f}, max {max(r):.2f})")
-    f = rates["stacked, 2σ(2x)−1 tanh"]
-    r = [a / b for a, b in zip(f, rates["one at a time"])]
-    print(f"   not the study: stacked with tanh as 2σ(2x)−1: median {statistics.median(f):8.0f} member-steps/s, "
-          f"{statistics.median(r):.2f}x the default one-at-a-time loop (min {min(r):.2f}, max {max(r):.2f})")
 
 
 def _flops_rate(hidden: list[int], members: int, steps: int) -> float:
@@ -209,8 +189,8 @@ def peak() -> float:
 
 
 def main() -> None:
-    torch.set_num_threads(1)
-    print(f"threads: torch {torch.get_num_threads()} (OMP/MKL/OpenBLAS 1), load average {os.getloadavg()}")
+    torch.set_num_threads(THREADS)
+    print(f"threads: torch {torch.get_num_threads()} (OMP/MKL/OpenBLAS {THREADS}), load average {os.getloadavg()}")
     if "--ensemble" not in sys.argv:
         simulator()
     quick = load_preset("moth", "quick")

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from sciprune.core.flat import FlatParameters, flat_of
 from sciprune.errors import InputError
 
 MASK_SUFFIX = "_mask"
@@ -124,13 +125,43 @@ class _FloatMasks:
         return hit[2]
 
 
+class _FlatFloatMasks:
+    """The float keep-factor of a whole :class:`~sciprune.core.flat.FlatParameters` buffer (``1`` where
+    the entry is kept or unmasked), rebuilt when any of its parameters' masks is replaced or edited
+    (the same identity-and-version test as :class:`_FloatMasks`); ``None`` when none is masked."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[tuple[tuple[Tensor, ...], ...], tuple[tuple[int, ...], ...], Tensor | None]] = {}
+
+    def get(self, flat: FlatParameters, owners: dict[int, list[tuple[nn.Module, str]]]) -> Tensor | None:
+        masks = tuple(tuple(_mask_of_param(owners.get(id(p), []))) for p in flat.params)
+        versions = tuple(tuple(m._version for m in ms) for ms in masks)
+        hit = self._cache.get(id(flat))
+        if (hit is None or len(hit[0]) != len(masks) or hit[1] != versions
+                or any(len(a) != len(b) or any(x is not y for x, y in zip(a, b)) for a, b in zip(hit[0], masks))):
+            keep: Tensor | None = None
+            if any(masks):
+                keep = torch.ones_like(flat.tensor, requires_grad=False)
+                for i, ms in enumerate(masks):
+                    if ms:
+                        kept = ms[0]
+                        for m in ms[1:]:
+                            kept = kept & m
+                        flat.view_of(i, keep).copy_(kept)
+            hit = (masks, versions, keep)
+            self._cache[id(flat)] = hit
+        return hit[2]
+
+
 def enforce_masks(model: nn.Module, optimizer: torch.optim.Optimizer, *, gradients: bool = False) -> Handles:
     """Re-zero masked entries after every ``optimizer.step()``; returns the hooks' :class:`Handles`.
 
     Masked entries are exactly zero after any number of steps of any optimizer (momentum or
     weight decay cannot revive them), and their optimizer state (momenta) is zeroed too. Masks set,
     replaced or edited in place after this call are honoured: the buffer is looked up at every step.
-    A parameter shared by several modules keeps the entries pruned by any of them.
+    A parameter shared by several modules keeps the entries pruned by any of them. An optimizer over
+    a :class:`~sciprune.core.flat.FlatParameters` buffer is served by one factor laid out like the
+    buffer (its parameters' masks side by side), so the buffer and its moments take one multiply each.
 
     The hook multiplies by a cached floating-point copy of each mask (``x * 0 == 0`` exactly), which
     is far cheaper per step than a boolean ``masked_fill_``; the copy is rebuilt whenever the mask
@@ -141,7 +172,7 @@ def enforce_masks(model: nn.Module, optimizer: torch.optim.Optimizer, *, gradien
     handle then removes both hooks.
     """
     owners = _owners(model)
-    cache = _FloatMasks()
+    cache, flat_cache = _FloatMasks(), _FlatFloatMasks()
 
     @torch.no_grad()
     def hook(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
@@ -149,10 +180,17 @@ def enforce_masks(model: nn.Module, optimizer: torch.optim.Optimizer, *, gradien
         factors: list[Tensor] = []
         for group in opt.param_groups:
             for p in group["params"]:
-                masks = _mask_of_param(owners.get(id(p), []))
-                if not masks:
-                    continue
-                keep = cache.get(p, masks)
+                flat = flat_of(p)
+                if flat is not None:  # one factor for the whole buffer (its parameters' masks, laid out flat)
+                    found = flat_cache.get(flat, owners)
+                    if found is None:
+                        continue
+                    keep = found
+                else:
+                    masks = _mask_of_param(owners.get(id(p), []))
+                    if not masks:
+                        continue
+                    keep = cache.get(p, masks)
                 targets.append(p)
                 factors.append(keep)
                 for value in opt.state.get(p, {}).values():

@@ -6,7 +6,8 @@ minibatch. Member ``p`` (its global index) starts from ``MLP(sizes, generator=to
 "member", p))``, so it is the same network whichever shard holds it. The loss is the **sum** of the
 members' MSEs, so member ``p``'s gradient is exactly its own MSE's gradient (independent of the
 other members); Adam (one state, carried through every stage) keeps per-entry moments, so each
-member has its own optimizer state.
+member has its own optimizer state. Adam steps one member-major buffer ``[P, N]`` holding every
+parameter (:func:`make_adam`), so freezing a member indexes one row of it and of each moment.
 
 Each stage (dense, then each sparsity of the schedule) prunes every member's layers to the
 stage's fraction of its weights by magnitude (``core.pruning.prune``, layerwise, per member; the
@@ -41,6 +42,7 @@ from torch import Tensor
 
 from sciprune.core.cascade import CascadeSpec, StageInfo, run_cascade, train_dense
 from sciprune.core.count import dense_weights, network_stats
+from sciprune.core.flat import flat_optimizer
 from sciprune.core.io import load_state, save_state
 from sciprune.core.masks import apply_masks
 from sciprune.core.pruning import prune
@@ -66,6 +68,14 @@ def build(cfg: MothConfig, members: tuple[int, ...]) -> StackedMLP:
     sizes = [10, *cfg.model.hidden, 7]
     mlps = [MLP(sizes, cfg.model.activation, generator=torch_generator(cfg.seed, "member", p)) for p in members]
     return StackedMLP.from_members(mlps)
+
+
+def make_adam(params: Any, lr: float, members: int) -> torch.optim.Optimizer:
+    """The ensemble's Adam: fused (one kernel per step) over one member-major
+    :class:`~sciprune.core.flat.FlatParameters` buffer ``[P, N]`` holding every parameter, so a step is a
+    few calls whatever the depth, and a member's weights and moments are row ``p`` of the buffer and
+    of each moment (what freezing a member indexes)."""
+    return flat_optimizer(params, torch.optim.Adam, members=members, lr=lr, fused=True)
 
 
 def member_mse(model: StackedMLP, split: Split, rows: int | None = None) -> Tensor:
@@ -119,7 +129,7 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
     t = cfg.train
     x, y, n = data.train.x, data.train.y, len(data.train.x)
     members = model.members
-    params = list(model.parameters())
+    params = [p for group in optimizer.param_groups for p in group["params"]]  # the flat buffer, or the model's
     active = torch.ones(members, dtype=torch.bool)
     frozen = torch.zeros(0, dtype=torch.long)  # indices of the stopped members (fixed between two checks)
     batches = torch.zeros(members, dtype=torch.long)
@@ -210,7 +220,7 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     clock = {"t": time.perf_counter()}
 
     def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
-        return torch.optim.Adam(params, lr=cfg.train.lr, foreach=True), None  # foreach: the same numbers, fewer calls
+        return make_adam(params, cfg.train.lr, len(job.members)), None
 
     def trainer(max_batches: int, min_batches: int = 0) -> Any:
         def train(m: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, Any]:
