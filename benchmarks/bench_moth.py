@@ -10,7 +10,10 @@
    ``torch.tanh`` and the default Adam, and with the study's kernels, its activation and fused
    Adam), at the quick preset's network, batch 128 and the preset's 256. The
    sides run in alternating blocks (A, B, C, A, B, C, ...); the median ratio and its min/max over
-   the blocks are printed. Goal: ≥ 5×.
+   the blocks are printed, and the same step written by hand without autograd (the floor of eager
+   kernels at this size; not the study). Goal: ≥ 5×. **2b.** The quick preset's set-up on the whole machine: its
+   ``shards`` processes of stacked members, one thread each (as ``--workers`` runs them), against
+   the one-at-a-time loop with 1 and with ``shards`` threads (the faster one counts).
 3. **FLOP/s** of stacked training of the paper network (10-400-400-400-16-7, batch 128, P members;
    6 FLOPs per weight per sample per step: forward, input- and weight-gradients), with the masks
    enforced, against this machine's measured dense-matmul peak (float32 ``torch.mm`` 1024×1024,
@@ -37,6 +40,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
 from sciprune.core.masks import enforce_masks  # noqa: E402
@@ -143,6 +147,57 @@ def _one_at_a_time(cfg: MothConfig, data: Any, same_kernels: bool) -> Callable[[
     return run
 
 
+def _by_hand(cfg: MothConfig, data: Any) -> Callable[[int], None]:
+    """Not the study: the same stacked step written out by hand, with no autograd at all (forward,
+    backprop by explicit batched matmuls into a flat gradient buffer, fused Adam, masks by one
+    multiply): what eager PyTorch's kernels cost at this size, the floor any stacked step pays."""
+    sizes, members, batch = [10, *cfg.model.hidden, 7], cfg.members, cfg.train.batch_size
+    model = ensemble.build(cfg, tuple(range(members)))
+    prune(model, 0.5)
+    keep = torch.cat([torch.cat([m.weight_mask.reshape(members, -1).float(), torch.ones(members, m.bias.shape[1])], 1)
+                      for m in model.stacked], 1)
+    flat = torch.cat([torch.cat([m.weight.detach().reshape(members, -1), m.bias.detach()], 1) for m in model.stacked], 1)
+    grad = torch.zeros_like(flat)
+    views: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
+    offset = 0
+    for i, o in zip(sizes[:-1], sizes[1:]):
+        w, gw = (t[:, offset : offset + o * i].view(members, o, i) for t in (flat, grad))
+        offset += o * i
+        b, gb = (t[:, offset : offset + o] for t in (flat, grad))
+        offset += o
+        views.append((w, b, gw, gb))
+    flat.requires_grad_(True)
+    flat.grad = grad
+    opt = torch.optim.Adam([flat], lr=cfg.train.lr, fused=True)
+    x_all, y_all, n = data.train.x, data.train.y, len(data.train.x)
+    gen = torch_generator(0, "bench-order")
+    last = len(views) - 1
+
+    @torch.no_grad()
+    def run(steps: int) -> None:
+        order, pos = torch.randperm(n, generator=gen), 0
+        for _ in range(steps):
+            if pos + batch > n:
+                order, pos = torch.randperm(n, generator=gen), 0
+            idx = order[pos : pos + batch]
+            pos += batch
+            hs = [x_all[idx].expand(members, -1, -1)]
+            for l, (w, b, _, _) in enumerate(views):
+                z = torch.baddbmm(b.unsqueeze(1), hs[-1], w.transpose(1, 2))
+                hs.append(z if l == last else torch.sigmoid(z.mul_(2)).mul_(2).sub_(1))
+            g = hs.pop().sub_(y_all[idx]).mul_(2.0 / (batch * 7))
+            for l in range(last, -1, -1):
+                w, _, gw, gb = views[l]
+                gw.copy_(torch.bmm(g.transpose(1, 2), hs[l]))
+                gb.copy_(g.sum(1))
+                if l:
+                    g = torch.ops.aten.tanh_backward(torch.bmm(g, w), hs[l])
+            opt.step()
+            state = opt.state[flat]
+            torch._foreach_mul_([flat, state["exp_avg"], state["exp_avg_sq"]], [keep, keep, keep])
+    return run
+
+
 def _timed(fn: Callable[[int], None], steps: int) -> float:
     t = time.perf_counter()
     fn(steps)
@@ -153,7 +208,8 @@ def ensemble_ratio(hidden: list[int], members: int, batch: int, steps: int, bloc
     """Member-steps/s of the sides in alternating blocks (A, B, C, A, B, C, ...): median ratio and spread."""
     cfg, data = _plateau_free(hidden, members, batch), _data()
     sides = {"stacked": _stacked(cfg, data), "one at a time (torch.tanh, default Adam)": _one_at_a_time(cfg, data, False),
-             f"one at a time ({cfg.model.activation}, fused Adam)": _one_at_a_time(cfg, data, True)}
+             f"one at a time ({cfg.model.activation}, fused Adam)": _one_at_a_time(cfg, data, True),
+             "by hand, no autograd": _by_hand(cfg, data)}
     for fn in sides.values():
         fn(10)  # warm-up (allocator, Adam state)
     rates: dict[str, list[float]] = {k: [] for k in sides}
@@ -164,10 +220,75 @@ def ensemble_ratio(hidden: list[int], members: int, batch: int, steps: int, bloc
           f"batch {batch}, 50 % masked, {blocks} alternating blocks of {steps} steps, {torch.get_num_threads()} thread(s)")
     s = rates["stacked"]
     print(f"   stacked (the study's train_to_plateau): median {statistics.median(s):8.0f} member-steps/s")
-    for name in list(sides)[1:]:
+    for name in list(sides)[1:3]:
         r = [a / b for a, b in zip(s, rates[name])]
         print(f"   {name:42s}: median {statistics.median(rates[name]):8.0f} member-steps/s   "
               f"ratio median {statistics.median(r):.2f}x (min {min(r):.2f}, max {max(r):.2f})")
+    h = rates["by hand, no autograd"]
+    r = [a / b for a, b in zip(h, rates["one at a time (torch.tanh, default Adam)"])]
+    print(f"   not the study: the step by hand, no autograd (the eager kernels' floor): median {statistics.median(h):8.0f} "
+          f"member-steps/s, {statistics.median(r):.2f}x the plain loop (min {min(r):.2f}, max {max(r):.2f})")
+
+
+def _shard_worker(hidden: list[int], members: int, first: int, batch: int, conn: Any) -> None:
+    """One shard of the quick preset's set-up: its members stacked, one thread; runs blocks on request."""
+    torch.set_num_threads(1)
+    cfg, data = _plateau_free(hidden, members, batch), _data()
+    model = ensemble.build(cfg, tuple(range(first, first + members)))
+    opt = ensemble.make_adam(model.parameters(), cfg.train.lr, members)
+    enforce_masks(model, opt)
+    prune(model, 0.5)
+    gen = torch_generator(first, "bench-order")
+    ensemble.train_to_plateau(model, opt, data, cfg, gen, 10)
+    conn.send("ready")
+    while (steps := conn.recv()) > 0:
+        t = time.perf_counter()
+        ensemble.train_to_plateau(model, opt, data, cfg, gen, steps)
+        conn.send(time.perf_counter() - t)
+
+
+def machine_ratio(hidden: list[int], members: int, shards: int, batch: int, steps: int, blocks: int) -> None:
+    """The quick preset's set-up on the whole machine, ``shards`` processes of ``members / shards``
+    stacked members (one thread each, as ``--workers`` runs them) against the one-at-a-time loop
+    with 1 and with ``shards`` threads, in alternating blocks; member-steps/s of all members."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    per = members // shards
+    pipes, procs = [], []
+    for k in range(shards):
+        a, b = ctx.Pipe()
+        proc = ctx.Process(target=_shard_worker, args=(hidden, per, k * per, batch, b), daemon=True)
+        proc.start()
+        pipes.append(a)
+        procs.append(proc)
+    assert all(c.recv() == "ready" for c in pipes)
+    cfg, data = _plateau_free(hidden, members, batch), _data()
+    loop = _one_at_a_time(cfg, data, False)
+    loop(10)
+    rates: dict[str, list[float]] = {"shards": [], "loop, 1 thread": [], f"loop, {shards} threads": []}
+    for _ in range(blocks):
+        t = time.perf_counter()
+        for c in pipes:
+            c.send(steps)
+        for c in pipes:
+            c.recv()
+        rates["shards"].append(per * shards * steps / (time.perf_counter() - t))
+        for name, n in (("loop, 1 thread", 1), (f"loop, {shards} threads", shards)):
+            torch.set_num_threads(n)
+            rates[name].append(members * steps / _timed(loop, steps))
+    for c in pipes:
+        c.send(0)
+    for proc in procs:
+        proc.join()
+    torch.set_num_threads(THREADS)
+    best = [max(a, b) for a, b in zip(rates["loop, 1 thread"], rates[f"loop, {shards} threads"])]
+    r = [a / b for a, b in zip(rates["shards"], best)]
+    print(f"\n2b. the quick preset's set-up on this machine: {shards} shard processes x {per} stacked members "
+          f"(1 thread each), batch {batch}, {blocks} alternating blocks of {steps} steps")
+    for name, v in rates.items():
+        print(f"   {name:20s}: median {statistics.median(v):8.0f} member-steps/s")
+    print(f"   ratio shards / the faster loop: median {statistics.median(r):.2f}x (min {min(r):.2f}, max {max(r):.2f})")
 
 
 def _flops_rate(hidden: list[int], members: int, steps: int) -> float:
@@ -198,6 +319,8 @@ def main() -> None:
     steps, blocks = (30, 5) if QUICK else (100, 9)
     ensemble_ratio(hidden, members, 128, steps, blocks)
     ensemble_ratio(hidden, members, int(quick["train"]["batch_size"]), steps, blocks)
+    for batch in (128, int(quick["train"]["batch_size"])):
+        machine_ratio(hidden, members, int(quick["shards"]), batch, steps, blocks)
     if "--ensemble" in sys.argv:
         return
     p_members = 8 if QUICK else 16
