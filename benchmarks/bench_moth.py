@@ -19,8 +19,9 @@
    enforced, against this machine's measured dense-matmul peak (float32 ``torch.mm`` 1024×1024,
    best of several). Goal: ≥ 0.5.
 
-Run: ``python benchmarks/bench_moth.py [--quick] [--ensemble] [--threads N]`` (a few minutes on
-one core; ``--ensemble``: part 2 only; ``--threads``: torch and BLAS threads of both sides, default 1).
+Run: ``python benchmarks/bench_moth.py [--quick] [--ensemble] [--threads N] [--compile]`` (a few
+minutes on one core; ``--ensemble``: part 2 only; ``--threads``: torch and BLAS threads of both
+sides, default 1; ``--compile``: also the study's step under ``torch.compile``, in § 2).
 """
 
 from __future__ import annotations
@@ -198,6 +199,40 @@ def _by_hand(cfg: MothConfig, data: Any) -> Callable[[int], None]:
     return run
 
 
+def _compiled(cfg: MothConfig, data: Any) -> Callable[[int], None]:
+    """Not the study (``--compile``): its stacked step with the forward and backward under
+    ``torch.compile`` (inductor's C++ kernels; needs a compiler), the flat fused Adam and masks as in
+    the study. The first call compiles (timed and printed)."""
+    model = ensemble.build(cfg, tuple(range(cfg.members)))
+    opt = ensemble.make_adam(model.parameters(), cfg.train.lr, cfg.members)
+    enforce_masks(model, opt)
+    prune(model, 0.5)
+
+    def forward_backward(x: Tensor, y: Tensor) -> Tensor:
+        loss = ((model(x) - y) ** 2).mean(dim=(1, 2))
+        loss.sum().backward()
+        return loss.detach()
+
+    fb = torch.compile(forward_backward)
+    x_all, y_all, n, batch = data.train.x, data.train.y, len(data.train.x), cfg.train.batch_size
+    gen = torch_generator(0, "bench-order")
+
+    def run(steps: int) -> None:
+        order, pos = torch.randperm(n, generator=gen), 0
+        for _ in range(steps):
+            if pos + batch > n:
+                order, pos = torch.randperm(n, generator=gen), 0
+            idx = order[pos : pos + batch]
+            pos += batch
+            opt.zero_grad(set_to_none=True)
+            fb(x_all[idx], y_all[idx])
+            opt.step()
+    t = time.perf_counter()
+    run(2)
+    print(f"   (torch.compile of the forward and backward: {time.perf_counter() - t:.1f} s for the first steps)")
+    return run
+
+
 def _timed(fn: Callable[[int], None], steps: int) -> float:
     t = time.perf_counter()
     fn(steps)
@@ -210,6 +245,8 @@ def ensemble_ratio(hidden: list[int], members: int, batch: int, steps: int, bloc
     sides = {"stacked": _stacked(cfg, data), "one at a time (torch.tanh, default Adam)": _one_at_a_time(cfg, data, False),
              f"one at a time ({cfg.model.activation}, fused Adam)": _one_at_a_time(cfg, data, True),
              "by hand, no autograd": _by_hand(cfg, data)}
+    if "--compile" in sys.argv:
+        sides["compiled"] = _compiled(cfg, data)
     for fn in sides.values():
         fn(10)  # warm-up (allocator, Adam state)
     rates: dict[str, list[float]] = {k: [] for k in sides}
@@ -228,6 +265,11 @@ def ensemble_ratio(hidden: list[int], members: int, batch: int, steps: int, bloc
     r = [a / b for a, b in zip(h, rates["one at a time (torch.tanh, default Adam)"])]
     print(f"   not the study: the step by hand, no autograd (the eager kernels' floor): median {statistics.median(h):8.0f} "
           f"member-steps/s, {statistics.median(r):.2f}x the plain loop (min {min(r):.2f}, max {max(r):.2f})")
+    if "compiled" in rates:
+        c = rates["compiled"]
+        r = [a / b for a, b in zip(c, s)]
+        print(f"   not the study: its step under torch.compile: median {statistics.median(c):8.0f} member-steps/s, "
+              f"{statistics.median(r):.2f}x the eager study step (min {min(r):.2f}, max {max(r):.2f})")
 
 
 def _shard_worker(hidden: list[int], members: int, first: int, batch: int, conn: Any) -> None:
