@@ -26,7 +26,14 @@ import numpy as np
 from sciprune.errors import InputError
 from sciprune.studies.amr.config import AMRConfig
 from sciprune.studies.amr.evaluate import TrueError, VertexValues
-from sciprune.studies.amr.examine import Progress, Verdicts, examine_basic, examine_pruning, examine_ranks
+from sciprune.studies.amr.examine import (
+    Progress,
+    Verdicts,
+    examine_basic,
+    examine_interpolation,
+    examine_pruning,
+    examine_ranks,
+)
 from sciprune.studies.amr.marking import dorfler, indicator
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.meshing import AMRMesh, ParaViewWriter, load_mesh
@@ -118,7 +125,7 @@ def _examine(cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray],
 
 
 class BulkMarker:
-    """The bulk criterion's state: the ID ranks and residuals of every leaf element seen so far,
+    """The bulk criterion's state: the ID ranks and element errors of every leaf element seen so far,
     keyed by the element's corner coordinates (a leaf is ID-pruned once, when it first appears)."""
 
     def __init__(self) -> None:
@@ -131,9 +138,14 @@ class BulkMarker:
         corners = np.ascontiguousarray(amr.corners())
         keys = [c.tobytes() for c in corners]
         ids = np.array([i for i, k in enumerate(keys) if k not in self.ranks], dtype=np.int64)
-        v = examine_ranks(inr, lift, corners[ids], ids, seed=cfg.seed, it=it, id_samples=cfg.id_sample_count(),
-                          epsilon=cfg.epsilon, workers=workers, progress=progress,
-                          residual_samples=cfg.error_samples if cfg.indicator == "residual" else 0)
+        if cfg.indicator == "interpolation":
+            v = examine_interpolation(inr, lift, corners[ids], ids, seed=cfg.seed, it=it,
+                                      id_samples=cfg.id_sample_count(), error_samples=cfg.error_samples,
+                                      epsilon=cfg.surrogate_epsilon, workers=workers, progress=progress)
+        else:
+            v = examine_ranks(inr, lift, corners[ids], ids, seed=cfg.seed, it=it, id_samples=cfg.id_sample_count(),
+                              epsilon=cfg.epsilon, workers=workers, progress=progress,
+                              residual_samples=cfg.error_samples if cfg.indicator == "residual" else 0)
         if v.ranks is not None:
             self.ranks.update(zip((keys[i] for i in ids), v.ranks))
             self.residual.update(zip((keys[i] for i in ids), v.error))

@@ -1,0 +1,126 @@
+"""The default bulk indicator: the INR's interpolation error on an element, through the INR ID-pruned there.
+
+Numbers, not smoke: the indicator equals the interpolation error computed with the full INR on the same
+samples; it sees the two kinks the rank-(d+1) residual misses (a kink through a plateau, a kink cutting
+off one corner); it is invariant to the width of the network representing the field (neurons split in
+two) and scales with the square of the field (so Dörfler marking is unchanged).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sciprune.nn.mlp import MLP
+from sciprune.studies.amr.examine import examine_interpolation, examine_ranks, reference_corners
+from sciprune.studies.amr.inr import INR
+from sciprune.studies.amr.interp import corner_weights, map_reference
+from sciprune.studies.amr.marking import dorfler, indicator
+from sciprune.studies.amr.sampling import element_uniforms
+
+
+def _inr(weights: list[list[list[float]]], biases: list[list[float]]) -> INR:
+    ws = [torch.tensor(w, dtype=torch.float64) for w in weights]
+    bs = [torch.tensor(b, dtype=torch.float64) for b in biases]
+    mlp = MLP.from_layers(ws, bs, ["relu"] * (len(ws) - 1) + ["identity"])
+    mlp.requires_grad_(False)
+    return INR("t", "", mlp, None, "square", sum(w.numel() + b.numel() for w, b in zip(ws, bs)))
+
+
+def _grid(n: int) -> np.ndarray:
+    g = np.arange(n) / n
+    lo = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
+    return lo[:, None, :] + reference_corners(2)[None] / n
+
+
+KW = dict(seed=0, it=2, id_samples=32, error_samples=128, epsilon=1e-6)
+
+
+def _exact(inr: INR, corners: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The interpolation error with the full INR on the indicator's own error samples."""
+    xi = element_uniforms(0, "err", 2, ids, 128, 2)
+    f = inr(map_reference(corners, xi))[..., 0].numpy()
+    u = np.einsum("bnc,bc->bn", corner_weights(xi), inr(corners)[..., 0].numpy())
+    return ((f - u) ** 2).mean(axis=1)
+
+
+def test_the_indicator_is_the_interpolation_error_and_sees_what_the_residual_misses() -> None:
+    lift = lambda x: x  # noqa: E731
+    one = reference_corners(2)[None]  # the unit square, one element
+    ids = np.array([7])
+    # a kink through a plateau: f = 50 relu(x - 1/2); the rank-3 ID keeps {x, y, kink}: exact, residual 0
+    plateau = _inr([[[1, 0], [0, 1], [1, 1], [50, 0]], [[0, 0, 0, 1]]], [[0, 0, 0, -25], [0]])
+    # a kink cutting off the corner (1, 1): f = 50 relu(x + y - 1.98), nonzero on 0.02 % of the square
+    corner = _inr([[[1, 0], [0, 1], [1, 1], [50, 50]], [[0, 0, 0, 1]]], [[0, 0, 0, -99], [0]])
+    for inr, expected in ((plateau, 625 / 12), (corner, None)):
+        v = examine_interpolation(inr, lift, one, ids, **KW)
+        exact = _exact(inr, one, ids)
+        np.testing.assert_allclose(v.error, exact, rtol=1e-6)  # the pruned surrogate reproduces the INR
+        res = examine_ranks(inr, lift, one, ids, seed=0, it=2, id_samples=32, epsilon=1e-3, residual_samples=128)
+        assert res.error[0] < 1e-12 * v.error[0]  # the rank-(d+1) residual is blind to both
+        if expected is not None:  # ∫ (50 relu(x - 1/2) - 25 x)^2 = 625/12 over the square; 128 random samples: s.e. ~ 8 %
+            assert abs(v.error[0] - expected) < 0.25 * expected
+    assert examine_interpolation(corner, lift, one, ids, **KW).error[0] > 0.05  # the corner value 1 tilts I_E f
+
+
+def _split(inr: INR) -> INR:
+    """The same function, twice as wide: every hidden neuron split into two halves."""
+    ws = [layer.weight.detach().clone() for layer in inr.mlp.linears]
+    bs = [layer.bias.detach().clone() for layer in inr.mlp.linears]
+    out_w, out_b = [], []
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        if i > 0:
+            w = torch.cat([w, w], dim=1) / 2  # each input neuron appears twice, half the weight
+        if i + 1 < len(ws):
+            w, b = torch.cat([w, w]), torch.cat([b, b])
+        out_w.append(w)
+        out_b.append(b)
+    mlp = MLP.from_layers(out_w, out_b, inr.mlp.activations)
+    mlp.requires_grad_(False)
+    return INR("wide", "", mlp, None, "square", 0)
+
+
+def test_the_indicator_is_width_invariant_and_scales_with_the_field() -> None:
+    from sciprune.studies.amr.inr import resolve_inr
+
+    base = resolve_inr("corner")
+    narrow = INR("n", "", base.mlp, None, "square", 0)  # float64 copy: rounding is not what is tested
+    wide = _split(narrow)
+    assert wide.widths == [2 * w for w in narrow.widths]
+    corners, lift = _grid(16), (lambda x: x)
+    ids = np.arange(len(corners))
+    x = torch.from_numpy(map_reference(corners, element_uniforms(0, "err", 2, ids, 8, 2)))
+    np.testing.assert_allclose(wide(x).numpy(), narrow(x).numpy(), rtol=1e-12, atol=1e-12)
+    e_narrow = examine_interpolation(narrow, lift, corners, ids, **KW).error
+    e_wide = examine_interpolation(wide, lift, corners, ids, **KW).error
+    np.testing.assert_allclose(e_wide, e_narrow, rtol=1e-5, atol=1e-12 * e_narrow.max())
+    eta2 = indicator(np.zeros((len(ids), 1)), corners, "interpolation", e_narrow)
+    np.testing.assert_array_equal(dorfler(indicator(np.zeros((len(ids), 1)), corners, "interpolation", e_wide), 0.5),
+                                  dorfler(eta2, 0.5))
+    # 4 f: the kept neurons and their interpolation are the hidden layers', unchanged; the error x 16
+    ws = [layer.weight.detach().clone() for layer in narrow.mlp.linears]
+    bs = [layer.bias.detach().clone() for layer in narrow.mlp.linears]
+    ws[-1], bs[-1] = 4 * ws[-1], 4 * bs[-1]
+    scaled = INR("4f", "", MLP.from_layers(ws, bs, narrow.mlp.activations), None, "square", 0)
+    e_scaled = examine_interpolation(scaled, lift, corners, ids, **KW).error
+    np.testing.assert_allclose(e_scaled, 16 * e_narrow, rtol=1e-9, atol=1e-12 * e_narrow.max())
+    assert dorfler(16 * eta2, 0.5).tolist() == dorfler(eta2, 0.5).tolist()
+
+
+mfem = pytest.importorskip("mfem.ser")
+
+
+@pytest.mark.mfem
+def test_the_default_is_the_interpolation_indicator_and_the_seed_mode_ignores_it() -> None:
+    from sciprune.studies.amr.config import AMRConfig
+    from sciprune.studies.amr.driver import run_amr
+    from sciprune.studies.amr.inr import resolve_inr
+
+    cfg = AMRConfig()
+    assert (cfg.mode, cfg.indicator, cfg.surrogate_epsilon) == ("bulk", "interpolation", 1e-6)
+    inr = resolve_inr("corner")
+    a = run_amr(AMRConfig(inr="corner", mode="pruning", rmse_points=4096), inr, out=None)
+    b = run_amr(AMRConfig(inr="corner", mode="pruning", rmse_points=4096, indicator="residual",
+                          surrogate_epsilon=0.5), inr, out=None)
+    assert [(r.dofs, r.rmse) for r in a.iterations] == [(r.dofs, r.rmse) for r in b.iterations]
