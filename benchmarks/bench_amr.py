@@ -220,8 +220,8 @@ def per_element_bulk(path: str) -> None:
     Counted FLOPs (dense-equivalent, what a plain forward does): the ID's forward of the original
     network on ``n_ID`` samples (bulk residual: 32, seed: 256) and the error check's on 128,
     ``2 (n_ID + n_err) sum_l m_l m_{l+1}`` per element; the default (interpolation) indicator runs the
-    original network only on its 32 ID samples and the 2^d corners (``2 (32 + 4) sum_l m_l m_{l+1}``),
-    its 128 error samples through the pruned network. The QR, the pruned network's forward and the
+    original network only on its 32 ID samples and the 2^d corners, and once more on the corners for
+    their values (``2 (32 + 4 + 4) sum_l m_l m_{l+1}``), its 128 error samples through the pruned network. The QR, the pruned network's forward and the
     skipped dead inputs are left out, so the rate is that of the work a dense pass would do."""
     import numpy as np
     import torch
@@ -238,7 +238,7 @@ def per_element_bulk(path: str) -> None:
     lift = lambda x: x  # noqa: E731
     sizes = inr.mlp.sizes
     macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
-    flops = {"bulk (default)": 2 * (32 + 4) * macs, "bulk, residual": 2 * (32 + 128) * macs,
+    flops = {"bulk (default)": 2 * (32 + 4 + 4) * macs, "bulk, residual": 2 * (32 + 128) * macs,
              "seed PruningAMR": 2 * (256 + 128) * macs}
     peak = matmul_peak()
     out = {}
@@ -370,6 +370,8 @@ def transfer_row(path: str, label: str, fields: dict[str, object]) -> dict[str, 
     seconds = time.perf_counter() - t0
     last = res.iterations[-1]
     base = [(b.dofs, b.rmse) for b in run_uniform_baseline(cfg, inr, last.rmse)]
+    if last.rmse < min(r for _, r in base) and res.points is not None and inr.d_in == len(res.points[0]):
+        base = extend_uniform(inr, res.points, base, last.rmse)  # finer uniform levels without MFEM
     need = equal_error_dofs(base, last.rmse)
     spread = equal_error_dofs_se(base, last.rmse, last.rmse_se)
     at_least = max(d for d, _ in base) / last.true_dofs if need is None and last.rmse < min(r for _, r in base) else None
@@ -420,6 +422,22 @@ def grid_rmse(inr: object, points: object, f: object, n: int, dim: int) -> float
         w = np.prod([loc[:, d] if b else 1 - loc[:, d] for d, b in enumerate(bits)], axis=0)
         u += w * V[tuple(idx[:, d] + b for d, b in enumerate(bits))]
     return float(np.sqrt(np.mean((np.asarray(f) - u) ** 2)))
+
+
+def extend_uniform(inr: object, points: object, base: list[tuple[int, float]], rmse: float) -> list[tuple[int, float]]:
+    """``base`` (the MFEM uniform levels of ``square:4`` / ``cube:2``) continued by :func:`grid_rmse`
+    until a level reaches ``rmse`` (at most 2^25 DOFs)."""
+    import numpy as np
+
+    pts = np.asarray(points)
+    dim = pts.shape[1]
+    f = inr(pts)[:, 0].numpy()  # type: ignore[operator]
+    n = round(base[-1][0] ** (1 / dim)) - 1
+    out = list(base)
+    while out[-1][1] > rmse and (2 * n + 1) ** dim <= 1 << 25:
+        n *= 2
+        out.append(((n + 1) ** dim, grid_rmse(inr, pts, f, n, dim)))
+    return out
 
 
 def curve(path: str, max_dofs: int, criteria: list[str]) -> None:

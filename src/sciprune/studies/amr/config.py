@@ -41,6 +41,10 @@ class AMRConfig(StudyConfig):
             pruned network through which the error samples are evaluated (small enough that the
             pruned network reproduces the INR on the element: the indicator is then the INR's
             interpolation error).
+        tolerance: ``bulk``: also stop before refining a mesh whose estimated RMSE (the
+            indicator's ``sqrt(sum eta_E^2 / |domain|)``) is at most this fraction of the standard
+            deviation of the INR's vertex values where the adaptive phase starts (``None``: stop
+            on ``max_dofs`` / ``max_it`` only).
         id_samples: samples per element for the ID (``n_ID``; ``None``: the mode's default,
             :meth:`id_sample_count`: the seed's 256, or 32 for ``bulk``, whose ID keeps only
             ``d + 1`` neurons a layer: measured as good as 256 for a fraction of the cost).
@@ -74,6 +78,7 @@ class AMRConfig(StudyConfig):
     fraction: float = Field(0.5, gt=0.0, le=1.0)
     indicator: Indicator = "interpolation"
     surrogate_epsilon: float = Field(1e-6, gt=0.0, lt=1.0)
+    tolerance: float | None = Field(None, gt=0.0, lt=1.0)
     id_samples: int | None = Field(None, ge=2, le=1_000_000)
     error_samples: int = Field(128, ge=1, le=1_000_000)
     threshold: PositiveFloat = 1e-3
@@ -116,6 +121,15 @@ class AMRConfig(StudyConfig):
         if self.mode == "bulk":
             return 20_000 if dim <= 2 else 50_000
         return 5000
+
+    @model_validator(mode="after")
+    def _tolerance_needs_bulk(self) -> "AMRConfig":
+        if self.tolerance is not None and self.mode != "bulk":
+            raise ValueError(
+                f"tolerance={self.tolerance} needs mode=bulk (it stops on the bulk indicator's error estimate); "
+                f"got mode={self.mode}. Drop tolerance or use mode=bulk"
+            )
+        return self
 
     @model_validator(mode="after")
     def _iterations(self) -> "AMRConfig":
