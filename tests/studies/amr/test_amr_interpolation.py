@@ -1,4 +1,4 @@
-"""The default bulk indicator: the INR's interpolation error on an element, through the INR ID-pruned there.
+"""The default bulk indicator: the INR's interpolation error on an element (the INR itself, or the INR ID-pruned there).
 
 Numbers, not smoke: the indicator equals the interpolation error computed with the full INR on the same
 samples; it sees the two kinks the rank-(d+1) residual misses (a kink through a plateau, a kink cutting
@@ -7,6 +7,9 @@ two) and scales with the square of the field (so Dörfler marking is unchanged).
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +60,9 @@ def test_the_indicator_is_the_interpolation_error_and_sees_what_the_residual_mis
         v = examine_interpolation(inr, lift, one, ids, **KW)
         exact = _exact(inr, one, ids)
         np.testing.assert_allclose(v.error, exact, rtol=1e-6)  # the pruned surrogate reproduces the INR
+        direct = examine_interpolation(inr, lift, one, ids, **{**KW, "epsilon": None})  # the INR itself, no ID
+        np.testing.assert_allclose(direct.error, exact, rtol=1e-12)
+        assert direct.ranks is None and v.ranks is not None and v.ranks.max() <= 4
         res = examine_ranks(inr, lift, one, ids, seed=0, it=2, id_samples=32, epsilon=1e-3, residual_samples=128)
         assert res.error[0] < 1e-12 * v.error[0]  # the rank-(d+1) residual is blind to both
         if expected is not None:  # ∫ (50 relu(x - 1/2) - 25 x)^2 = 625/12 over the square; 128 random samples: s.e. ~ 8 %
@@ -82,7 +88,8 @@ def _split(inr: INR) -> INR:
     return INR("wide", "", mlp, None, "square", 0)
 
 
-def test_the_indicator_is_width_invariant_and_scales_with_the_field() -> None:
+@pytest.mark.parametrize("eps", [None, 1e-6])  # the INR itself (default), the INR ID-pruned on each element
+def test_the_indicator_is_width_invariant_and_scales_with_the_field(eps: float | None) -> None:
     from sciprune.studies.amr.inr import resolve_inr
 
     base = resolve_inr("corner")
@@ -93,8 +100,8 @@ def test_the_indicator_is_width_invariant_and_scales_with_the_field() -> None:
     ids = np.arange(len(corners))
     x = torch.from_numpy(map_reference(corners, element_uniforms(0, "err", 2, ids, 8, 2)))
     np.testing.assert_allclose(wide(x).numpy(), narrow(x).numpy(), rtol=1e-12, atol=1e-12)
-    e_narrow = examine_interpolation(narrow, lift, corners, ids, **KW).error
-    e_wide = examine_interpolation(wide, lift, corners, ids, **KW).error
+    e_narrow = examine_interpolation(narrow, lift, corners, ids, **{**KW, "epsilon": eps}).error
+    e_wide = examine_interpolation(wide, lift, corners, ids, **{**KW, "epsilon": eps}).error
     np.testing.assert_allclose(e_wide, e_narrow, rtol=1e-5, atol=1e-12 * e_narrow.max())
     eta2 = indicator(np.zeros((len(ids), 1)), corners, "interpolation", e_narrow)
     np.testing.assert_array_equal(dorfler(indicator(np.zeros((len(ids), 1)), corners, "interpolation", e_wide), 0.5),
@@ -104,7 +111,7 @@ def test_the_indicator_is_width_invariant_and_scales_with_the_field() -> None:
     bs = [layer.bias.detach().clone() for layer in narrow.mlp.linears]
     ws[-1], bs[-1] = 4 * ws[-1], 4 * bs[-1]
     scaled = INR("4f", "", MLP.from_layers(ws, bs, narrow.mlp.activations), None, "square", 0)
-    e_scaled = examine_interpolation(scaled, lift, corners, ids, **KW).error
+    e_scaled = examine_interpolation(scaled, lift, corners, ids, **{**KW, "epsilon": eps}).error
     np.testing.assert_allclose(e_scaled, 16 * e_narrow, rtol=1e-9, atol=1e-12 * e_narrow.max())
     assert dorfler(16 * eta2, 0.5).tolist() == dorfler(eta2, 0.5).tolist()
 
@@ -119,7 +126,7 @@ def test_the_default_is_the_interpolation_indicator_and_the_seed_mode_ignores_it
     from sciprune.studies.amr.inr import resolve_inr
 
     cfg = AMRConfig()
-    assert (cfg.mode, cfg.indicator, cfg.surrogate_epsilon) == ("bulk", "interpolation", 1e-6)
+    assert (cfg.mode, cfg.indicator, cfg.surrogate_epsilon) == ("bulk", "interpolation", None)
     inr = resolve_inr("corner")
     a = run_amr(AMRConfig(inr="corner", mode="pruning", rmse_points=4096), inr, out=None)
     b = run_amr(AMRConfig(inr="corner", mode="pruning", rmse_points=4096, indicator="residual",
@@ -164,3 +171,31 @@ def test_tolerance_stops_where_the_estimate_crosses_it_whatever_the_scale_of_the
     assert four.stop_reason == "tolerance" and four.field_scale == 4 * free.field_scale
     assert [r.dofs for r in four.iterations] == [r.dofs for r in stopped.iterations]
     np.testing.assert_allclose([r.rmse for r in four.iterations], [4 * r.rmse for r in stopped.iterations], rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["corner", "front"])
+def test_the_pruned_surrogate_and_the_inr_itself_mark_the_same_elements(name: str) -> None:
+    from sciprune.studies.amr.inr import resolve_inr
+
+    inr, corners = resolve_inr(name), _grid(16)
+    ids = np.arange(len(corners))
+    pruned = examine_interpolation(inr, lambda x: x, corners, ids, **KW).error
+    direct = examine_interpolation(inr, lambda x: x, corners, ids, **{**KW, "epsilon": None}).error
+    big = direct > 1e-3 * direct.max()  # measured: within 0.8 % (corner) and 3 % (front) there
+    assert np.all(np.abs(pruned - direct)[big] < 0.05 * direct[big])
+    assert np.array_equal(dorfler(pruned, 0.5), dorfler(direct, 0.5)) and dorfler(direct, 0.5).sum() >= 2
+
+
+@pytest.mark.mfem
+def test_runs_through_the_inr_itself_and_through_the_pruned_inr_report_and_plot(tmp_path: Path) -> None:
+    from sciprune.runner.run import run_config
+
+    small = {"study": "amr", "inr": "corner", "max_dofs": 500, "rmse_points": 4096, "baseline_max_dofs": 20000}
+    for eps, words in ((None, "the INR itself"), (1e-6, "the INR ID-pruned on it")):
+        out = tmp_path / str(eps)
+        run_config({**small, "surrogate_epsilon": eps}, out=out, quiet=True)
+        params = json.loads((out / "parameters.json").read_text())
+        assert params["surrogate_epsilon"] == eps and params["field_scale"] > 0
+        bulk = [r for r in params["iterations"] if r["kind"] == "bulk"]
+        assert bulk and all(r["estimate"] > 0 and (r["mean_proportion"] is None) == (eps is None) for r in bulk)
+        assert (out / "plots" / "error_vs_dofs.png").is_file() and words in (out / "report.html").read_text()

@@ -154,9 +154,9 @@ class BulkMarker:
             v = examine_ranks(inr, lift, corners[ids], ids, seed=cfg.seed, it=it, id_samples=cfg.id_sample_count(),
                               epsilon=cfg.epsilon, workers=workers, progress=progress,
                               residual_samples=cfg.error_samples if cfg.indicator == "residual" else 0)
-        if v.ranks is not None:
-            self.ranks.update(zip((keys[i] for i in ids), v.ranks))
-            self.residual.update(zip((keys[i] for i in ids), v.error))
+        kept = v.ranks if v.ranks is not None else np.zeros((len(ids), len(inr.widths)), dtype=np.int64)
+        self.ranks.update(zip((keys[i] for i in ids), kept))
+        self.residual.update(zip((keys[i] for i in ids), v.error))
         ranks = np.stack([self.ranks[k] for k in keys])
         residual = np.array([self.residual[k] for k in keys])
         eta2 = indicator(ranks, corners, cfg.indicator, residual)

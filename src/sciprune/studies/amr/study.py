@@ -185,8 +185,10 @@ def describe(cfg: AMRConfig, rows: Rows, run_dir: Path) -> str:
     s = summarize(cfg, rows, run_dir)
     what = {
         "bulk": f"Bulk PruningAMR: each element's indicator η² is "
-                + ({"interpolation": f"|E| · mean (f̃ − I_E f)², f̃ the INR ID-pruned on it (ε = {cfg.surrogate_epsilon:g}) "
-                                     "and I_E f the multilinear interpolant of the INR's corner values",
+                + ({"interpolation": "|E| · mean (f̃ − I_E f)², f̃ "
+                                     + ("the INR itself" if cfg.surrogate_epsilon is None
+                                        else f"the INR ID-pruned on it (ε = {cfg.surrogate_epsilon:g})")
+                                     + " and I_E f the multilinear interpolant of the INR's corner values",
                     "residual": "|E| · mean (f − f̃)², f̃ the INR ID-pruned on it to d + 1 neurons a layer"}.get(
                        cfg.indicator, f"h² · |E| · ({cfg.indicator} ID rank at ε = {cfg.epsilon})"))
                 + f"; the elements with the largest η² making up {cfg.fraction:g} of the total are refined",
