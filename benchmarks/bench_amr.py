@@ -22,8 +22,8 @@ All measured on this machine in one invocation, threads pinned to 1 (torch, Open
 Sections 4-5 are the seed's criterion (``--mode pruning``). Options (each runs only its part):
 ``--transfer INR... [--criteria bulk,residual,excess,kept,seed,basic]`` the transfer table of docs/amr.md
 (every INR x criterion at its defaults); ``--curve INR [--max-dofs N] [--criteria bulk,residual]`` the
-saving iteration by iteration along one run with a large budget (uniform levels to 2^24 DOFs); ``--per-element INR...`` the bulk and seed element passes against the
-reference and this core's matmul peak; ``--invariance INR...`` kept counts / proportions by width and how
+saving iteration by iteration along one run with a large budget (uniform levels to 2049^2 DOFs);
+``--per-element INR...`` the bulk and seed element passes against the reference and this core's matmul peak; ``--invariance INR...`` kept counts / proportions by width and how
 well the bulk indicator tracks the interpolation error.
 
 Run: ``python benchmarks/bench_amr.py`` (a few minutes on one core; ``--quick`` skips the sweep).
@@ -447,8 +447,8 @@ def extend_uniform(inr: object, points: object, base: list[tuple[int, float]], r
 
 def curve(path: str, max_dofs: int, criteria: list[str]) -> None:
     """The saving along one run with a large DOF budget, iteration by iteration: does it grow with
-    the resolution? Uniform levels on the same RQMC points (:func:`grid_rmse`, up to 2^24 DOFs in
-    2-D, 2^21 in 3-D); ``estimate`` is the indicator's L2 estimate ``sqrt(sum_E eta_E^2)`` of the mesh
+    the resolution? Uniform levels on the same RQMC points (:func:`grid_rmse`, the finest below 2^24
+    DOFs in 2-D (2049^2), below 2^21 in 3-D (65^3)); ``estimate`` is the indicator's L2 estimate ``sqrt(sum_E eta_E^2)`` of the mesh
     each adaptive iteration starts from (unit square / cube: comparable to that mesh's RMSE)."""
     import math
 
