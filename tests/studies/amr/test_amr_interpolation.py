@@ -9,6 +9,7 @@ two) and scales with the square of the field (so Dörfler marking is unchanged).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,15 @@ def _grid(n: int) -> np.ndarray:
 
 
 KW = dict(seed=0, it=2, id_samples=32, error_samples=128, epsilon=1e-6)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """As in the driver: many small ops, where intra-op threads only add waiting (20x slower under load)."""
+    from sciprune.studies.amr.driver import single_threaded_torch
+
+    with single_threaded_torch():
+        yield
 
 
 def _exact(inr: INR, corners: np.ndarray, ids: np.ndarray) -> np.ndarray:
