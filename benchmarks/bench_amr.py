@@ -20,9 +20,10 @@ All measured on this machine in one invocation, threads pinned to 1 (torch, Open
 6. **Memory**: peak RSS of a 2-D run to >= 10^5 DOFs (fresh process), against the import-only RSS.
 
 Sections 4-5 are the seed's criterion (``--mode pruning``). Options (each runs only its part):
-``--transfer INR... [--criteria bulk,excess,kept,seed,basic]`` the transfer table of docs/amr.md (every
-INR x criterion at its defaults); ``--per-element INR...`` the bulk and seed element passes against the
-reference and this core's matmul peak; ``--invariance INR...`` kept counts / proportions by width and how
+``--transfer INR... [--criteria bulk,residual,excess,kept,seed,basic]`` the transfer table of docs/amr.md
+(every INR x criterion at its defaults); ``--curve INR [--max-dofs N] [--criteria bulk,residual]`` the
+saving iteration by iteration along one run with a large budget (uniform levels to 2049^2 DOFs);
+``--per-element INR...`` the bulk and seed element passes against the reference and this core's matmul peak; ``--invariance INR...`` kept counts / proportions by width and how
 well the bulk indicator tracks the interpolation error.
 
 Run: ``python benchmarks/bench_amr.py`` (a few minutes on one core; ``--quick`` skips the sweep).
@@ -217,13 +218,17 @@ def per_element_bulk(path: str) -> None:
     ms per element, 1 worker, and its achieved FLOP/s against the matmul peak.
 
     Counted FLOPs (dense-equivalent, what a plain forward does): the ID's forward of the original
-    network on ``n_ID`` samples (bulk: 32, seed: 256) and the error check's on 128,
-    ``2 (n_ID + n_err) sum_l m_l m_{l+1}`` per element; the QR, the pruned network's forward and
-    the skipped dead inputs are left out, so the rate is that of the work a dense pass would do."""
+    network on ``n_ID`` samples (bulk residual: 32, seed: 256) and the error check's on 128,
+    ``2 (n_ID + n_err) sum_l m_l m_{l+1}`` per element; the default (interpolation) indicator runs it
+    on the 128 error samples and the 2^d corners (``2 (128 + 4) sum_l m_l m_{l+1}``); through the
+    pruned network (``surrogate_epsilon = 1e-6``) the original network runs only on the 32 ID samples
+    and the corners, and once more on the corners (``2 (32 + 4 + 4) sum_l m_l m_{l+1}``), the error
+    samples through the pruned network. The QR, the pruned network's forward and the
+    skipped dead inputs are left out, so the rate is that of the work a dense pass would do."""
     import numpy as np
     import torch
 
-    from sciprune.studies.amr.examine import examine_pruning, examine_ranks
+    from sciprune.studies.amr.examine import examine_interpolation, examine_pruning, examine_ranks
     from sciprune.studies.amr.inr import resolve_inr
 
     torch.set_num_threads(1)
@@ -235,11 +240,17 @@ def per_element_bulk(path: str) -> None:
     lift = lambda x: x  # noqa: E731
     sizes = inr.mlp.sizes
     macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
-    flops = {"bulk (default)": 2 * (32 + 128) * macs, "seed PruningAMR": 2 * (256 + 128) * macs}
+    flops = {"bulk (default)": 2 * (128 + 4) * macs, "bulk, pruned INR": 2 * (32 + 4 + 4) * macs,
+             "bulk, residual": 2 * (32 + 128) * macs,
+             "seed PruningAMR": 2 * (256 + 128) * macs}
     peak = matmul_peak()
     out = {}
     for label, fn in (
-        ("bulk (default)", lambda c, i: examine_ranks(inr, lift, c, i, seed=0, it=2, id_samples=32, epsilon=1e-3,
+        ("bulk (default)", lambda c, i: examine_interpolation(inr, lift, c, i, seed=0, it=2, id_samples=32,
+                                                              error_samples=128, epsilon=None)),
+        ("bulk, pruned INR", lambda c, i: examine_interpolation(inr, lift, c, i, seed=0, it=2, id_samples=32,
+                                                                error_samples=128, epsilon=1e-6)),
+        ("bulk, residual", lambda c, i: examine_ranks(inr, lift, c, i, seed=0, it=2, id_samples=32, epsilon=1e-3,
                                                       residual_samples=128)),
         ("seed PruningAMR", lambda c, i: examine_pruning(inr, lift, c, i, seed=0, it=2, id_samples=256, error_samples=128,
                                                          epsilon=1e-3, threshold=1e-3, prop_threshold=0.2, offset=5.0)),
@@ -335,10 +346,11 @@ def efficiency(quick: bool) -> None:
             print(one(name, prop_threshold=p, max_it=8, max_dofs=20000), flush=True)
 
 
-CRITERIA_ALIASES = {"bulk": "bulk (default)", "excess": "bulk, excess rank", "kept": "bulk, kept count",
-                    "seed": "seed PruningAMR", "basic": "BasicAMR"}
+CRITERIA_ALIASES = {"bulk": "bulk (default)", "residual": "bulk, residual", "excess": "bulk, excess rank",
+                    "kept": "bulk, kept count", "seed": "seed PruningAMR", "basic": "BasicAMR"}
 CRITERIA: dict[str, dict[str, object]] = {
     "bulk (default)": {"mode": "bulk"},
+    "bulk, residual": {"mode": "bulk", "indicator": "residual"},
     "bulk, excess rank": {"mode": "bulk", "indicator": "excess"},
     "bulk, kept count": {"mode": "bulk", "indicator": "kept"},
     "seed PruningAMR": {"mode": "pruning"},
@@ -363,6 +375,8 @@ def transfer_row(path: str, label: str, fields: dict[str, object]) -> dict[str, 
     seconds = time.perf_counter() - t0
     last = res.iterations[-1]
     base = [(b.dofs, b.rmse) for b in run_uniform_baseline(cfg, inr, last.rmse)]
+    if last.rmse < min(r for _, r in base) and res.points is not None and inr.d_in == len(res.points[0]):
+        base = extend_uniform(inr, res.points, base, last.rmse)  # finer uniform levels without MFEM
     need = equal_error_dofs(base, last.rmse)
     spread = equal_error_dofs_se(base, last.rmse, last.rmse_se)
     at_least = max(d for d, _ in base) / last.true_dofs if need is None and last.rmse < min(r for _, r in base) else None
@@ -392,6 +406,109 @@ def transfer(paths: list[str], criteria: list[str]) -> None:
                   f"{r['rmse']:.4g} ± {r['rmse_se']:.2g} | {uni} | {sav} | {r['seconds']:.1f} |", flush=True)
 
 
+def grid_rmse(inr: object, points: object, f: object, n: int, dim: int) -> float:
+    """True RMSE of the P1 interpolant on the uniform ``n^dim`` grid of the unit square / cube (the
+    uniform refinements of ``square:4`` / ``cube:2``), at ``points`` where the INR is ``f``: the
+    multilinear interpolant of the grid values, computed directly (no MFEM mesh), so uniform levels
+    of millions of DOFs are cheap. Equal to the MFEM baseline at the levels both reach (checked in
+    ``curve``)."""
+    import numpy as np
+
+    g = np.linspace(0, 1, n + 1)
+    grid = np.stack(np.meshgrid(*([g] * dim), indexing="ij"), -1).reshape(-1, dim)
+    vals = np.concatenate([inr(grid[s : s + (1 << 18)])[:, 0].numpy() for s in range(0, len(grid), 1 << 18)])  # type: ignore[operator]
+    V = vals.reshape((n + 1,) * dim)
+    pts = np.asarray(points)
+    idx = np.minimum((pts * n).astype(np.int64), n - 1)
+    loc = pts * n - idx
+    u = np.zeros(len(pts))
+    for c in range(2**dim):
+        bits = [(c >> d) & 1 for d in range(dim)]
+        w = np.prod([loc[:, d] if b else 1 - loc[:, d] for d, b in enumerate(bits)], axis=0)
+        u += w * V[tuple(idx[:, d] + b for d, b in enumerate(bits))]
+    return float(np.sqrt(np.mean((np.asarray(f) - u) ** 2)))
+
+
+def extend_uniform(inr: object, points: object, base: list[tuple[int, float]], rmse: float) -> list[tuple[int, float]]:
+    """``base`` (the MFEM uniform levels of ``square:4`` / ``cube:2``) continued by :func:`grid_rmse`
+    until a level reaches ``rmse`` (at most 2^25 DOFs)."""
+    import numpy as np
+
+    pts = np.asarray(points)
+    dim = pts.shape[1]
+    f = inr(pts)[:, 0].numpy()  # type: ignore[operator]
+    n = round(base[-1][0] ** (1 / dim)) - 1
+    out = list(base)
+    while out[-1][1] > rmse and (2 * n + 1) ** dim <= 1 << 25:
+        n *= 2
+        out.append(((n + 1) ** dim, grid_rmse(inr, pts, f, n, dim)))
+    return out
+
+
+def curve(path: str, max_dofs: int, criteria: list[str]) -> None:
+    """The saving along one run with a large DOF budget, iteration by iteration: does it grow with
+    the resolution? Uniform levels on the same RQMC points (:func:`grid_rmse`, the finest below 2^24
+    DOFs in 2-D (2049^2), below 2^21 in 3-D (65^3)); ``estimate`` is the indicator's L2 estimate ``sqrt(sum_E eta_E^2)`` of the mesh
+    each adaptive iteration starts from (unit square / cube: comparable to that mesh's RMSE)."""
+    import math
+
+    import numpy as np
+    import torch
+
+    from sciprune.studies.amr import driver
+    from sciprune.studies.amr.config import AMRConfig
+    from sciprune.studies.amr.inr import resolve_inr
+    from sciprune.studies.amr.study import equal_error_dofs
+
+    torch.set_num_threads(1)
+    inr = resolve_inr(path)
+    dim = 3 if inr.default_mesh.startswith("cube") else 2
+    n0 = 2 if dim == 3 else 4
+    section(f"curve: {Path(path).stem}, saving against the run's DOFs (budget {max_dofs})")
+    for label in criteria:
+        sums: list[float] = []
+        marking = driver.dorfler
+
+        def logged(eta2: np.ndarray, fraction: float) -> np.ndarray:
+            sums.append(float(np.sum(eta2)))
+            return marking(eta2, fraction)
+
+        driver.dorfler = logged  # type: ignore[assignment]
+        try:
+            cfg = AMRConfig(inr=path, max_dofs=max_dofs, max_it=64, **CRITERIA[label])  # type: ignore[arg-type]
+            t0 = time.perf_counter()
+            res = driver.run_amr(cfg, inr, out=None)
+            wall = time.perf_counter() - t0
+        finally:
+            driver.dorfler = marking  # type: ignore[assignment]
+        assert res.points is not None
+        f = inr(res.points)[:, 0].numpy()
+        base, n = [], n0
+        while True:
+            base.append(((n + 1) ** dim, grid_rmse(inr, res.points, f, n, dim)))
+            if base[-1][1] < res.iterations[-1].rmse or (n * 2 + 1) ** dim > (1 << 24 if dim == 2 else 1 << 21):
+                break
+            n *= 2
+        print(f"### {label}: {len(res.iterations)} iterations ({res.stop_reason}), {wall:.1f} s run wall time "
+              f"(1 thread); uniform levels (DOFs, RMSE): {[(d, float(f'{r:.4g}')) for d, r in base]}")
+        print("| it | DOFs | true DOFs | true RMSE | estimate of the mesh it started from (/ that mesh's RMSE) | "
+              "uniform DOFs at equal RMSE | saving | cumulative s |")
+        print("|---|---|---|---|---|---|---|---|")
+        cum, k, prev = 0.0, 0, None
+        for r in res.iterations:
+            cum += r.seconds
+            est = ""
+            if r.kind == "bulk":
+                e = math.sqrt(sums[k])
+                k += 1
+                est = f"{e:.3g}" + (f" ({e / prev:.2f})" if prev else "")
+            need = equal_error_dofs(base, r.rmse)
+            sav = "n/a" if need is None else f"{need / r.true_dofs:.2f}x"
+            print(f"| {r.it} | {r.dofs} | {r.true_dofs} | {r.rmse:.4g} | {est} | "
+                  f"{'n/a' if need is None else f'{need:.0f}'} | {sav} | {cum:.1f} |", flush=True)
+            prev = r.rmse
+
+
 def memory(rss_imports: float) -> None:
     section("6. memory: 2-D runs to >= 1e5 DOFs (square:5, 6 iterations; fresh process)")
     print("| run | final DOFs | elements | seconds | peak RSS MB | above imports MB |")
@@ -411,6 +528,13 @@ def main() -> None:
     if "--per-element" in sys.argv:  # --per-element INR [INR ...]: the bulk pass's cost at these INRs
         for path in sys.argv[sys.argv.index("--per-element") + 1 :]:
             per_element_bulk(path)
+        return
+    if "--curve" in sys.argv:  # --curve INR [--max-dofs N] [--criteria a,b]: the saving along one long run
+        args = sys.argv[sys.argv.index("--curve") + 1 :]
+        crit = [CRITERIA_ALIASES.get(c, c) for c in args[args.index("--criteria") + 1].split(",")] \
+            if "--criteria" in args else ["bulk (default)"]
+        cap = int(args[args.index("--max-dofs") + 1]) if "--max-dofs" in args else 100_000
+        curve(args[0], cap, crit)
         return
     if "--transfer" in sys.argv:  # --transfer INR [INR ...] [--criteria a,b]: only the transfer table
         args = sys.argv[sys.argv.index("--transfer") + 1 :]

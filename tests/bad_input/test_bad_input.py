@@ -174,8 +174,12 @@ for name, setting, pattern in [
     ("inr-empty", "inr=''", r"'inr' got ''"), ("mesh-empty", "mesh=''", r"'mesh' got ''"),
     ("mode", "mode=adaptive", r"'mode' got 'adaptive'"), ("paraview-int", "paraview=2", r"'paraview' got 2"),
     ("unknown", "max_iter=3", r"did you mean 'max_it'"), ("baseline-typo", "uniform_baselin=false", r"did you mean 'uniform_baseline'"),
+    ("tolerance-zero", "tolerance=0", r"'tolerance' got 0"), ("indicator", "indicator=interp", r"'indicator' got 'interp'"),
+    ("surrogate-epsilon-one", "surrogate_epsilon=1", r"'surrogate_epsilon' got 1"),
 ]:
     case(f"amr-set-{name}", pattern, "amr", *AMR, "--set", setting, "--out", O)
+case("amr-tolerance-seed-mode", r"tolerance=0.01 needs mode=bulk", "amr", *AMR, "--mode", "pruning", "--set", "tolerance=0.01",
+     "--out", O)
 case("amr-scheduler", r"does not run on a dask scheduler", "amr", *AMR, "--scheduler", "tcp://127.0.0.1:8786", "--out", O)
 case("amr-device", r"unknown device", "amr", *AMR, "--device", "tpu", "--out", O)
 case("amr-out-userdir", r"not a sciprune run", "amr", *AMR, "--out", F + "/userdir")

@@ -9,7 +9,12 @@ refinement (``born == it - 1``; the first examined iteration after zero uniform 
 at the initial elements) and refines those PruningAMR / BasicAMR flags. In ``bulk`` mode every leaf
 has an indicator (computed once, when the leaf appears: :class:`BulkMarker`) and the Dörfler set of
 all leaves is refined (:mod:`.marking`). The loop stops early when an adaptive iteration would start
-with ``dofs >= max_dofs`` (the mode's default: ``AMRConfig.dof_limit``) or when nothing is flagged.
+with ``dofs >= max_dofs`` (the mode's default: ``AMRConfig.dof_limit``) or when nothing is flagged;
+in ``bulk`` mode with a ``tolerance``, also before refining a mesh whose estimated error, the
+indicator's :math:`(\\sum_E \\eta_E^2 / \\sum_E |E|)^{1/2}` (``IterationRecord.estimate``), is at most
+``tolerance`` times the standard deviation of the INR's vertex values where the adaptive phase
+starts (``AMRResult.field_scale``): a relative accuracy, the same for any scaling of the field and
+any network representing it.
 """
 
 from __future__ import annotations
@@ -26,8 +31,15 @@ import numpy as np
 from sciprune.errors import InputError
 from sciprune.studies.amr.config import AMRConfig
 from sciprune.studies.amr.evaluate import TrueError, VertexValues
-from sciprune.studies.amr.examine import Progress, Verdicts, examine_basic, examine_pruning, examine_ranks
-from sciprune.studies.amr.marking import dorfler, indicator
+from sciprune.studies.amr.examine import (
+    Progress,
+    Verdicts,
+    examine_basic,
+    examine_interpolation,
+    examine_pruning,
+    examine_ranks,
+)
+from sciprune.studies.amr.marking import dorfler, element_sizes, indicator
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.meshing import AMRMesh, ParaViewWriter, load_mesh
 
@@ -51,6 +63,7 @@ class IterationRecord:
     seconds_examine: float = 0.0
     seconds_error: float = 0.0
     rmse_se: float = 0.0
+    estimate: float | None = None
 
 
 @dataclass
@@ -61,6 +74,7 @@ class AMRResult:
     initial: dict[str, Any] = field(default_factory=dict)
     points: np.ndarray | None = None
     limits: dict[str, int] = field(default_factory=dict)
+    field_scale: float | None = None
 
     def records(self) -> list[dict[str, Any]]:
         return [asdict(r) for r in self.iterations]
@@ -118,12 +132,13 @@ def _examine(cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray],
 
 
 class BulkMarker:
-    """The bulk criterion's state: the ID ranks and residuals of every leaf element seen so far,
+    """The bulk criterion's state: the ID ranks and element errors of every leaf element seen so far,
     keyed by the element's corner coordinates (a leaf is ID-pruned once, when it first appears)."""
 
     def __init__(self) -> None:
         self.ranks: dict[bytes, np.ndarray] = {}
         self.residual: dict[bytes, float] = {}
+        self.estimate = float("nan")
 
     def __call__(self, cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray], amr: AMRMesh, it: int,
                  workers: int, progress: Progress | None) -> tuple[np.ndarray, Verdicts]:
@@ -131,15 +146,23 @@ class BulkMarker:
         corners = np.ascontiguousarray(amr.corners())
         keys = [c.tobytes() for c in corners]
         ids = np.array([i for i, k in enumerate(keys) if k not in self.ranks], dtype=np.int64)
-        v = examine_ranks(inr, lift, corners[ids], ids, seed=cfg.seed, it=it, id_samples=cfg.id_sample_count(),
-                          epsilon=cfg.epsilon, workers=workers, progress=progress,
-                          residual_samples=cfg.error_samples if cfg.indicator == "residual" else 0)
-        if v.ranks is not None:
-            self.ranks.update(zip((keys[i] for i in ids), v.ranks))
-            self.residual.update(zip((keys[i] for i in ids), v.error))
+        if cfg.indicator == "interpolation":
+            v = examine_interpolation(inr, lift, corners[ids], ids, seed=cfg.seed, it=it,
+                                      id_samples=cfg.id_sample_count(), error_samples=cfg.error_samples,
+                                      epsilon=cfg.surrogate_epsilon, workers=workers, progress=progress)
+        else:
+            v = examine_ranks(inr, lift, corners[ids], ids, seed=cfg.seed, it=it, id_samples=cfg.id_sample_count(),
+                              epsilon=cfg.epsilon, workers=workers, progress=progress,
+                              residual_samples=cfg.error_samples if cfg.indicator == "residual" else 0)
+        kept = v.ranks if v.ranks is not None else np.zeros((len(ids), len(inr.widths)), dtype=np.int64)
+        self.ranks.update(zip((keys[i] for i in ids), kept))
+        self.residual.update(zip((keys[i] for i in ids), v.error))
         ranks = np.stack([self.ranks[k] for k in keys])
         residual = np.array([self.residual[k] for k in keys])
-        return dorfler(indicator(ranks, corners, cfg.indicator, residual), cfg.fraction), v
+        eta2 = indicator(ranks, corners, cfg.indicator, residual)
+        volume = float(element_sizes(corners)[1].sum())
+        self.estimate = float(np.sqrt(eta2.sum() / volume)) if volume > 0 else float("nan")
+        return dorfler(eta2, cfg.fraction), v
 
 
 def run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int = 1,
@@ -166,6 +189,7 @@ def _run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int,
     records: list[IterationRecord] = []
     bulk = BulkMarker()
     stop = "max_it"
+    scale: float | None = None
     max_it, max_dofs = cfg.iterations(), cfg.dof_limit(amr.dim)
     steps = range(max_it) if progress is None else progress(range(max_it), desc=f"amr {cfg.mode}", total=max_it)
     for it in steps:
@@ -178,7 +202,13 @@ def _run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int,
         if uniform:
             flags = np.ones(amr.ne, dtype=bool)
         elif cfg.mode == "bulk":
+            if scale is None:  # the field's spread where the adaptive phase starts
+                scale = float(np.std(amr.values()))
             flags, verdicts = bulk(cfg, inr, lift, amr, it, workers, chunk_bar)
+            record.estimate = bulk.estimate
+            if cfg.tolerance is not None and bulk.estimate <= cfg.tolerance * scale:
+                stop = "tolerance"
+                break
             record.examined = len(verdicts.flags)
             if verdicts.proportion is not None and len(verdicts.flags):
                 record.mean_proportion = float(verdicts.proportion.mean())
@@ -211,7 +241,7 @@ def _run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int,
         record.seconds = time.perf_counter() - t0
         records.append(record)
     return AMRResult(records, stop, initial=initial, points=error.points,
-                     limits={"max_it": max_it, "max_dofs": max_dofs})
+                     limits={"max_it": max_it, "max_dofs": max_dofs}, field_scale=scale)
 
 
 def run_uniform_baseline(cfg: AMRConfig, inr: INR, target_rmse: float) -> list[IterationRecord]:

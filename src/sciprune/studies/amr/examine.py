@@ -100,6 +100,35 @@ def _ranks_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, 
     return Verdicts(np.zeros(len(ids), bool), err.numpy(), None, affine.ranks.numpy())
 
 
+def reference_corners(dim: int) -> np.ndarray:
+    """The ``2^d`` corners of the reference element in lexicographic order (``c = sum_d b_d 2^d``)."""
+    return np.array([[(c >> d) & 1 for d in range(dim)] for c in range(1 << dim)], dtype=np.float64)
+
+
+def _interpolation_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
+                         id_samples: int, error_samples: int, epsilon: float | None) -> Verdicts:
+    net = inr.stored
+    dtype = next(net.parameters()).dtype
+    B, C, dim = corners.shape
+    cxi = np.broadcast_to(reference_corners(dim), (B, C, dim))
+    xi_err = element_uniforms(seed, "err", it, ids, error_samples, dim)
+    with torch.inference_mode():
+        if epsilon is None:  # the INR itself on the error samples and the corners
+            f = forward_live(net, _inputs(inr, lift, corners, np.concatenate([xi_err, cxi], axis=1), dtype))
+            f_err, f_corner = f[:, :error_samples].to(torch.float64).numpy(), f[:, error_samples:].to(torch.float64).numpy()
+            prop, ranks = None, None
+        else:
+            xi_id = np.concatenate([element_uniforms(seed, "id", it, ids, id_samples, dim), cxi], axis=1)
+            x_id = _inputs(inr, lift, corners, xi_id, dtype)
+            pruned = id_prune(net, x_id, eps=epsilon, errors=False)
+            f_corner = forward_live(net, x_id[:, id_samples:]).to(torch.float64).numpy()  # (B, C, m)
+            f_err = pruned(_inputs(inr, lift, corners, xi_err, dtype)).to(torch.float64).numpy()  # (B, n, m)
+            prop, ranks = pruned.proportion_kept().numpy(), pruned.ranks.numpy()
+    interp = np.einsum("bnc,bcm->bnm", corner_weights(xi_err), f_corner)
+    err = np.square(f_err - interp).mean(axis=(1, 2))
+    return Verdicts(np.zeros(B, bool), err, prop, ranks)
+
+
 def _basic_chunk(inr: INR, lift: Lift, corners: np.ndarray, corner_vals: np.ndarray, ids: np.ndarray, *,
                  seed: int, it: int, error_samples: int, threshold: float, offset: float, component: int) -> Verdicts:
     xi = element_uniforms(seed, "err", it, ids, error_samples, corners.shape[2])
@@ -159,6 +188,26 @@ def examine_ranks(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *,
     def job(s: slice) -> Verdicts:
         return _ranks_chunk(inr, lift, corners[s], ids[s], seed=seed, it=it, id_samples=id_samples, epsilon=epsilon,
                             residual_samples=residual_samples)
+
+    return _run_chunks(job, len(ids), workers, progress)
+
+
+def examine_interpolation(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
+                          id_samples: int, error_samples: int, epsilon: float | None, workers: int = 1,
+                          progress: Progress | None = None) -> Verdicts:
+    """The bulk criterion's default input (:mod:`.marking`, ``indicator = "interpolation"``) for the
+    elements ``ids``; ``flags`` are zeros.
+
+    Per element ``E``: the INR is ID-pruned (tolerance ``epsilon``) on ``id_samples`` samples in
+    ``E`` plus its ``2^d`` corners; ``error`` is the mean squared difference, on ``error_samples``
+    fresh samples (all output components), between the pruned network :math:`\\tilde f` and the
+    multilinear interpolant of the INR's values at the corners,
+    :math:`\\frac1n \\sum_i (\\tilde f(x_i) - I_E f(x_i))^2`; ``ranks`` are the kept neurons
+    per layer and ``proportion`` their share. ``epsilon=None`` evaluates the INR itself instead of
+    :math:`\\tilde f` (no ID; ``ranks`` and ``proportion`` are ``None``)."""
+    def job(s: slice) -> Verdicts:
+        return _interpolation_chunk(inr, lift, corners[s], ids[s], seed=seed, it=it, id_samples=id_samples,
+                                    error_samples=error_samples, epsilon=epsilon)
 
     return _run_chunks(job, len(ids), workers, progress)
 

@@ -43,8 +43,8 @@ from typing import Literal
 
 import numpy as np
 
-Indicator = Literal["excess", "kept", "excess-volume", "residual"]
-INDICATORS: tuple[str, ...] = ("excess", "kept", "excess-volume", "residual")
+Indicator = Literal["interpolation", "excess", "kept", "excess-volume", "residual"]
+INDICATORS: tuple[str, ...] = ("interpolation", "excess", "kept", "excess-volume", "residual")
 
 
 def element_sizes(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -55,9 +55,10 @@ def element_sizes(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def indicator(ranks: np.ndarray, corners: np.ndarray, kind: str = "excess",
               residual: np.ndarray | None = None) -> np.ndarray:
-    """``eta_E^2`` (B,) from the ID ranks (B, L-1) and the element corners (B, 2^d, d)."""
+    """``eta_E^2`` (B,) from the ID ranks (B, L-1) and the element corners (B, 2^d, d); for
+    ``residual`` / ``interpolation``, ``residual`` (B,) is the element's mean squared error."""
     dim = corners.shape[2]
-    if kind == "residual":
+    if kind in ("residual", "interpolation"):
         return np.asarray(residual, dtype=np.float64) * element_sizes(corners)[1]
     k = np.asarray(ranks, dtype=np.float64)
     s = k.sum(axis=1) if kind == "kept" else np.clip(k - (dim + 1), 0.0, None).sum(axis=1)

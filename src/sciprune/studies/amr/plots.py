@@ -76,7 +76,8 @@ def error_vs_dofs_figure(cfg: AMRConfig, rows: Rows) -> Figure:
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    what = {"bulk": f"bulk, θ={cfg.fraction:g}, {cfg.indicator}, ε={cfg.epsilon}",
+    eps = cfg.surrogate_epsilon if cfg.indicator == "interpolation" else cfg.epsilon
+    what = {"bulk": f"bulk, θ={cfg.fraction:g}, {cfg.indicator}" + ("" if eps is None else f", ε={eps:g}"),
             "pruning": f"pruning, T={cfg.threshold}, P={cfg.prop_threshold}, ε={cfg.epsilon}",
             "basic": f"basic, T={cfg.threshold}", "uniform": "uniform"}[cfg.mode]
     fig.suptitle(f"{_label(cfg)}: error of the mesh interpolant against DOFs ({what})", fontsize=10)

@@ -102,6 +102,7 @@ def run(cfg: AMRConfig, ctx: RunContext) -> None:
         "initial": result.initial,
         "limits_used": {**result.limits, "id_samples": cfg.id_sample_count()},
         "stop_reason": result.stop_reason,
+        "field_scale": result.field_scale,
         "iterations": result.records(),
         "baseline": [asdict(r) for r in baseline],
         "complete": True,
@@ -184,8 +185,12 @@ def describe(cfg: AMRConfig, rows: Rows, run_dir: Path) -> str:
     s = summarize(cfg, rows, run_dir)
     what = {
         "bulk": f"Bulk PruningAMR: each element's indicator η² is "
-                + ("|E| · mean (f − f̃)², f̃ the INR ID-pruned on it to d + 1 neurons a layer"
-                   if cfg.indicator == "residual" else f"h² · |E| · ({cfg.indicator} ID rank at ε = {cfg.epsilon})")
+                + ({"interpolation": "|E| · mean (f̃ − I_E f)², f̃ "
+                                     + ("the INR itself" if cfg.surrogate_epsilon is None
+                                        else f"the INR ID-pruned on it (ε = {cfg.surrogate_epsilon:g})")
+                                     + " and I_E f the multilinear interpolant of the INR's corner values",
+                    "residual": "|E| · mean (f − f̃)², f̃ the INR ID-pruned on it to d + 1 neurons a layer"}.get(
+                       cfg.indicator, f"h² · |E| · ({cfg.indicator} ID rank at ε = {cfg.epsilon})"))
                 + f"; the elements with the largest η² making up {cfg.fraction:g} of the total are refined",
         "pruning": f"PruningAMR: an element is refined when ID pruning (ε = {cfg.epsilon}) of the INR on it keeps "
                    f"more than P = {cfg.prop_threshold} of the hidden neurons, or the pruned network's relative "
