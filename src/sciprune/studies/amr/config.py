@@ -27,7 +27,8 @@ class AMRConfig(StudyConfig):
             (sciprune safetensors, or a PruningAMR-format torch file).
         mesh: ``square[:N]`` / ``cube[:N]`` (unit square / cube split into N per axis) or an MFEM
             mesh file; ``None`` takes the INR's default mesh.
-        mode: ``bulk`` (the default: pruning-guided bulk marking, :mod:`.marking`), ``pruning``
+        mode: ``bulk`` (the default: Dörfler marking of an element indicator, :mod:`.marking`;
+            the default indicator is the interpolation error, which uses no pruning), ``pruning``
             (PruningAMR as the seed defines it), ``basic`` (BasicAMR: interpolation error) or
             ``uniform``.
         fraction: ``bulk``: refine the elements with the largest indicators that make up this
