@@ -29,6 +29,19 @@ def test_error_axis_over_less_than_a_decade_has_no_duplicate_tick_labels() -> No
         assert labels and len(labels) == len(set(labels)), labels
 
 
+def test_an_error_axis_over_decades_labels_only_the_decades() -> None:
+    rows = [{"role": "run", "dofs": d, "true_dofs": d, "rmse": r, "max_error": 3 * r}
+            for d, r in ((100, 0.2), (1000, 0.02), (10000, 0.002), (100000, 0.0002))]
+    fig = error_vs_dofs_figure(AMRConfig(), rows)
+    FigureCanvasAgg(fig).draw()
+    for ax in fig.axes:
+        lo, hi = ax.get_ylim()
+        minor = [t.get_text() for t in ax.yaxis.get_minorticklabels() if t.get_visible() and lo <= t.get_position()[1] <= hi]
+        major = [t.get_text() for t in ax.yaxis.get_majorticklabels() if t.get_visible() and lo <= t.get_position()[1] <= hi]
+        assert not any(minor), minor  # no crowd of 0.09, 0.08, ... between the decades
+        assert len([m for m in major if m]) >= 3, major
+
+
 mfem = pytest.importorskip("mfem.ser")
 
 
@@ -51,3 +64,4 @@ def test_final_mesh_titles_do_not_overlap_with_a_long_inr_path(tmp_path: Path) -
         for j in range(i + 1, len(boxes)):
             assert not boxes[i].overlaps(boxes[j]), (i, j)
     assert str(deep.parent) not in fig._suptitle.get_text()  # type: ignore[union-attr]
+

@@ -32,15 +32,22 @@ def _save(fig: Figure, path: Path) -> Path:
 
 class DistinctFormatter(Formatter):
     """Tick labels with the fewest significant digits (at least ``digits``) that keep the visible
-    labels of one axis distinct (a log axis spanning less than a decade otherwise prints 1.8, 1.8)."""
+    labels of one axis distinct (a log axis spanning less than a decade otherwise prints 1.8, 1.8).
+    ``only_within_a_decade``: label only when the axis spans less than a decade (for minor ticks,
+    which then carry the only labels; over several decades they would crowd the decades' labels)."""
 
-    def __init__(self, digits: int = 2) -> None:
+    def __init__(self, digits: int = 2, *, only_within_a_decade: bool = False) -> None:
         self.digits = digits
+        self.only_within_a_decade = only_within_a_decade
 
     def __call__(self, x: float, pos: int | None = None) -> str:
         return f"{x:.{self.digits}g}"
 
     def format_ticks(self, values: Any) -> list[str]:
+        if self.only_within_a_decade and self.axis is not None:
+            lo, hi = sorted(self.axis.get_view_interval())
+            if lo > 0 and hi / lo >= 10:  # the decades are labelled: minor labels would only crowd them
+                return ["" for _ in values]
         labels = [f"{v:.{self.digits}g}" for v in values]
         for digits in range(self.digits, 10):
             labels = [f"{v:.{digits}g}" for v in values]
@@ -62,7 +69,7 @@ def error_vs_dofs_figure(cfg: AMRConfig, rows: Rows) -> Figure:
         if base:
             ax.plot([r["dofs"] for r in base], [r[key] for r in base], "s--", color="0.45", label="uniform refinement")
         if runs:
-            name = {"bulk": "bulk PruningAMR", "pruning": "PruningAMR", "basic": "BasicAMR", "uniform": "uniform"}[cfg.mode]
+            name = {"bulk": "bulk AMR", "pruning": "PruningAMR", "basic": "BasicAMR", "uniform": "uniform"}[cfg.mode]
             ax.plot([r["true_dofs"] for r in runs], [r[key] for r in runs], "o-", color="C0", label=f"{name} (true DOFs)")
             if any(r["dofs"] != r["true_dofs"] for r in runs):
                 ax.plot([r["dofs"] for r in runs], [r[key] for r in runs], "o:", color="C0", alpha=0.45,
@@ -70,7 +77,7 @@ def error_vs_dofs_figure(cfg: AMRConfig, rows: Rows) -> Figure:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(DistinctFormatter(3))
-        ax.yaxis.set_minor_formatter(DistinctFormatter(2))
+        ax.yaxis.set_minor_formatter(DistinctFormatter(2, only_within_a_decade=True))
         ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_xlabel("degrees of freedom")
         ax.set_ylabel(label)

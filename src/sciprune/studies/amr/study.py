@@ -184,7 +184,7 @@ def plot(cfg: AMRConfig, rows: Rows, run_dir: Path) -> list[Path]:
 def describe(cfg: AMRConfig, rows: Rows, run_dir: Path) -> str:
     s = summarize(cfg, rows, run_dir)
     what = {
-        "bulk": f"Bulk PruningAMR: each element's indicator η² is "
+        "bulk": f"Bulk AMR: each element's indicator η² is "
                 + ({"interpolation": "|E| · mean (f̃ − I_E f)², f̃ "
                                      + ("the INR itself" if cfg.surrogate_epsilon is None
                                         else f"the INR ID-pruned on it (ε = {cfg.surrogate_epsilon:g})")
