@@ -219,7 +219,7 @@ def describe(cfg: AMRConfig, rows: Rows, run_dir: Path) -> str:
 
 STUDY = Study(
     name="amr",
-    title="PruningAMR: pruning-guided adaptive meshes for implicit neural representations",
+    title="Adaptive meshes for implicit neural representations (bulk AMR; the seed's PruningAMR as mode pruning)",
     config=AMRConfig,
     run=run,
     summarize=summarize,
