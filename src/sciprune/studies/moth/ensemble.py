@@ -134,11 +134,13 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
     frozen = torch.zeros(0, dtype=torch.long)  # indices of the stopped members (fixed between two checks)
     batches = torch.zeros(members, dtype=torch.long)
     counted = 0  # batches already added to ``batches``
-    # per batch: the sum of the active members' losses, written into one buffer (a list of
-    # per-batch 0-d tensors pinned the allocator's heap: +200 kB of RSS a batch at the paper size)
+    # per batch: the sum of the active members' losses, written into one buffer, as the validation
+    # MSEs are (a list of per-batch 0-d tensors pinned the allocator's heap: +200 kB of RSS a batch
+    # at the paper size)
     sums = torch.empty(max_batches, dtype=torch.float32)
     done = 0  # batches run
-    history: list[Tensor] = []
+    history = torch.empty(max_batches // t.check_every, members, dtype=torch.float64)  # validation MSEs
+    checks = 0  # rows of ``history`` written
     k = t.window // t.check_every
     order, pos = torch.randperm(n, generator=generator), 0
     model.train()
@@ -163,12 +165,12 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
         if (b + 1) % t.check_every == 0:
             batches += active.long() * (b + 1 - counted)
             counted = b + 1
-            history.append(member_mse(model, data.val, t.val_rows))
-            last = history[-1]
+            history[checks] = last = member_mse(model, data.val, t.val_rows)
+            checks += 1
             stop = ~torch.isfinite(last)
-            if len(history) >= 2 * k:
-                older = torch.stack(history[-2 * k : -k]).mean(dim=0)
-                newer = torch.stack(history[-k:]).mean(dim=0)
+            if checks >= 2 * k:
+                older = history[checks - 2 * k : checks - k].mean(dim=0)
+                newer = history[checks - k : checks].mean(dim=0)
                 stop |= older / newer < 1.0 + t.improvement
             if b + 1 < min_batches:
                 stop &= ~torch.isfinite(last)  # before min_batches only a diverged member stops
