@@ -35,7 +35,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import statistics  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -108,6 +108,16 @@ def _data(rows: int = 64000) -> Any:
     return SimpleNamespace(train=SimpleNamespace(x=x, y=y), val=SimpleNamespace(x=x[:1024], y=y[:1024]))
 
 
+def _minibatches(n: int, batch: int, gen: torch.Generator, steps: int) -> Iterator[Tensor]:
+    """``steps`` minibatch index tensors from fresh shuffles of ``range(n)`` (as the study draws them)."""
+    order, pos = torch.randperm(n, generator=gen), 0
+    for _ in range(steps):
+        if pos + batch > n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        yield order[pos : pos + batch]
+        pos += batch
+
+
 def _stacked(cfg: MothConfig, data: Any) -> Callable[[int], None]:
     """The study's own training step (``ensemble.train_to_plateau``: stacked model, its Adam, masks)."""
     model = ensemble.build(cfg, tuple(range(cfg.members)))
@@ -135,12 +145,7 @@ def _one_at_a_time(cfg: MothConfig, data: Any, same_kernels: bool) -> Callable[[
 
     def run(steps: int) -> None:
         for m, o in zip(nets, opts):
-            order, pos = torch.randperm(n, generator=gen), 0
-            for _ in range(steps):
-                if pos + bs > n:
-                    order, pos = torch.randperm(n, generator=gen), 0
-                idx = order[pos : pos + bs]
-                pos += bs
+            for idx in _minibatches(n, bs, gen, steps):
                 o.zero_grad(set_to_none=True)
                 loss = ((m(x[idx]) - y[idx]) ** 2).mean()
                 loss.backward()
@@ -176,12 +181,7 @@ def _by_hand(cfg: MothConfig, data: Any) -> Callable[[int], None]:
 
     @torch.no_grad()
     def run(steps: int) -> None:
-        order, pos = torch.randperm(n, generator=gen), 0
-        for _ in range(steps):
-            if pos + batch > n:
-                order, pos = torch.randperm(n, generator=gen), 0
-            idx = order[pos : pos + batch]
-            pos += batch
+        for idx in _minibatches(n, batch, gen, steps):
             hs = [x_all[idx].expand(members, -1, -1)]
             for l, (w, b, _, _) in enumerate(views):
                 z = torch.baddbmm(b.unsqueeze(1), hs[-1], w.transpose(1, 2))
@@ -218,12 +218,7 @@ def _compiled(cfg: MothConfig, data: Any) -> Callable[[int], None]:
     gen = torch_generator(0, "bench-order")
 
     def run(steps: int) -> None:
-        order, pos = torch.randperm(n, generator=gen), 0
-        for _ in range(steps):
-            if pos + batch > n:
-                order, pos = torch.randperm(n, generator=gen), 0
-            idx = order[pos : pos + batch]
-            pos += batch
+        for idx in _minibatches(n, batch, gen, steps):
             opt.zero_grad(set_to_none=True)
             fb(x_all[idx], y_all[idx])
             opt.step()
