@@ -44,7 +44,7 @@ import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
-from sciprune.core.masks import enforce_masks  # noqa: E402
+from sciprune.core.masks import enforce_masks, get_masks  # noqa: E402
 from sciprune.core.pruning import prune  # noqa: E402
 from sciprune.core.seeding import torch_generator  # noqa: E402
 from sciprune.nn.mlp import MLP  # noqa: E402
@@ -160,8 +160,9 @@ def _by_hand(cfg: MothConfig, data: Any) -> Callable[[int], None]:
     sizes, members, batch = [10, *cfg.model.hidden, 7], cfg.members, cfg.train.batch_size
     model = ensemble.build(cfg, tuple(range(members)))
     prune(model, 0.5)
-    keep = torch.cat([torch.cat([m.weight_mask.reshape(members, -1).float(), torch.ones(members, m.bias.shape[1])], 1)
-                      for m in model.stacked], 1)
+    masks = get_masks(model)
+    keep = torch.cat([torch.cat([masks[f"layers.{i}.weight"].reshape(members, -1).float(), torch.ones(members, m.bias.shape[1])], 1)
+                      for i, m in enumerate(model.stacked)], 1)
     flat = torch.cat([torch.cat([m.weight.detach().reshape(members, -1), m.bias.detach()], 1) for m in model.stacked], 1)
     grad = torch.zeros_like(flat)
     views: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
