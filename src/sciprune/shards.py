@@ -25,6 +25,14 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+#: glibc settings of local workers. dask's nanny starts them with ``MALLOC_TRIM_THRESHOLD_=65536``,
+#: which also fixes glibc's mmap threshold at its 128 KiB default, so every step's transient tensors
+#: were mapped and unmapped afresh: a moth quick-preset shard spent 181 s in the kernel beside 232 s
+#: of its own work. Training reuses the same sizes every step, so workers keep freed memory in the
+#: heap (measured on a shortened quick preset: 28.9 s -> 1.2 s of system time, 38 s -> 21.5 s wall).
+MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(2**30), "MALLOC_MMAP_THRESHOLD_": str(2**30)}
+
+
 def _single_threaded(fn: Callable[[T], R], item: T) -> R:
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -69,8 +77,11 @@ def map_shards(
             except (OSError, TimeoutError) as err:
                 raise InputError(f"cannot reach the dask scheduler {scheduler!r} ({err}); expected tcp://host:port of a running scheduler") from None
         else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address="127.0.0.1:0", host="127.0.0.1")  # any free port: runs side by side
+            import dask
+
+            with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in MALLOC_ENV.items()}):
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                       dashboard_address="127.0.0.1:0", host="127.0.0.1")  # any free port: runs side by side
             client = Client(cluster)
         with client:
             futures = [client.submit(_single_threaded, fn, item, pure=False) for item in items]
