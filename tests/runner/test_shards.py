@@ -5,7 +5,7 @@ import torch
 
 from sciprune.core.seeding import torch_generator
 from sciprune.errors import InputError
-from sciprune.shards import map_shards
+from sciprune.shards import MALLOC_ENV, map_shards
 
 
 def draw(seed: int) -> tuple[int, list[float]]:
@@ -26,6 +26,18 @@ def test_in_process_dask_and_scheduler_address_agree():
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", dashboard_address="127.0.0.1:0",
                       host="127.0.0.1") as cluster:
         assert map_shards(draw, items, scheduler=cluster.scheduler_address) == local
+
+
+def malloc_env(_: int) -> dict[str, str | None]:
+    import os
+
+    return {k: os.environ.get(k) for k in MALLOC_ENV}
+
+
+def test_local_workers_start_with_the_heap_kept():
+    """dask's nanny would start them with MALLOC_TRIM_THRESHOLD_=65536 (glibc mapping and unmapping
+    every step's tensors); map_shards' local workers get MALLOC_ENV instead."""
+    assert map_shards(malloc_env, [0, 1], workers=2) == [MALLOC_ENV, MALLOC_ENV]
 
 
 def test_unreachable_scheduler_is_one_clear_error():
