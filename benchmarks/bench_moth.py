@@ -118,12 +118,18 @@ def _minibatches(n: int, batch: int, gen: torch.Generator, steps: int) -> Iterat
         pos += batch
 
 
-def _stacked(cfg: MothConfig, data: Any) -> Callable[[int], None]:
-    """The study's own training step (``ensemble.train_to_plateau``: stacked model, its Adam, masks)."""
-    model = ensemble.build(cfg, tuple(range(cfg.members)))
+def _study_model(cfg: MothConfig, first: int = 0) -> tuple[Any, torch.optim.Optimizer]:
+    """Members ``first ..`` as the study builds them: stacked, its Adam, masks enforced, 50 % pruned."""
+    model = ensemble.build(cfg, tuple(range(first, first + cfg.members)))
     opt = ensemble.make_adam(model.parameters(), cfg.train.lr, cfg.members)
     enforce_masks(model, opt)
     prune(model, 0.5)
+    return model, opt
+
+
+def _stacked(cfg: MothConfig, data: Any) -> Callable[[int], None]:
+    """The study's own training step (``ensemble.train_to_plateau``: stacked model, its Adam, masks)."""
+    model, opt = _study_model(cfg)
     gen = torch_generator(0, "bench-order")
     return lambda steps: ensemble.train_to_plateau(model, opt, data, cfg, gen, steps) and None
 
@@ -204,10 +210,7 @@ def _compiled(cfg: MothConfig, data: Any) -> Callable[[int], None]:
     """Not the study (``--compile``): its stacked step with the forward and backward under
     ``torch.compile`` (inductor's C++ kernels; needs a compiler), the flat fused Adam and masks as in
     the study. The first call compiles (timed and printed)."""
-    model = ensemble.build(cfg, tuple(range(cfg.members)))
-    opt = ensemble.make_adam(model.parameters(), cfg.train.lr, cfg.members)
-    enforce_masks(model, opt)
-    prune(model, 0.5)
+    model, opt = _study_model(cfg)
 
     def forward_backward(x: Tensor, y: Tensor) -> Tensor:
         loss = ((model(x) - y) ** 2).mean(dim=(1, 2))
@@ -272,10 +275,7 @@ def _shard_worker(hidden: list[int], members: int, first: int, batch: int, conn:
     """One shard of the quick preset's set-up: its members stacked, one thread; runs blocks on request."""
     torch.set_num_threads(1)
     cfg, data = _plateau_free(hidden, members, batch), _data()
-    model = ensemble.build(cfg, tuple(range(first, first + members)))
-    opt = ensemble.make_adam(model.parameters(), cfg.train.lr, members)
-    enforce_masks(model, opt)
-    prune(model, 0.5)
+    model, opt = _study_model(cfg, first)
     gen = torch_generator(first, "bench-order")
     ensemble.train_to_plateau(model, opt, data, cfg, gen, 10)
     conn.send("ready")

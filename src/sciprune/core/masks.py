@@ -98,6 +98,14 @@ def _mask_of_param(owners: list[tuple[nn.Module, str]]) -> list[Tensor]:
     return [m for m in found if isinstance(m, Tensor)]
 
 
+def _intersection(masks: list[Tensor] | tuple[Tensor, ...]) -> Tensor:
+    """What every one of ``masks`` keeps (a shared parameter's owners may each prune it)."""
+    keep = masks[0]
+    for m in masks[1:]:
+        keep = keep & m
+    return keep
+
+
 class _FloatMasks:
     """Float copies of boolean masks, rebuilt whenever a mask is replaced or edited in place.
 
@@ -117,10 +125,7 @@ class _FloatMasks:
             hit is None or len(hit[0]) != len(masks) or any(a is not b for a, b in zip(hit[0], masks))
             or hit[1] != versions or hit[2].dtype != p.dtype or hit[2].device != p.device
         ):
-            keep = masks[0]
-            for m in masks[1:]:
-                keep = keep & m
-            hit = (tuple(masks), versions, keep.to(p.dtype))
+            hit = (tuple(masks), versions, _intersection(masks).to(p.dtype))
             self._cache[id(p)] = hit
         return hit[2]
 
@@ -144,10 +149,7 @@ class _FlatFloatMasks:
                 keep = torch.ones_like(flat.tensor, requires_grad=False)
                 for i, ms in enumerate(masks):
                     if ms:
-                        kept = ms[0]
-                        for m in ms[1:]:
-                            kept = kept & m
-                        flat.view_of(i, keep).copy_(kept)
+                        flat.view_of(i, keep).copy_(_intersection(ms))
             hit = (masks, versions, keep)
             self._cache[id(flat)] = hit
         return hit[2]
