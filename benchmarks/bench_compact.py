@@ -74,7 +74,7 @@ def main() -> None:
     print("-" * len(head))
     t_dense = {b: best_time(dense, x, BATCHES[b]) for b, x in inputs.items()}
     for fraction in FRACTIONS:
-        pruned = MLP(SIZES, "relu")
+        pruned = MLP(SIZES, "relu", generator=None)
         pruned.load_state_dict(dense.state_dict())
         structured_prune(pruned, fraction, seed=1)
         small = compact(pruned)

@@ -207,7 +207,7 @@ def gradient_masking_table() -> None:
 
 
 def make_stacked(members: int, sizes: list[int], act: str, masked: bool):
-    model = StackedMLP(members, sizes, act, seed=0)
+    model = StackedMLP(members, sizes, act, generator=torch_generator(0, "init"))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     if masked:
         _mask_all(model)

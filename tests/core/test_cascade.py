@@ -184,7 +184,7 @@ def test_ensemble_cascade_gives_rows_per_member(tmp_path):
     def make_opt(params):
         return torch.optim.Adam(params, lr=1e-2), None
 
-    model = StackedMLP(3, [4, 8, 1], "tanh", seed=0)
+    model = StackedMLP(3, [4, 8, 1], "tanh", generator=torch_generator(0, "init"))
     dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=2, seed=0)
 
     def prune_fn(m, s, g):

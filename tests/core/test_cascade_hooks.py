@@ -92,7 +92,7 @@ def test_eval_fn_that_accepts_stage_is_told_it_others_are_not(tmp_path):
 
 def test_train_fn_mapping_reaches_the_rows_per_member(tmp_path):
     x, y = _data()
-    model = StackedMLP(3, [3, 8, 1], "tanh", seed=0)
+    model = StackedMLP(3, [3, 8, 1], "tanh", generator=torch_generator(0, "init"))
     calls = {"n": 0}
 
     def train(m, opt, g):
@@ -114,7 +114,7 @@ def test_train_fn_mapping_reaches_the_rows_per_member(tmp_path):
         return {"loss": 0.0, "per_member": [{}]}
 
     with pytest.raises(InputError, match="per_member"):
-        _cascade(StackedMLP(3, [3, 8, 1], "tanh", seed=0), wrong, evaluate)
+        _cascade(StackedMLP(3, [3, 8, 1], "tanh", generator=torch_generator(0, "init")), wrong, evaluate)
 
 
 def test_split_train_result():

@@ -16,7 +16,7 @@ from sciprune.nn.mlp import MLP
 
 def _hand_mlp() -> MLP:
     """3-4-2: W0 has 5 zeros of 12, b0 one zero of 4, W1 2 zeros of 8, b1 none."""
-    mlp = MLP([3, 4, 2], "relu")
+    mlp = MLP([3, 4, 2], "relu", generator=None)
     with torch.no_grad():
         mlp.layers[0].weight.copy_(torch.tensor([[1.0, 0, 2], [0, 0, 3], [4, 5, 0], [6, 0, 7]]))
         mlp.layers[0].bias.copy_(torch.tensor([1.0, 0, 2, 3]))
@@ -90,7 +90,7 @@ def test_network_stats_per_member_and_flops_with_nfe() -> None:
     from sciprune.core.pruning import prune
     from sciprune.nn.stacked import StackedMLP
 
-    ens = StackedMLP(2, [3, 4, 1], "relu", seed=0)
+    ens = StackedMLP(2, [3, 4, 1], "relu", generator=torch_generator(0, "init"))
     assert dense_weights(ens) == 2 * (12 + 4)
     prune(ens, [0.0, 0.5], criterion="neuron_l1")
     one = network_stats(ens, 16, member=1)

@@ -39,7 +39,7 @@ def test_entrywise_optimizers_take_the_same_steps_on_the_flat_buffer(factory, kw
 
 
 def test_parameters_are_views_of_the_buffer_in_member_rows():
-    ens = StackedMLP(3, [4, 5, 2], "tanh", seed=1)
+    ens = StackedMLP(3, [4, 5, 2], "tanh", generator=torch_generator(1, "init"))
     before = {k: v.clone() for k, v in ens.state_dict().items()}
     flat = FlatParameters(ens.parameters(), members=3)
     assert flat.tensor.shape == (3, 4 * 5 + 5 + 5 * 2 + 2)
@@ -55,7 +55,7 @@ def test_parameters_are_views_of_the_buffer_in_member_rows():
 
 
 def test_masks_are_enforced_on_the_flat_buffer_and_its_moments():
-    ens = StackedMLP(2, [3, 8, 8, 1], "tanh", seed=2)
+    ens = StackedMLP(2, [3, 8, 8, 1], "tanh", generator=torch_generator(2, "init"))
     opt = flat_optimizer(ens.parameters(), torch.optim.Adam, members=2, lr=0.05)
     enforce_masks(ens, opt)
     prune(ens, [0.5, 0.75])
@@ -77,7 +77,7 @@ def test_masks_are_enforced_on_the_flat_buffer_and_its_moments():
 
 
 def test_replacing_a_parameters_data_is_refused_at_the_next_step():
-    model = MLP([2, 4, 1])
+    model = MLP([2, 4, 1], generator=None)
     opt = flat_optimizer(model.parameters(), torch.optim.SGD, lr=0.1)
     model.layers[0].weight.data = torch.zeros(4, 2)
     model(torch.ones(3, 2)).sum().backward()

@@ -24,7 +24,7 @@ D = torch.float64
 
 def _tiny() -> MLP:
     """1-2-1 tanh: neuron 0 (|w| = 1) goes first under neuron_l1; its bias 0.5 is not 0."""
-    mlp = MLP([1, 2, 1], "tanh", dtype=D)
+    mlp = MLP([1, 2, 1], "tanh", generator=None, dtype=D)
     with torch.no_grad():
         mlp.layers[0].weight.copy_(torch.tensor([[1.0], [3.0]], dtype=D))
         mlp.layers[0].bias.copy_(torch.tensor([0.5, -0.2], dtype=D))
@@ -88,7 +88,7 @@ def test_mlp_two_layers_at_once_then_a_second_call_equal_zeroed_incoming_rows() 
 
 
 def test_stacked_mlp_folds_per_member() -> None:
-    net = StackedMLP(3, [2, 6, 2], "tanh", seed=4, dtype=D)
+    net = StackedMLP(3, [2, 6, 2], "tanh", generator=torch_generator(4, "init"), dtype=D)
     ref = copy.deepcopy(net)
     before = net.layers[1].bias.detach().clone()
     prune(net, [0.5, 0.0, 0.34], criterion="neuron_l1", fold_constants=True)
@@ -105,7 +105,7 @@ def test_stacked_mlp_folds_per_member() -> None:
 
 
 def test_concat_field_folds_through_the_time_column_offset() -> None:
-    field = ConcatField([2, 6, 5, 2], "tanh", seed=2, dtype=D)
+    field = ConcatField([2, 6, 5, 2], "tanh", generator=torch_generator(2, "ConcatField"), dtype=D)
     ref = copy.deepcopy(field)
     b1 = field.layers[1].bias.detach().clone()
     prune(field, 0.5, criterion="neuron_l1", layers=["layers.0", "layers.1"], fold_constants=True)
@@ -123,7 +123,7 @@ def test_concat_field_folds_through_the_time_column_offset() -> None:
 
 
 def test_concat_squash_neurons_are_not_folded() -> None:
-    field = ConcatSquashField([2, 6, 2], "tanh", seed=1, dtype=D)
+    field = ConcatSquashField([2, 6, 2], "tanh", generator=torch_generator(1, "ConcatSquashField"), dtype=D)
     assert unit_constants(field, units_of(field).groups[0]) is None  # gate / hyper-bias rows: depends on t
     plain = copy.deepcopy(field)
     prune(field, 0.5, criterion="neuron_l1", fold_constants=True)

@@ -41,7 +41,7 @@ def test_masks_survive_deepcopy_and_state_dict(mlp, gen):
     prune(mlp, 0.5, criterion="neuron_l2")
     twin = copy.deepcopy(mlp)
     assert get_masks(twin).keys() == get_masks(mlp).keys()
-    fresh = MLP(mlp.sizes, mlp.activations)
+    fresh = MLP(mlp.sizes, mlp.activations, generator=None)
     load_state_dict(fresh, mlp.state_dict())
     x = torch.randn(7, 5, generator=gen)
     assert torch.equal(fresh(x), mlp(x))
@@ -52,7 +52,7 @@ def test_loading_enforces_masks_on_dirty_weights(mlp):
     prune(mlp, 0.5)
     sd = {k: v.clone() for k, v in mlp.state_dict().items()}
     sd["layers.0.weight"] += 1.0  # someone edited the file: masked entries are non-zero now
-    fresh = MLP(mlp.sizes, mlp.activations)
+    fresh = MLP(mlp.sizes, mlp.activations, generator=None)
     load_state_dict(fresh, sd)
     mask = get_masks(fresh)["layers.0.weight"]
     assert torch.all(fresh.layers[0].weight[~mask] == 0)
@@ -70,7 +70,7 @@ def test_remove_masks_keeps_zeros_and_plain_state_dict(mlp):
     prune(mlp, 0.5)
     remove_masks(mlp)
     assert get_masks(mlp) == {}
-    MLP(mlp.sizes, mlp.activations).load_state_dict(mlp.state_dict())  # strict, plain keys
+    MLP(mlp.sizes, mlp.activations, generator=None).load_state_dict(mlp.state_dict())  # strict, plain keys
     assert int((mlp.layers[0].weight == 0).sum()) == 30
 
 
@@ -92,7 +92,7 @@ def test_torch_prune_state_dict_loads(mlp):
     torch_prune.l1_unstructured(mlp.layers[1], "weight", amount=0.5)
     sd = mlp.state_dict()
     assert "layers.1.weight_orig" in sd
-    fresh = MLP(mlp.sizes, mlp.activations)
+    fresh = MLP(mlp.sizes, mlp.activations, generator=None)
     load_state_dict(fresh, sd)
     assert int((~get_masks(fresh)["layers.1.weight"]).sum()) == 60
 

@@ -31,8 +31,8 @@ def test_hidden_returns_post_activations():
 
 def test_bad_sizes_and_activations():
     with pytest.raises(InputError, match="unknown activation 'swish'; expected one of elu"):
-        MLP([2, 3, 1], "swish")
+        MLP([2, 3, 1], "swish", generator=None)
     with pytest.raises(InputError, match=r">= 2 positive widths; got \[2\]"):
-        MLP([2])
+        MLP([2], generator=None)
     with pytest.raises(InputError, match="need 2 activations"):
-        MLP([2, 3, 1], ["relu"])
+        MLP([2, 3, 1], ["relu"], generator=None)

@@ -5,6 +5,7 @@ from sciprune.core.count import count_params
 from sciprune.core.io import load_model, save_checkpoint
 from sciprune.core.masks import get_masks
 from sciprune.core.pruning import prune
+from sciprune.core.seeding import torch_generator
 from sciprune.core.shrink import compact_units
 from sciprune.errors import InputError
 from sciprune.nn.odefield import ConcatField, ConcatSquashField
@@ -14,7 +15,7 @@ FIELDS = [ConcatField, ConcatSquashField]
 
 @pytest.mark.parametrize("cls", FIELDS)
 def test_forward_matches_the_layer_formula(cls, gen):
-    f = cls([2, 5, 2], "tanh", seed=0)
+    f = cls([2, 5, 2], "tanh", generator=torch_generator(0, cls.__name__))
     x, t = torch.randn(7, 2, generator=gen), 0.3
     if cls is ConcatField:
         l0, l1 = f.linears
@@ -35,7 +36,7 @@ def test_forward_matches_the_layer_formula(cls, gen):
 @pytest.mark.parametrize("cls", FIELDS)
 @pytest.mark.parametrize("act", ["tanh", "sigmoid", "softplus"])
 def test_structured_prune_then_compact_is_exact(cls, act, gen):
-    f = cls([3, 16, 12, 3], act, seed=1).double()
+    f = cls([3, 16, 12, 3], act, generator=torch_generator(1, cls.__name__)).double()
     reports = prune(f, 0.5, criterion="neuron_l2", with_outgoing=True)
     assert [r.layer for r in reports] == ["layers.0", "layers.1"]  # never the output layer
     assert [r.neurons_pruned for r in reports] == [8, 6]
@@ -58,13 +59,13 @@ def test_structured_prune_then_compact_is_exact(cls, act, gen):
 
 
 def test_counts_and_flops_by_hand():
-    f = ConcatField([2, 3, 2], "tanh", seed=0)
+    f = ConcatField([2, 3, 2], "tanh", generator=torch_generator(0, "ConcatField"))
     # weights (3, 1+2) and (2, 1+3), biases 3 and 2
     assert count_params(f).total == 9 + 3 + 8 + 2
     assert f.flops() == 2 * 9 + 3 + 2 * 8 + 2
     prune(f, 0.34, criterion="neuron_l2")  # one hidden neuron: its row (3), bias, outgoing column (2)
     assert f.flops() == 2 * 6 + 2 + 2 * 6 + 2
-    g = ConcatSquashField([2, 3, 2], "tanh", seed=0)
+    g = ConcatSquashField([2, 3, 2], "tanh", generator=torch_generator(0, "ConcatSquashField"))
     assert count_params(g).total == (6 + 3 + 3 + 3 + 3) + (6 + 2 + 2 + 2 + 2)
     assert g.flops() == (2 * 6 + 3 + 4 * 3 + 2 * 3) + (2 * 6 + 2 + 4 * 2 + 2 * 2)
     prune(g, 0.34, criterion="neuron_l2")
@@ -73,7 +74,7 @@ def test_counts_and_flops_by_hand():
 
 @pytest.mark.parametrize("cls", FIELDS)
 def test_checkpoint_round_trip(cls, tmp_path, gen):
-    f = cls([2, 6, 2], "softplus", seed=3)
+    f = cls([2, 6, 2], "softplus", generator=torch_generator(3, cls.__name__))
     prune(f, 0.5)
     save_checkpoint(tmp_path / "f.safetensors", f)
     back = load_model(tmp_path / "f.safetensors")
@@ -85,4 +86,4 @@ def test_checkpoint_round_trip(cls, tmp_path, gen):
 
 def test_bad_sizes():
     with pytest.raises(InputError, match="vector-field sizes must be >= 2 positive widths; got \\[3\\]"):
-        ConcatField([3])
+        ConcatField([3], generator=None)

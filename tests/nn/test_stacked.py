@@ -13,15 +13,16 @@ from sciprune.nn.stacked import StackedMLP
 
 @pytest.fixture
 def ens() -> StackedMLP:
-    return StackedMLP(3, [4, 10, 8, 2], "tanh", seed=5)
+    return StackedMLP(3, [4, 10, 8, 2], "tanh", generator=torch_generator(5, "init"))
 
 
-def test_members_are_the_mlps_of_their_derived_seeds(ens, gen):
+def test_members_are_the_mlps_drawn_in_turn_from_the_generator(ens, gen):
     x = torch.randn(6, 4, generator=gen)
     y = ens(x)
     assert y.shape == (3, 6, 2)
+    g = torch_generator(5, "init")
     for p in range(3):
-        ref = MLP([4, 10, 8, 2], "tanh", generator=torch_generator(5, "member", p))
+        ref = MLP([4, 10, 8, 2], "tanh", generator=g)
         torch.testing.assert_close(y[p], ref(x), rtol=0, atol=1e-6)
         torch.testing.assert_close(ens.member(p)(x), ref(x), rtol=0, atol=0)
     assert not torch.equal(y[0], y[1])
@@ -44,7 +45,7 @@ def test_unstructured_sparsity_is_exact_per_member(ens):
     assert [(r.layer, r.member) for r in reports][:3] == [("layers.0", 0), ("layers.0", 1), ("layers.0", 2)]
     # each member is pruned by its own magnitudes: the same as pruning it alone
     for p, s in enumerate((0.2, 0.5, 0.8)):
-        alone = StackedMLP(3, [4, 10, 8, 2], "tanh", seed=5).member(p)
+        alone = StackedMLP(3, [4, 10, 8, 2], "tanh", generator=torch_generator(5, "init")).member(p)
         prune(alone, s)
         for l in range(3):
             assert torch.equal(get_masks(alone)[f"layers.{l}.weight"], masks[f"layers.{l}.weight"][p])
@@ -68,7 +69,7 @@ def test_structured_masks_whole_neurons_per_member(ens, gen):
         assert torch.all(~w0[p][dead]) and torch.all(w0[p][~dead])
         assert torch.all(~w1[p][:, dead])
     # the same neurons as pruning each member alone
-    fresh = StackedMLP(3, [4, 10, 8, 2], "tanh", seed=5)
+    fresh = StackedMLP(3, [4, 10, 8, 2], "tanh", generator=torch_generator(5, "init"))
     for p, s in enumerate((0.0, 0.5, 0.3)):
         alone = fresh.member(p)
         prune(alone, s, criterion="neuron_l2")
@@ -92,7 +93,7 @@ def test_checkpoint_round_trip(ens, tmp_path, gen):
 
 
 def test_counts_and_flops_by_hand():
-    ens = StackedMLP(2, [3, 4, 1], "relu", seed=0)
+    ens = StackedMLP(2, [3, 4, 1], "relu", generator=torch_generator(0, "init"))
     assert count_params(ens).total == 2 * (3 * 4 + 4 + 4 * 1 + 1)
     assert ens.flops_per_member() == [2 * 12 + 4 + 2 * 4 + 1] * 2
     prune(ens, [0.0, 0.5], criterion="neuron_l1")  # member 1 loses 2 hidden neurons
@@ -120,7 +121,7 @@ def test_one_batched_matmul_per_layer(ens, gen):
 def test_prune_then_compact_per_member_is_exact(act, gen):
     from sciprune.core.compact import compact_with_indices
 
-    ens = StackedMLP(3, [4, 20, 15, 3], act, seed=1).double()
+    ens = StackedMLP(3, [4, 20, 15, 3], act, generator=torch_generator(1, "init")).double()
     prune(ens, [0.2, 0.6, 0.4], criterion="neuron_l2")
     small, keep = compact_with_indices(ens)
     # each member keeps its own neurons; the width is the widest member's (16 of 20, 12 of 15)

@@ -57,6 +57,7 @@ may implement ``compact_units`` (a physically smaller network) and ``flops`` (se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -140,6 +141,57 @@ class MLPLike(nn.Module):
     def linears(self) -> list[nn.Linear]:
         """The layers, typed as ``nn.Linear``."""
         return [m for m in self.layers if isinstance(m, nn.Linear)]
+
+
+def chain_units(
+    widths: Sequence[int],
+    activations: Sequence[str],
+    *,
+    layer: str = "layers.{}",
+    weight: str = "weight",
+    bias: str = "bias",
+    rows: Sequence[str] = (),
+    member_axes: int = 0,
+    members: int = 1,
+    in_offset: int = 0,
+) -> PruningUnits:
+    r"""The units of a chain of linear maps ``l = 0..L-1`` of widths ``widths`` (``L + 1`` entries).
+
+    Map ``l`` (module ``layer.format(l)``, written ``M_l``) computes
+    :math:`h_{l+1} = \sigma_l(W_l [\,t, h_l\,] + b_l)` with ``M_l.<weight>`` of shape
+    ``(*members, widths[l+1], in_offset + widths[l])`` whose first ``in_offset`` columns read
+    inputs that are not neurons (a ConcatField's time column), and ``M_l.<bias>``
+    ``(*members, widths[l+1])``. Declared:
+
+    * weight units: every ``M_l.<weight>`` (layer ``M_l``, ``member_axes`` leading member axes);
+    * a group ``M_l`` per map, of ``widths[l+1]`` neurons: incoming row of ``W_l``, attached its
+      bias entry and the row of every parameter named in ``rows`` (``M_l.<name>``, e.g. a
+      ConcatSquash layer's ``gate.weight``, ``gate.bias``, ``hyper_bias.weight``), outgoing the
+      column ``in_offset + u`` of ``W_{l+1}``, with ``fold_into`` its bias ``b_{l+1}`` (a removed
+      neuron's constant :math:`c` enters the next map as :math:`b_{l+1} \mathrel{+}= c\,W_{l+1}[:, u]`,
+      exact whatever multiplies that map's output afterwards);
+    * the output map's group is declared (its rows and bias, no outgoing slice) but not prunable:
+      pruning it only when named explicitly, never by default allocation or compaction.
+
+    ``activations[l]`` is :math:`\sigma_l` (the constant of a removed neuron is :math:`\sigma_l(0)`).
+    """
+    n = len(widths) - 1
+    if len(activations) != n:
+        raise ValueError(f"chain_units: {n} maps need {n} activations; got {len(activations)}")
+    names = [layer.format(l) for l in range(n)]
+    ax = member_axes
+    weights = tuple(WeightUnit(f"{m}.{weight}", member_axes=ax, layer=m) for m in names)
+    groups = []
+    for l, m in enumerate(names):
+        idx = torch.arange(int(widths[l + 1]))[:, None]
+        outgoing: tuple[Slice, ...] = ()
+        if l + 1 < n:
+            nxt = names[l + 1]
+            outgoing = (Slice(f"{nxt}.{weight}", ax + 1, idx + in_offset, fold_into=f"{nxt}.{bias}"),)
+        attached = tuple(Slice(f"{m}.{p}", ax, idx) for p in (bias, *rows))
+        groups.append(NeuronGroup(m, int(widths[l + 1]), (Slice(f"{m}.{weight}", ax, idx),), outgoing, attached,
+                                  member_axes=ax, activation=activations[l], prunable=l + 1 < n))
+    return PruningUnits(weights, tuple(groups), members=members)
 
 
 def linear_chain_units(model: nn.Module) -> PruningUnits | None:

@@ -19,7 +19,7 @@ from sciprune.core.activations import get_activation as get_activation
 from sciprune.core.io import register_family
 from sciprune.core.masks import load_state_dict
 from sciprune.core.shrink import compact_state
-from sciprune.core.units import MLPLike, NeuronGroup, PruningUnits, Slice, WeightUnit
+from sciprune.core.units import MLPLike, PruningUnits, chain_units
 from sciprune.errors import InputError
 
 class MLP(MLPLike):
@@ -29,8 +29,9 @@ class MLP(MLPLike):
         sizes: layer widths ``[d_in, h_1, ..., h_{L-1}, d_out]`` (at least two entries).
         activation: hidden activation name (see :data:`ACTIVATIONS`), or one name per layer.
         output_activation: activation of the last layer (default ``"identity"``).
-        generator: source of the initial weights (PyTorch's default ``nn.Linear`` scheme,
-            uniform in ``±1/sqrt(fan_in)``); without one the weights are zeros, to be loaded.
+        generator: required: the source of the initial weights (PyTorch's default ``nn.Linear``
+            scheme, uniform in ``±1/sqrt(fan_in)``, layer by layer, weight then bias); ``None``
+            only where the weights are loaded next (zeros: :meth:`from_arch`, :meth:`from_layers`).
     """
 
     def __init__(
@@ -39,7 +40,7 @@ class MLP(MLPLike):
         activation: str | Sequence[str] = "relu",
         *,
         output_activation: str = "identity",
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
@@ -96,7 +97,7 @@ class MLP(MLPLike):
         acts = arch["activations"]
         if not (isinstance(sizes, list) and isinstance(acts, list)):
             raise InputError(f"checkpoint architecture needs lists 'sizes' and 'activations'; got {arch}")
-        return cls(sizes, acts, dtype=dtype)
+        return cls(sizes, acts, generator=None, dtype=dtype)
 
     @classmethod
     def from_layers(
@@ -104,7 +105,7 @@ class MLP(MLPLike):
     ) -> "MLP":
         """An MLP holding copies of the given ``(out, in)`` weights and ``(out,)`` biases."""
         sizes = [int(weights[0].shape[1])] + [int(w.shape[0]) for w in weights]
-        mlp = cls(sizes, list(activations), dtype=weights[0].dtype).to(weights[0].device)
+        mlp = cls(sizes, list(activations), generator=None, dtype=weights[0].dtype).to(weights[0].device)
         with torch.no_grad():
             for layer, w, b in zip(mlp.linears, weights, biases):
                 layer.weight.copy_(w)
@@ -113,18 +114,9 @@ class MLP(MLPLike):
 
     def pruning_units(self) -> PruningUnits:
         """Every weight matrix (layer ``layers.i``); every layer's neurons as a group (incoming row,
-        bias, next layer's column), the output layer's group not prunable by default."""
-        n = len(self.sizes) - 1
-        weights = tuple(WeightUnit(f"layers.{i}.weight", layer=f"layers.{i}") for i in range(n))
-        groups = []
-        for i in range(n):
-            rows = torch.arange(self.sizes[i + 1])[:, None]
-            out = (Slice(f"layers.{i + 1}.weight", 1, rows, fold_into=f"layers.{i + 1}.bias"),) if i + 1 < n else ()
-            groups.append(NeuronGroup(
-                f"layers.{i}", self.sizes[i + 1], (Slice(f"layers.{i}.weight", 0, rows),), out,
-                (Slice(f"layers.{i}.bias", 0, rows),), activation=self.activations[i], prunable=i + 1 < n,
-            ))
-        return PruningUnits(weights, tuple(groups))
+        bias, next layer's column folding into its bias), the output layer's group declared but not
+        prunable by default (:func:`~sciprune.core.units.chain_units`)."""
+        return chain_units(self.sizes, self.activations)
 
     def compact_units(self, keep: dict[str, Tensor]) -> "MLP":
         """A narrower MLP keeping, per hidden layer ``layers.i``, the neurons ``keep["layers.i"][0]``
@@ -135,7 +127,7 @@ class MLP(MLPLike):
             int(keep[f"layers.{i}"].shape[1]) if f"layers.{i}" in keep else self.sizes[i + 1] for i in range(len(self.sizes) - 2)
         ] + [self.sizes[-1]]
         w = self.linears[0].weight
-        small = MLP(sizes, self.activations, dtype=w.dtype).to(w.device)
+        small = MLP(sizes, self.activations, generator=None, dtype=w.dtype).to(w.device)
         load_state_dict(small, sd)
         return small
 

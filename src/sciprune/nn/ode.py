@@ -302,18 +302,23 @@ class CNF(_ODEModel):
     def trace(self) -> str:
         return self.dynamics.trace
 
-    def log_prob(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """:math:`\\log p(x)` per row (nats); ``generator`` draws the Hutchinson probe."""
+    def log_prob(self, x: Tensor, *, generator: torch.Generator | None) -> Tensor:
+        """:math:`\\log p(x)` per row (nats). ``generator`` draws the Hutchinson probe and is required
+        with ``trace="hutchinson"`` (there is no fall-back to the global random stream); the exact
+        trace draws nothing (pass ``generator=None``)."""
         if self.trace == "hutchinson":
+            if generator is None:
+                raise ValueError("CNF.log_prob with trace='hutchinson' needs a generator for its probe; "
+                                 "pass generator=torch_generator(seed, ...)")
             self.dynamics.probe = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         zero = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         z, delta = self._solve(self.dynamics, (x, zero), 0.0, 1.0)
         return standard_normal_logpdf(z) - delta
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.log_prob(x)
+    def forward(self, x: Tensor, *, generator: torch.Generator | None) -> Tensor:
+        return self.log_prob(x, generator=generator)
 
-    def nll(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+    def nll(self, x: Tensor, *, generator: torch.Generator | None) -> Tensor:
         """Mean negative log-likelihood in nats (the training loss)."""
         return -self.log_prob(x, generator=generator).mean()
 

@@ -15,7 +15,8 @@ activation :math:`\\sigma` after every layer but the last:
 (the torchdiffeq convention). Pruning units: the weight units are the main weights (``W_l``; the
 tiny gate / hyper-bias maps are not weight units, as in the Sparse-flows protocol); a hidden neuron
 owns its incoming row, its bias, its gate and hyper-bias rows (ConcatSquash) and the next layer's
-column (at offset 1 after the time column for ``concat``). The output layer is never a prunable group.
+column (at offset 1 after the time column for ``concat``): :func:`sciprune.core.units.chain_units`.
+The output layer's group is declared but never prunable by default.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from torch import Tensor, nn
 
 from sciprune.core.io import register_family
 from sciprune.core.masks import load_state_dict
-from sciprune.core.seeding import torch_generator
 from sciprune.core.shrink import compact_state
-from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit
+from sciprune.core.units import PruningUnits, chain_units
 from sciprune.errors import InputError
 from sciprune.nn.mlp import get_activation
 
@@ -77,7 +77,11 @@ class _Field(nn.Module):
         sizes, act = arch.get("sizes"), arch.get("activation")
         if not (isinstance(sizes, list) and isinstance(act, str)):
             raise InputError(f"{cls.__name__} architecture needs 'sizes' (list) and 'activation' (str); got {arch}")
-        return cls(sizes, act, dtype=dtype)
+        return cls(sizes, act, generator=None, dtype=dtype)
+
+    def _activations(self) -> list[str]:
+        """The activation after each map: ``activation`` on hidden layers, none after the last."""
+        return [self.activation] * (len(self.sizes) - 2) + ["identity"]
 
     def _hidden_widths(self, keep: dict[str, Tensor]) -> list[int]:
         n = len(self.sizes) - 1
@@ -89,7 +93,7 @@ class _Field(nn.Module):
         """The same field with hidden layer ``layers.i`` narrowed to ``keep["layers.i"][0]``."""
         sd = compact_state(self, keep)
         p = next(self.parameters())
-        small = type(self)(self._hidden_widths(keep), self.activation, dtype=p.dtype).to(p.device)
+        small = type(self)(self._hidden_widths(keep), self.activation, generator=None, dtype=p.dtype).to(p.device)
         load_state_dict(small, sd)
         return small
 
@@ -103,22 +107,22 @@ class ConcatField(_Field):
     Args:
         sizes: ``[d, h_1, ..., d_out]``.
         activation: hidden activation name.
-        seed: root seed of the initial weights (``nn.Linear``'s scheme, fan-in ``1 + in``); without
-            one the weights are zeros, to be loaded.
+        generator: required: the source of the initial weights (``nn.Linear``'s scheme, fan-in
+            ``1 + in``, layer by layer, weight then bias); ``None`` only where the weights are
+            loaded next (zeros: :meth:`from_arch`, compaction).
     """
 
-    def __init__(self, sizes: Sequence[int], activation: str = "tanh", *, seed: int | None = None,
+    def __init__(self, sizes: Sequence[int], activation: str = "tanh", *, generator: torch.Generator | None,
                  dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.sizes, self.activation = _check(sizes, activation), activation
         self._fn = get_activation(activation)
         with torch.random.fork_rng(devices=[]):
             self.layers = nn.ModuleList(nn.Linear(1 + i, o, dtype=dtype) for i, o in zip(self.sizes[:-1], self.sizes[1:]))
-        gen = torch_generator(seed, "ConcatField") if seed is not None else None
         with torch.no_grad():
             for m in self.linears:
-                _uniform_(m.weight, m.in_features, gen)
-                _uniform_(m.bias, m.in_features, gen)
+                _uniform_(m.weight, m.in_features, generator)
+                _uniform_(m.bias, m.in_features, generator)
 
     @property
     def linears(self) -> list[nn.Linear]:
@@ -134,19 +138,9 @@ class ConcatField(_Field):
         return x
 
     def pruning_units(self) -> PruningUnits:
-        n = len(self.sizes) - 1
-        weights = tuple(WeightUnit(f"layers.{i}.weight", layer=f"layers.{i}") for i in range(n))
-        groups = []
-        for i in range(n - 1):
-            rows = torch.arange(self.sizes[i + 1])[:, None]
-            groups.append(NeuronGroup(
-                f"layers.{i}", self.sizes[i + 1],
-                incoming=(Slice(f"layers.{i}.weight", 0, rows),),
-                outgoing=(Slice(f"layers.{i + 1}.weight", 1, rows + 1, fold_into=f"layers.{i + 1}.bias"),),
-                attached=(Slice(f"layers.{i}.bias", 0, rows),),
-                activation=self.activation,
-            ))
-        return PruningUnits(weights, tuple(groups))
+        """:func:`~sciprune.core.units.chain_units` with the next layer's columns at offset 1 (after
+        the time column)."""
+        return chain_units(self.sizes, self._activations(), in_offset=1)
 
     def flops(self) -> int:
         """One evaluation for one sample: ``sum_l 2 nnz(W_l) + nnz(b_l)`` (time column included)."""
@@ -170,19 +164,18 @@ class ConcatSquashLinear(nn.Module):
 class ConcatSquashField(_Field):
     """``f(t, x)`` of ConcatSquash layers (see the module docstring); arguments as :class:`ConcatField`."""
 
-    def __init__(self, sizes: Sequence[int], activation: str = "tanh", *, seed: int | None = None,
+    def __init__(self, sizes: Sequence[int], activation: str = "tanh", *, generator: torch.Generator | None,
                  dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.sizes, self.activation = _check(sizes, activation), activation
         self._fn = get_activation(activation)
         self.layers = nn.ModuleList(ConcatSquashLinear(i, o, dtype=dtype) for i, o in zip(self.sizes[:-1], self.sizes[1:]))
-        gen = torch_generator(seed, "ConcatSquashField") if seed is not None else None
         with torch.no_grad():
             for m in self.squash:
-                _uniform_(m.linear.weight, m.linear.in_features, gen)
-                _uniform_(m.linear.bias, m.linear.in_features, gen)
+                _uniform_(m.linear.weight, m.linear.in_features, generator)
+                _uniform_(m.linear.bias, m.linear.in_features, generator)
                 for p in (m.gate.weight, m.gate.bias, m.hyper_bias.weight):
-                    _uniform_(p, 1, gen)
+                    _uniform_(p, 1, generator)
 
     @property
     def squash(self) -> list[ConcatSquashLinear]:
@@ -198,21 +191,10 @@ class ConcatSquashField(_Field):
         return x
 
     def pruning_units(self) -> PruningUnits:
-        n = len(self.sizes) - 1
-        weights = tuple(WeightUnit(f"layers.{i}.linear.weight", layer=f"layers.{i}") for i in range(n))
-        groups = []
-        for i in range(n - 1):
-            rows = torch.arange(self.sizes[i + 1])[:, None]
-            pre = f"layers.{i}"
-            groups.append(NeuronGroup(
-                pre, self.sizes[i + 1],
-                incoming=(Slice(f"{pre}.linear.weight", 0, rows),),
-                outgoing=(Slice(f"layers.{i + 1}.linear.weight", 1, rows, fold_into=f"layers.{i + 1}.linear.bias"),),
-                attached=(Slice(f"{pre}.linear.bias", 0, rows), Slice(f"{pre}.gate.weight", 0, rows),
-                          Slice(f"{pre}.gate.bias", 0, rows), Slice(f"{pre}.hyper_bias.weight", 0, rows)),
-                activation=self.activation,
-            ))
-        return PruningUnits(weights, tuple(groups))
+        """:func:`~sciprune.core.units.chain_units` over the layers' ``linear`` maps, with each neuron's
+        gate and hyper-bias rows attached."""
+        return chain_units(self.sizes, self._activations(), weight="linear.weight", bias="linear.bias",
+                           rows=("gate.weight", "gate.bias", "hyper_bias.weight"))
 
     def flops(self) -> int:
         """One evaluation for one sample. Per layer and output ``o`` with a live (non-zero) row:

@@ -6,8 +6,9 @@ matmul per layer (``torch.baddbmm``):
 .. math:: h^{(p)}_{l+1} = \\sigma_l\\big(h^{(p)}_l W_l^{(p)\\top} + b_l^{(p)}\\big), \\quad p = 1..P.
 
 The member axis is axis 0 of every parameter (``member_axes=1`` in the pruning units), so each
-member gets its own masks and its own sparsity. Member ``p`` initialised with ``seed`` holds exactly
-the weights of ``MLP(sizes, activation, generator=torch_generator(seed, "member", p))``.
+member gets its own masks and its own sparsity. Initialised from ``generator``, member ``p`` holds
+exactly the weights of the ``p``-th of ``P`` MLPs ``MLP(sizes, activation, generator=generator)`` drawn
+in turn from that generator (so :meth:`StackedMLP.from_members` of such MLPs is the same ensemble).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from torch import Tensor, nn
 
 from sciprune.core.io import register_family
 from sciprune.core.masks import load_state_dict
-from sciprune.core.seeding import torch_generator
 from sciprune.core.shrink import compact_state
-from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit
+from sciprune.core.units import PruningUnits, chain_units
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP, get_activation
 
@@ -47,9 +47,9 @@ class StackedMLP(nn.Module):
     Args:
         members: ``P``.
         sizes, activation, output_activation: as for :class:`~sciprune.nn.mlp.MLP`.
-        seed: root seed of the per-member initial weights (member ``p`` draws from
-            ``torch_generator(seed, "member", p)``, PyTorch's ``nn.Linear`` scheme); without one the
-            weights are zeros, to be loaded.
+        generator: required: the source of the initial weights, drawn member after member as
+            :class:`~sciprune.nn.mlp.MLP` draws them (PyTorch's ``nn.Linear`` scheme); ``None`` only
+            where the weights are loaded next (zeros: :meth:`from_arch`, :meth:`from_members`).
 
     ``forward(x)``: ``x`` is ``[N, d_in]`` (every member sees the same batch) or ``[P, N, d_in]``;
     the result is ``[P, N, d_out]``.
@@ -62,13 +62,13 @@ class StackedMLP(nn.Module):
         activation: str | Sequence[str] = "relu",
         *,
         output_activation: str = "identity",
-        seed: int | None = None,
+        generator: torch.Generator | None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
         if int(members) < 1:
             raise InputError(f"StackedMLP needs at least one member; got {members}")
-        template = MLP(sizes, activation, output_activation=output_activation, dtype=dtype)  # validates
+        template = MLP(sizes, activation, output_activation=output_activation, generator=None, dtype=dtype)  # validates
         self.members = int(members)
         self.sizes: list[int] = list(template.sizes)
         self.activations: list[str] = list(template.activations)
@@ -76,14 +76,13 @@ class StackedMLP(nn.Module):
         self.layers = nn.ModuleList(
             StackedLinear(self.members, i, o, dtype=dtype) for i, o in zip(self.sizes[:-1], self.sizes[1:])
         )
-        if seed is not None:
+        if generator is not None:
             with torch.no_grad():
                 for p in range(self.members):
-                    gen = torch_generator(seed, "member", p)
                     for layer in self.stacked:
                         bound = 1.0 / math.sqrt(layer.in_features)
-                        layer.weight[p].uniform_(-bound, bound, generator=gen)
-                        layer.bias[p].uniform_(-bound, bound, generator=gen)
+                        layer.weight[p].uniform_(-bound, bound, generator=generator)
+                        layer.bias[p].uniform_(-bound, bound, generator=generator)
 
     @property
     def stacked(self) -> list[StackedLinear]:
@@ -108,7 +107,7 @@ class StackedMLP(nn.Module):
         members, sizes, acts = arch.get("members"), arch.get("sizes"), arch.get("activations")
         if not (isinstance(members, int) and isinstance(sizes, list) and isinstance(acts, list)):
             raise InputError(f"StackedMLP architecture needs 'members' (int), 'sizes' and 'activations' (lists); got {arch}")
-        return cls(members, sizes, acts, dtype=dtype)
+        return cls(members, sizes, acts, generator=None, dtype=dtype)
 
     def member(self, p: int) -> MLP:
         """A copy of member ``p`` as a plain :class:`~sciprune.nn.mlp.MLP` (masks not carried)."""
@@ -122,7 +121,7 @@ class StackedMLP(nn.Module):
         if any(m.sizes != first.sizes or m.activations != first.activations for m in mlps):
             raise InputError("from_members needs MLPs of one architecture (same sizes and activations)")
         w = first.linears[0].weight
-        out = cls(len(mlps), first.sizes, first.activations, dtype=w.dtype).to(w.device)
+        out = cls(len(mlps), first.sizes, first.activations, generator=None, dtype=w.dtype).to(w.device)
         with torch.no_grad():
             for l, layer in enumerate(out.stacked):
                 layer.weight.copy_(torch.stack([m.linears[l].weight for m in mlps]))
@@ -131,19 +130,9 @@ class StackedMLP(nn.Module):
 
     def pruning_units(self) -> PruningUnits:
         """Per layer ``layers.l``: its ``[P, out, in]`` weight (one member axis), and its neurons as a
-        group (row, bias, next layer's column; the output layer's group not prunable by default)."""
-        n = len(self.sizes) - 1
-        weights = tuple(WeightUnit(f"layers.{i}.weight", member_axes=1, layer=f"layers.{i}") for i in range(n))
-        groups = []
-        for i in range(n):
-            rows = torch.arange(self.sizes[i + 1])[:, None]
-            out = (Slice(f"layers.{i + 1}.weight", 2, rows, fold_into=f"layers.{i + 1}.bias"),) if i + 1 < n else ()
-            groups.append(NeuronGroup(
-                f"layers.{i}", self.sizes[i + 1], (Slice(f"layers.{i}.weight", 1, rows),), out,
-                (Slice(f"layers.{i}.bias", 1, rows),), member_axes=1, activation=self.activations[i],
-                prunable=i + 1 < n,
-            ))
-        return PruningUnits(weights, tuple(groups), members=self.members)
+        group (row, bias, next layer's column; the output layer's group declared but not prunable by
+        default): :func:`~sciprune.core.units.chain_units` with ``member_axes=1``."""
+        return chain_units(self.sizes, self.activations, member_axes=1, members=self.members)
 
     def compact_units(self, keep: dict[str, Tensor]) -> "StackedMLP":
         """A narrower ensemble keeping, per hidden layer ``layers.i`` and member ``p``, the neurons
@@ -153,7 +142,7 @@ class StackedMLP(nn.Module):
             int(keep[f"layers.{i}"].shape[1]) if f"layers.{i}" in keep else self.sizes[i + 1] for i in range(len(self.sizes) - 2)
         ] + [self.sizes[-1]]
         w = self.stacked[0].weight
-        small = StackedMLP(self.members, sizes, self.activations, dtype=w.dtype).to(w.device)
+        small = StackedMLP(self.members, sizes, self.activations, generator=None, dtype=w.dtype).to(w.device)
         load_state_dict(small, sd)
         return small
 

@@ -33,7 +33,7 @@ def _nc_mesh(spec: str, seed: int = 0, rounds: int = 3) -> AMRMesh:
 def _multilinear_inr(dim: int) -> tuple[INR, np.ndarray]:
     """f(x) = sum_S c_S prod_{d in S} x_d (multilinear): exact in P1 on boxes, hanging vertices included."""
     coef = np.array([0.3, -1.2, 0.7, 2.1, -0.4, 0.9, 1.3, -0.8][: 2**dim])
-    mlp = MLP([dim, 1], "identity", dtype=torch.float64)  # placeholder, evaluation overridden below
+    mlp = MLP([dim, 1], "identity", generator=None, dtype=torch.float64)  # placeholder, evaluation overridden below
 
     class Multilinear(INR):
         def __call__(self, x):  # type: ignore[override]

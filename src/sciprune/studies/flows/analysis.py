@@ -124,7 +124,7 @@ def analyse_model(cfg: FlowsConfig, task: Task, data: Toy, model: _ODEModel, gri
         if isinstance(model, CNF):
             exact = ode_from_arch({**model.arch, "trace": "exact"}, field=model.field)  # a smooth map, no probe noise
             assert isinstance(exact, CNF)
-            logp = torch.cat([exact.log_prob(xb) for xb in grid.split(4096)])
+            logp = torch.cat([exact.log_prob(xb, generator=None) for xb in grid.split(4096)])
             out["density"] = logp.exp().view(a.grid, a.grid).cpu().numpy()
             out["samples"] = model.sample(a.samples, generator=torch_generator(seed, "samples")).cpu().numpy()
             if task.name in MODE_SETS:

@@ -81,9 +81,10 @@ def build_field(task: Task, seed: int) -> nn.Module:
     f = task.cfg.field
     sizes = [2] + [f.hidden] * (f.layers - 1) + [2]
     if f.kind == "concat":
-        return ConcatField(sizes, f.activation, seed=derive_seed(seed, task.key, "init"))
+        return ConcatField(sizes, f.activation, generator=torch_generator(derive_seed(seed, task.key, "init"), "ConcatField"))
     if f.kind == "concatsquash":
-        return ConcatSquashField(sizes, f.activation, seed=derive_seed(seed, task.key, "init"))
+        return ConcatSquashField(sizes, f.activation,
+                                 generator=torch_generator(derive_seed(seed, task.key, "init"), "ConcatSquashField"))
     return Autonomous(MLP(sizes, f.activation, generator=torch_generator(seed, task.key, "init")))
 
 
