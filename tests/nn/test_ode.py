@@ -138,3 +138,12 @@ def test_step_budget_and_bad_solver_input() -> None:
         Solver(atol=0.0)
     with pytest.raises(InputError, match="trace estimator"):
         CNF(stiff, Solver(), trace="skilling")
+
+
+def test_hutchinson_probe_needs_a_generator() -> None:
+    """No fall-back to the global random stream: a Hutchinson CNF without a generator is refused."""
+    cnf = CNF(Linear(A), Solver("rk4", steps=2), trace="hutchinson")
+    state = torch.random.get_rng_state()
+    with pytest.raises(ValueError, match="needs a generator"):
+        cnf.log_prob(X, generator=None)
+    assert torch.equal(torch.random.get_rng_state(), state)
