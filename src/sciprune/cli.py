@@ -49,6 +49,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: never truncates a flag name, whatever the width or a pipe
 )
 
 Out = Annotated[str | None, typer.Option("--out", help="Results directory (default: runs/<config name>).")]

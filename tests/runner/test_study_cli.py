@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -82,3 +83,58 @@ def test_amr_command_builds_the_config(capsys, monkeypatch, tmp_path):
     assert (out / "report.html").exists() and (out / "summary.json").exists()
     code, _, err = cli(capsys, monkeypatch, "amr", "--max-it", "1", "--out", str(tmp_path / "bad"))
     assert code == 2 and "max_it=1" in err
+
+
+def _commands() -> list[tuple[str, ...]]:
+    """Every registered study's command line to its help: ``(study,)`` or ``(study, sub-command)``."""
+    import click
+
+    from sciprune.runner.commands import study_command
+    from sciprune.runner.study import STUDIES, get_study
+
+    out: list[tuple[str, ...]] = []
+    for name in STUDIES:
+        cmd = study_command(get_study(name))
+        out += [(name, sub) for sub in cmd.commands] if isinstance(cmd, click.Group) else [(name,)]
+    return out
+
+
+ROLE = re.compile(r":[a-z]+:`|``")
+
+
+@pytest.mark.parametrize("words", _commands(), ids=" ".join)
+def test_every_study_help_is_plain_text_and_describes_every_option(capsys, monkeypatch, words):
+    """No Sphinx role or double back-quote, no option without a description, and at 80 columns
+    (captured: not a terminal, as in a pipe) every flag name printed in full."""
+    import click
+
+    from sciprune.runner.commands import study_command
+    from sciprune.runner.study import get_study
+
+    monkeypatch.setenv("COLUMNS", "80")
+    cmd = study_command(get_study(words[0]))
+    if len(words) > 1:
+        cmd = cmd.commands[words[1]]
+    code, out, _ = cli(capsys, monkeypatch, *words, "--help")
+    assert code == 0
+    assert not ROLE.search(out), ROLE.search(out)
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80
+    for p in cmd.params:
+        if isinstance(p, click.Option) and p.name != "help":
+            assert (p.help or "").strip(), f"{' '.join(words)}: {p.opts} has no help"
+            for opt in p.opts:
+                assert re.search(rf"(^|[\s,/]){re.escape(opt)}([\s,/]|$)", out, re.M), f"{opt} not printed in full"
+
+
+def test_help_through_a_pipe_keeps_long_flag_names():
+    """``sciprune nif --help | cat`` in an 80-column environment: the longest flag names are whole."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "80"}
+    done = subprocess.run([sys.executable, "-m", "sciprune.cli", "nif", "--help"], capture_output=True, text=True,
+                          env=env, check=True)
+    for flag in ("--data-columns-weight", "--model-parameter-use-resblock", "--model-shape-weight-init-factor"):
+        assert flag in done.stdout, flag
+    assert "…" not in done.stdout

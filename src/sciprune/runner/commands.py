@@ -73,8 +73,17 @@ def _kind(ann: Any) -> tuple[str, tuple[str, ...]]:
 
 
 def _docstring_attributes(model: type[BaseModel]) -> dict[str, str]:
-    """``name -> text`` from the ``Attributes:`` section of a Google-style class docstring."""
-    doc = inspect.getdoc(model) or ""
+    """``name -> text`` from the ``Attributes:`` sections of the Google-style docstrings of ``model``
+    and its bases (a field inherited from a base is described there; a subclass's text wins)."""
+    out: dict[str, str] = {}
+    for cls in reversed(model.__mro__):
+        if isinstance(cls, type) and issubclass(cls, BaseModel) and "__doc__" in vars(cls):
+            out.update(_own_attributes(vars(cls)["__doc__"] or ""))
+    return out
+
+
+def _own_attributes(raw: str) -> dict[str, str]:
+    doc = inspect.cleandoc(raw)
     out: dict[str, str] = {}
     section = doc.split("Attributes:", 1)
     if len(section) < 2:
@@ -90,6 +99,25 @@ def _docstring_attributes(model: type[BaseModel]) -> dict[str, str]:
         elif line.strip() and not line.startswith(" "):
             break
     return out
+
+
+_ROLE = re.compile(r":(\w+):`([^`]*)`")
+
+
+def _role(m: re.Match[str]) -> str:
+    role, text = m.group(1), m.group(2)
+    if role == "math":  # TeX to text: \eta_E^2 -> eta_E^2, \frac{a}{b} stays readable as frac{a}{b}
+        return re.sub(r"\\([A-Za-z]+)", r"\1", text).replace("\\", "")
+    label = re.match(r"^(.*?)\s*<[^>]*>$", text)  # :ref:`words <target>` -> words
+    if label:
+        return label.group(1)
+    return text.lstrip("~.").rsplit(".", 1)[-1] if text.startswith("~") else text.lstrip(".")
+
+
+def plain_text(doc: str) -> str:
+    """A docstring fragment as plain help text: Sphinx roles (``:mod:`.marking```, ``:math:`x```,
+    ``:func:`~a.b``) become their text, double back-quotes are dropped, whitespace is one space."""
+    return " ".join(_ROLE.sub(_role, doc).replace("``", "").split())
 
 
 def _sub_model(ann: Any) -> type[BaseModel] | None:
@@ -113,7 +141,7 @@ def flags(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[Flag]:
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         option = str(extra.get("cli") or "-".join((*prefix, name)).replace("_", "-"))
         kind, choices = _kind(info.annotation)
-        text = (info.description or docs.get(name, "")).replace("``", "")
+        text = plain_text(info.description or docs.get(name, ""))
         out.append(Flag((*prefix, name), option, kind, text, choices))
     return out
 
@@ -200,7 +228,7 @@ def run_function(study: Study, *, help: str | None = None) -> Callable[..., None
                     for f in fields)]
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
-    command.__doc__ = (help or (inspect.getdoc(study.config) or study.title).split("\n\n")[0]).replace("``", "")
+    command.__doc__ = plain_text(help or (inspect.getdoc(study.config) or study.title).split("\n\n")[0])
     command.__name__ = study.name
     return command
 
@@ -245,10 +273,11 @@ def study_command(study: Study) -> Any:
     """``sciprune <study>`` as a click command: the generated run command, or the group the study's
     ``commands`` hook builds."""
     if study.commands is None:
-        single = typer.Typer(add_completion=False)
+        single = typer.Typer(add_completion=False, rich_markup_mode=None)
         single.command(study.name, short_help=study.title)(run_function(study))
         return typer.main.get_command(single)
-    cli = StudyCLI(study, typer.Typer(name=study.name, help=study.title, no_args_is_help=True, add_completion=False))
+    cli = StudyCLI(study, typer.Typer(name=study.name, help=study.title, no_args_is_help=True, add_completion=False,
+                                      rich_markup_mode=None))
     study.commands(cli)
     for name, text in cli.runs.items():
         cli.group.command(name, short_help=text)(run_function(study, help=text))

@@ -76,7 +76,12 @@ class RunContext:
 
 
 class StudyConfig(BaseModel):
-    """Fields every study config has. Unknown fields are errors; configs are immutable."""
+    """Fields every study config has. Unknown fields are errors; configs are immutable.
+
+    Attributes:
+        seed: root seed: every random draw of the run (data, initial weights, batches, samples)
+            derives from it
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -35,17 +35,42 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
+    """The classifier MLP.
+
+    Attributes:
+        hidden: hidden widths of the MLP, e.g. [128, 128, 64, 32]
+        activation: hidden activation
+    """
+
     hidden: Widths = Field(default_factory=lambda: [128, 128, 64, 32])
     activation: Activation = "relu"
 
 
 class TrainConfig(Section):
+    """Dense training.
+
+    Attributes:
+        epochs: dense training epochs
+        batch_size: minibatch size
+        lr: Adam learning rate
+    """
+
     epochs: int = Field(20, ge=0, le=100_000)
     batch_size: int = Field(128, ge=1, le=10_000_000)
     lr: PositiveFloat = 1e-3
 
 
 class PruneConfig(Section):
+    """What is pruned, to which sparsities, and how it is retrained.
+
+    Attributes:
+        methods: pruning methods to compare: weight (magnitude, unstructured), unit (whole neurons
+            by L2 norm), id (interpolative decomposition)
+        sparsities: sparsities in [0, 1) at which each method is evaluated
+        retrain: retrain policy after each prune step: finetune, reset, lr_rewind or weight_rewind
+        heatmap_sparsity: sparsity of the weight heat-map checkpoints
+    """
+
     methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
     sparsities: list[float] = Field(default_factory=lambda: list(KERAS), min_length=1, max_length=1000)
     retrain_epochs: int = Field(2, ge=0, le=100_000, description="0: only the one-shot curves; >0: also the retrained curves")

@@ -21,6 +21,12 @@ class FieldConfig(Section):
 
     ``kind``: ``autonomous`` (an MLP of the state, the reference's toy models), ``concat`` (the time
     concatenated to every layer's input) or ``concatsquash`` (FFJORD's gated layers).
+
+    Attributes:
+        layers: linear layers of the field (>= 2)
+        hidden: width of each hidden layer
+        activation: hidden activation
+        kind: autonomous, concat or concatsquash (see above)
     """
 
     layers: int = Field(4, ge=2, le=64)
@@ -30,6 +36,17 @@ class FieldConfig(Section):
 
 
 class SolverConfig(Section):
+    """How the ODEs are solved (:class:`sciprune.nn.ode.Solver`).
+
+    Attributes:
+        method: torchdiffeq method: adaptive dopri5, bosh3, adaptive_heun, dopri8 or fixed-step rk4,
+            euler, midpoint
+        atol: absolute tolerance of adaptive methods
+        rtol: relative tolerance of adaptive methods
+        adjoint: backpropagate through the adjoint ODE (constant memory) instead of through the
+            steps
+    """
+
     method: str = "dopri5"
     atol: float = 1e-5
     rtol: float = 1e-5
@@ -53,6 +70,16 @@ class SolverConfig(Section):
 
 
 class TrainConfig(Section):
+    """Training of the dense network and of every retrained stage.
+
+    Attributes:
+        epochs: training epochs of the dense network
+        batch_size: minibatch size
+        optimizer: adam or adamw
+        lr: learning rate
+        weight_decay: weight decay of the optimizer
+    """
+
     epochs: int = Field(100, ge=0, le=1_000_000)
     batch_size: int = Field(1024, ge=1, le=10_000_000)
     optimizer: Literal["adam", "adamw"] = "adamw"
@@ -61,7 +88,15 @@ class TrainConfig(Section):
 
 
 class DensityConfig(Section):
-    """Continuous normalizing flows on the toy densities."""
+    """Continuous normalizing flows on the toy densities.
+
+    Attributes:
+        names: toy densities to learn
+        n_train: training samples per density
+        n_test: test samples per density
+        trace: hutchinson (one Gaussian probe per sample and solve) or exact (d autograd calls)
+        eval_batch: samples per batch when evaluating the test NLL
+    """
 
     names: list[str] = Field(default_factory=lambda: list(DENSITIES))
     n_train: int = Field(16380, ge=2, le=100_000_000)
@@ -83,7 +118,13 @@ class DensityConfig(Section):
 
 
 class ClassifierConfig(Section):
-    """Neural ODE classifiers on the toy classification sets."""
+    """Neural ODE classifiers on the toy classification sets.
+
+    Attributes:
+        names: toy classification sets
+        n_train: training samples per set
+        n_test: test samples per set
+    """
 
     names: list[str] = Field(default_factory=lambda: list(CLASSIFIERS))
     n_train: int = Field(1024, ge=2, le=100_000_000)
@@ -102,6 +143,13 @@ class ClassifierConfig(Section):
 
 
 class PruneConfig(Section):
+    """The pruning cascade.
+
+    Attributes:
+        methods: pruning methods: wt (unstructured, global magnitude), ft (whole neurons, L1), id
+            (interpolative decomposition of neurons)
+    """
+
     methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
     sparsities: list[float] = Field(default_factory=lambda: list(geometric_linear()), min_length=1,
                                     description="prune ratios (fractions of the fields' weights removed)")
@@ -121,6 +169,13 @@ class PruneConfig(Section):
 
 
 class AnalysisConfig(Section):
+    """Density maps, samples, decision boundaries, Hessian and timing of selected stages.
+
+    Attributes:
+        hessian: measure the loss Hessian (largest eigenvalue, trace) per analysed ratio
+        timing_repeats: repeats of each timing measurement (the best is kept)
+    """
+
     ratios: list[float] = Field(default_factory=lambda: [0.5, 0.9, 0.98],
                                 description="prune ratios (nearest stage) for density maps, samples, boundaries, timing")
     grid: int = Field(80, ge=8, le=4_096, description="grid points per axis of density maps and decision boundaries")

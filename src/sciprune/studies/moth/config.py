@@ -14,6 +14,13 @@ SCHEDULE = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.90, 0.91, 0.92, 0.
 
 
 class DataConfig(Section):
+    """The flight data.
+
+    Attributes:
+        val_fraction: validation share of the rows
+        test_fraction: test share of the rows
+    """
+
     path: str | None = Field(None, description="an HDF5 file from `sciprune moth simulate`; default: simulate into <out>/data.h5",
                              json_schema_extra={"cli": "data"})
     samples: int = Field(20000, ge=1, le=100_000_000, description="samples to simulate when no path is given")
@@ -24,6 +31,12 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
+    """Each controller MLP.
+
+    Attributes:
+        hidden: hidden widths of each controller
+    """
+
     hidden: list[int] = Field(default_factory=lambda: [400, 400, 400, 16], min_length=1)
     activation: Literal["fast_tanh", "tanh", "relu", "sigmoid", "gelu", "silu"] = Field(
         "fast_tanh", description="hidden activation; fast_tanh is tanh as 2σ(2x)−1 (abs. error ≤ 2e-7, 4.6x faster on CPU)")
@@ -37,6 +50,15 @@ class ModelConfig(Section):
 
 
 class TrainConfig(Section):
+    """Training with a plateau stop, dense and per stage.
+
+    Attributes:
+        lr: Adam learning rate
+        batch_size: minibatch size
+        max_batches_dense: at most this many batches of dense training
+        max_batches_stage: at most this many batches of retraining per pruning stage
+    """
+
     lr: PositiveFloat = 5e-4
     batch_size: int = Field(128, ge=1, le=10_000_000)
     check_every: int = Field(100, ge=1, le=10_000_000, description="batches between two validation checks of the plateau rule")
@@ -55,6 +77,13 @@ class TrainConfig(Section):
 
 
 class MothConfig(StudyConfig):
+    """MothPruning: a Monte Carlo ensemble of controllers pruned by magnitude stage by stage.
+
+    Attributes:
+        schedule: increasing sparsities in (0, 1): each pruning stage prunes every member to the
+            next, then retrains
+    """
+
     study: Literal["moth"] = "moth"
     members: int = Field(10, ge=1, le=100_000, description="networks in the Monte Carlo ensemble")
     shards: int = Field(1, ge=1, le=100_000, description="the members are split into this many independent shards (dask tasks)")

@@ -14,7 +14,14 @@ METHODS: tuple[Method, ...] = ("l2", "id")
 
 
 class Columns(Section):
-    """Declared column counts of a user file: ``[p | x | u | (weight)]``."""
+    """Declared column counts of a user file: ``[p | x | u | (weight)]``.
+
+    Attributes:
+        p: parameter columns
+        x: coordinate columns
+        u: output columns
+        weight: a last column of per-row loss weights
+    """
 
     p: int = Field(1, ge=1, le=1_000)
     x: int = Field(1, ge=1, le=1_000)
@@ -23,6 +30,19 @@ class Columns(Section):
 
 
 class DataConfig(Section):
+    """The data set.
+
+    Attributes:
+        kind: wave, wave_high (1-D traveling waves of the NIF paper), ks (Kuramoto-Sivashinsky),
+            flow2d (2-D decaying turbulence) or file
+        normalize: minmax (p and x to [-1, 1]; u centred and divided by its largest magnitude) or standard (z-score of
+            every column)
+        nus: ks: the viscosities simulated (one parameter value each)
+        t_end: ks: end time of each simulation
+        dt: ks: solver time step
+        viscosity: flow2d: kinematic viscosity
+    """
+
     kind: Literal["wave", "wave_high", "ks", "flow2d", "file"] = "wave_high"
     path: str | None = Field(None, description="file: a .npz (array 'data') or .csv with the declared columns")
     columns: Columns = Columns()
@@ -46,6 +66,15 @@ class DataConfig(Section):
 
 
 class Net(Section):
+    """One of NIF's two networks.
+
+    Attributes:
+        units: width of each hidden layer
+        nlayers: hidden layers
+        activation: hidden activation
+        use_resblock: residual blocks (equal hidden widths)
+    """
+
     units: int = Field(30, ge=1, le=65_536)
     nlayers: int = Field(2, ge=0, le=64)
     activation: Literal["swish", "tanh"] = "swish"
@@ -53,21 +82,50 @@ class Net(Section):
 
 
 class ShapeNet(Net):
+    """ShapeNet (the network of the coordinates, whose weights ParameterNet generates).
+
+    Attributes:
+        omega_0: SIREN frequency of the first layer (NIFMultiScale)
+        weight_init_factor: scale factor of the initial weights of ParameterNet's last layer (which generate the
+            ShapeNet)
+    """
+
     omega_0: float = Field(30.0, gt=0.0)
     weight_init_factor: float = Field(1e-2, gt=0.0)
 
 
 class ParameterNetCfg(Net):
+    """ParameterNet (the network of the parameters).
+
+    Attributes:
+        latent_dim: width of the latent layer (the bottleneck before the generated ShapeNet weights)
+    """
+
     latent_dim: int = Field(2, ge=1, le=65_536)
 
 
 class ModelConfig(Section):
+    """The NIF model.
+
+    Attributes:
+        family: NIF (MLP ShapeNet), NIFMultiScale (SIREN ShapeNet) or NIFLastLayer
+    """
+
     family: Literal["NIF", "NIFMultiScale", "NIFLastLayer"] = "NIFMultiScale"
     shape: ShapeNet = ShapeNet()
     parameter: ParameterNetCfg = ParameterNetCfg()
 
 
 class TrainConfig(Section):
+    """Training.
+
+    Attributes:
+        epochs: training epochs
+        batch_size: minibatch size
+        lr: Adam learning rate
+        dtype: float32 or float64 training
+    """
+
     epochs: int = Field(200, ge=0, le=10_000_000)
     batch_size: int = Field(512, ge=1, le=10_000_000)
     lr: float = Field(1e-3, gt=0.0)
@@ -85,6 +143,15 @@ class TrainConfig(Section):
 
 
 class PruneConfig(Section):
+    """ShapeNet node pruning.
+
+    Attributes:
+        methods: node pruning methods: l2 (ShapeNet node norm through ParameterNet) and id
+            (interpolative decomposition)
+        sparsities: fractions of ShapeNet nodes removed
+        allocation: layerwise (each layer alike) or global (one ranking)
+    """
+
     methods: list[Method] = Field(default_factory=lambda: list(METHODS))
     sparsities: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], min_length=1)
     allocation: Literal["layerwise", "global"] = "layerwise"
@@ -111,7 +178,11 @@ class PruneConfig(Section):
 
 
 class NifConfig(StudyConfig):
-    """Train a NIF, prune its ShapeNet nodes (L2 and ID), compact, compare with POD."""
+    """Train a NIF, prune its ShapeNet nodes (L2 and ID), compact, compare with POD.
+
+    Attributes:
+        timing_points: points per timing measurement
+    """
 
     study: Literal["nif"] = "nif"
     data: DataConfig = DataConfig()
