@@ -107,8 +107,10 @@ def test_hessian_stats_match_the_full_masked_hessian() -> None:
     H = torch.stack(rows)[keep][:, keep].double()
     eig = torch.linalg.eigvalsh((H + H.T) / 2)
     top = eig[eig.abs().argmax()]
-    assert lam == pytest.approx(float(top), rel=2e-2)
-    assert tr == pytest.approx(float(eig.sum()), abs=0.1 * float(eig.abs().sum()))
+    # docs/flows.md: λ within 2e-7 relative (float32 products; 1.1e-7 measured), trace within 4 % of
+    # sum |eig| (100 Rademacher probes; 2.4 % measured)
+    assert lam == pytest.approx(float(top), rel=2e-7)
+    assert tr == pytest.approx(float(eig.sum()), abs=0.04 * float(eig.abs().sum()))
 
 
 @pytest.mark.parametrize("cls", [ConcatField, ConcatSquashField])

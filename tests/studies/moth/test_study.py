@@ -91,7 +91,10 @@ def test_a_plateaued_member_stops_while_the_others_train(data: Path):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     before = [p.detach().clone() for p in model.parameters()]
     batches, stopped, _ = ensemble.train_to_plateau(model, opt, d, cfg, torch.Generator().manual_seed(0), 60)
-    assert bool(stopped.all()) and int(batches.max()) <= 60
+    # every member stopped by the plateau rule, not by the cap: at a validation check (a multiple of
+    # check_every), after the 2·window batches the rule needs, before the 60-batch budget ran out
+    assert bool(stopped.all())
+    assert bool((batches % 5 == 0).all()) and int(batches.min()) >= 20 and int(batches.max()) < 60
     # a member's weights change only while it trains: retrain with member 0 stopped at once
     m2 = ensemble.build(cfg, (0, 1, 2))
     opt2 = torch.optim.Adam(m2.parameters(), lr=1e-3)
@@ -124,3 +127,16 @@ def test_bad_config_is_one_line(data: Path, tmp_path: Path):
         run_config(config(data, shards=9), out=tmp_path / "x", quiet=True)
     with pytest.raises(InputError, match="does not exist"):
         run_config(config(data, data={"path": str(tmp_path / "none.h5")}), out=tmp_path / "y", quiet=True)
+
+
+def test_optimum_is_the_last_passing_stage_even_after_a_failing_one():
+    """Hand-made rows: member 0 passes at 0.5, fails at 0.9, passes at 0.97 (optimum 0.97); member 1
+    passes, then fails for good (optimum 0.5); member 2 never passes (None); a NaN never passes."""
+    mse = {0: [0.01, 0.2, 0.03], 1: [0.01, 0.2, 0.3], 2: [0.5, float("nan"), 0.2]}
+    rows = [{"member": m, "stage": st, "sparsity": sp, "test_mse": mse[m][st]}
+            for m in (2, 0, 1) for st, sp in reversed(list(enumerate((0.5, 0.9, 0.97))))]  # any order
+    best = optimum_rows(rows, 0.04)
+    assert best[0] is not None and (best[0]["stage"], best[0]["sparsity"]) == (2, 0.97)
+    assert best[1] is not None and (best[1]["stage"], best[1]["sparsity"]) == (0, 0.5)
+    assert best[2] is None
+    assert optimum_rows(rows, 0.01)[0]["stage"] == 0  # the threshold is inclusive
