@@ -11,7 +11,7 @@ All measured on this machine in one invocation, threads pinned to 1 (torch, Open
 3. **Per element ID + error check** on the 256 elements of side 1/16 (the first adaptive iteration
    of hos), widths 32 (hos) and 256 (a 2-256x4-1 ReLU net fitted for a few hundred steps to the
    corner field, so that its ranks are those of a trained INR): our batched element pass
-   (``examine_pruning``, one ``id_prune`` call per 128-element chunk; 1 and 2 workers) against the same code called
+   (``examine`` of a ``pruning`` ElementPass, one ``id_prune`` call per 128-element chunk; 1 and 2 workers) against the same code called
    one element at a time, and against the reference's per-element ID cost (2-3 ms at width 32,
    12-23 ms at width 256).
 4. **DOF efficiency**: PruningAMR with defaults on hos and the built-in corner INR against uniform
@@ -162,7 +162,7 @@ def per_element() -> None:
     import numpy as np
     import torch
 
-    from sciprune.studies.amr.examine import examine_pruning
+    from sciprune.studies.amr.examine import ElementPass, examine
     from sciprune.studies.amr.inr import resolve_inr
 
     section("3. per element: ID + error check, 256 elements of side 1/16, 256 ID + 128 error samples")
@@ -179,17 +179,17 @@ def per_element() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for width, inr in ((32, resolve_inr("hos")), (256, _wide_inr())):
         lift = lambda x: x  # noqa: E731
-        examine_pruning(inr, lift, corners[:8], ids[:8], **kw)  # warm-up
+        examine(ElementPass("pruning", inr, lift, **kw), corners[:8], ids[:8])  # warm-up
         best = {}
         for workers in (1, 2):
             best[workers] = float("inf")
             for _ in range(3):
                 t0 = time.perf_counter()
-                v = examine_pruning(inr, lift, corners, ids, workers=workers, **kw)
+                v = examine(ElementPass("pruning", inr, lift, workers=workers, **kw), corners, ids)
                 best[workers] = min(best[workers], time.perf_counter() - t0)
         t0 = time.perf_counter()
         for e in range(len(ids)):
-            examine_pruning(inr, lift, corners[e : e + 1], ids[e : e + 1], **kw)
+            examine(ElementPass("pruning", inr, lift, **kw), corners[e : e + 1], ids[e : e + 1])
         loop = time.perf_counter() - t0
         n = len(ids)
         ref_lo, ref_hi = REF_ID_MS[width]
@@ -228,7 +228,7 @@ def per_element_bulk(path: str) -> None:
     import numpy as np
     import torch
 
-    from sciprune.studies.amr.examine import examine_interpolation, examine_pruning, examine_ranks
+    from sciprune.studies.amr.examine import ElementPass, examine
     from sciprune.studies.amr.inr import resolve_inr
 
     torch.set_num_threads(1)
@@ -246,15 +246,14 @@ def per_element_bulk(path: str) -> None:
     peak = matmul_peak()
     out = {}
     for label, fn in (
-        ("bulk (default)", lambda c, i: examine_interpolation(inr, lift, c, i, seed=0, it=2, id_samples=32,
-                                                              error_samples=128, epsilon=None)),
-        ("bulk, pruned INR", lambda c, i: examine_interpolation(inr, lift, c, i, seed=0, it=2, id_samples=32,
-                                                                error_samples=128, epsilon=1e-6)),
-        ("bulk, residual", lambda c, i: examine_ranks(inr, lift, c, i, seed=0, it=2, id_samples=32, epsilon=1e-3,
-                                                      residual_samples=128)),
-        ("seed PruningAMR", lambda c, i: examine_pruning(inr, lift, c, i, seed=0, it=2, id_samples=256, error_samples=128,
-                                                         epsilon=1e-3, threshold=1e-3, prop_threshold=0.2, offset=5.0)),
+        ("bulk (default)", ElementPass("interpolation", inr, lift, seed=0, it=2, error_samples=128)),
+        ("bulk, pruned INR", ElementPass("interpolation", inr, lift, seed=0, it=2, id_samples=32, error_samples=128,
+                                         epsilon=1e-6)),
+        ("bulk, residual", ElementPass("residual", inr, lift, seed=0, it=2, id_samples=32, error_samples=128)),
+        ("seed PruningAMR", ElementPass("pruning", inr, lift, seed=0, it=2, id_samples=256, error_samples=128,
+                                        epsilon=1e-3, threshold=1e-3, prop_threshold=0.2, offset=5.0)),
     ):
+        fn = lambda c, i, p=fn: examine(p, c, i)  # noqa: E731
         fn(corners[:8], ids[:8])
         best = float("inf")
         for _ in range(5):
@@ -281,7 +280,7 @@ def invariance(paths: list[str]) -> None:
     import numpy as np
     import torch
 
-    from sciprune.studies.amr.examine import examine_pruning, examine_ranks
+    from sciprune.studies.amr.examine import ElementPass, examine
     from sciprune.studies.amr.inr import resolve_inr
     from sciprune.studies.amr.interp import corner_weights, map_reference
 
@@ -296,9 +295,9 @@ def invariance(paths: list[str]) -> None:
     for path in paths:
         inr = resolve_inr(path)
         lift = lambda x: x  # noqa: E731
-        v = examine_pruning(inr, lift, corners, ids, seed=0, it=2, id_samples=256, error_samples=128, epsilon=1e-3,
-                            threshold=1e-3, prop_threshold=0.2, offset=5.0)
-        r = examine_ranks(inr, lift, corners, ids, seed=0, it=2, id_samples=32, epsilon=1e-3, residual_samples=128)
+        v = examine(ElementPass("pruning", inr, lift, seed=0, it=2, id_samples=256, error_samples=128, epsilon=1e-3,
+                                threshold=1e-3, prop_threshold=0.2, offset=5.0), corners, ids)
+        r = examine(ElementPass("residual", inr, lift, seed=0, it=2, id_samples=32, error_samples=128), corners, ids)
         xi = np.random.default_rng(0).random((len(ids), 256, 2))
         f = inr(map_reference(corners, xi))[..., 0].numpy()
         u = np.einsum("bnc,bc->bn", corner_weights(xi), inr(corners)[..., 0].numpy())

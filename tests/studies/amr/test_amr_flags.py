@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from sciprune.nn.mlp import MLP
-from sciprune.studies.amr import examine
-from sciprune.studies.amr.examine import examine_basic, examine_pruning, relative_error
+from sciprune.studies.amr import examine as examine_module
+from sciprune.studies.amr.examine import ElementPass, examine, relative_error
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.sampling import element_uniforms
 
@@ -49,7 +49,7 @@ def _verdicts(inr: INR, corners: np.ndarray, **kw: float):
     args = dict(seed=0, it=0, id_samples=256, error_samples=128, epsilon=1e-3, threshold=1e-3,
                 prop_threshold=0.2, offset=5.0)
     args.update(kw)
-    return examine_pruning(inr, lambda x: x, corners, np.arange(len(corners)), **args)  # type: ignore[arg-type]
+    return examine(ElementPass("pruning", inr, lambda x: x, **args), corners, np.arange(len(corners)))  # type: ignore[arg-type]
 
 
 def test_an_exactly_linear_region_is_not_refined() -> None:
@@ -89,8 +89,8 @@ def test_basic_flags_only_where_the_interpolant_is_wrong() -> None:
     inr = kinked_inr()
     corners = _boxes([(0.0, 0.5, 0.0, 0.5), (0.5, 1.0, 0.0, 0.5)])
     corner_vals = inr(corners.reshape(-1, 2))[:, 0].numpy().reshape(2, 4)
-    v = examine_basic(inr, lambda x: x, corners, corner_vals, np.arange(2), seed=0, it=0, error_samples=64,
-                      threshold=1e-6, offset=5.0, component=0)
+    p = ElementPass("basic", inr, lambda x: x, seed=0, it=0, error_samples=64, threshold=1e-6, offset=5.0, component=0)
+    v = examine(p, corners, np.arange(2), corner_vals)
     assert v.flags.tolist() == [False, True]
     assert v.error[0] < 1e-12
 
@@ -102,9 +102,9 @@ def test_verdicts_do_not_depend_on_workers_or_chunks() -> None:
     corners = _boxes([(x, x + 0.1, y, y + 0.1) for x, y in lo])
     one = _verdicts(inr, corners)
     for workers in (2, 8):
-        other = examine_pruning(inr, lambda x: x, corners, np.arange(len(corners)), seed=0, it=0, id_samples=256,
-                                error_samples=128, epsilon=1e-3, threshold=1e-3, prop_threshold=0.2, offset=5.0,
-                                workers=workers)
+        p = ElementPass("pruning", inr, lambda x: x, seed=0, it=0, id_samples=256, error_samples=128, epsilon=1e-3,
+                        threshold=1e-3, prop_threshold=0.2, offset=5.0, workers=workers)
+        other = examine(p, corners, np.arange(len(corners)))
         np.testing.assert_array_equal(one.flags, other.flags)
         np.testing.assert_array_equal(one.error, other.error)
         np.testing.assert_array_equal(one.ranks, other.ranks)
@@ -140,7 +140,7 @@ def test_element_errors_and_verdicts_are_those_of_the_plain_error_check(monkeypa
     lo = rng.random((300, 2)) * 0.95
     corners = _boxes([(x, x + 0.05, y, y + 0.05) for x, y in lo])
     fast = _verdicts(inr, corners, threshold=1e-4)
-    monkeypatch.setattr(examine, "forward_live", lambda net, x: net(x))
+    monkeypatch.setattr(examine_module, "forward_live", lambda net, x: net(x))
     plain = _verdicts(inr, corners, threshold=1e-4)
     assert 0 < plain.flags.sum() < len(corners)  # both verdicts occur
     np.testing.assert_array_equal(fast.flags, plain.flags)

@@ -158,3 +158,49 @@ def test_max_it_below_num_uniform_ref() -> None:
         validate({"study": "amr", "max_it": 1})
     with pytest.raises(InputError, match="unknown field 'max_iterations'"):
         validate({"study": "amr", "max_iterations": 3})
+
+
+def _unused_cases() -> list[tuple[dict[str, object], str]]:
+    """One non-default value of every mode-dependent field, in a mode that does not read it."""
+    return [
+        ({"epsilon": 1e-6}, "epsilon=1e-06 needs mode=pruning, or mode=bulk with indicator=excess"),
+        ({"mode": "basic", "epsilon": 1e-6}, "got mode=basic"),
+        ({"indicator": "residual", "epsilon": 1e-6}, "got mode=bulk, indicator=residual"),
+        ({"mode": "pruning", "fraction": 0.3}, "fraction=0.3 needs mode=bulk"),
+        ({"mode": "basic", "indicator": "kept"}, "indicator=kept needs mode=bulk"),
+        ({"mode": "uniform", "tolerance": 0.1}, "tolerance=0.1 needs mode=bulk"),
+        ({"indicator": "excess", "surrogate_epsilon": 1e-6}, "surrogate_epsilon=1e-06 needs mode=bulk with indicator=interpolation"),
+        ({"id_samples": 64}, "id_samples=64 needs mode=pruning"),
+        ({"mode": "basic", "id_samples": 64}, "id_samples=64"),
+        ({"indicator": "kept", "error_samples": 64}, "error_samples=64 needs mode=pruning, basic, or bulk"),
+        ({"mode": "uniform", "error_samples": 64}, "error_samples=64"),
+        ({"threshold": 0.1}, "threshold=0.1 needs mode=pruning or basic"),
+        ({"mode": "basic", "prop_threshold": 0.5}, "prop_threshold=0.5 needs mode=pruning"),
+        ({"error_offset": 1.0}, "error_offset=1.0 needs mode=pruning or basic"),
+        ({"mode": "uniform", "baseline_max_dofs": 10}, "baseline_max_dofs=10 needs uniform_baseline=true and a mode other"),
+        ({"uniform_baseline": False, "baseline_max_dofs": 10}, "baseline_max_dofs=10 needs uniform_baseline=true"),
+    ]
+
+
+@pytest.mark.parametrize("fields, message", _unused_cases())
+def test_a_field_the_mode_does_not_read_is_refused(fields: dict[str, object], message: str) -> None:
+    from pydantic import ValidationError
+
+    from sciprune.studies.amr.config import AMRConfig
+
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        AMRConfig(**fields)  # type: ignore[arg-type]
+
+
+def test_every_field_is_accepted_where_it_is_read() -> None:
+    """The same values are accepted in a mode that reads them (and the defaults everywhere)."""
+    from sciprune.studies.amr.config import USED_BY, AMRConfig
+
+    for mode in ("bulk", "pruning", "basic", "uniform"):
+        AMRConfig(mode=mode)
+    AMRConfig(mode="pruning", epsilon=1e-6, id_samples=64, error_samples=64, threshold=0.1, prop_threshold=0.5,
+              error_offset=1.0, baseline_max_dofs=10)
+    AMRConfig(indicator="excess", epsilon=1e-6, id_samples=64, fraction=0.3, tolerance=0.1)
+    AMRConfig(surrogate_epsilon=1e-6, id_samples=64, error_samples=64)
+    AMRConfig(mode="basic", threshold=0.1, error_offset=1.0, error_samples=64)
+    assert set(USED_BY) <= set(AMRConfig.model_fields)

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from sciprune.nn.mlp import MLP
-from sciprune.studies.amr.examine import examine_interpolation, examine_ranks, reference_corners
+from sciprune.studies.amr.examine import ElementPass, examine, reference_corners
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.interp import corner_weights, map_reference
 from sciprune.studies.amr.marking import dorfler, indicator
@@ -67,18 +67,18 @@ def test_the_indicator_is_the_interpolation_error_and_sees_what_the_residual_mis
     # a kink cutting off the corner (1, 1): f = 50 relu(x + y - 1.98), nonzero on 0.02 % of the square
     corner = _inr([[[1, 0], [0, 1], [1, 1], [50, 50]], [[0, 0, 0, 1]]], [[0, 0, 0, -99], [0]])
     for inr, expected in ((plateau, 625 / 12), (corner, None)):
-        v = examine_interpolation(inr, lift, one, ids, **KW)
+        v = examine(ElementPass("interpolation", inr, lift, **KW), one, ids)
         exact = _exact(inr, one, ids)
         np.testing.assert_allclose(v.error, exact, rtol=1e-6)  # the pruned surrogate reproduces the INR
-        direct = examine_interpolation(inr, lift, one, ids, **{**KW, "epsilon": None})  # the INR itself, no ID
+        direct = examine(ElementPass("interpolation", inr, lift, **{**KW, "epsilon": None}), one, ids)  # the INR itself, no ID
         np.testing.assert_allclose(direct.error, exact, rtol=1e-12)
         assert direct.ranks is None and v.ranks is not None and v.ranks.max() <= 4
-        res = examine_ranks(inr, lift, one, ids, seed=0, it=2, id_samples=32, epsilon=1e-3, residual_samples=128)
+        res = examine(ElementPass("residual", inr, lift, seed=0, it=2, id_samples=32, error_samples=128), one, ids)
         assert res.error[0] < 1e-12 * v.error[0]  # the rank-(d+1) residual is blind to both
         if expected is not None:  # ∫ (50 relu(x - 1/2) - 25 x)^2 = 625/12 over the square; 128 random samples: s.e. ~ 8 %
             assert abs(v.error[0] - expected) < 0.25 * expected
     # f(1, 1) = 1 and f ~ 0 elsewhere: I_E f ~ x y, mean (x y)^2 = 1/9
-    assert abs(examine_interpolation(corner, lift, one, ids, **KW).error[0] - 1 / 9) < 0.02
+    assert abs(examine(ElementPass("interpolation", corner, lift, **KW), one, ids).error[0] - 1 / 9) < 0.02
 
 
 def _split(inr: INR) -> INR:
@@ -110,8 +110,8 @@ def test_the_indicator_is_width_invariant_and_scales_with_the_field(eps: float |
     ids = np.arange(len(corners))
     x = torch.from_numpy(map_reference(corners, element_uniforms(0, "err", 2, ids, 8, 2)))
     np.testing.assert_allclose(wide(x).numpy(), narrow(x).numpy(), rtol=1e-12, atol=1e-12)
-    e_narrow = examine_interpolation(narrow, lift, corners, ids, **{**KW, "epsilon": eps}).error
-    e_wide = examine_interpolation(wide, lift, corners, ids, **{**KW, "epsilon": eps}).error
+    e_narrow = examine(ElementPass("interpolation", narrow, lift, **{**KW, "epsilon": eps}), corners, ids).error
+    e_wide = examine(ElementPass("interpolation", wide, lift, **{**KW, "epsilon": eps}), corners, ids).error
     np.testing.assert_allclose(e_wide, e_narrow, rtol=1e-5, atol=1e-12 * e_narrow.max())
     eta2 = indicator(np.zeros((len(ids), 1)), corners, "interpolation", e_narrow)
     np.testing.assert_array_equal(dorfler(indicator(np.zeros((len(ids), 1)), corners, "interpolation", e_wide), 0.5),
@@ -121,7 +121,7 @@ def test_the_indicator_is_width_invariant_and_scales_with_the_field(eps: float |
     bs = [layer.bias.detach().clone() for layer in narrow.mlp.linears]
     ws[-1], bs[-1] = 4 * ws[-1], 4 * bs[-1]
     scaled = INR("4f", "", MLP.from_layers(ws, bs, narrow.mlp.activations), None, "square", 0)
-    e_scaled = examine_interpolation(scaled, lift, corners, ids, **{**KW, "epsilon": eps}).error
+    e_scaled = examine(ElementPass("interpolation", scaled, lift, **{**KW, "epsilon": eps}), corners, ids).error
     np.testing.assert_allclose(e_scaled, 16 * e_narrow, rtol=1e-9, atol=1e-12 * e_narrow.max())
     assert dorfler(16 * eta2, 0.5).tolist() == dorfler(eta2, 0.5).tolist()
 
@@ -129,19 +129,15 @@ def test_the_indicator_is_width_invariant_and_scales_with_the_field(eps: float |
 mfem = pytest.importorskip("mfem.ser")
 
 
-@pytest.mark.mfem
-def test_the_default_is_the_interpolation_indicator_and_the_seed_mode_ignores_it() -> None:
+def test_the_default_is_the_interpolation_indicator_and_the_seed_mode_refuses_bulk_fields() -> None:
     from sciprune.studies.amr.config import AMRConfig
-    from sciprune.studies.amr.driver import run_amr
-    from sciprune.studies.amr.inr import resolve_inr
 
     cfg = AMRConfig()
     assert (cfg.mode, cfg.indicator, cfg.surrogate_epsilon) == ("bulk", "interpolation", None)
-    inr = resolve_inr("corner")
-    a = run_amr(AMRConfig(inr="corner", mode="pruning", rmse_points=4096), inr, out=None)
-    b = run_amr(AMRConfig(inr="corner", mode="pruning", rmse_points=4096, indicator="residual",
-                          surrogate_epsilon=0.5), inr, out=None)
-    assert [(r.dofs, r.rmse) for r in a.iterations] == [(r.dofs, r.rmse) for r in b.iterations]
+    with pytest.raises(ValueError, match="indicator=residual needs mode=bulk; got mode=pruning"):
+        AMRConfig(inr="corner", mode="pruning", indicator="residual")
+    with pytest.raises(ValueError, match="surrogate_epsilon=0.5 needs mode=bulk with indicator=interpolation"):
+        AMRConfig(inr="corner", mode="pruning", surrogate_epsilon=0.5)
 
 
 def _scaled(inr: INR, c: float) -> INR:
@@ -189,8 +185,8 @@ def test_the_pruned_surrogate_and_the_inr_itself_mark_the_same_elements(name: st
 
     inr, corners = resolve_inr(name), _grid(16)
     ids = np.arange(len(corners))
-    pruned = examine_interpolation(inr, lambda x: x, corners, ids, **KW).error
-    direct = examine_interpolation(inr, lambda x: x, corners, ids, **{**KW, "epsilon": None}).error
+    pruned = examine(ElementPass("interpolation", inr, lambda x: x, **KW), corners, ids).error
+    direct = examine(ElementPass("interpolation", inr, lambda x: x, **{**KW, "epsilon": None}), corners, ids).error
     big = direct > 1e-3 * direct.max()  # measured: within 0.8 % (corner) and 3 % (front) there
     assert np.all(np.abs(pruned - direct)[big] < 0.05 * direct[big])
     assert np.array_equal(dorfler(pruned, 0.5), dorfler(direct, 0.5)) and dorfler(direct, 0.5).sum() >= 2

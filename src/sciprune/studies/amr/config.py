@@ -7,6 +7,7 @@ line).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -124,13 +125,23 @@ class AMRConfig(StudyConfig):
             return 20_000 if dim <= 2 else 50_000
         return 5000
 
+    def uses(self, name: str) -> bool:
+        """Whether this config's mode (and bulk indicator) reads field ``name`` (:data:`USED_BY`)."""
+        rule = USED_BY.get(name)
+        return rule is None or rule[1](self)
+
     @model_validator(mode="after")
-    def _tolerance_needs_bulk(self) -> "AMRConfig":
-        if self.tolerance is not None and self.mode != "bulk":
-            raise ValueError(
-                f"tolerance={self.tolerance} needs mode=bulk (it stops on the bulk indicator's error estimate); "
-                f"got mode={self.mode}. Drop tolerance or use mode=bulk"
-            )
+    def _no_unused_field(self) -> "AMRConfig":
+        """A field the mode does not read must keep its default: a value given there would do nothing."""
+        for name, (where, _) in USED_BY.items():
+            value = getattr(self, name)
+            default = type(self).model_fields[name].default
+            if value != default and not self.uses(name):
+                now = f"mode={self.mode}" + (f", indicator={self.indicator}" if self.mode == "bulk" else "")
+                raise ValueError(
+                    f"{name}={value} needs {where}; got {now}, which does not use it. "
+                    f"Drop {name} (docs/amr.md lists which mode reads which field)"
+                )
         return self
 
     @model_validator(mode="after")
@@ -141,3 +152,31 @@ class AMRConfig(StudyConfig):
                 "expected max_it >= num_uniform_ref (the uniform refinements count towards max_it)"
             )
         return self
+
+
+def _bulk(*indicators: str) -> Callable[[AMRConfig], bool]:
+    return lambda c: c.mode == "bulk" and (not indicators or c.indicator in indicators)
+
+
+RANK_INDICATORS = ("excess", "kept", "excess-volume")
+
+#: The fields only some modes read: ``name -> (where it is read, predicate)``. Every other field is
+#: read by every mode. A non-default value in a mode that does not read it is refused.
+USED_BY: dict[str, tuple[str, Callable[[AMRConfig], bool]]] = {
+    "fraction": ("mode=bulk", _bulk()),
+    "indicator": ("mode=bulk", _bulk()),
+    "tolerance": ("mode=bulk", _bulk()),
+    "surrogate_epsilon": ("mode=bulk with indicator=interpolation", _bulk("interpolation")),
+    "id_samples": ("mode=pruning, or mode=bulk with indicator=residual/excess/kept/excess-volume or a surrogate_epsilon",
+                   lambda c: c.mode == "pruning" or _bulk("residual", *RANK_INDICATORS)(c)
+                   or (_bulk("interpolation")(c) and c.surrogate_epsilon is not None)),
+    "error_samples": ("mode=pruning, basic, or bulk with indicator=interpolation/residual",
+                      lambda c: c.mode in ("pruning", "basic") or _bulk("interpolation", "residual")(c)),
+    "threshold": ("mode=pruning or basic", lambda c: c.mode in ("pruning", "basic")),
+    "prop_threshold": ("mode=pruning", lambda c: c.mode == "pruning"),
+    "epsilon": ("mode=pruning, or mode=bulk with indicator=excess/kept/excess-volume (the default bulk indicator "
+                "takes surrogate_epsilon)", lambda c: c.mode == "pruning" or _bulk(*RANK_INDICATORS)(c)),
+    "error_offset": ("mode=pruning or basic", lambda c: c.mode in ("pruning", "basic")),
+    "baseline_max_dofs": ("uniform_baseline=true and a mode other than uniform",
+                          lambda c: c.uniform_baseline and c.mode != "uniform"),
+}

@@ -31,14 +31,7 @@ import numpy as np
 from sciprune.errors import InputError
 from sciprune.studies.amr.config import AMRConfig
 from sciprune.studies.amr.evaluate import TrueError, VertexValues
-from sciprune.studies.amr.examine import (
-    Progress,
-    Verdicts,
-    examine_basic,
-    examine_interpolation,
-    examine_pruning,
-    examine_ranks,
-)
+from sciprune.studies.amr.examine import ElementPass, Progress, Verdicts, examine
 from sciprune.studies.amr.marking import dorfler, element_sizes, indicator
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.meshing import AMRMesh, ParaViewWriter, load_mesh
@@ -117,18 +110,9 @@ def make_lift(inr: INR, dim: int, time_slice: float, mesh_spec: str) -> Callable
 def _examine(cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray], amr: AMRMesh, it: int,
              workers: int, progress: Progress | None) -> tuple[np.ndarray, Verdicts]:
     ids = np.flatnonzero(amr.born == it - 1)
-    corners = amr.corners()[ids]
-    if cfg.mode == "pruning":
-        v = examine_pruning(inr, lift, corners, ids, seed=cfg.seed, it=it, id_samples=cfg.id_sample_count(),
-                            error_samples=cfg.error_samples, epsilon=cfg.epsilon, threshold=cfg.threshold,
-                            prop_threshold=cfg.prop_threshold, offset=cfg.error_offset, workers=workers,
-                            progress=progress)
-    else:
-        corner_vals = amr.values()[amr.element_vertices()[ids]]
-        v = examine_basic(inr, lift, corners, corner_vals, ids, seed=cfg.seed, it=it,
-                          error_samples=cfg.error_samples, threshold=cfg.threshold, offset=cfg.error_offset,
-                          component=cfg.component, workers=workers, progress=progress)
-    return ids, v
+    corner_vals = amr.values()[amr.element_vertices()[ids]] if cfg.mode == "basic" else None
+    return ids, examine(ElementPass.of(cfg, inr, lift, it, workers=workers, progress=progress), amr.corners()[ids], ids,
+                        corner_vals)
 
 
 class BulkMarker:
@@ -146,14 +130,7 @@ class BulkMarker:
         corners = np.ascontiguousarray(amr.corners())
         keys = [c.tobytes() for c in corners]
         ids = np.array([i for i, k in enumerate(keys) if k not in self.ranks], dtype=np.int64)
-        if cfg.indicator == "interpolation":
-            v = examine_interpolation(inr, lift, corners[ids], ids, seed=cfg.seed, it=it,
-                                      id_samples=cfg.id_sample_count(), error_samples=cfg.error_samples,
-                                      epsilon=cfg.surrogate_epsilon, workers=workers, progress=progress)
-        else:
-            v = examine_ranks(inr, lift, corners[ids], ids, seed=cfg.seed, it=it, id_samples=cfg.id_sample_count(),
-                              epsilon=cfg.epsilon, workers=workers, progress=progress,
-                              residual_samples=cfg.error_samples if cfg.indicator == "residual" else 0)
+        v = examine(ElementPass.of(cfg, inr, lift, it, workers=workers, progress=progress), corners[ids], ids)
         kept = v.ranks if v.ranks is not None else np.zeros((len(ids), len(inr.widths)), dtype=np.int64)
         self.ranks.update(zip((keys[i] for i in ids), kept))
         self.residual.update(zip((keys[i] for i in ids), v.error))

@@ -17,6 +17,8 @@ Refine iff :math:`e(f, \\tilde f) > T` or :math:`P_E = \\sum_l k_l / \\sum_l m_l
 **BasicAMR**: refine iff :math:`e(f, u_h) > T` on ``n_err`` samples, ``u_h`` being the mesh's P1
 interpolant (component ``component`` of ``f``).
 
+Everything a pass needs besides the elements is one frozen :class:`ElementPass` (built from the
+config by :meth:`ElementPass.of`, which reads only the fields the mode uses); :func:`examine` runs it.
 Elements go through in fixed chunks (``CHUNK`` elements, one ``id_prune`` call each); ``workers``
 threads take chunks in turn. Chunks and samples never depend on the number of workers, so the
 verdicts do not either.
@@ -27,12 +29,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from sciprune.core.idprune import id_prune
+from sciprune.studies.amr.config import AMRConfig
 from sciprune.studies.amr.forward import forward_live
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.interp import corner_weights, map_reference
@@ -61,40 +65,99 @@ def relative_error(f: Tensor, g: Tensor, offset: float) -> Tensor:
     return torch.where(mae == 0, torch.zeros_like(mae), mae * inv)
 
 
-def _inputs(inr: INR, lift: Lift, corners: np.ndarray, xi: np.ndarray, dtype: torch.dtype = torch.float64) -> Tensor:
-    return inr.features(torch.from_numpy(lift(map_reference(corners, xi)))).to(dtype)
+@dataclass(frozen=True)
+class ElementPass:
+    """One pass over elements: what every chunk needs besides the elements themselves (frozen).
+
+    Attributes:
+        kind: ``pruning`` (PruningAMR verdicts), ``basic`` (BasicAMR verdicts), ``interpolation``
+            (bulk's default indicator input), ``residual`` (bulk: the error of the INR ID-pruned to
+            ``d + 1`` neurons a layer) or ``ranks`` (bulk's rank indicators: the ID ranks at ``epsilon``).
+        inr, lift: the network and the map from mesh points to its inputs.
+        seed, it: the samples of element ``e`` are ``element_uniforms(seed, kind, it, e, n, d)``.
+        id_samples, error_samples: ``n_ID`` and ``n_err`` per element (0 where the kind uses none).
+        epsilon: the ID tolerance (``pruning``, ``ranks``; ``interpolation``: ``None`` evaluates the
+            INR itself, a value its ID-pruned surrogate).
+        threshold, prop_threshold, offset, component: ``pruning`` / ``basic`` verdict parameters
+            (``T``, ``P``, the error offset ``c``, the output component BasicAMR interpolates).
+        workers, progress: threads taking chunks in turn; a progress bar (results never depend on either).
+    """
+
+    kind: Literal["pruning", "basic", "interpolation", "residual", "ranks"]
+    inr: INR
+    lift: Lift
+    seed: int
+    it: int
+    id_samples: int = 0
+    error_samples: int = 0
+    epsilon: float | None = None
+    threshold: float = 0.0
+    prop_threshold: float = 1.0
+    offset: float = 0.0
+    component: int = 0
+    workers: int = 1
+    progress: Progress | None = None
+
+    @classmethod
+    def of(cls, cfg: AMRConfig, inr: INR, lift: Lift, it: int, *, workers: int = 1,
+           progress: Progress | None = None) -> ElementPass:
+        """The pass ``cfg``'s mode (and, in bulk mode, its indicator) runs at iteration ``it``: only
+        the fields that pass uses are read from ``cfg`` (the others keep their neutral defaults)."""
+        common: dict[str, Any] = dict(inr=inr, lift=lift, seed=cfg.seed, it=it, workers=workers, progress=progress)
+        if cfg.mode == "pruning":
+            return cls("pruning", id_samples=cfg.id_sample_count(), error_samples=cfg.error_samples, epsilon=cfg.epsilon,
+                       threshold=cfg.threshold, prop_threshold=cfg.prop_threshold, offset=cfg.error_offset, **common)
+        if cfg.mode == "basic":
+            return cls("basic", error_samples=cfg.error_samples, threshold=cfg.threshold, offset=cfg.error_offset,
+                       component=cfg.component, **common)
+        if cfg.mode != "bulk":
+            raise ValueError(f"mode={cfg.mode} examines no elements")
+        if cfg.indicator == "interpolation":
+            eps = cfg.surrogate_epsilon
+            return cls("interpolation", id_samples=cfg.id_sample_count() if eps is not None else 0,
+                       error_samples=cfg.error_samples, epsilon=eps, **common)
+        if cfg.indicator == "residual":
+            return cls("residual", id_samples=cfg.id_sample_count(), error_samples=cfg.error_samples, **common)
+        return cls("ranks", id_samples=cfg.id_sample_count(), epsilon=cfg.epsilon, **common)
+
+    def samples(self, role: str, ids: np.ndarray, n: int, dim: int) -> np.ndarray:
+        """Reference-element samples (B, n, d) of the elements ``ids`` for ``role`` (``"id"`` / ``"err"``)."""
+        return element_uniforms(self.seed, role, self.it, ids, n, dim)
+
+    def inputs(self, corners: np.ndarray, xi: np.ndarray, dtype: torch.dtype = torch.float64) -> Tensor:
+        """The INR's inputs at reference points ``xi`` (B, n, d) of the elements with ``corners``."""
+        return self.inr.features(torch.from_numpy(self.lift(map_reference(corners, xi)))).to(dtype)
 
 
-def _pruning_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
-                   id_samples: int, error_samples: int, epsilon: float, threshold: float,
-                   prop_threshold: float, offset: float) -> Verdicts:
+def _pruning_chunk(p: ElementPass, corners: np.ndarray, ids: np.ndarray) -> Verdicts:
     dim = corners.shape[2]
-    net = inr.stored
+    net = p.inr.stored
     dtype = next(net.parameters()).dtype
-    x_id = _inputs(inr, lift, corners, element_uniforms(seed, "id", it, ids, id_samples, dim), dtype)
+    assert p.epsilon is not None
+    x_id = p.inputs(corners, p.samples("id", ids, p.id_samples, dim), dtype)
     with torch.inference_mode():
-        pruned = id_prune(net, x_id, eps=epsilon, errors=False)
-        x_err = _inputs(inr, lift, corners, element_uniforms(seed, "err", it, ids, error_samples, dim), dtype)
-        err = relative_error(forward_live(net, x_err).to(torch.float64), pruned(x_err), offset)
+        pruned = id_prune(net, x_id, eps=p.epsilon, errors=False)
+        x_err = p.inputs(corners, p.samples("err", ids, p.error_samples, dim), dtype)
+        err = relative_error(forward_live(net, x_err).to(torch.float64), pruned(x_err), p.offset)
         prop = pruned.proportion_kept()
-    flags = (err > threshold) | (prop > prop_threshold)
+    flags = (err > p.threshold) | (prop > p.prop_threshold)
     return Verdicts(flags.numpy(), err.numpy(), prop.numpy(), pruned.ranks.numpy())
 
 
-def _ranks_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
-                 id_samples: int, epsilon: float, residual_samples: int = 0) -> Verdicts:
-    net = inr.stored
+def _ranks_chunk(p: ElementPass, corners: np.ndarray, ids: np.ndarray) -> Verdicts:
+    net = p.inr.stored
     dtype = next(net.parameters()).dtype
     dim = corners.shape[2]
-    x_id = _inputs(inr, lift, corners, element_uniforms(seed, "id", it, ids, id_samples, dim), dtype)
+    x_id = p.inputs(corners, p.samples("id", ids, p.id_samples, dim), dtype)
     with torch.inference_mode():
-        if not residual_samples:
-            pruned = id_prune(net, x_id, eps=epsilon, errors=False)
+        if p.kind == "ranks":
+            assert p.epsilon is not None
+            pruned = id_prune(net, x_id, eps=p.epsilon, errors=False)
             prop = pruned.proportion_kept().numpy()
             return Verdicts(np.zeros(len(ids), bool), np.zeros(len(ids)), prop, pruned.ranks.numpy())
-        rank = [min(dim + 1, m, id_samples) for m in net.sizes[1:-1]]
+        rank = [min(dim + 1, m, p.id_samples) for m in net.sizes[1:-1]]
         affine = id_prune(net, x_id, rank=rank, errors=False)
-        x_err = _inputs(inr, lift, corners, element_uniforms(seed, "err", it, ids, residual_samples, dim), dtype)
+        x_err = p.inputs(corners, p.samples("err", ids, p.error_samples, dim), dtype)
         diff = forward_live(net, x_err).to(torch.float64) - affine(x_err)
         err = diff.square().mean(dim=(1, 2))
     return Verdicts(np.zeros(len(ids), bool), err.numpy(), None, affine.ranks.numpy())
@@ -105,38 +168,37 @@ def reference_corners(dim: int) -> np.ndarray:
     return np.array([[(c >> d) & 1 for d in range(dim)] for c in range(1 << dim)], dtype=np.float64)
 
 
-def _interpolation_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
-                         id_samples: int, error_samples: int, epsilon: float | None) -> Verdicts:
-    net = inr.stored
+def _interpolation_chunk(p: ElementPass, corners: np.ndarray, ids: np.ndarray) -> Verdicts:
+    net = p.inr.stored
     dtype = next(net.parameters()).dtype
     B, C, dim = corners.shape
+    n = p.error_samples
     cxi = np.broadcast_to(reference_corners(dim), (B, C, dim))
-    xi_err = element_uniforms(seed, "err", it, ids, error_samples, dim)
+    xi_err = p.samples("err", ids, n, dim)
     with torch.inference_mode():
-        if epsilon is None:  # the INR itself on the error samples and the corners
-            f = forward_live(net, _inputs(inr, lift, corners, np.concatenate([xi_err, cxi], axis=1), dtype))
-            f_err, f_corner = f[:, :error_samples].to(torch.float64).numpy(), f[:, error_samples:].to(torch.float64).numpy()
+        if p.epsilon is None:  # the INR itself on the error samples and the corners
+            f = forward_live(net, p.inputs(corners, np.concatenate([xi_err, cxi], axis=1), dtype))
+            f_err, f_corner = f[:, :n].to(torch.float64).numpy(), f[:, n:].to(torch.float64).numpy()
             prop, ranks = None, None
         else:
-            xi_id = np.concatenate([element_uniforms(seed, "id", it, ids, id_samples, dim), cxi], axis=1)
-            x_id = _inputs(inr, lift, corners, xi_id, dtype)
-            pruned = id_prune(net, x_id, eps=epsilon, errors=False)
-            f_corner = forward_live(net, x_id[:, id_samples:]).to(torch.float64).numpy()  # (B, C, m)
-            f_err = pruned(_inputs(inr, lift, corners, xi_err, dtype)).to(torch.float64).numpy()  # (B, n, m)
+            xi_id = np.concatenate([p.samples("id", ids, p.id_samples, dim), cxi], axis=1)
+            x_id = p.inputs(corners, xi_id, dtype)
+            pruned = id_prune(net, x_id, eps=p.epsilon, errors=False)
+            f_corner = forward_live(net, x_id[:, p.id_samples:]).to(torch.float64).numpy()  # (B, C, m)
+            f_err = pruned(p.inputs(corners, xi_err, dtype)).to(torch.float64).numpy()  # (B, n, m)
             prop, ranks = pruned.proportion_kept().numpy(), pruned.ranks.numpy()
     interp = np.einsum("bnc,bcm->bnm", corner_weights(xi_err), f_corner)
     err = np.square(f_err - interp).mean(axis=(1, 2))
     return Verdicts(np.zeros(B, bool), err, prop, ranks)
 
 
-def _basic_chunk(inr: INR, lift: Lift, corners: np.ndarray, corner_vals: np.ndarray, ids: np.ndarray, *,
-                 seed: int, it: int, error_samples: int, threshold: float, offset: float, component: int) -> Verdicts:
-    xi = element_uniforms(seed, "err", it, ids, error_samples, corners.shape[2])
+def _basic_chunk(p: ElementPass, corners: np.ndarray, ids: np.ndarray, corner_vals: np.ndarray) -> Verdicts:
+    xi = p.samples("err", ids, p.error_samples, corners.shape[2])
     with torch.inference_mode():
-        f = inr.mlp(_inputs(inr, lift, corners, xi))[..., component : component + 1]
+        f = p.inr.mlp(p.inputs(corners, xi))[..., p.component : p.component + 1]
     u = np.einsum("bnc,bc->bn", corner_weights(xi), corner_vals)
-    err = relative_error(f, torch.from_numpy(u).unsqueeze(2), offset)
-    return Verdicts((err > threshold).numpy(), err.numpy())
+    err = relative_error(f, torch.from_numpy(u).unsqueeze(2), p.offset)
+    return Verdicts((err > p.threshold).numpy(), err.numpy())
 
 
 def _concat(parts: list[Verdicts]) -> Verdicts:
@@ -153,71 +215,40 @@ def _concat(parts: list[Verdicts]) -> Verdicts:
     )
 
 
-def _run_chunks(job: Callable[[slice], Verdicts], n: int, workers: int, progress: Progress | None) -> Verdicts:
+_CHUNKS: dict[str, Callable[..., Verdicts]] = {
+    "pruning": _pruning_chunk, "basic": _basic_chunk, "interpolation": _interpolation_chunk,
+    "residual": _ranks_chunk, "ranks": _ranks_chunk,
+}
+
+
+def examine(p: ElementPass, corners: np.ndarray, ids: np.ndarray, corner_vals: np.ndarray | None = None) -> Verdicts:
+    """The verdicts of pass ``p`` for the elements ``ids`` with corners ``corners`` (B, 2^d, d).
+
+    ``pruning`` / ``basic``: ``flags`` (refine?) and ``error`` ``e_E`` (``basic`` needs
+    ``corner_vals`` (B, 2^d), the elements' constrained vertex values). The bulk kinds leave
+    ``flags`` zero: ``interpolation``: ``error`` = :math:`\\frac1n \\sum_i (g(x_i) - I_E f(x_i))^2` on
+    ``error_samples`` fresh samples, ``g`` the INR (``epsilon=None``) or the INR ID-pruned at
+    ``epsilon`` on ``id_samples`` samples plus the ``2^d`` corners (then ``ranks``, ``proportion``);
+    ``residual``: ``error`` = the mean squared difference between the INR and the INR ID-pruned to
+    ``d + 1`` neurons a layer (``ranks``); ``ranks``: the ID ranks at ``epsilon`` (``ranks``,
+    ``proportion``).
+
+    Elements go in fixed chunks of :data:`CHUNK` (one ``id_prune`` call each), taken in turn by
+    ``p.workers`` threads; chunks and samples never depend on the number of workers.
+    """
+    chunk = _CHUNKS[p.kind]
+    if p.kind == "basic" and corner_vals is None:
+        raise ValueError("a basic pass needs the elements' corner values")
+    extra = (corner_vals,) if p.kind == "basic" else ()
+    n = len(ids)
     slices = [slice(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(slices)))) as pool:
-        results: Iterable[Verdicts] = map(job, slices) if workers <= 1 else pool.map(job, slices)
-        if progress is not None and len(slices) >= 8:  # a bar only where the pass takes a while
-            results = progress(results, len(slices))  # type: ignore[arg-type,assignment]
+
+    def job(s: slice) -> Verdicts:
+        return chunk(p, corners[s], ids[s], *(e[s] for e in extra))  # type: ignore[index]
+
+    with ThreadPoolExecutor(max_workers=max(1, min(p.workers, len(slices)))) as pool:
+        results: Iterable[Verdicts] = map(job, slices) if p.workers <= 1 else pool.map(job, slices)
+        if p.progress is not None and len(slices) >= 8:  # a bar only where the pass takes a while
+            results = p.progress(results, len(slices))  # type: ignore[arg-type,assignment]
         parts = list(results)
     return _concat(parts)
-
-
-def examine_pruning(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
-                    id_samples: int, error_samples: int, epsilon: float, threshold: float,
-                    prop_threshold: float, offset: float, workers: int = 1,
-                    progress: Progress | None = None) -> Verdicts:
-    """PruningAMR verdicts for the elements ``ids`` with corners ``corners`` (B, 2^d, d)."""
-    def job(s: slice) -> Verdicts:
-        return _pruning_chunk(inr, lift, corners[s], ids[s], seed=seed, it=it, id_samples=id_samples,
-                              error_samples=error_samples, epsilon=epsilon, threshold=threshold,
-                              prop_threshold=prop_threshold, offset=offset)
-
-    return _run_chunks(job, len(ids), workers, progress)
-
-
-def examine_ranks(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
-                  id_samples: int, epsilon: float, residual_samples: int = 0, workers: int = 1,
-                  progress: Progress | None = None) -> Verdicts:
-    """The bulk criterion's input (:mod:`.marking`) for the elements ``ids``; ``flags`` are zeros.
-
-    Without ``residual_samples``: the ID ranks at tolerance ``epsilon`` (``ranks`` (B, L-1),
-    ``proportion``). With it: the network ID-pruned to ``d + 1`` neurons a layer on the element
-    (``ranks``) and its mean squared error against the network on that many fresh samples
-    (``error``); ``proportion`` is ``None``."""
-    def job(s: slice) -> Verdicts:
-        return _ranks_chunk(inr, lift, corners[s], ids[s], seed=seed, it=it, id_samples=id_samples, epsilon=epsilon,
-                            residual_samples=residual_samples)
-
-    return _run_chunks(job, len(ids), workers, progress)
-
-
-def examine_interpolation(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
-                          id_samples: int, error_samples: int, epsilon: float | None, workers: int = 1,
-                          progress: Progress | None = None) -> Verdicts:
-    """The bulk criterion's default input (:mod:`.marking`, ``indicator = "interpolation"``) for the
-    elements ``ids``; ``flags`` are zeros.
-
-    Per element ``E``: the INR is ID-pruned (tolerance ``epsilon``) on ``id_samples`` samples in
-    ``E`` plus its ``2^d`` corners; ``error`` is the mean squared difference, on ``error_samples``
-    fresh samples (all output components), between the pruned network :math:`\\tilde f` and the
-    multilinear interpolant of the INR's values at the corners,
-    :math:`\\frac1n \\sum_i (\\tilde f(x_i) - I_E f(x_i))^2`; ``ranks`` are the kept neurons
-    per layer and ``proportion`` their share. ``epsilon=None`` evaluates the INR itself instead of
-    :math:`\\tilde f` (no ID; ``ranks`` and ``proportion`` are ``None``)."""
-    def job(s: slice) -> Verdicts:
-        return _interpolation_chunk(inr, lift, corners[s], ids[s], seed=seed, it=it, id_samples=id_samples,
-                                    error_samples=error_samples, epsilon=epsilon)
-
-    return _run_chunks(job, len(ids), workers, progress)
-
-
-def examine_basic(inr: INR, lift: Lift, corners: np.ndarray, corner_vals: np.ndarray, ids: np.ndarray, *,
-                  seed: int, it: int, error_samples: int, threshold: float, offset: float, component: int,
-                  workers: int = 1, progress: Progress | None = None) -> Verdicts:
-    """BasicAMR verdicts; ``corner_vals`` (B, 2^d) are the elements' constrained vertex values."""
-    def job(s: slice) -> Verdicts:
-        return _basic_chunk(inr, lift, corners[s], corner_vals[s], ids[s], seed=seed, it=it,
-                            error_samples=error_samples, threshold=threshold, offset=offset, component=component)
-
-    return _run_chunks(job, len(ids), workers, progress)
