@@ -177,8 +177,6 @@ def _unused_cases() -> list[tuple[dict[str, object], str]]:
         ({"threshold": 0.1}, "threshold=0.1 needs mode=pruning or basic"),
         ({"mode": "basic", "prop_threshold": 0.5}, "prop_threshold=0.5 needs mode=pruning"),
         ({"error_offset": 1.0}, "error_offset=1.0 needs mode=pruning or basic"),
-        ({"mode": "uniform", "baseline_max_dofs": 10}, "baseline_max_dofs=10 needs uniform_baseline=true and a mode other"),
-        ({"uniform_baseline": False, "baseline_max_dofs": 10}, "baseline_max_dofs=10 needs uniform_baseline=true"),
     ]
 
 

@@ -177,6 +177,4 @@ USED_BY: dict[str, tuple[str, Callable[[AMRConfig], bool]]] = {
     "epsilon": ("mode=pruning, or mode=bulk with indicator=excess/kept/excess-volume (the default bulk indicator "
                 "takes surrogate_epsilon)", lambda c: c.mode == "pruning" or _bulk(*RANK_INDICATORS)(c)),
     "error_offset": ("mode=pruning or basic", lambda c: c.mode in ("pruning", "basic")),
-    "baseline_max_dofs": ("uniform_baseline=true and a mode other than uniform",
-                          lambda c: c.uniform_baseline and c.mode != "uniform"),
 }

@@ -107,14 +107,6 @@ def make_lift(inr: INR, dim: int, time_slice: float, mesh_spec: str) -> Callable
     )
 
 
-def _examine(cfg: AMRConfig, inr: INR, lift: Callable[[np.ndarray], np.ndarray], amr: AMRMesh, it: int,
-             workers: int, progress: Progress | None) -> tuple[np.ndarray, Verdicts]:
-    ids = np.flatnonzero(amr.born == it - 1)
-    corner_vals = amr.values()[amr.element_vertices()[ids]] if cfg.mode == "basic" else None
-    return ids, examine(ElementPass.of(cfg, inr, lift, it, workers=workers, progress=progress), amr.corners()[ids], ids,
-                        corner_vals)
-
-
 class BulkMarker:
     """The bulk criterion's state: the ID ranks and element errors of every leaf element seen so far,
     keyed by the element's corner coordinates (a leaf is ID-pruned once, when it first appears)."""
@@ -194,7 +186,10 @@ def _run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int,
                 stop = "no_refinement"
                 break
         else:
-            ids, verdicts = _examine(cfg, inr, lift, amr, it, workers, chunk_bar)
+            ids = np.flatnonzero(amr.born == it - 1)  # the elements the last refinement created
+            corner_vals = amr.values()[amr.element_vertices()[ids]] if cfg.mode == "basic" else None
+            verdicts = examine(ElementPass.of(cfg, inr, lift, it, workers=workers, progress=chunk_bar),
+                               amr.corners()[ids], ids, corner_vals)
             flags = np.zeros(amr.ne, dtype=bool)
             flags[ids[verdicts.flags]] = True
             record.examined = int(len(ids))

@@ -237,17 +237,14 @@ def examine(p: ElementPass, corners: np.ndarray, ids: np.ndarray, corner_vals: n
     ``p.workers`` threads; chunks and samples never depend on the number of workers.
     """
     chunk = _CHUNKS[p.kind]
-    if p.kind == "basic" and corner_vals is None:
-        raise ValueError("a basic pass needs the elements' corner values")
-    extra = (corner_vals,) if p.kind == "basic" else ()
+    if (p.kind == "basic") != (corner_vals is not None):
+        raise ValueError("the elements' corner values go with a basic pass, and only with it")
+    arrays = (corners, ids) if corner_vals is None else (corners, ids, corner_vals)
     n = len(ids)
     slices = [slice(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
-
-    def job(s: slice) -> Verdicts:
-        return chunk(p, corners[s], ids[s], *(e[s] for e in extra))  # type: ignore[index]
-
+    args: list[list[Any]] = [[p] * len(slices), *([a[s] for s in slices] for a in arrays)]
     with ThreadPoolExecutor(max_workers=max(1, min(p.workers, len(slices)))) as pool:
-        results: Iterable[Verdicts] = map(job, slices) if p.workers <= 1 else pool.map(job, slices)
+        results: Iterable[Verdicts] = map(chunk, *args) if p.workers <= 1 else pool.map(chunk, *args)
         if p.progress is not None and len(slices) >= 8:  # a bar only where the pass takes a while
             results = p.progress(results, len(slices))  # type: ignore[arg-type,assignment]
         parts = list(results)
