@@ -28,13 +28,13 @@ class AMRConfig(StudyConfig):
             (sciprune safetensors, or a PruningAMR-format torch file).
         mesh: ``square[:N]`` / ``cube[:N]`` (unit square / cube split into N per axis) or an MFEM
             mesh file; ``None`` takes the INR's default mesh.
-        mode: ``bulk`` (the default: Dörfler marking of an element indicator, :mod:`.marking`;
-            the default indicator is the interpolation error, which uses no pruning), ``pruning``
-            (PruningAMR as the seed defines it), ``basic`` (BasicAMR: interpolation error) or
-            ``uniform``.
+        mode: ``bulk`` (the default: Dörfler marking of an element indicator; the default
+            indicator is the interpolation error, which uses no pruning), ``pruning`` (PruningAMR as
+            the seed defines it), ``basic`` (BasicAMR: interpolation error) or ``uniform``. A field
+            the mode does not read must keep its default (docs/amr.md has the table).
         fraction: ``bulk``: refine the elements with the largest indicators that make up this
             fraction of the total (Dörfler's theta).
-        indicator: ``bulk``: the element indicator :math:`\\eta_E^2` (:mod:`.marking`):
+        indicator: ``bulk``: the element indicator eta_E^2:
             ``interpolation`` (the default: |E| x the mean squared difference between the INR
             and the multilinear interpolant of its corner values), ``residual``
             (|E| x the error of the INR ID-pruned to d+1 neurons a layer), ``excess`` / ``kept`` /
@@ -48,14 +48,18 @@ class AMRConfig(StudyConfig):
             indicator's ``sqrt(sum eta_E^2 / |domain|)``) is at most this fraction of the standard
             deviation of the INR's vertex values where the adaptive phase starts (``None``: stop
             on ``max_dofs`` / ``max_it`` only).
-        id_samples: samples per element for the ID (``n_ID``; ``None``: the mode's default,
-            :meth:`id_sample_count`: the seed's 256, or 32 for ``bulk``, whose ID keeps only
-            ``d + 1`` neurons a layer: measured as good as 256 for a fraction of the cost).
-        error_samples: samples per element for the error check (``n_err``).
-        threshold: error threshold ``T``: refine when the element error exceeds it.
+        id_samples: samples per element for the ID (``n_ID``), read by ``pruning`` and by the ``bulk``
+            indicators that run an ID (``residual``, ``excess``, ``kept``, ``excess-volume``, or
+            ``interpolation`` with a ``surrogate_epsilon``); the default ``bulk`` runs no ID. ``None``:
+            the seed's 256 for ``pruning``, 32 for ``bulk``.
+        error_samples: samples per element for the error check (``n_err``; ``pruning``, ``basic``
+            and the ``bulk`` indicators ``interpolation`` and ``residual``).
+        threshold: ``pruning`` / ``basic``: error threshold ``T``: refine when the element error exceeds it.
         prop_threshold: ``P``: PruningAMR refines when the ID keeps more than this proportion of
             the hidden neurons.
-        epsilon: ID tolerance: keep pivots with ``|R_kk| >= epsilon |R_11|``.
+        epsilon: ``pruning`` and the ``bulk`` rank indicators (``excess``, ``kept``,
+            ``excess-volume``): the ID tolerance, keep pivots with ``|R_kk| >= epsilon |R_11|`` (the
+            default ``bulk`` indicator takes ``surrogate_epsilon`` instead).
         max_it: iterations in all, the leading uniform ones included (``None``: the mode's
             default, :meth:`iterations`: the seed's 4, or 24 for ``bulk``, which stops on DOFs).
         max_dofs: no further adaptive iteration starts once the mesh has this many DOFs
@@ -65,7 +69,7 @@ class AMRConfig(StudyConfig):
         time_slice: the time ``t`` appended to the mesh coordinates when the INR has one more
             input than the mesh has dimensions (space-time INR shown at one time).
         paraview: also write a ParaView collection (one cycle per iteration).
-        error_offset: the shift ``c`` of the relative error ``mean|f - g| * mean 1/|f + c|``
+        error_offset: ``pruning`` / ``basic``: the shift ``c`` of the relative error ``mean|f - g| * mean 1/|f + c|``
             (the reference's +5 keeps the denominator away from zero).
         component: the output component shown on the mesh (errors of the pruned network use all).
         rmse_points: size of the fixed, seeded point set of the true RMSE (default 2^18;

@@ -34,7 +34,7 @@ from sciprune.studies.amr.evaluate import TrueError, VertexValues
 from sciprune.studies.amr.examine import ElementPass, Progress, Verdicts, examine
 from sciprune.studies.amr.marking import dorfler, element_sizes, indicator
 from sciprune.studies.amr.inr import INR
-from sciprune.studies.amr.meshing import AMRMesh, ParaViewWriter, load_mesh
+from sciprune.studies.amr.meshing import AMRMesh, ParaViewWriter, load_mesh, named_mesh
 
 
 @dataclass
@@ -218,7 +218,10 @@ def _run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int,
 
 def run_uniform_baseline(cfg: AMRConfig, inr: INR, target_rmse: float) -> list[IterationRecord]:
     """Uniform refinement of the same mesh until its true RMSE reaches ``target_rmse`` (one level
-    past it, so equal-error DOFs can be interpolated) or ``baseline_max_dofs`` would be exceeded."""
+    past it, so equal-error DOFs can be interpolated): MFEM meshes up to ``baseline_max_dofs``, then,
+    for a ``square[:N]`` / ``cube[:N]`` mesh, the same levels as regular grids
+    (:meth:`~sciprune.studies.amr.evaluate.TrueError.grid_estimate`, records of ``kind = "grid"``)
+    up to :data:`GRID_MAX_DOFS`."""
     with single_threaded_torch():
         return _uniform_baseline(cfg, inr, target_rmse)
 
@@ -241,5 +244,25 @@ def _uniform_baseline(cfg: AMRConfig, inr: INR, target_rmse: float) -> list[Iter
                                        time.perf_counter() - t0, refined=amr.ne // 2**amr.dim,
                                        max_level=int(amr.level.max()), rmse_se=se))
         if rmse <= target_rmse and it >= 1:
+            return records
+    named = named_mesh(mesh_spec)
+    if named is None or not records:
+        return records
+    cells = named[1]
+    # past baseline_max_dofs the uniform levels of a square / cube are regular grids: go on without MFEM
+    it, n = records[-1].it, cells * 2 ** (records[-1].it + 1)
+    while (2 * n + 1) ** amr.dim <= GRID_MAX_DOFS[amr.dim]:
+        it, n = it + 1, 2 * n
+        t0 = time.perf_counter()
+        rmse, max_err, se = error.grid_estimate(inr, lift, cfg.component, n)
+        records.append(IterationRecord(it, (n + 1) ** amr.dim, (n + 1) ** amr.dim, n**amr.dim, rmse, max_err,
+                                       time.perf_counter() - t0, kind="grid", refined=(n // 2) ** amr.dim,
+                                       max_level=it + 1, rmse_se=se))
+        if rmse <= target_rmse:
             break
     return records
+
+
+#: the finest uniform level computed as a grid (DOFs): 4097^2 in 2-D, 129^3 in 3-D.
+GRID_MAX_DOFS = {2: 1 << 24, 3: 1 << 21}
+

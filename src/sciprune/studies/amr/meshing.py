@@ -70,6 +70,14 @@ def _mfem_message(err: BaseException) -> str:
     return text.replace("PyMFEM error (mfem::ErrorException):", "").strip() or type(err).__name__
 
 
+def named_mesh(spec: str) -> tuple[str, int] | None:
+    """``("square", N)`` / ``("cube", N)`` for a built-in mesh spec (N defaulted), else ``None``."""
+    named = _NAMED.match(spec.strip())
+    if named is None:
+        return None
+    return named.group(1), int(named.group(2) or (4 if named.group(1) == "square" else 2))
+
+
 def load_mesh(spec: str) -> Any:
     """The mesh ``spec`` names, as an NC ``mfem.Mesh`` of quads (2-D) or hexes (3-D).
 
@@ -78,12 +86,12 @@ def load_mesh(spec: str) -> Any:
     an MFEM-readable mesh file. A missing, unreadable or unsupported mesh is one InputError line.
     """
     mfem = mfem_module()
-    named = _NAMED.match(spec.strip())
+    named = named_mesh(spec)
     if named:
-        n = int(named.group(2) or (4 if named.group(1) == "square" else 2))
+        shape, n = named
         if not 1 <= n <= 1024:
             raise InputError(f"mesh {spec!r}: N must be in [1, 1024]; got {n}")
-        if named.group(1) == "square":
+        if shape == "square":
             mesh = mfem.Mesh.MakeCartesian2D(n, n, mfem.Element.QUADRILATERAL, False, 1.0, 1.0, False)
         else:
             mesh = mfem.Mesh.MakeCartesian3D(n, n, n, mfem.Element.HEXAHEDRON, 1.0, 1.0, 1.0, False)
