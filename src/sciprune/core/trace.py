@@ -48,6 +48,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from sciprune.core.fold import OPAQUE
 from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit
+from sciprune.errors import InputError
 
 _NAMED_MODULES: dict[type, str] = {
     nn.Tanh: "tanh", nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.SiLU: "silu", nn.Identity: "identity",
@@ -808,6 +809,12 @@ def trace_channels(model: nn.Module, example_inputs: tuple[Tensor, ...], prefix:
     try:
         with torch.no_grad():
             ShapeProp(gm).propagate(*example_inputs)
+    except Exception as err:  # the user's inputs do not fit the user's model
+        cause = err.__cause__ or err
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        shapes = [tuple(x.shape) for x in example_inputs]
+        raise InputError(f"{type(model).__name__} fails on example inputs of shapes {shapes} ({first}); "
+                         "expected inputs the model accepts") from None
     finally:
         for m, t in flags:
             m.training = t
