@@ -227,7 +227,7 @@ class _Analysis:
         self.calls += 1
         self.order.setdefault(module, len(self.order))
         bias = self.param(module, "bias") if getattr(m, "bias", None) is not None else None
-        slots = []
+        slots: list[int | None] = []
         for o in range(n):
             s = self.new_slot()
             slots.append(s)
@@ -301,7 +301,7 @@ class _Analysis:
             if isinstance(x, Chan):
                 if xs is not None and x.axis == len(xs) - 1 and len(x.slots) == m.in_features:
                     fold = self.param(name, "bias") if m.bias is not None else None
-                    self.consume(x, name, 1, node, node.args[0].name, fold)  # type: ignore[union-attr]
+                    self.consume(x, name, 1, node, _arg_name(node), fold)
                 else:
                     self.block(x, node, "Linear applied along an axis that is not the traced feature axis")
             if ys is None:
@@ -318,7 +318,7 @@ class _Analysis:
                 return c
             if isinstance(x, Chan):
                 if x.axis == 1 and len(x.slots) == m.in_channels:
-                    self.consume(x, name, 0 if transposed else 1, node, node.args[0].name, None)  # type: ignore[union-attr]
+                    self.consume(x, name, 0 if transposed else 1, node, _arg_name(node), None)
                 else:
                     self.block(x, node, "convolution over an axis that is not the traced channel axis")
             if ys is None:
@@ -386,7 +386,7 @@ class _Analysis:
             fn = (lambda v: getattr(v, str(t))(*rest, **kw)) if meth else (lambda v: t(v, *rest, **kw))  # type: ignore[operator]
             return _unary(x, fn, None)
         if (not meth and t in _BINARY) or (meth and t in _BINARY_METHODS):
-            kind = _BINARY[t] if not meth else _BINARY_METHODS[str(t)]
+            kind = _BINARY[t] if not meth else _BINARY_METHODS[str(t)]  # type: ignore[index]
             if set(kwargs) - {"alpha"}:
                 raise _Refuse("binary op with extra arguments")
             b = args[1] if len(args) > 1 else kwargs.get("other")
@@ -400,7 +400,7 @@ class _Analysis:
             e = args[1]
             return _unary(x, lambda v: v ** e, None)
         if t in (torch.flatten, "flatten", torch.reshape, "reshape", "view"):
-            sizes = node.args[1:] if t in ("reshape", "view") else (node.args[1] if t is torch.reshape else None)
+            sizes: Any = node.args[1:] if t in ("reshape", "view") else (node.args[1] if t is torch.reshape else None)
             if t in ("reshape", "view") and len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
                 sizes = sizes[0]
             return self.reshape(node, x, xs, ys, sizes)
@@ -685,6 +685,12 @@ class _Refuse(Exception):
         self.reason = reason
 
 
+def _arg_name(node: fx.Node) -> str:
+    """The name of the fx node ``node`` reads as its first argument."""
+    a = node.args[0]
+    return a.name if isinstance(a, fx.Node) else str(a)
+
+
 def _chans(value: Any) -> list[Chan]:
     if isinstance(value, Chan):
         return [value]
@@ -885,11 +891,12 @@ def _assemble(an: _Analysis, weights: tuple[WeightUnit, ...], gm: fx.GraphModule
     for (sig, bsig, act, is_blocked, rsig), us in sorted(sigs.items(), key=lambda kv: _order(kv[1])):
         us.sort(key=lambda u: min(min(ps) for ps in u.pos.values()))
         name = _group_name(an, sig, taken)
-        inc, out, att = [], [], []
+        inc: list[Slice] = []
+        out: list[Slice] = []
+        att: list[Slice] = []
         for role, param, axis, k, fold in sig:
             idx = torch.tensor([sorted(u.pos[(param, axis)]) for u in us], dtype=torch.long).reshape(len(us), k)
-            s = Slice(param, axis, idx, fold_into=fold)
-            (inc if role == "in" else out if role == "out" else att).append(s)
+            (inc if role == "in" else out if role == "out" else att).append(Slice(param, axis, idx, fold_into=fold))
         if inc:  # a class with no producer (columns reading a norm's output, ...) is only reported
             groups.append(NeuronGroup(name, len(us), tuple(inc), tuple(out), tuple(att), activation=act,
                                       prunable=not is_blocked))

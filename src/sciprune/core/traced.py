@@ -85,7 +85,7 @@ class Traced(nn.Module):
         total = 0
         for name, positions in self.trace.flop_sites:
             m = self.module.get_submodule(name)
-            w = m.weight.detach()
+            w = m.get_parameter("weight").detach()
             b = getattr(m, "bias", None)
             total += (2 * int((w != 0).sum()) + (int((b.detach() != 0).sum()) if b is not None else 0)) * positions
         return total
@@ -186,7 +186,7 @@ def _import_factory(spec: str) -> Any:
     if not sep or not mod or not fn:
         raise InputError(f"factory {spec!r} is not 'package.module:function'")
     try:
-        obj = importlib.import_module(mod)
+        obj: Any = importlib.import_module(mod)
     except ImportError as err:
         raise InputError(f"factory {spec!r}: cannot import module {mod!r} ({err}); expected an importable module") from None
     for part in fn.split("."):
