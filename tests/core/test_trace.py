@@ -287,7 +287,7 @@ def test_shipped_mlp_declared_units_agree_with_the_traced_ones(activation):
 def test_shipped_concat_field_declared_units_agree_with_the_traced_ones():
     from sciprune.nn.odefield import ConcatField
 
-    field = ConcatField([3, 6, 5, 3], "tanh", seed=0)
+    field = ConcatField([3, 6, 5, 3], "tanh", generator=torch.Generator().manual_seed(0))
 
     class Frozen(nn.Module):  # the field at a fixed time column (fx traces tensors, not a float t)
         def __init__(self) -> None:
@@ -317,12 +317,12 @@ def test_families_fx_cannot_prove_are_refused_not_guessed(family):
     if family == "StackedMLP":
         from sciprune.nn.stacked import StackedMLP
 
-        model: nn.Module = StackedMLP(2, [3, 5, 2], "tanh", seed=0)
+        model: nn.Module = StackedMLP(2, [3, 5, 2], "tanh", generator=torch.Generator().manual_seed(0))
         xs: tuple[Tensor, ...] = (torch.randn(4, 3),)
     elif family == "ConcatSquashField":
         from sciprune.nn.odefield import ConcatSquashField
 
-        model = ConcatSquashField([3, 5, 3], "tanh", seed=0)
+        model = ConcatSquashField([3, 5, 3], "tanh", generator=torch.Generator().manual_seed(0))
         xs = (torch.full((4, 1), 0.3), torch.randn(4, 3))
     else:
         from sciprune.nn.nif.models import NIF
