@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,72 +33,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sciprune.core.cascade import CascadeSpec, dense_weights, network_stats, run_cascade, train_dense
-from sciprune.core.io import load_state
-from sciprune.core.seeding import derive_seed, torch_generator
+from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dense_weights, network_stats, run_cascade,
+                                   saved_stage_rows, train_dense)
+from sciprune.core.io import load_state, save_state
+from sciprune.core.seeding import torch_generator
 from sciprune.files import atomic_write_text
-from sciprune.nn.mlp import MLP
-from sciprune.nn.odefield import ConcatField, ConcatSquashField
-from sciprune.nn.ode import CNF, NODEClassifier, Autonomous, Solver, SolverFailed, _ODEModel, ode_from_arch
+from sciprune.shards import map_shards
+from sciprune.nn.ode import CNF, SolverFailed, _ODEModel, ode_from_arch
 from sciprune.studies.base import RunContext
-from sciprune.studies.flows.config import ClassifierConfig, DensityConfig, FlowsConfig
-from sciprune.studies.flows.data import Toy, make_toy
+from sciprune.studies.flows.analysis import write_analysis
+from sciprune.studies.flows.config import DensityConfig, FlowsConfig
+from sciprune.studies.flows.data import Toy
 from sciprune.studies.flows.methods import prune_field
+from sciprune.studies.flows.tasks import Task, build_model, derive, load_toy, net_folder, tasks
+from sciprune.studies.flows.timing import write_timing
 
 
 class Diverged(RuntimeError):
     """A training loss that became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class Task:
-    """One data set with its model family: ``kind`` is ``density`` (CNF) or ``classifier`` (NODE)."""
-
-    kind: str
-    name: str
-    cfg: DensityConfig | ClassifierConfig
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}-{self.name}"
-
-
-def tasks(cfg: FlowsConfig) -> list[Task]:
-    return ([Task("density", n, cfg.densities) for n in cfg.densities.names]
-            + [Task("classifier", n, cfg.classifiers) for n in cfg.classifiers.names])
-
-
-def load_toy(cfg: FlowsConfig, task: Task) -> Toy:
-    return make_toy(task.name, task.cfg.n_train, task.cfg.n_test, cfg.seed)
-
-
-def solver_of(task: Task) -> Solver:
-    return Solver(**task.cfg.solver.model_dump())
-
-
-def build_field(task: Task, seed: int) -> nn.Module:
-    """The task's vector field, initialised from ``seed``."""
-    f = task.cfg.field
-    sizes = [2] + [f.hidden] * (f.layers - 1) + [2]
-    if f.kind == "concat":
-        return ConcatField(sizes, f.activation, generator=torch_generator(derive_seed(seed, task.key, "init"), "ConcatField"))
-    if f.kind == "concatsquash":
-        return ConcatSquashField(sizes, f.activation,
-                                 generator=torch_generator(derive_seed(seed, task.key, "init"), "ConcatSquashField"))
-    return Autonomous(MLP(sizes, f.activation, generator=torch_generator(seed, task.key, "init")))
-
-
-def build_model(task: Task, seed: int) -> _ODEModel:
-    field = build_field(task, seed)
-    if isinstance(task.cfg, DensityConfig):
-        return CNF(field, solver_of(task), trace=task.cfg.trace)
-    return NODEClassifier(field, solver_of(task))
-
-
-def flops_per_nfe(model: _ODEModel) -> int:
-    """FLOPs of one field evaluation for one sample (non-zero weights and biases only; the trace's
-    extra vector-Jacobian product of a CNF is not counted)."""
-    return model.flops()
 
 
 def make_train_fn(task: Task, data: Toy) -> Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float]:
@@ -171,37 +123,65 @@ def _optimizer(task: Task) -> Callable[[Any], tuple[torch.optim.Optimizer, None]
     return make
 
 
-def net_folder(ctx_out: Path, task: Task, seed: int) -> Path:
-    return ctx_out / "checkpoints" / task.key / f"net{seed}"
-
-
 def _failure_row(err: Exception, sparsity: float, stage: int) -> dict[str, Any]:
     status = "diverged" if isinstance(err, Diverged) else "failed"
     return {"stage": stage, "sparsity": sparsity, "status": status,
             "failed_nfe": getattr(err, "nfe", None), "error": str(err)}
 
 
-def _stage_rows(folder: Path) -> list[dict[str, Any]]:
-    """Rows of the cascade's last saved stage (what survives a failure later in that cascade)."""
-    stages = sorted(folder.glob("stage_*.pt"))
-    return list(load_state(stages[-1])["rows"]) if stages else []
+@dataclass(frozen=True)
+class NetSteps(CascadeProtocol):
+    """The cascade's pieces for one network of one task (and, in a cascade, one ``method``)."""
+
+    cfg: FlowsConfig
+    task: Task
+    data: Toy
+    seed: int
+    epoch: Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float]
+    dense: nn.Module  # an unpruned network of the task's shape: the widths of neuron methods are its
+    method: str = ""
+
+    @classmethod
+    def of(cls, cfg: FlowsConfig, task: Task, data: Toy, seed: int) -> "NetSteps":
+        return cls(cfg, task, data, seed, make_train_fn(task, data), build_model(task, seed))
+
+    def build(self, arch: dict[str, Any]) -> nn.Module:
+        return ode_from_arch(arch)
+
+    def optimizer(self, params: Any) -> tuple[torch.optim.Optimizer, None]:
+        return _optimizer(self.task)(params)
+
+    def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+        return self.epoch(model, optimizer, generator)
+
+    def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
+        assert isinstance(model, _ODEModel)
+        x = self.data.x_train
+        model.to(x.device)  # the cascade rebuilds networks (with their masks) on the CPU: move them, in place
+        if hasattr(model, "train_nfe"):
+            delattr(model, "train_nfe")  # this stage's retraining records its own
+        p = self.cfg.prune
+        return prune_field(self.method, model, sparsity, x_train=x, id_samples=p.id_samples, id_times=p.id_times,
+                           generator=generator, dense=self.dense)
+
+    def evaluate(self, model: nn.Module, stage: StageInfo | None = None) -> dict[str, Any]:
+        assert isinstance(model, _ODEModel)
+        model.to(self.data.x_train.device)
+        return evaluate(self.task, self.data, model, self.seed)
 
 
 def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunContext) -> list[dict[str, Any]]:
     """Dense training and every method's cascade for one network; its metric rows."""
     folder = net_folder(ctx.out, task, seed)
     base = {"task": task.name, "kind": task.kind, "seed": seed}
-    train_fn = make_train_fn(task, data)
-    make_opt = _optimizer(task)
-    device = data.x_train.device
-    model = build_model(task, seed).to(device)
+    steps = NetSteps.of(cfg, task, data, seed)
+    model = build_model(task, seed).to(data.x_train.device)
     n_dense = dense_weights(model)
     nfe_file = folder / "dense_nfe.json"
     trained = ctx.resume and (folder / "dense.pt").exists()
     try:
-        dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=task.cfg.train.epochs,
-                            seed=derive(seed, task), checkpoint=folder / "dense.pt", resume=ctx.resume,
-                            progress=ctx.progress)
+        dense = train_dense(model, steps, epochs=task.cfg.train.epochs, seed=derive(seed, task),
+                            checkpoint=folder / "dense.pt", resume=ctx.resume, progress=ctx.progress)
         if trained and nfe_file.exists():
             setattr(model, "train_nfe", tuple(json.loads(nfe_file.read_text())))
         else:
@@ -218,34 +198,18 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
         return rows
     epochs = cfg.prune.retrain_epochs if cfg.prune.retrain_epochs is not None else task.cfg.train.epochs
     spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="iterative", retrain_epochs=epochs, retrain="lr_rewind")
-    hidden = task.cfg.field.hidden
     for method in cfg.prune.methods:
         mdir = folder / method
         marker = mdir / "failed.json"
         if ctx.resume and marker.exists():
             rows.extend(json.loads(marker.read_text()))
             continue
-        def prune_fn(m: nn.Module, sparsity: float, g: torch.Generator, method: str = method) -> nn.Module:
-            assert isinstance(m, _ODEModel)
-            m.to(device)  # the cascade rebuilds networks (with their masks) on the CPU: move them, in place
-            if hasattr(m, "train_nfe"):
-                delattr(m, "train_nfe")  # this stage's retraining records its own
-            return prune_field(method, m, sparsity, dense_hidden=hidden, layers=task.cfg.field.layers, x_train=data.x_train,
-                               id_samples=cfg.prune.id_samples, id_times=cfg.prune.id_times, generator=g)
-
-        def eval_fn(m: nn.Module) -> dict[str, Any]:
-            assert isinstance(m, _ODEModel)
-            m.to(device)
-            return evaluate(task, data, m, seed)
-
         try:
-            stage_rows = run_cascade(
-                dense, spec, prune_fn=prune_fn, train_fn=train_fn, eval_fn=eval_fn, make_optimizer=make_opt,
-                build=ode_from_arch, seed=derive(seed, task), key=method, checkpoint_dir=mdir,
-                resume=ctx.resume, progress=ctx.progress)
+            stage_rows = run_cascade(dense, spec, replace(steps, method=method), seed=derive(seed, task), key=method,
+                                     checkpoint_dir=mdir, resume=ctx.resume, progress=ctx.progress)
             rows.extend({"method": method, **base, **r} for r in stage_rows)
         except (Diverged, SolverFailed) as err:
-            done = [{"method": method, **base, **r} for r in _stage_rows(mdir)]
+            done = [{"method": method, **base, **r} for r in saved_stage_rows(mdir)]
             stage = len(done)
             failed = done + [{"method": method, **base, **_failure_row(err, cfg.prune.sparsities[stage], stage)}]
             atomic_write_text(marker, json.dumps(failed))
@@ -253,35 +217,40 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
     return rows
 
 
-def derive(seed: int, task: Task) -> int:
-    """The root seed of one network's training and cascades (distinct per task)."""
-    return derive_seed(seed, task.key)
+@dataclass(frozen=True)
+class NetJob:
+    """One independent shard of a flows run: one network of one task (picklable, for dask)."""
+
+    cfg: FlowsConfig
+    task: Task
+    seed: int
+    out: Path
+    resume: bool
+    device: str
+    quiet: bool
 
 
-def load_stage(path: Path, device: torch.device | str = "cpu") -> _ODEModel:
-    """A model from a dense or stage checkpoint of the cascade, on ``device`` (loaded on the CPU, masks
-    included, then moved)."""
-    from sciprune.core.masks import load_state_dict
-
-    saved = load_state(path)
-    model = ode_from_arch(saved["arch"])
-    load_state_dict(model, saved["state"])
-    return model.to(device).eval()
-
-
-def stage_path(ctx_out: Path, task: Task, seed: int, method: str, stage: int) -> Path:
-    folder = net_folder(ctx_out, task, seed)
-    return folder / "dense.pt" if method == "dense" else folder / method / f"stage_{stage:03d}.pt"
+def run_net(job: NetJob) -> list[dict[str, Any]]:
+    """One network's rows (:func:`run_task_net`), kept in its folder: a resumed run reads a finished
+    network's rows back instead of computing any of them again."""
+    ctx = RunContext(out=job.out, resume=job.resume, quiet=job.quiet, device=torch.device(job.device))
+    done = net_folder(job.out, job.task, job.seed) / "rows.pt"
+    if job.resume and done.exists():
+        return list(load_state(done)["rows"])
+    rows = run_task_net(job.cfg, job.task, load_toy(job.cfg, job.task).to(ctx.device), job.seed, ctx)
+    save_state(done, {"rows": rows})
+    return rows
 
 
 def run(cfg: FlowsConfig, ctx: RunContext) -> None:
-    """Every task and network (rows written after each), then the analyses and the timing.
+    """Every task and network (one shard each: in-process, on ``--workers`` local dask processes or on
+    ``--scheduler``; rows written as each finishes, in job order), then the analyses and the timing.
 
-    On the CPU it runs on one intra-op thread (restored afterwards): the fields are tiny, so more
-    threads only add synchronisation (a Hessian-vector product took 0.8 s on one thread, 9 s on two,
-    on a loaded 2-core machine), and a fixed thread count keeps resumed runs bit-identical. On a GPU
-    (``--device cuda``) the threads are left alone; the 2-D fields are launch-bound there, so expect
-    no speed-up at these sizes.
+    On the CPU it runs on one intra-op thread (restored afterwards; every shard pins one thread too):
+    the fields are tiny, so more threads only add synchronisation (a Hessian-vector product took 0.8 s
+    on one thread, 9 s on two, on a loaded 2-core machine), and a fixed thread count keeps resumed
+    and sharded runs bit-identical. On a GPU (``--device cuda``) the threads are left alone; the 2-D
+    fields are launch-bound there, so expect no speed-up at these sizes.
     """
     if ctx.device.type != "cpu":
         _run(cfg, ctx)
@@ -295,15 +264,18 @@ def run(cfg: FlowsConfig, ctx: RunContext) -> None:
 
 
 def _run(cfg: FlowsConfig, ctx: RunContext) -> None:
-    from sciprune.studies.flows.analysis import write_analysis
-    from sciprune.studies.flows.timing import write_timing
+    sharded = ctx.workers > 1 or ctx.scheduler is not None
+    jobs = [NetJob(cfg, t, cfg.seed + n, ctx.out, ctx.resume, str(ctx.device), ctx.quiet or sharded)
+            for t in tasks(cfg) for n in range(cfg.nets)]
+    finished: dict[int, list[dict[str, Any]]] = {}
 
-    all_tasks = tasks(cfg)
-    datasets = {t.key: load_toy(cfg, t).to(ctx.device) for t in all_tasks}
-    rows: list[dict[str, Any]] = []
-    jobs = [(t, cfg.seed + n) for t in all_tasks for n in range(cfg.nets)]
-    for task, seed in ctx.progress(jobs, desc="flows: networks", total=len(jobs)):
-        rows.extend(run_task_net(cfg, task, datasets[task.key], seed, ctx))
-        ctx.write_rows(rows)
+    def save(i: int, rows: list[dict[str, Any]]) -> None:
+        finished[i] = rows
+        ctx.write_rows([row for j in sorted(finished) for row in finished[j]])
+
+    results = map_shards(run_net, jobs, workers=ctx.workers, scheduler=ctx.scheduler, progress=ctx.progress,
+                         desc="flows: networks", on_result=save)
+    rows = [row for r in results for row in r]
+    datasets = {t.key: load_toy(cfg, t).to(ctx.device) for t in tasks(cfg)}
     write_analysis(cfg, ctx, datasets, rows)
     write_timing(cfg, ctx, datasets, rows)
