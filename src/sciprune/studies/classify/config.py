@@ -63,7 +63,11 @@ class PruneConfig(Section):
     """What is pruned, to which sparsities, and how it is retrained.
 
     Attributes:
-        methods: MethodNames = Field(default_factory=lambda: list(METHODS),
+        retrain: retrain policy after each prune step: finetune, reset, lr_rewind or weight_rewind
+        heatmap_sparsity: sparsity of the weight heat-map checkpoints
+    """
+
+    methods: MethodNames = Field(default_factory=lambda: list(METHODS),
                                  description="pruning methods: weight, unit, id (sciprune.core.methods) or any registered criterion")
     sparsities: Sparsities = Field(default_factory=lambda: list(KERAS),
                                    description="sparsities, each pruned from the dense network (one-shot), in [0, 1)")

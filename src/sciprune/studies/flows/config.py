@@ -143,10 +143,9 @@ class ClassifierConfig(Section):
 
 
 class PruneConfig(Section):
-    """The pruning cascade.
+    """The pruning cascade."""
 
-    Attributes:
-        methods: MethodNames = Field(default_factory=lambda: list(METHODS),
+    methods: MethodNames = Field(default_factory=lambda: list(METHODS),
                                  description="pruning methods: wt, ft, id (sciprune.core.methods) or any registered criterion")
     sparsities: Schedule = Field(default_factory=lambda: list(geometric_linear()),
                                  description="prune ratios of the iterative cascade (fractions of the fields' weights removed), increasing")
