@@ -373,9 +373,7 @@ def transfer_row(path: str, label: str, fields: dict[str, object]) -> dict[str, 
     res = run_amr(cfg, inr, out=None)
     seconds = time.perf_counter() - t0
     last = res.iterations[-1]
-    base = [(b.dofs, b.rmse) for b in run_uniform_baseline(cfg, inr, last.rmse)]
-    if last.rmse < min(r for _, r in base) and res.points is not None and inr.d_in == len(res.points[0]):
-        base = extend_uniform(inr, res.points, base, last.rmse)  # finer uniform levels without MFEM
+    base = [(b.dofs, b.rmse) for b in run_uniform_baseline(cfg, inr, last.rmse)]  # MFEM, then grid levels
     need = equal_error_dofs(base, last.rmse)
     spread = equal_error_dofs_se(base, last.rmse, last.rmse_se)
     at_least = max(d for d, _ in base) / last.true_dofs if need is None and last.rmse < min(r for _, r in base) else None
@@ -405,49 +403,10 @@ def transfer(paths: list[str], criteria: list[str]) -> None:
                   f"{r['rmse']:.4g} ± {r['rmse_se']:.2g} | {uni} | {sav} | {r['seconds']:.1f} |", flush=True)
 
 
-def grid_rmse(inr: object, points: object, f: object, n: int, dim: int) -> float:
-    """True RMSE of the P1 interpolant on the uniform ``n^dim`` grid of the unit square / cube (the
-    uniform refinements of ``square:4`` / ``cube:2``), at ``points`` where the INR is ``f``: the
-    multilinear interpolant of the grid values, computed directly (no MFEM mesh), so uniform levels
-    of millions of DOFs are cheap. Equal to the MFEM baseline at the levels both reach (checked in
-    ``curve``)."""
-    import numpy as np
-
-    g = np.linspace(0, 1, n + 1)
-    grid = np.stack(np.meshgrid(*([g] * dim), indexing="ij"), -1).reshape(-1, dim)
-    vals = np.concatenate([inr(grid[s : s + (1 << 18)])[:, 0].numpy() for s in range(0, len(grid), 1 << 18)])  # type: ignore[operator]
-    V = vals.reshape((n + 1,) * dim)
-    pts = np.asarray(points)
-    idx = np.minimum((pts * n).astype(np.int64), n - 1)
-    loc = pts * n - idx
-    u = np.zeros(len(pts))
-    for c in range(2**dim):
-        bits = [(c >> d) & 1 for d in range(dim)]
-        w = np.prod([loc[:, d] if b else 1 - loc[:, d] for d, b in enumerate(bits)], axis=0)
-        u += w * V[tuple(idx[:, d] + b for d, b in enumerate(bits))]
-    return float(np.sqrt(np.mean((np.asarray(f) - u) ** 2)))
-
-
-def extend_uniform(inr: object, points: object, base: list[tuple[int, float]], rmse: float) -> list[tuple[int, float]]:
-    """``base`` (the MFEM uniform levels of ``square:4`` / ``cube:2``) continued by :func:`grid_rmse`
-    until a level reaches ``rmse`` (at most 2^25 DOFs)."""
-    import numpy as np
-
-    pts = np.asarray(points)
-    dim = pts.shape[1]
-    f = inr(pts)[:, 0].numpy()  # type: ignore[operator]
-    n = round(base[-1][0] ** (1 / dim)) - 1
-    out = list(base)
-    while out[-1][1] > rmse and (2 * n + 1) ** dim <= 1 << 25:
-        n *= 2
-        out.append(((n + 1) ** dim, grid_rmse(inr, pts, f, n, dim)))
-    return out
-
-
 def curve(path: str, max_dofs: int, criteria: list[str]) -> None:
     """The saving along one run with a large DOF budget, iteration by iteration: does it grow with
-    the resolution? Uniform levels on the same RQMC points (:func:`grid_rmse`, the finest below 2^24
-    DOFs in 2-D (2049^2), below 2^21 in 3-D (65^3)); ``estimate`` is the indicator's L2 estimate ``sqrt(sum_E eta_E^2)`` of the mesh
+    the resolution? Uniform levels on the same RQMC points (``run_uniform_baseline``: MFEM meshes, then
+    regular grids up to ``driver.GRID_MAX_DOFS``); ``estimate`` is the indicator's L2 estimate ``sqrt(sum_E eta_E^2)`` of the mesh
     each adaptive iteration starts from (unit square / cube: comparable to that mesh's RMSE)."""
     import math
 
@@ -461,8 +420,6 @@ def curve(path: str, max_dofs: int, criteria: list[str]) -> None:
 
     torch.set_num_threads(1)
     inr = resolve_inr(path)
-    dim = 3 if inr.default_mesh.startswith("cube") else 2
-    n0 = 2 if dim == 3 else 4
     section(f"curve: {Path(path).stem}, saving against the run's DOFs (budget {max_dofs})")
     for label in criteria:
         sums: list[float] = []
@@ -480,14 +437,7 @@ def curve(path: str, max_dofs: int, criteria: list[str]) -> None:
             wall = time.perf_counter() - t0
         finally:
             driver.dorfler = marking  # type: ignore[assignment]
-        assert res.points is not None
-        f = inr(res.points)[:, 0].numpy()
-        base, n = [], n0
-        while True:
-            base.append(((n + 1) ** dim, grid_rmse(inr, res.points, f, n, dim)))
-            if base[-1][1] < res.iterations[-1].rmse or (n * 2 + 1) ** dim > (1 << 24 if dim == 2 else 1 << 21):
-                break
-            n *= 2
+        base = [(b.dofs, b.rmse) for b in driver.run_uniform_baseline(cfg, inr, res.iterations[-1].rmse)]
         print(f"### {label}: {len(res.iterations)} iterations ({res.stop_reason}), {wall:.1f} s run wall time "
               f"(1 thread); uniform levels (DOFs, RMSE): {[(d, float(f'{r:.4g}')) for d, r in base]}")
         print("| it | DOFs | true DOFs | true RMSE | estimate of the mesh it started from (/ that mesh's RMSE) | "

@@ -50,6 +50,7 @@ from sciprune.core.units import NeuronGroup as NeuronGroup
 from sciprune.core.units import PruningUnits as PruningUnits
 from sciprune.core.units import Slice as Slice
 from sciprune.core.units import WeightUnit as WeightUnit
+from sciprune.core.units import chain_units as chain_units
 from sciprune.core.units import units_of as units_of
 from sciprune.core.traced import Traced as Traced
 from sciprune.core.explain import Explanation as Explanation

@@ -52,6 +52,10 @@ declares (:func:`sciprune.core.fold.unit_constants`): no ``attached`` slice (con
 generated rows) is not folded. Declare the bias as the only attached slice only when the neuron
 computes :math:`\sigma(W x + b)`.
 
+Chain-shaped families (MLP, stacked ensemble, ConcatField, ConcatSquashField) declare their units
+through one helper, :func:`chain_units`: the same slices, the same ``fold_into`` targets and the same
+declared-but-not-prunable output group for all of them.
+
 Families also carry ``arch`` (JSON-able) and register a builder with :mod:`sciprune.core.io`, and
 may implement ``compact_units`` (a physically smaller network) and ``flops`` (see
 :class:`Prunable`).

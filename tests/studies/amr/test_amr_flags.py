@@ -146,3 +146,31 @@ def test_element_errors_and_verdicts_are_those_of_the_plain_error_check(monkeypa
     np.testing.assert_array_equal(fast.flags, plain.flags)
     np.testing.assert_array_equal(fast.ranks, plain.ranks)
     np.testing.assert_allclose(fast.error, plain.error, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.mfem
+def test_epsilon_reaches_the_qr_through_one_pass_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--epsilon`` of ``mode=pruning`` is read from the config once (``ElementPass.of``) and reaches the
+    pivoted QR unchanged, with two study frames between the loop and core's ID (docs/design.md counts them)."""
+    pytest.importorskip("mfem.ser")
+    import traceback
+
+    import sciprune.core._idfactor as factor
+    from sciprune.studies.amr.config import AMRConfig
+    from sciprune.studies.amr.driver import run_amr
+    from sciprune.studies.amr.inr import resolve_inr
+
+    seen: list[tuple[float | None, list[str]]] = []
+    qr = factor.pivoted_qr
+
+    def spy(A, eps, *args, **kw):  # type: ignore[no-untyped-def]
+        names = [f.name for f in traceback.extract_stack() if "/sciprune/" in f.filename]
+        seen.append((eps, names[names.index("_run_amr") + 1 : names.index("id_prune")]))
+        return qr(A, eps, *args, **kw)
+
+    monkeypatch.setattr(factor, "pivoted_qr", spy)
+    cfg = AMRConfig(inr="corner", mode="pruning", epsilon=1e-6, max_it=3, max_dofs=300, rmse_points=1024,
+                    uniform_baseline=False)
+    run_amr(cfg, resolve_inr("corner"), out=None)
+    assert seen and {eps for eps, _ in seen} == {1e-6}
+    assert {tuple(frames) for _, frames in seen} == {("examine", "_pruning_chunk")}

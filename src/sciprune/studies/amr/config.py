@@ -75,7 +75,9 @@ class AMRConfig(StudyConfig):
         rmse_points: size of the fixed, seeded point set of the true RMSE (default 2^18;
             scrambled Sobol' sets, :mod:`.evaluate`).
         uniform_baseline: also measure uniform refinement (for the error-vs-DOF comparison).
-        baseline_max_dofs: the uniform baseline stops before exceeding this many DOFs.
+        baseline_max_dofs: the uniform baseline's MFEM meshes stop before exceeding this many DOFs;
+            on ``square[:N]`` / ``cube[:N]`` meshes the finer levels are then computed as regular
+            grids (no mesh) up to 2^24 DOFs in 2-D, 2^21 in 3-D, until one reaches the run's RMSE.
     """
 
     study: Literal["amr"] = "amr"

@@ -207,12 +207,17 @@ def describe(cfg: AMRConfig, rows: Rows, run_dir: Path) -> str:
             f"true RMSE {s['rmse']:.4g} ± {float(s.get('rmse_se') or 0):.2g}, max error {s['max_error']:.3g}"
             + (f", {s['seconds_total']:.2f} s" if "seconds_total" in s else "") + ".</p>"
         )
+    if s.get("dof_saving_true_at_least"):
+        parts.append(f"<p>This mesh is finer than every uniform level measured: uniform refinement needs more than "
+                     f"{s['dof_saving_true_at_least']:.1f}× its true DOFs for the same true RMSE.</p>")
     if s.get("dof_saving_true"):
         parts.append(
             f"<p>Uniform refinement needs about {s['uniform_dofs_at_equal_rmse']:.0f} DOFs for the same true RMSE: "
             f"<b>{s['dof_saving_true']:.1f}×</b>"
             + (f" ± {s['dof_saving_true_se']:.1f}" if s.get("dof_saving_true_se") is not None else "")
-            + " the true DOFs of this mesh.</p>"
+            + " the true DOFs of this mesh"
+            + (f" ({s['dof_saving_all']:.1f}× its DOFs with hanging vertices, the reference's count)"
+               if s.get("dof_saving_all") else "") + ".</p>"
         )
     return "\n".join(parts)
 
