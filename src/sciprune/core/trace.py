@@ -33,6 +33,7 @@ no ``fold_into`` and ``activation`` ``"identity"`` when its dead value is 0 at e
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import operator
@@ -75,7 +76,8 @@ _CHANNELWISE_FUNCTIONS = {nn.functional.interpolate, nn.functional.max_pool1d, n
                           nn.functional.avg_pool1d, nn.functional.avg_pool2d, nn.functional.adaptive_avg_pool1d,
                           nn.functional.adaptive_avg_pool2d}
 _BINARY = {operator.add: "add", torch.add: "add", operator.sub: "sub", torch.sub: "sub", operator.mul: "mul",
-           torch.mul: "mul", operator.truediv: "div", torch.div: "div"}
+           torch.mul: "mul", operator.truediv: "div", torch.div: "div", operator.iadd: "add", operator.isub: "sub",
+           operator.imul: "mul", operator.itruediv: "div"}
 _BINARY_METHODS = {"add": "add", "sub": "sub", "mul": "mul", "div": "div"}
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
 _COUPLING_NORMS = (nn.LayerNorm, nn.GroupNorm, nn.RMSNorm) if hasattr(nn, "RMSNorm") else (nn.LayerNorm, nn.GroupNorm)
@@ -761,7 +763,21 @@ def _combine(kind: str, d1: Dead, d2: Dead, flip: bool) -> Dead:
     return None
 
 
-def fx_graph(model: nn.Module, example_inputs: tuple[Tensor, ...] = ()) -> fx.GraphModule:
+def tensors_of(x: Any) -> list[Tensor]:
+    """The tensors of a (nested) tuple/list of tensors, in order."""
+    if isinstance(x, Tensor):
+        return [x]
+    return [t for v in x for t in tensors_of(v)] if isinstance(x, (list, tuple)) else []
+
+
+def map_tensors(fn: Callable[[Tensor], Tensor], x: Any) -> Any:
+    """``x`` with ``fn`` applied to every tensor of its (nested) tuples/lists."""
+    if isinstance(x, Tensor):
+        return fn(x)
+    return type(x)(map_tensors(fn, v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def fx_graph(model: nn.Module, example_inputs: tuple[Any, ...] = ()) -> fx.GraphModule:
     """``model``'s graph from ``torch.fx`` symbolic tracing, with source lines recorded.
 
     Where plain symbolic tracing fails on control flow that depends only on *shapes* (``if t.dim() ==
@@ -787,14 +803,15 @@ def fx_graph(model: nn.Module, example_inputs: tuple[Tensor, ...] = ()) -> fx.Gr
         meta.record_stack_traces = True
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "could not compute metadata": shapes come from ShapeProp
-            try:
-                graph = meta.trace(model, meta_args={n: x.to("meta") for n, x in zip(names, example_inputs)})
+            try:  # a copy on the meta device, so every module's output shape is known while tracing
+                graph = meta.trace(copy.deepcopy(model).to("meta"), meta_args={n: map_tensors(lambda t: t.to("meta"), x)
+                                                   for n, x in zip(names, example_inputs)})
             except Exception:
                 raise first from None
         return fx.GraphModule(model, graph)
 
 
-def trace_channels(model: nn.Module, example_inputs: tuple[Tensor, ...], prefix: str = "") -> TraceResult:
+def trace_channels(model: nn.Module, example_inputs: tuple[Any, ...], prefix: str = "") -> TraceResult:
     """The pruning units of ``model`` traced from its graph (see the module docstring).
 
     ``prefix`` is prepended to every parameter name (``"module."`` inside :class:`Traced`). The model is
@@ -818,13 +835,14 @@ def trace_channels(model: nn.Module, example_inputs: tuple[Tensor, ...], prefix:
     except Exception as err:  # the user's inputs do not fit the user's model
         cause = err.__cause__ or err
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        shapes = [tuple(x.shape) for x in example_inputs]
+        shapes = [tuple(x.shape) for x in tensors_of(example_inputs)]
         raise InputError(f"{type(model).__name__} fails on example inputs of shapes {shapes} ({first}); "
                          "expected inputs the model accepts") from None
     finally:
         for m, t in flags:
             m.training = t
-    batch = int(example_inputs[0].shape[0]) if example_inputs and example_inputs[0].dim() else 1
+    first = tensors_of(example_inputs)
+    batch = int(first[0].shape[0]) if first and first[0].dim() else 1
     an = _Analysis(model, gm, prefix, batch)
     an.run()
     return _assemble(an, weights, gm)
