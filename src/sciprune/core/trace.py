@@ -841,8 +841,8 @@ def trace_channels(model: nn.Module, example_inputs: tuple[Any, ...], prefix: st
     finally:
         for m, t in flags:
             m.training = t
-    first = tensors_of(example_inputs)
-    batch = int(first[0].shape[0]) if first and first[0].dim() else 1
+    given = tensors_of(example_inputs)
+    batch = int(given[0].shape[0]) if given and given[0].dim() else 1
     an = _Analysis(model, gm, prefix, batch)
     an.run()
     return _assemble(an, weights, gm)
