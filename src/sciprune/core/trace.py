@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import copy
 import inspect
+import linecache
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.fx as fx
@@ -93,6 +95,34 @@ def map_tensors(fn: Callable[[Tensor], Tensor], x: Any) -> Any:
     return type(x)(map_tensors(fn, v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
+def _user_frame() -> str:
+    """``File "...", line N, in f`` and the code of the innermost frame outside torch and this tracer
+    (cheap: torch's own ``record_stack_traces`` symbolises through ``torch._inductor``, seconds to import)."""
+    f = sys._getframe(1)
+    while f is not None:
+        name = f.f_code.co_filename
+        if "/torch/" not in name and "/sciprune/core/" not in name:
+            code = linecache.getline(name, f.f_lineno).strip()
+            return f'File "{name}", line {f.f_lineno}, in {f.f_code.co_name}\n    {code}'
+        f = f.f_back  # type: ignore[assignment]
+    return ""
+
+
+TracerT = TypeVar("TracerT", bound=fx.Tracer)
+
+
+def _with_source(base: type[TracerT]) -> type[TracerT]:
+    """``base`` recording each node's user source line in ``node.meta["stack_trace"]``."""
+
+    class Recording(base):  # type: ignore[valid-type,misc]
+        def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:
+            node = super().create_node(*args, **kwargs)
+            node.meta["stack_trace"] = _user_frame()
+            return node
+
+    return Recording
+
+
 def fx_graph(model: nn.Module, example_inputs: tuple[Any, ...] = ()) -> fx.GraphModule:
     """``model``'s graph from ``torch.fx`` symbolic tracing, with source lines recorded.
 
@@ -102,10 +132,8 @@ def fx_graph(model: nn.Module, example_inputs: tuple[Any, ...] = ()) -> fx.Graph
     :class:`~sciprune.core.traced.Traced` checks again after every compaction). Control flow on
     *values* fails both ways and is reported.
     """
-    tracer = fx.Tracer()
-    tracer.record_stack_traces = True
     try:
-        return fx.GraphModule(model, tracer.trace(model))
+        return fx.GraphModule(model, _with_source(fx.Tracer)().trace(model))
     except Exception as first:  # fx raises many types for untraceable code
         if not example_inputs:
             raise
@@ -115,8 +143,7 @@ def fx_graph(model: nn.Module, example_inputs: tuple[Any, ...] = ()) -> fx.Graph
                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         if len(names) < len(example_inputs):
             raise first from None
-        meta = MetaTracer()
-        meta.record_stack_traces = True
+        meta = _with_source(MetaTracer)()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "could not compute metadata": shapes come from ShapeProp
             try:  # a copy on the meta device, so every module's output shape is known while tracing

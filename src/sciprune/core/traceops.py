@@ -84,6 +84,8 @@ class Blocked:
 
 def _where(node: fx.Node) -> str:
     """The user's source line of ``node`` (the last frame outside torch), or the node's name."""
+    if node.op == "output":
+        return "the return of forward"
     st = node.meta.get("stack_trace")
     lines = [ln.strip() for ln in str(st or "").strip().splitlines() if ln.strip()]
     frames = [(ln, lines[i + 1] if i + 1 < len(lines) and not lines[i + 1].startswith("File ") else "")
@@ -686,7 +688,8 @@ def _unary(x: Any, fn: Callable[[Tensor], Tensor], name: str | None) -> Chan:
         raise _Refuse("element-wise function of an untraced value with traced arguments")
     chain = [(name, c[1]) if (name is not None and c is not None and c[0] == "identity") else
              (c if name == "identity" else None) for c in x.chain]
-    return Chan(x.axis, list(x.slots), [_const(fn, d) for d in x.dead], chain)
+    values = {d: _const(fn, d) for d in set(x.dead)}  # one evaluation per distinct dead value
+    return Chan(x.axis, list(x.slots), [values[d] for d in x.dead], chain)
 
 
 def _zero_kept(x: Any) -> Chan:
