@@ -59,10 +59,13 @@ def as_inputs(example_inputs: Any) -> tuple[Any, ...]:
 
 def on_device_of(model: nn.Module, xs: tuple[Any, ...]) -> tuple[Any, ...]:
     """``xs`` on the device of ``model``'s first parameter or buffer (unchanged without any)."""
-    ref = next(iter(model.parameters()), None)
+    ref: Tensor | None = next(iter(model.parameters()), None)
     if ref is None:
         ref = next(iter(model.buffers()), None)
-    return xs if ref is None else tuple(map_tensors(lambda t: t.to(ref.device), x) for x in xs)
+    if ref is None:
+        return xs
+    device = ref.device
+    return tuple(map_tensors(lambda t: t.to(device), x) for x in xs)
 
 
 def _spec(x: Any) -> Any:
