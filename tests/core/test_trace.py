@@ -371,3 +371,30 @@ def test_fold_constants_on_a_traced_chain_equals_zeroing_the_incoming_weights():
         ref.module.dec.weight[:, dead] = 0.0
     assert report[0].neurons_pruned == int(dead.sum()) == 2
     assert close(outputs(net, xs), outputs(ref, xs))
+
+
+class _Keyword(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(2, 5), nn.Linear(5, 4), nn.Linear(4, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = torch.tanh(self.a(x))
+        g = torch.tanh(self.b(input=h))  # a module called by keyword: its columns would be missed
+        return self.c(g)
+
+
+class _Later(_Keyword):
+    def forward(self, x: Tensor) -> Tensor:
+        h = torch.tanh(self.a(x))
+        g = torch.tanh(self.b(h))
+        return self.c(torch.where(g > 0, g, 2 * g))  # a traced value in a later argument
+
+
+def test_traced_values_passed_by_keyword_or_in_later_arguments_are_refused_not_missed():
+    net = Traced(_Keyword(), torch.randn(3, 2))
+    assert [g.name for g in units_of(net).groups if g.prunable] == []  # b refused: its output is not traced
+    assert "module b with a traced value passed by keyword" in str(explain(net, ()))
+    net = Traced(_Later(), torch.randn(3, 2))
+    assert [g.name for g in units_of(net).groups if g.prunable] == ["a"]
+    assert "torch.where with traced values in other arguments than its first" in str(explain(net, ()))

@@ -216,9 +216,10 @@ class Walk:
         for node in self.gm.graph.nodes:
             try:
                 out = self.visit(node)
-            except _Refuse as r:
+            except Exception as err:  # a refusal, or a call whose arguments no rule expected: refused too
+                reason = err.reason if isinstance(err, _Refuse) else f"{_op_name(node)} is not understood by the tracer ({type(err).__name__})"
                 ins = [self.val(a) for a in (*node.args, *node.kwargs.values())]
-                self.block_all(ins, node, r.reason)
+                self.block_all(ins, node, reason)
                 out = None
             self.env[node.name] = out
 
@@ -231,6 +232,10 @@ class Walk:
             self.block_all(args, node, "reaches the network output")
             return None
         tracked = _chans(args) + _chans(list(kwargs.values()))
+        if _chans(list(kwargs.values())) and not (node.op != "call_module" and set(kwargs) == {"other"}):
+            raise _Refuse(f"{_op_name(node)} with a traced value passed by keyword")
+        if node.op == "call_module" and _chans(args[1:]):
+            raise _Refuse(f"{_op_name(node)} with more than one traced argument")
         if node.op == "call_module":
             return self.module_call(node, self.gm.get_submodule(str(node.target)), args, kwargs, tracked)
         if node.op == "call_method" and node.target in _SIZE_METHODS:
@@ -323,6 +328,10 @@ class Walk:
         x = args[0] if args else None
         xs = self.shape(node.args[0]) if node.args else None
         ys = self.shape(node)
+        several = (not meth and (t in _BINARY or t in (torch.cat, torch.concat, torch.concatenate, torch.stack, torch.einsum))) \
+            or (meth and t in _BINARY_METHODS) or (t is operator.getitem and isinstance(x, list))
+        if not several and (len(tracked) != 1 or not isinstance(x, Chan)):
+            raise _Refuse(f"{_op_name(node)} with traced values in other arguments than its first")
         if (not meth and t in _NAMED_FUNCTIONS) or (meth and t in _NAMED_METHODS):
             if len(args) > 1 or kwargs.keys() - {"inplace"}:
                 raise _Refuse("element-wise function with extra arguments")
