@@ -398,3 +398,19 @@ def test_traced_values_passed_by_keyword_or_in_later_arguments_are_refused_not_m
     net = Traced(_Later(), torch.randn(3, 2))
     assert [g.name for g in units_of(net).groups if g.prunable] == ["a"]
     assert "torch.where with traced values in other arguments than its first" in str(explain(net, ()))
+
+
+class _Outer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(2, 3), nn.Linear(2, 4), nn.Linear(12, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        outer = torch.einsum("bi,bj->bij", torch.tanh(self.a(x)), torch.tanh(self.b(x)))
+        return self.c(outer.flatten(1))
+
+
+def test_an_einsum_keeping_two_traced_axes_is_refused():
+    net = Traced(_Outer(), torch.randn(3, 2))
+    assert [g for g in units_of(net).groups if g.prunable] == []
+    assert "einsum keeping two traced feature axes" in str(explain(net, ()))

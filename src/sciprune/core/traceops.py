@@ -423,10 +423,9 @@ class Walk:
             dead = [_combine(kind, d1, d2, flip) for d1, d2 in zip(a.dead, db)]
             return Chan(axis, slots, dead, [None] * n)
         if isinstance(b, (int, float, bool)):
-            c = float(b) * (alpha if not flip else 1.0)
-            dead = [_combine(kind, d, c, flip) for d in a.dead]
             if flip and alpha != 1:
-                dead = [alpha * d if d is not None else None for d in dead]
+                raise _Refuse("binary op with alpha and a traced second operand")
+            dead = [_combine(kind, d, float(b) * alpha, flip) for d in a.dead]
             return Chan(axis, list(a.slots), dead, [None] * n)
         sb = self.shape(nb)
         if sb is None:
@@ -621,6 +620,10 @@ class Walk:
                 for ch in sub:
                     if ch in letters:
                         raise _Refuse("einsum of traced channels with a tensor that is not traced on the same index")
+        if sum(1 for ch in letters if ch in out) > 1:
+            raise _Refuse("einsum keeping two traced feature axes")
+        if any(sub.count(sub[c.axis]) > 1 for sub, c in zip(subs, ops) if isinstance(c, Chan)):
+            raise _Refuse("einsum with a repeated index on a traced feature axis")
         result = None
         for ch, chans in letters.items():
             first = chans[0]
