@@ -37,6 +37,7 @@ import copy
 import inspect
 import linecache
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -168,7 +169,11 @@ def trace_channels(model: nn.Module, example_inputs: tuple[Any, ...], prefix: st
         gm = fx_graph(model, example_inputs)
     except Exception as err:  # fx raises many types for untraceable code (control flow on values, ...)
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        return TraceResult(PruningUnits(weights, ()), {}, [Blocked(f"torch.fx cannot trace the model ({first})", "model", "")],
+        user = [f for f in traceback.extract_tb(err.__traceback__)
+                if "/torch/" not in f.filename and "/sciprune/core/" not in f.filename]
+        where = f'"{user[-1].filename}", line {user[-1].lineno}, in {user[-1].name}: {user[-1].line}' if user else ""
+        return TraceResult(PruningUnits(weights, ()), {},
+                           [Blocked(f"torch.fx cannot trace the model ({first})", "control flow" if where else "", where)],
                            {}, {}, {}, [], error=first)
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
