@@ -415,3 +415,16 @@ def test_an_einsum_keeping_two_traced_axes_is_refused():
     net = Traced(_Outer(), torch.randn(3, 2))
     assert [g for g in units_of(net).groups if g.prunable] == []
     assert "einsum keeping two traced feature axes" in str(explain(net, ()))
+
+
+def test_a_unit_with_an_unknown_constant_is_not_removed_when_only_its_inputs_are_zero():
+    model, xs = zoo.build("bn_mlp")  # l2 -> sigmoid -> dropout -> l3: the constant sigmoid(0) is not proved foldable
+    net = Traced(model, xs)
+    g = next(g for g in units_of(net).groups if g.name == "l2")
+    assert g.activation == "opaque" and all(s.fold_into is None for s in g.outgoing)
+    with torch.no_grad():
+        model.l2.weight[0] = 0.0
+        model.l2.bias[0] = 0.0  # unit 0 now emits sigmoid(0) = 0.5, still read by l3
+    small, keep = compact_with_indices(net)
+    assert keep["l2"].shape[1] == 7  # kept: removing it would drop 0.5 * W3[:, 0]
+    assert close(outputs(small, xs), outputs(net, xs))
