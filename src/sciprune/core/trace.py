@@ -212,7 +212,11 @@ def _assemble(an: Walk, weights: tuple[WeightUnit, ...], gm: fx.GraphModule) -> 
     units: dict[Any, _Unit] = {}
 
     def unit(key: Any) -> _Unit:
-        return units.setdefault(an.find(key), _Unit())
+        root = an.find(key)
+        u = units.get(root)
+        if u is None:
+            u = units[root] = _Unit()
+        return u
 
     for (param, axis, p) in an.roles:
         unit(("p", param, axis, p)).pos.setdefault((param, axis), []).append(p)

@@ -111,7 +111,8 @@ def _op_name(node: fx.Node) -> str:
 class Walk:
     def __init__(self, model: nn.Module, gm: fx.GraphModule, prefix: str, batch: int) -> None:
         self.model, self.gm, self.prefix, self.batch = model, gm, prefix, batch
-        self.parent: dict[Any, Any] = {}
+        self.ids: dict[Any, int] = {}   # union-find element -> index into parent
+        self.parent: list[int] = []
         self.n_slots = 0
         self.roles: dict[tuple[str, int, int], tuple[str, str | None]] = {}   # param position -> (role, fold_into)
         self.buffers: list[tuple[str, int, int, int]] = []                    # (buffer, axis, pos, slot)
@@ -127,13 +128,19 @@ class Walk:
         self.env: dict[str, Any] = {}
 
     # --- union-find -------------------------------------------------------------------------------
-    def find(self, x: Any) -> Any:
-        self.parent.setdefault(x, x)
+    def find(self, key: Any) -> int:
+        """The root index of element ``key`` (a channel ``("s", n)`` or a position ``("p", param, axis, i)``)."""
+        x = self.ids.get(key)
+        if x is None:
+            x = self.ids[key] = len(self.parent)
+            self.parent.append(x)
+            return x
+        parent = self.parent
         root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:
-            self.parent[x], x = root, self.parent[x]
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
         return root
 
     def union(self, a: Any, b: Any) -> None:
