@@ -114,7 +114,8 @@ class Walk:
         self.ids: dict[Any, int] = {}   # union-find element -> index into parent
         self.parent: list[int] = []
         self.n_slots = 0
-        self.roles: dict[tuple[str, int, int], tuple[str, str | None]] = {}   # param position -> (role, fold_into)
+        self.roles: dict[tuple[str, int], tuple[str, str | None]] = {}   # (param, axis) -> (role, fold_into)
+        self.positions: dict[tuple[str, int, int], None] = {}             # every (param, axis, index) met
         self.buffers: list[tuple[str, int, int, int]] = []                    # (buffer, axis, pos, slot)
         self.blocks: list[tuple[int, Blocked]] = []                           # (slot, why)
         self.unowned: list[Blocked] = []
@@ -186,26 +187,30 @@ class Walk:
         self.calls += 1
         self.order.setdefault(module, len(self.order))
         bias = self.param(module, "bias") if getattr(m, "bias", None) is not None else None
+        self.roles[(self.param(module, "weight"), row_axis)] = ("in", None)
+        if bias is not None:
+            self.roles[(bias, 0)] = ("att", None)
         slots: list[int | None] = []
         for o in range(n):
             s = self.new_slot()
             slots.append(s)
             self.union(("s", s), ("p", self.param(module, "weight"), row_axis, o))
-            self.roles[(self.param(module, "weight"), row_axis, o)] = ("in", None)
+            self.positions[(self.param(module, "weight"), row_axis, o)] = None
             if bias is not None:
                 self.union(("s", s), ("p", bias, 0, o))
-                self.roles[(bias, 0, o)] = ("att", None)
+                self.positions[(bias, 0, o)] = None
             self.producers[s] = self.calls
             self.producer_bias[s] = bias
         return Chan(axis, slots, [0.0] * n, [("identity", self.calls)] * n)
 
     def consume(self, chan: Chan, module: str, col_axis: int, node: fx.Node, reader: str, fold: str | None) -> None:
         w = self.param(module, "weight")
+        self.roles[(w, col_axis)] = ("out", fold)
         for p, s in enumerate(chan.slots):
             if s is None:
                 continue
             self.union(("s", s), ("p", w, col_axis, p))
-            self.roles[(w, col_axis, p)] = ("out", fold)
+            self.positions[(w, col_axis, p)] = None
             self.reads.append((s, reader, chan.axis, p, chan.dead[p], chan.chain[p], fold))
 
     def sink(self, chan: Chan, node: fx.Node, dead: Sequence[Dead] | None = None) -> None:
@@ -309,7 +314,8 @@ class Walk:
                     if getattr(m, local, None) is not None:
                         key = (self.param(name, local), 0, p)
                         self.union(("s", s), ("p", *key))
-                        self.roles[key] = ("att", None)
+                        self.positions[key] = None
+                        self.roles[key[:2]] = ("att", None)
                 for local in ("running_mean", "running_var"):
                     if isinstance(getattr(m, local, None), Tensor):
                         self.buffers.append((self.param(name, local), 0, p, s))
