@@ -26,7 +26,7 @@ from torch import Tensor
 
 from sciprune.core.idprune import interpolative_decomposition
 from sciprune.core.trace import Read
-from sciprune.core.traced import Traced, as_inputs
+from sciprune.core.traced import Traced, as_inputs, on_device_of
 from sciprune.errors import InputError
 
 
@@ -43,8 +43,13 @@ def _values(traced: Traced, inputs: tuple[Tensor, ...], names: set[str]) -> dict
                 seen[n.name] = out.detach()
             return out
 
-    with torch.no_grad():
-        Grab(gm).run(*inputs)
+    try:
+        with torch.no_grad():
+            Grab(gm).run(*inputs)
+    except Exception as err:  # a graph specialised to the example shapes (meta tracer), or wrong inputs
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise InputError(f"the traced graph of {type(traced.module).__name__} fails on the ID inputs ({first}); "
+                         "expected inputs shaped like the example inputs it was traced with") from None
     return seen
 
 
@@ -66,7 +71,7 @@ def id_prune_traced(traced: Traced, inputs: tuple[Tensor, ...] | Tensor, *,
         raise InputError(f"id_prune_traced needs a Traced model; got {type(traced).__name__} (wrap it: Traced(model, inputs))")
     if (ranks is None) == (eps is None):
         raise InputError(f"give exactly one of ranks and eps; got ranks={ranks!r}, eps={eps!r}")
-    xs = as_inputs(inputs)
+    xs = on_device_of(traced.module, as_inputs(inputs))
     groups = {g.name: g for g in traced.trace.units.groups if g.prunable}
     names = list(ranks) if ranks is not None else list(groups)
     for name in names:
@@ -87,7 +92,7 @@ def id_prune_traced(traced: Traced, inputs: tuple[Tensor, ...] | Tensor, *,
 
 
 @torch.no_grad()
-def _prune_group(traced: Traced, xs: tuple[Tensor, ...], name: str, rank: int | None, eps: float | None) -> Traced:
+def _prune_group(traced: Traced, xs: tuple[Any, ...], name: str, rank: int | None, eps: float | None) -> Traced:
     g = next(g for g in traced.trace.units.groups if g.name == name)
     reads = traced.trace.reads[name]
     A = _activations(_values(traced, xs, {r.node for r in reads}), reads)
