@@ -183,7 +183,7 @@ def read_result_array(path: str | Path, what: str) -> Any:
     try:
         value = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as err:
-        why = "an array of Python objects, which needs a pickle" if "allow_pickle" in str(err) else "unreadable .npy data"
+        why = "an array of Python objects, which needs a pickle" if "allow_pickle" in str(err) else "truncated or unreadable .npy data"
         raise _damaged(path, what, why, expected) from None
     except (OSError, EOFError, TypeError, MemoryError, SyntaxError):
         raise _damaged(path, what, "truncated or unreadable .npy data", expected) from None
@@ -216,7 +216,7 @@ def read_result_arrays(path: str | Path, what: str) -> dict[str, Any] | None:
     except InputError:
         raise
     except ValueError as err:
-        why = "an array of Python objects, which needs a pickle" if "allow_pickle" in str(err) else "unreadable .npy data"
+        why = "an array of Python objects, which needs a pickle" if "allow_pickle" in str(err) else "truncated or unreadable .npy data"
         raise _damaged(path, what, why, expected) from None
     except (zipfile.BadZipFile, OSError, EOFError, TypeError, MemoryError, SyntaxError, KeyError, NotImplementedError):
         raise _damaged(path, what, "a truncated or corrupt zip archive", expected) from None

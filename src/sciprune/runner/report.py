@@ -122,15 +122,22 @@ def _outputs(run_dir: Path) -> list[Path]:
     return [run_dir / "summary.json", run_dir / "report.html", *(sorted(plots.glob("*.png")) if plots.is_dir() else [])]
 
 
+def _top_files(run_dir: Path) -> list[Path]:
+    """The files directly in ``run_dir`` (where a study's report writes its derived tables), the lock's aside."""
+    return [p for p in run_dir.iterdir() if p.is_file() and not p.name.startswith(".sciprune.")]
+
+
 def write_study_report(study: Study, cfg: Any, rows: Rows, run_dir: Path, *, config_text: str) -> Path:
     """``summary.json``, ``plots/*.png`` and ``report.html`` of ``run_dir`` from ``rows``, all or nothing:
-    if making any of them fails, the files of the previous report are put back as they were."""
+    if making any of them fails, the files of the previous report are put back as they were, and files
+    the failed attempt created beside them (a study's derived tables) are removed."""
     saved = {p: p.read_bytes() for p in _outputs(run_dir) if p.is_file()}
+    existing = set(_top_files(run_dir))
     try:
         return _write(study, cfg, rows, run_dir, config_text=config_text)
     except BaseException:
-        for p in _outputs(run_dir):
-            if p not in saved:
+        for p in [*_outputs(run_dir), *_top_files(run_dir)]:
+            if p not in saved and p not in existing:
                 p.unlink(missing_ok=True)
         for p, data in saved.items():
             if not p.is_file() or p.read_bytes() != data:

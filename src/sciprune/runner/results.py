@@ -161,7 +161,7 @@ def legacy_reason(out: Path) -> str | None:
         rows = read_metrics(out, get_study(cfg.study), cfg)
     except InputError as err:
         return str(err)
-    return None if rows else "it has no metrics.csv with recorded rows"
+    return None if rows else "it has no recorded rows (metrics.csv missing or empty)"
 
 
 def saved_config(out: Path) -> Any:

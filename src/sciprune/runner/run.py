@@ -12,7 +12,7 @@ from sciprune.errors import InputError
 from sciprune.files import atomic_write_text
 from sciprune.runner.config import dump_config, validate
 from sciprune.runner.report import read_metrics, write_study_report
-from sciprune.runner.results import (CONFIG, MARKER, ResultsFolder, check_out, create, hold, holds_results, read_marker,
+from sciprune.runner.results import (CONFIG, MARKER, ResultsFolder, check_out, create, hold, holds_results, legacy_reason, read_marker,
                                      remove_recorded_temporaries, roll_back, saved_config)
 from sciprune.runner.study import get_study
 from sciprune.studies.base import RunContext, Rows, Study
@@ -106,6 +106,8 @@ def load_run(run_dir: str | Path) -> tuple[Any, list[dict[str, Any]]]:
     marker = read_marker(run_dir)
     if not (run_dir / CONFIG).is_file():
         raise InputError(f"{str(run_dir)!r} is not a results directory (no {CONFIG}); expected the --out of a sciprune run")
+    if marker is None and (why := legacy_reason(run_dir)) is not None:
+        raise InputError(f"{str(run_dir)!r} has no sciprune marker ({MARKER}) and is not an earlier sciprune run: {why}")
     cfg = validate(saved_config(run_dir))
     if marker is not None and marker.get("study") != cfg.study:
         raise InputError(f"results directory {str(run_dir)!r}: its marker names the {marker.get('study')!r} study, its "
