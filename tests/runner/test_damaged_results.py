@@ -93,3 +93,16 @@ def test_a_checkpoint_without_its_keys_names_the_file_and_the_key(tmp_path):
     assert saved["state"]["w"].tolist() == [1.0, 1.0] and saved.get("rows") is None
     with pytest.raises(InputError, match=r"run state '.*stage_001.pt' has no 'rows' entry \(it holds 'state'\); expected a checkpoint"):
         saved["rows"]
+
+
+@pytest.mark.parametrize("data", [b"1" * 5000, b"[" * 100_000, b'{"a": NaN', b"\xef\xbb\xbf{}"])
+def test_json_that_python_cannot_convert_is_one_line(tmp_path, data):
+    from sciprune.runner.results import read_marker
+
+    (tmp_path / "d.json").write_bytes(data)
+    with pytest.raises(InputError, match=r"'.*d.json' is damaged \(not (valid JSON|UTF-8)"):
+        read_result_json(tmp_path / "d.json", "data summary")
+    (tmp_path / ".sciprune").mkdir()
+    (tmp_path / ".sciprune" / "run.json").write_bytes(data)
+    with pytest.raises(InputError, match=r"has a damaged sciprune marker"):
+        read_marker(tmp_path)

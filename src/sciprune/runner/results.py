@@ -66,7 +66,7 @@ def read_marker(folder: Path, what: str = "results folder") -> dict[str, Any] | 
             if isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("study"), str):
                 return data
             why = "it does not hold sciprune's run identity"
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    except (OSError, ValueError, RecursionError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         why = f"it cannot be read ({type(err).__name__})"
     raise InputError(f"{what} {str(folder)!r} has a damaged sciprune marker {MARKER!r} ({why}); expected a JSON object "
                      f"with format {FORMAT!r}: the folder is damaged or not sciprune's, choose another --out")
@@ -188,7 +188,7 @@ def create(folder: ResultsFolder, study: str) -> None:
     except OSError as err:
         raise InputError(f"--out {str(folder.path)!r} cannot be created ({err.strerror or err}); choose another --out") from None
     folder.created = missing
-    if folder.state != "ours":
+    if folder.state != "ours" or (read_marker(folder.path) or {}).get("study") != study:
         atomic_write_json(folder.path / MARKER, {"format": FORMAT, "study": study, "run_id": uuid.uuid4().hex,
                                                  "sciprune": __version__, "adopted_legacy": folder.state == "legacy"})
 

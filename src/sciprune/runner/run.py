@@ -71,15 +71,18 @@ def run_config(
         _same_study(folder.path, cfg.study)
     # every check passed: only now is anything created (the marker first)
     create(folder, cfg.study)
+    held = False
     try:
         with hold(folder.path):
+            held = True
             _check_reuse(folder, text, resume)  # again, under the lock
             remove_recorded_temporaries(folder.path)
             atomic_write_text(folder.path / CONFIG, text)
             study.run(cfg, ctx)
-            _report(folder.path, cfg, ctx.read_rows())
+            _report(folder.path, cfg, read_metrics(folder.path, study, cfg))
     except InputError:
-        roll_back(folder)  # a fresh folder refused by its inputs is left as it was found
+        if held:  # never undo a folder another run holds
+            roll_back(folder)  # a fresh folder refused by its inputs is left as it was found
         raise
     return folder.path
 
