@@ -124,6 +124,14 @@ def note_missing(path: str | Path, what: str, why: str = "it is missing") -> Non
         notes.append(text)
 
 
+def _absent(path: Path, what: str) -> bool:
+    """Whether ``path`` is not there (then noted for the report: its statistics are missing)."""
+    if path.exists() or path.is_symlink():
+        return False
+    note_missing(path, what)
+    return True
+
+
 def _damaged(path: Path, what: str, why: str, expected: str) -> InputError:
     return InputError(f"{what} {str(path)!r} is damaged ({why}); expected {expected} written by sciprune: delete it "
                       "and make the report again (its statistics are then reported as missing), or re-run into a new --out")
@@ -142,8 +150,7 @@ def read_result_json(path: str | Path, what: str, *, kind: type = dict) -> Any:
     """A JSON value of type ``kind`` that sciprune wrote into a results folder; ``None`` (and a report note)
     when the file is missing; a damaged file is one :class:`InputError` line."""
     path = Path(path)
-    if not path.exists() and not path.is_symlink():
-        note_missing(path, what)
+    if _absent(path, what):
         return None
     expected = f"a JSON {'object' if kind is dict else kind.__name__}"
     try:
@@ -173,8 +180,7 @@ def read_result_array(path: str | Path, what: str) -> Any:
     import numpy as np
 
     path = Path(path)
-    if not path.exists() and not path.is_symlink():
-        note_missing(path, what)
+    if _absent(path, what):
         return None
     expected = "a numeric .npy array"
     data = _result_bytes(path, what, expected)
@@ -197,8 +203,7 @@ def read_result_arrays(path: str | Path, what: str) -> dict[str, Any] | None:
     import numpy as np
 
     path = Path(path)
-    if not path.exists() and not path.is_symlink():
-        note_missing(path, what)
+    if _absent(path, what):
         return None
     expected = "a .npz archive of numeric arrays"
     data = _result_bytes(path, what, expected)

@@ -303,8 +303,8 @@ for study, field, value, pattern in [
     ("flows", "densities.train.lr", '"1e-3"', QUOTED_NUM.format(f="densities.train.lr", v="1e-3")),
     ("flows", "analysis.hessian", "1", BOOL.format(f="analysis.hessian", v="1")),
     ("flows", "seed", "-5", SEED.format(f="seed", v="-5")),
-    ("flows", "analysis.ratios", "[5.0, -1]", r"field 'analysis.ratios' got \[5.0, -1\]: each analysis ratio is a prune ratio in \[0, 1\).*got 5.0"),
-    ("flows", "analysis.ratios", "[0.5, 1.0]", r"field 'analysis.ratios' got \[0.5, 1.0\]: .*in \[0, 1\).*got 1.0"),
+    ("flows", "analysis.ratios", "[5.0, -1]", r"field 'analysis.ratios' got \[5.0, -1\]: each analysis ratio \(a prune ratio: the nearest stage is analysed\) must be in \[0, 1\), got 5.0"),
+    ("flows", "analysis.ratios", "[0.5, 1.0]", r"field 'analysis.ratios' got \[0.5, 1.0\]: each analysis ratio .* must be in \[0, 1\), got 1.0"),
     ("flows", "nets", '"2"', QUOTED_INT.format(f="nets", v="2")),
     ("nif", "train.epochs", '"5"', QUOTED_INT.format(f="train.epochs", v="5")),
     ("nif", "train.lr", "'0.001'", QUOTED_NUM.format(f="train.lr", v="0.001")),
@@ -316,6 +316,13 @@ for study, field, value, pattern in [
     ("moth", "seed", "-1", SEED.format(f="seed", v="-1")),
 ]:
     case(f"{study}-strict-{field}={value}", pattern, *PRESET[study], "--set", f"{field}={value}", "--out", O)
+for flag, value, pattern in [("--workers", "0", r"--workers must be an integer in \[1, 1024\]; got 0"),
+                             ("--workers", "-3", r"--workers must be an integer in \[1, 1024\]; got -3"),
+                             ("--seed", "-1", r"--seed got -1: expected a seed, an integer in \[0, 2\*\*63\)"),
+                             ("--seed", "18446744073709551616", r"--seed got 18446744073709551616: expected a seed")]:
+    case(f"moth-simulate{flag}={value}", pattern, "moth", "simulate", "--samples", "10", flag, value, "--out", O)
+case("moth-analyze-nif-folder", r"holds a 'nif' run; expected a 'moth' run \(use sciprune report", "moth", "analyze",
+     F + "/results2/nif-good")
 case("flows-nothing-to-run", r"densities.names and classifiers.names are both empty: the run would train nothing", "flows",
      "--preset", "demo", "--set", "densities.names=[]", "--set", "classifiers.names=[]", "--out", O)
 for study in ("classify", "amr", "flows", "nif", "moth"):
@@ -326,7 +333,7 @@ for name, pattern in {
     "quotedint.yaml": QUOTED_INT.format(f="train.epochs", v="5"), "quotedfloat.yaml": QUOTED_NUM.format(f="train.lr", v="0.01"),
     "boolone.yaml": BOOL.format(f="paraview", v="1"), "boolyes.yaml": BOOL.format(f="uniform_baseline", v="'yes'"),
     "seedneg.yaml": SEED.format(f="seed", v="-1"), "seedhuge.yaml": SEED.format(f="seed", v="18446744073709551616"),
-    "flowsratios.yaml": r"'analysis.ratios' got \[5.0, -1\]: each analysis ratio is a prune ratio in \[0, 1\)",
+    "flowsratios.yaml": r"'analysis.ratios' got \[5.0, -1\]: each analysis ratio .* must be in \[0, 1\), got 5.0",
     "flowsnothing.yaml": r"both empty: the run would train nothing", "nifquoted.yaml": QUOTED_INT.format(f="model.shape.units", v="16"),
 }.items():
     case(f"run-{name}", pattern, "run", f"{F}/cfg/{name}", "--out", O)
@@ -396,7 +403,7 @@ for name, pattern in {
     "flows-timing-ragged": r"results table '.*timing.csv' is damaged \(a row's number of values differs from the header's\)",
     "flows-sparsity-negative": r"row 1 has sparsity=-1.0; expected a number in \[0, 1\]",
     "flows-seed-text": r"row 1 has seed='zero'; expected an integer",
-    "flows-ratios-config": r"'analysis.ratios' got \[5.0, -1\]: each analysis ratio is a prune ratio in \[0, 1\)",
+    "flows-ratios-config": r"'analysis.ratios' got \[5.0, -1\]: each analysis ratio .* must be in \[0, 1\), got 5.0",
     "flows-quoted-epochs": r"field 'densities.train.epochs' got '1': expected an integer, not text",
     "classify-heatmap-random": r"heatmap-weight.safetensors' .*(corrupt|neither a safetensors nor a torch file)",
     "classify-seed-text": r"row 1 has seed='abc'; expected an integer",

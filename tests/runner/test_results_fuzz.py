@@ -1,4 +1,5 @@
-"""Fuzzing the readers of a results folder's own files: whatever the bytes, one InputError line or a value.
+"""Fuzzing the readers of a results folder's own files: whatever the bytes, one InputError line or a value
+(``mutated`` is the byte-mutation strategy of ``tests/fuzz``).
 
 Inputs are mutations of files sciprune writes (so the fuzzing gets past the first header check) and
 raw bytes: the marker, JSON, ``.npy``, ``.npz``, CSV and ``metrics.csv`` against a study.
@@ -22,27 +23,10 @@ from sciprune.runner.config import load_preset, validate
 from sciprune.runner.report import read_metrics
 from sciprune.runner.results import read_marker
 from sciprune.runner.study import get_study
+from tests.fuzz.test_fuzz_readers import mutated
 
 FAST = settings(max_examples=int(os.environ.get("SCIPRUNE_FUZZ_EXAMPLES", "60")), deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
-
-
-@st.composite
-def mutated(draw: st.DrawFn, base: bytes) -> bytes:
-    """``base`` with a few bytes flipped, inserted or deleted, or its tail cut."""
-    data = bytearray(base)
-    for _ in range(draw(st.integers(1, 4))):
-        at = draw(st.integers(0, max(len(data) - 1, 0)))
-        kind = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
-        if kind == "flip" and data:
-            data[at] ^= 1 << draw(st.integers(0, 7))
-        elif kind == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
-        elif kind == "delete":
-            del data[at:at + draw(st.integers(1, 8))]
-        else:
-            del data[at:]
-    return bytes(data)
 
 
 def _npy() -> bytes:

@@ -118,9 +118,13 @@ def load_run(run_dir: str | Path) -> tuple[Any, list[dict[str, Any]]]:
     return cfg, read_metrics(run_dir, get_study(cfg.study), cfg)
 
 
-def make_report(run_dir: str | Path) -> Path:
-    """(Re)make ``summary.json``, ``plots/`` and ``report.html`` from the recorded rows alone."""
+def make_report(run_dir: str | Path, *, study: str | None = None) -> Path:
+    """(Re)make ``summary.json``, ``plots/`` and ``report.html`` from the recorded rows alone (of a ``study``
+    run, when given: ``sciprune moth analyze`` refuses another study's folder)."""
     cfg, rows = load_run(run_dir)
+    if study is not None and cfg.study != study:
+        raise InputError(f"results directory {str(run_dir)!r} holds a {cfg.study!r} run; expected a {study!r} run "
+                         f"(use sciprune report for any study's folder)")
     run_dir = Path(run_dir)
     if not rows:
         raise InputError(f"results directory {str(run_dir)!r} has no recorded rows (metrics.csv missing or empty); "

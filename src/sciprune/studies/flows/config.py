@@ -101,6 +101,13 @@ class ClassifierConfig(Section):
         return v
 
 
+def _in_unit_interval(v: list[float], what: str) -> list[float]:
+    bad = [s for s in v if not 0.0 <= s < 1.0]
+    if bad:
+        raise ValueError(f"each {what} must be in [0, 1), got {bad[0]}")
+    return v
+
+
 class PruneConfig(Section):
     methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
     sparsities: list[float] = Field(default_factory=lambda: list(geometric_linear()), min_length=1,
@@ -112,9 +119,7 @@ class PruneConfig(Section):
     @field_validator("sparsities")
     @classmethod
     def _range(cls, v: list[float]) -> list[float]:
-        bad = [s for s in v if not 0.0 <= s < 1.0]
-        if bad:
-            raise ValueError(f"each prune ratio must be in [0, 1), got {bad[0]}")
+        _in_unit_interval(v, "prune ratio")
         if any(b <= a for a, b in zip(v, v[1:])):
             raise ValueError("prune ratios must increase (the cascade prunes further at every stage)")
         return v
@@ -136,10 +141,7 @@ class AnalysisConfig(Section):
     @field_validator("ratios")
     @classmethod
     def _ratios(cls, v: list[float]) -> list[float]:
-        bad = [r for r in v if not 0.0 <= r < 1.0]
-        if bad:
-            raise ValueError(f"each analysis ratio is a prune ratio in [0, 1) (the nearest stage is analysed); got {bad[0]}")
-        return v
+        return _in_unit_interval(v, "analysis ratio (a prune ratio: the nearest stage is analysed)")
 
 
 class FlowsConfig(StudyConfig):
