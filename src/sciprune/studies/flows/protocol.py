@@ -36,7 +36,7 @@ from torch import nn
 from sciprune.core.cascade import CascadeSpec, dense_weights, network_stats, run_cascade, train_dense
 from sciprune.core.io import load_state
 from sciprune.core.seeding import derive_seed, torch_generator
-from sciprune.files import atomic_write_text
+from sciprune.files import atomic_write_text, read_result_json
 from sciprune.nn.mlp import MLP
 from sciprune.nn.odefield import ConcatField, ConcatSquashField
 from sciprune.nn.ode import CNF, NODEClassifier, Autonomous, Solver, SolverFailed, _ODEModel, ode_from_arch
@@ -202,7 +202,7 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
                             seed=derive(seed, task), checkpoint=folder / "dense.pt", resume=ctx.resume,
                             progress=ctx.progress)
         if trained and nfe_file.exists():
-            setattr(model, "train_nfe", tuple(json.loads(nfe_file.read_text())))
+            setattr(model, "train_nfe", tuple(read_result_json(nfe_file, "dense NFE record", kind=list)))
         else:
             atomic_write_text(nfe_file, json.dumps(list(getattr(model, "train_nfe", (None, None)))))
         model.eval()
@@ -222,7 +222,7 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
         mdir = folder / method
         marker = mdir / "failed.json"
         if ctx.resume and marker.exists():
-            rows.extend(json.loads(marker.read_text()))
+            rows.extend(read_result_json(marker, "failed-stage record", kind=list))
             continue
         def prune_fn(m: nn.Module, sparsity: float, g: torch.Generator, method: str = method) -> nn.Module:
             assert isinstance(m, _ODEModel)
