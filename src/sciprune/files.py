@@ -175,22 +175,33 @@ def _check_array(path: Path, what: str, name: str, value: Any, expected: str) ->
     return value
 
 
+def _magic_bytes(path: Path, what: str, expected: str, magic: bytes, not_it: str) -> bytes | None:
+    """The bytes of ``path`` if they start with ``magic``; ``None`` (noted) when it is missing."""
+    if _absent(path, what):
+        return None
+    data = _result_bytes(path, what, expected)
+    if not data.startswith(magic):
+        raise _damaged(path, what, not_it, expected)
+    return data
+
+
+def _npy_why(err: ValueError) -> str:
+    """What numpy's ``ValueError`` on reading ``.npy`` data means, in our words (never its advice)."""
+    return "an array of Python objects, which needs a pickle" if "allow_pickle" in str(err) else "truncated or unreadable .npy data"
+
+
 def read_result_array(path: str | Path, what: str) -> Any:
     """A numeric ``.npy`` array sciprune wrote (never a pickle); ``None`` (and a report note) when missing."""
     import numpy as np
 
-    path = Path(path)
-    if _absent(path, what):
+    path, expected = Path(path), "a numeric .npy array"
+    data = _magic_bytes(path, what, expected, b"\x93NUMPY", "not a .npy file")
+    if data is None:
         return None
-    expected = "a numeric .npy array"
-    data = _result_bytes(path, what, expected)
-    if not data.startswith(b"\x93NUMPY"):
-        raise _damaged(path, what, "not a .npy file", expected)
     try:
         value = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as err:
-        why = "an array of Python objects, which needs a pickle" if "allow_pickle" in str(err) else "truncated or unreadable .npy data"
-        raise _damaged(path, what, why, expected) from None
+        raise _damaged(path, what, _npy_why(err), expected) from None
     except Exception:  # numpy's header parser raises what its tokenizer meets: all of it is damage
         raise _damaged(path, what, "truncated or unreadable .npy data", expected) from None
     return _check_array(path, what, path.name, value, expected)
@@ -202,13 +213,10 @@ def read_result_arrays(path: str | Path, what: str) -> dict[str, Any] | None:
 
     import numpy as np
 
-    path = Path(path)
-    if _absent(path, what):
+    path, expected = Path(path), "a .npz archive of numeric arrays"
+    data = _magic_bytes(path, what, expected, b"PK", "not a zip archive")
+    if data is None:
         return None
-    expected = "a .npz archive of numeric arrays"
-    data = _result_bytes(path, what, expected)
-    if not data.startswith(b"PK"):
-        raise _damaged(path, what, "not a zip archive", expected)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = zf.namelist()
@@ -221,8 +229,7 @@ def read_result_arrays(path: str | Path, what: str) -> dict[str, Any] | None:
     except InputError:
         raise
     except ValueError as err:
-        why = "an array of Python objects, which needs a pickle" if "allow_pickle" in str(err) else "truncated or unreadable .npy data"
-        raise _damaged(path, what, why, expected) from None
+        raise _damaged(path, what, _npy_why(err), expected) from None
     except zipfile.BadZipFile:
         raise _damaged(path, what, "a truncated or corrupt zip archive", expected) from None
     except Exception:  # zlib, numpy's header parser, ...: whatever a damaged archive makes them raise

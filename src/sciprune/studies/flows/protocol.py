@@ -176,7 +176,7 @@ def net_folder(ctx_out: Path, task: Task, seed: int) -> Path:
 
 def _failure_row(err: Exception, sparsity: float, stage: int) -> dict[str, Any]:
     status = "diverged" if isinstance(err, Diverged) else "failed"
-    return {"stage": stage, "sparsity": sparsity, "status": status,
+    return {"stage": stage, "sparsity": sparsity, "params_nnz": None, "status": status,  # the contract's columns, empty
             "failed_nfe": getattr(err, "nfe", None), "error": str(err)}
 
 
