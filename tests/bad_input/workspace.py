@@ -6,6 +6,7 @@ import gzip
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -97,6 +98,15 @@ def build(w: Path) -> None:
         "amrbad.yaml": b"study: amr\nmax_it: 1\nnum_uniform_ref: 2\n",
         "amrmode.yaml": b"study: amr\nmode: adaptive\n",
         "nul.yaml": b"study: classify\x00\n",
+        "quotedint.yaml": b"study: classify\ntrain: {epochs: \"5\"}\n",
+        "quotedfloat.yaml": b"study: classify\ntrain: {lr: '0.01'}\n",
+        "boolone.yaml": b"study: amr\nparaview: 1\n",
+        "boolyes.yaml": b"study: amr\nuniform_baseline: 'yes'\n",
+        "seedneg.yaml": b"study: moth\nseed: -1\n",
+        "seedhuge.yaml": b"study: nif\nseed: 18446744073709551616\n",
+        "flowsratios.yaml": b"study: flows\nanalysis: {ratios: [5.0, -1]}\n",
+        "flowsnothing.yaml": b"study: flows\ndensities: {names: []}\nclassifiers: {names: []}\n",
+        "nifquoted.yaml": b"study: nif\nmodel: {shape: {units: '16'}}\n",
     }
     for name, data in texts.items():
         (cfg / name).write_bytes(data)
@@ -216,7 +226,7 @@ def build(w: Path) -> None:
 
     amr = load_preset("amr", "demo")
     amr_header = "method,role,seed,inr,sparsity,params_nnz,it,dofs,true_dofs,elements,rmse,max_error,seconds,examined,refined,max_level\n"
-    row = "pruning,run,0,corner,0.5,100,0,25,25,16,0.1,0.2,0.01,16,4,0\n"
+    row = f"{validate(amr).mode},run,0,corner,0.5,100,0,25,25,16,0.1,0.2,0.01,16,4,0\n"
     for name, mesh in (("amrtruncmesh", "MFEM NC mesh v1.0\n\ndimension\n2\n\nelements\n4\n-1 1 3 3 4 5\n"),
                        ("amrbadvertex", QUAD.format(ids="0 1 2 99", last="1 1"))):
         folder = _results(rs / name, amr, amr_header + row)
@@ -225,3 +235,143 @@ def build(w: Path) -> None:
     folder = _results(rs / "amrshortgf", amr, amr_header + row)
     (folder / "it_0.mesh").write_text(QUAD.format(ids="0 1 3 2", last="1 1"))
     (folder / "it_0.gf").write_text("FiniteElementSpace\nFiniteElementCollection: H1_2D_P1\nVDim: 1\nOrdering: 0\n\n0\n0\n")
+    build_round2(w)
+
+
+# -- round 2: ownership, damaged results of every study ----------------------------------------------
+
+DATA = Path(__file__).parent / "data"
+
+
+def _marked(folder: Path, study: str, config: str, metrics: str | bytes | None) -> Path:
+    """A results folder as sciprune marks it: ``.sciprune/run.json`` first, then config and metrics."""
+    (folder / ".sciprune" / "pending").mkdir(parents=True)
+    (folder / ".sciprune" / "run.json").write_text(json.dumps(
+        {"format": "sciprune results folder", "study": study, "run_id": "0" * 32, "sciprune": "0.1.0"}))
+    (folder / "config.yaml").write_text(config)
+    if metrics is not None:
+        (folder / "metrics.csv").write_bytes(metrics.encode() if isinstance(metrics, str) else metrics)
+    return folder
+
+
+def _saved(name: str) -> tuple[str, str]:
+    """The config and metrics.csv of a real (tiny) run of study ``name``, kept under ``data/``."""
+    return (DATA / f"{name}.config.yaml").read_text(), (DATA / f"{name}.metrics.csv").read_text()
+
+
+def _swap_row_value(metrics: str, row: int, column: str, value: str) -> str:
+    lines = metrics.splitlines()
+    cols = lines[0].split(",")
+    cells = lines[row].split(",")
+    cells[cols.index(column)] = value
+    lines[row] = ",".join(cells)
+    return "\n".join(lines) + "\n"
+
+
+def build_round2(w: Path) -> None:
+    """Folders for the second round: a user's docker-compose folder, a user's temporaries, and damaged
+    results folders of every study (marked, so only the damage is refused)."""
+    compose = w / "compose"
+    compose.mkdir()
+    (compose / "config.yaml").write_text("services:\n  web:\n    image: nginx\n    ports: ['80:80']\n")
+    (w / "usertmp").mkdir()
+    (w / "usertmp" / ".data.csv.ab12cd34.tmp").write_text("the user's half-saved spreadsheet\n")
+    (w / "moth.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(40))  # an HDF5 signature and nothing else
+    (w / "text.npz").write_text("study notes, not an array archive\n")
+    rng = np.random.default_rng(7)
+    noise = rng.integers(0, 256, 512, dtype=np.uint8).tobytes()
+    rs = w / "results2"
+    rs.mkdir()
+
+    # moth
+    config, metrics = _saved("moth")
+    info = json.dumps({"file": "data.h5", "rows": 300, "dropped_nan": 0, "failed_integrations": 0,
+                       "train": 192, "val": 48, "test": 60})
+    for name, data in {"garbage": b"{not json", "list": b"[1, 2]", "binary": noise, "nan": b'{"rows": NaN'}.items():
+        (_marked(rs / f"moth-datajson-{name}", "moth", config, metrics) / "data.json").write_bytes(data)
+    for name, state in {"nokeys": {"members": [0, 1]}, "stagefloat": {"stage": [0.5, 1.5], "state": {}},
+                        "flatweights": {"stage": [1, 2], "state": {"layers.0.weight": torch.ones(3)}}}.items():
+        folder = _marked(rs / f"moth-optimum-{name}", "moth", config, metrics)
+        (folder / "data.json").write_text(info)
+        (folder / "checkpoints" / "shard_000").mkdir(parents=True)
+        torch.save(state, folder / "checkpoints" / "shard_000" / "optimum.pt")
+    folder = _marked(rs / "moth-optimum-random", "moth", config, metrics)
+    (folder / "data.json").write_text(info)
+    (folder / "checkpoints" / "shard_000").mkdir(parents=True)
+    (folder / "checkpoints" / "shard_000" / "optimum.pt").write_bytes(noise)
+    _marked(rs / "moth-foreign-method", "moth", config, _swap_row_value(metrics, 3, "method", "weight"))
+    _marked(rs / "moth-member-text", "moth", config, _swap_row_value(metrics, 2, "member", "first"))
+    _marked(rs / "moth-nif-metrics", "moth", config, _saved("nif")[1])
+
+    # nif
+    config, metrics = _saved("nif")
+    meta = json.dumps({"grid": [10, 200], "columns": ["t", "x", "u"]})
+    for name, data in {"garbage": b"\x00\x01 not json", "grid": b'{"grid": [-1, "a"]}', "list": b"[]"}.items():
+        folder = _marked(rs / f"nif-meta-{name}", "nif", config, metrics)
+        (folder / "fields").mkdir()
+        (folder / "fields" / "meta.json").write_bytes(data)
+    fields: dict[str, Any] = {
+        "object": lambda p: np.save(p, np.array([{"a": 1}, None], dtype=object), allow_pickle=True),
+        "torchzip": lambda p: torch.save({"u": torch.zeros(2000, 1)}, p),
+        "shape": lambda p: np.save(p, np.zeros(7)),
+        "text": lambda p: p.write_text("0.1 0.2 0.3\n"),
+        "strings": lambda p: np.save(p, np.array(["a", "b"])),
+        "truncated": lambda p: (np.save(p, np.zeros((2000, 1))), p.write_bytes(p.read_bytes()[:300])),
+    }
+    for name, write in fields.items():
+        folder = _marked(rs / f"nif-field-{name}", "nif", config, metrics)
+        (folder / "fields").mkdir()
+        (folder / "fields" / "meta.json").write_text(meta)
+        write(folder / "fields" / "truth.npy")
+    lines = metrics.splitlines()
+    width = len(lines[0].split(","))
+    classify_row = ",".join(["weight", "oneshot", "0", "1", "0.5", "90.0"] + ["1"] * (width - 6))
+    _marked(rs / "nif-classify-row", "nif", config, metrics + classify_row + "\n")
+    _marked(rs / "nif-classify-metrics", "nif", config,
+            "method,variant,seed,stage,sparsity,params_nnz,accuracy,loss\ndense,dense,0,-1,0.0,100,90.0,0.3\n")
+    _marked(rs / "nif-good", "nif", config, metrics)
+    folder = _marked(rs / "nif-timing-binary", "nif", config, metrics)
+    (folder / "timing.csv").write_bytes(noise)
+
+    # flows
+    config, metrics = _saved("flows")
+    npz: dict[str, Any] = {
+        "random": lambda p: p.write_bytes(noise),
+        "torchzip": lambda p: torch.save({"lim": torch.ones(1)}, p),
+        "object": lambda p: np.savez(p, lim=np.array(1.0), thresholds=np.array([{"x": 1}], dtype=object)),
+        "nokeys": lambda p: np.savez(p, lim=np.array(3.0)),
+        "json": lambda p: p.write_text('{"lim": 3}'),
+        "shape": lambda p: np.savez(p, lim=np.array(3.0), thresholds=np.zeros(10), x_test=np.zeros((4, 2)), y_test=np.zeros(4),
+                                    **{"dense|0.0|hessian": np.zeros(5)}),
+        "truncated": lambda p: (np.savez(p, lim=np.array(3.0), thresholds=np.zeros(10)), p.write_bytes(p.read_bytes()[:-40])),
+    }
+    for name, write in npz.items():
+        folder = _marked(rs / f"flows-analysis-{name}", "flows", config, metrics)
+        (folder / "analysis").mkdir()
+        write(folder / "analysis" / "density-gaussians.npz")
+    folder = _marked(rs / "flows-timing-ragged", "flows", config, metrics)
+    (folder / "timing.csv").write_text("task,seconds\nmoons,1.0,extra\n")
+    _marked(rs / "flows-sparsity-negative", "flows", config, _swap_row_value(metrics, 1, "sparsity", "-1.0"))
+    _marked(rs / "flows-seed-text", "flows", config, _swap_row_value(metrics, 1, "seed", "zero"))
+    _marked(rs / "flows-ratios-config", "flows", config.replace("ratios:\n  - 0.5", "ratios:\n  - 5.0\n  - -1"), metrics)
+    _marked(rs / "flows-quoted-epochs", "flows", config.replace("epochs: 1", "epochs: '1'", 1), metrics)
+
+    # classify and amr
+    classify = dump_config(validate({**load_preset("classify", "demo"), "repeats": 1}))
+    header = "method,variant,seed,stage,sparsity,params_nnz,accuracy,loss\n"
+    folder = _marked(rs / "classify-heatmap-random", "classify", classify, header + "dense,dense,0,-1,0.0,100,90.0,0.3\n")
+    (folder / "checkpoints").mkdir()
+    (folder / "checkpoints" / "heatmap-weight.safetensors").write_bytes(noise)
+    _marked(rs / "classify-seed-text", "classify", classify, header + "dense,dense,abc,-1,0.0,100,90.0,0.3\n")
+    _marked(rs / "classify-amr-row", "classify", classify, header + "bulk,run,0,-1,0.0,100,90.0,0.3\n")
+    _marked(rs / "classify-bool-config", "classify", classify.replace("repeats: 1", "repeats: '1'"),
+            header + "dense,dense,0,-1,0.0,100,90.0,0.3\n")
+    amr = dump_config(validate(load_preset("amr", "demo")))
+    amr_header = "method,role,seed,inr,sparsity,params_nnz,it,dofs,true_dofs,elements,rmse,max_error,seconds,examined,refined,max_level\n"
+    _marked(rs / "amr-rmse-text", "amr", amr, amr_header + "bulk,run,0,corner,0.5,100,0,25,25,16,small,0.2,0.01,16,4,0\n")
+    _marked(rs / "amr-it-float", "amr", amr, amr_header + "bulk,run,0,corner,0.5,100,0.5,25,25,16,0.1,0.2,0.01,16,4,0\n")
+    _marked(rs / "amr-marker-moth", "moth", amr, amr_header + "bulk,run,0,corner,0.5,100,0,25,25,16,0.1,0.2,0.01,16,4,0\n")
+    bad = _marked(rs / "badmarker", "classify", classify, header + "dense,dense,0,-1,0.0,100,90.0,0.3\n")
+    (bad / ".sciprune" / "run.json").write_bytes(b"\xff\xfe garbage")
+    other = _marked(rs / "othermarker", "classify", classify, header + "dense,dense,0,-1,0.0,100,90.0,0.3\n")
+    (other / ".sciprune" / "run.json").write_text('{"format": "docker", "study": 3}')

@@ -30,13 +30,17 @@ def test_killed_amr_run_resumes_to_the_same_metrics(capsys, monkeypatch, tmp_pat
         cli(capsys, monkeypatch, *ARGS, "--out", str(out))
     monkeypatch.setattr(driver, "run_uniform_baseline", real)
     assert (out / "it_0.mesh").exists() and not (out / "metrics.csv").exists()
-    stray = out / ".parameters.json.k1ll3d_x.tmp"  # a write the kill interrupted
+    from sciprune.core.atomic import _create_temporary
+
+    stray = _create_temporary(out, "parameters.json")[0]  # a write the kill interrupted (journaled)
     stray.write_text("{half")
+    users = out / ".parameters.json.abcd1234.tmp"  # the user's, of the same shape: never removed
+    users.write_text("mine")
     code, _, err = cli(capsys, monkeypatch, *ARGS, "--out", str(out))
     assert code == 2 and "already holds a run; pass --resume" in err  # partial results: only --resume continues
     code, _, err = cli(capsys, monkeypatch, *ARGS, "--out", str(out), "--resume")
     assert code == 0, err
-    assert not stray.exists()
+    assert not stray.exists() and users.read_text() == "mine"
     assert (out / "metrics.csv").read_bytes() == (full / "metrics.csv").read_bytes()
 
     # resuming a finished run reuses it: nothing is recomputed, metrics.csv stays identical

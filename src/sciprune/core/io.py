@@ -191,9 +191,22 @@ def save_state(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write_with(path, lambda tmp: torch.save(state, tmp))
 
 
+class RunState(dict[str, Any]):
+    """Run state read back: a missing entry is one :class:`InputError` line naming the file (a damaged
+    checkpoint), not a ``KeyError``."""
+
+    def __init__(self, path: str | Path, data: dict[str, Any]) -> None:
+        super().__init__(data)
+        self.path = str(path)
+
+    def __missing__(self, key: str) -> Any:
+        raise InputError(f"run state {self.path!r} has no {key!r} entry (it holds {', '.join(map(repr, list(self)[:6])) or 'nothing'}); "
+                         "expected a checkpoint written by sciprune: the results folder is damaged, re-run into a new --out")
+
+
 def load_state(path: str | Path) -> dict[str, Any]:
     """Read run state written by :func:`save_state` (``weights_only``: no code runs)."""
     obj = torch_load(path)
     if not isinstance(obj, dict):
         raise InputError(f"run state {str(path)!r} holds a {type(obj).__name__}; expected a dict")
-    return obj
+    return RunState(path, obj)

@@ -257,8 +257,9 @@ class StudyCLI:
         def report(run_dir: str) -> None:
             from sciprune.runner.run import make_report
 
-            typer.echo(f"report: {make_report(run_dir)}")
+            typer.echo(f"report: {make_report(run_dir, study=study)}")
 
+        study = self.study.name
         # set as an object: with postponed annotations a string here could not see ``self``
         report.__annotations__["run_dir"] = Annotated[str, typer.Argument(help=f"A results directory of `sciprune {self.study.name}`.")]
         report.__doc__ = "Re-make summary.json, the plots and report.html from the recorded rows (no re-run)."

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sciprune.errors import InputError
 from sciprune.runner.config import dump_config, load_preset
-from sciprune.runner.results import LOCK, PID
+from sciprune.runner.results import LOCK, MARKER, PID
 from sciprune.validate import output_dir
 from sciprune.files import atomic_write_text
 from sciprune.htmlreport import page, section
@@ -21,7 +21,7 @@ def _check_demo_out(raw: str | Path) -> Path:
     if out.is_dir():
         ours = {*available_studies(), "report.html", LOCK, PID}
         others = sorted(p.name for p in out.iterdir() if p.name not in ours)
-        if (out / "report.html").exists() and not any((out / s / "config.yaml").is_file() for s in available_studies()):
+        if (out / "report.html").exists() and not any((out / s / MARKER).is_file() for s in available_studies()):
             others.append("report.html")
         if others:
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")

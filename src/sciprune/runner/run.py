@@ -12,10 +12,12 @@ from sciprune.errors import InputError
 from sciprune.files import atomic_write_text
 from sciprune.runner.config import dump_config, validate
 from sciprune.runner.report import read_metrics, write_study_report
-from sciprune.runner.results import CONFIG, check_out, hold, holds_results, remove_stray_temporaries
+from sciprune.runner.results import (CONFIG, MARKER, ResultsFolder, check_out, create, hold, holds_results, legacy_reason, read_marker,
+                                     remove_recorded_temporaries, roll_back, saved_config)
 from sciprune.runner.study import get_study
 from sciprune.studies.base import RunContext, Rows, Study
-from sciprune.validate import input_dir, load_yaml, read_text, scheduler_address
+from sciprune.validate import input_dir, scheduler_address
+from sciprune.validate import workers as validate_workers
 
 
 def _device(name: str) -> torch.device:
@@ -28,29 +30,14 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _workers(workers: int) -> int:
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024:
-        raise InputError(f"--workers must be an integer in [1, 1024]; got {workers!r}")
-    return workers
-
-
-def _saved_config(out: Path) -> Any:
-    """The config saved in results folder ``out`` (a corrupt one is one clear line)."""
-    saved = out / CONFIG
-    data = load_yaml(read_text(saved, "saved config"), f"saved config {str(saved)!r}")
-    if not isinstance(data, dict):
-        raise InputError(f"saved config {str(saved)!r} holds a {type(data).__name__}; expected a mapping of fields "
-                         "(the folder is damaged: choose another --out)")
-    return data
-
-
-def _check_reuse(out: Path, text: str, resume: bool) -> None:
+def _check_reuse(folder: ResultsFolder, text: str, resume: bool) -> None:
     """Refuse to reuse a folder with computed results, unless resuming with the identical config."""
-    if not (out / CONFIG).exists() or not holds_results(out):
+    out = folder.path
+    if folder.fresh or not holds_results(out):
         return
     if not resume:
         raise InputError(f"results directory {str(out)!r} already holds a run; pass --resume to continue it or choose another --out")
-    if _saved_config(out) != yaml.safe_load(text):
+    if saved_config(out) != yaml.safe_load(text):
         raise InputError(f"--resume: the config differs from the one saved in {str(out / CONFIG)!r}; "
                          "resume with the same config or use another --out")
 
@@ -73,24 +60,38 @@ def run_config(
     """
     cfg = validate(config)
     study = get_study(cfg.study)
-    out = check_out(out)
+    folder = check_out(out)
     if study.check is not None:
         study.check(cfg)  # the inputs the config names, before anything is written
-    ctx = RunContext(out=out, resume=resume, quiet=quiet, device=_device(device), workers=_workers(workers),
+    ctx = RunContext(out=folder.path, resume=resume, quiet=quiet, device=_device(device), workers=validate_workers(workers),
                      scheduler=_scheduler(study, scheduler))
     text = dump_config(cfg)
-    _check_reuse(out, text, resume)
+    _check_reuse(folder, text, resume)
+    if folder.state == "ours" and holds_results(folder.path):
+        _same_study(folder.path, cfg.study)
+    # every check passed: only now is anything created (the marker first)
+    create(folder, cfg.study)
+    held = False
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"--out {str(out)!r} cannot be created ({err.strerror or err}); choose another --out") from None
-    with hold(out):
-        _check_reuse(out, text, resume)  # again, under the lock
-        remove_stray_temporaries(out)
-        atomic_write_text(out / CONFIG, text)
-        study.run(cfg, ctx)
-        _report(out, cfg, ctx.read_rows())
-    return out
+        with hold(folder.path):
+            held = True
+            _check_reuse(folder, text, resume)  # again, under the lock
+            remove_recorded_temporaries(folder.path)
+            atomic_write_text(folder.path / CONFIG, text)
+            study.run(cfg, ctx)
+            _report(folder.path, cfg, read_metrics(folder.path, study, cfg))
+    except InputError:
+        if held:  # never undo a folder another run holds
+            roll_back(folder)  # a fresh folder refused by its inputs is left as it was found
+        raise
+    return folder.path
+
+
+def _same_study(out: Path, study: str) -> None:
+    marker = read_marker(out) or {}
+    if marker.get("study") != study:
+        raise InputError(f"results directory {str(out)!r} holds a {marker.get('study')!r} run (its {MARKER}); "
+                         f"got a {study!r} config: choose another --out")
 
 
 def _scheduler(study: Study, scheduler: str | None) -> str | None:
@@ -105,15 +106,25 @@ def _scheduler(study: Study, scheduler: str | None) -> str | None:
 def load_run(run_dir: str | Path) -> tuple[Any, list[dict[str, Any]]]:
     """The validated config and the metric rows of a results directory."""
     run_dir = input_dir(run_dir, "results directory", "the --out folder of a sciprune run")
-    if not (run_dir / CONFIG).exists():
+    marker = read_marker(run_dir)
+    if not (run_dir / CONFIG).is_file():
         raise InputError(f"{str(run_dir)!r} is not a results directory (no {CONFIG}); expected the --out of a sciprune run")
-    cfg = validate(_saved_config(run_dir))
-    return cfg, read_metrics(run_dir)
+    if marker is None and (why := legacy_reason(run_dir)) is not None:
+        raise InputError(f"{str(run_dir)!r} has no sciprune marker ({MARKER}) and is not an earlier sciprune run: {why}")
+    cfg = validate(saved_config(run_dir))
+    if marker is not None and marker.get("study") != cfg.study:
+        raise InputError(f"results directory {str(run_dir)!r}: its marker names the {marker.get('study')!r} study, its "
+                         f"{CONFIG} the {cfg.study!r} study; expected one run (the folder is damaged)")
+    return cfg, read_metrics(run_dir, get_study(cfg.study), cfg)
 
 
-def make_report(run_dir: str | Path) -> Path:
-    """(Re)make ``summary.json``, ``plots/`` and ``report.html`` from the recorded rows alone."""
+def make_report(run_dir: str | Path, *, study: str | None = None) -> Path:
+    """(Re)make ``summary.json``, ``plots/`` and ``report.html`` from the recorded rows alone (of a ``study``
+    run, when given: ``sciprune moth analyze`` refuses another study's folder)."""
     cfg, rows = load_run(run_dir)
+    if study is not None and cfg.study != study:
+        raise InputError(f"results directory {str(run_dir)!r} holds a {cfg.study!r} run; expected a {study!r} run "
+                         f"(use sciprune report for any study's folder)")
     run_dir = Path(run_dir)
     if not rows:
         raise InputError(f"results directory {str(run_dir)!r} has no recorded rows (metrics.csv missing or empty); "

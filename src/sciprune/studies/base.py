@@ -112,6 +112,11 @@ class Study:
             :class:`~sciprune.errors.InputError`. Use :mod:`sciprune.validate`.
         scheduler: whether the study can run its shards on a dask scheduler (``--scheduler``);
             ``False`` makes the runner refuse the flag instead of ignoring it.
+        columns: the study's own ``metrics.csv`` columns and the kind of each value (``"text"``,
+            ``"int"``, ``"number"``, ``"fraction"``; numbers may be empty), beyond ``method, seed,
+            sparsity, params_nnz``: a report or resume refuses a file whose rows lack them.
+        methods: optional ``methods(cfg)``: the method names the rows of a run of ``cfg`` carry (a row
+            of another study or config is refused).
     """
 
     name: str
@@ -124,3 +129,5 @@ class Study:
     commands: Callable[[Any], None] | None = None
     check: Callable[[Any], None] | None = None
     scheduler: bool = True
+    columns: Mapping[str, str] = field(default_factory=dict)
+    methods: Callable[[Any], Iterable[str]] | None = None

@@ -9,8 +9,9 @@ received, what is expected and, where there is one, what to do. The checks:
 * **text** (:func:`read_text`): bounded size, UTF-8 (the offending byte offset is named);
 * **YAML** (:func:`load_yaml`): duplicate keys refused, aliases bounded (a "billion laughs" document
   expands to at most :data:`MAX_YAML_VALUES` values), size bounded, ``1e-3`` read as a number;
-* **strict config types** (:func:`strict_types`, :func:`finite_floats`): no ``true`` for a number, no
-  ``1e29`` for an integer, no ``inf`` / ``nan`` where a finite number is expected, no empty text (a
+* **strict config types** (:func:`strict_types`, :func:`finite_floats`, :func:`seed`, :func:`workers`):
+  no ``true`` for a number, no ``1e29`` for an integer, no quoted ``"5"`` for a number, no ``1`` for a
+  true/false value, seeds in ``[0, 2**63)``, workers in ``[1, 1024]``, no ``inf`` / ``nan`` where a finite number is expected, no empty text (a
   field opts out with ``json_schema_extra={"allow_inf": True}`` / ``{"allow_empty": True}``);
 * **sizes** (:func:`memory`): an allocation estimated beyond the machine's memory is refused with the
   estimate named;
@@ -31,11 +32,11 @@ from sciprune.validate.foreign import reading, safetensors_header
 from sciprune.validate.memory import format_bytes, memory, physical_memory
 from sciprune.validate.names import closest
 from sciprune.validate.paths import SYSTEM_DIRS, input_dir, input_file, output_dir
-from sciprune.validate.strict import finite_floats, strict_types
+from sciprune.validate.strict import SEED_LIMIT, finite_floats, seed, strict_types, workers
 from sciprune.validate.text import MAX_TEXT_BYTES, MAX_YAML_VALUES, load_yaml, parse_yaml_value, read_text
 
 __all__ = [
-    "MAX_TEXT_BYTES", "MAX_YAML_VALUES", "SYSTEM_DIRS", "closest", "finite_floats", "format_bytes", "input_dir",
+    "MAX_TEXT_BYTES", "MAX_YAML_VALUES", "SEED_LIMIT", "SYSTEM_DIRS", "closest", "finite_floats", "format_bytes", "input_dir",
     "input_file", "load_yaml", "memory", "output_dir", "parse_yaml_value", "physical_memory", "read_text", "reading",
-    "safetensors_header", "scheduler_address", "strict_types",
+    "safetensors_header", "scheduler_address", "seed", "strict_types", "workers",
 ]

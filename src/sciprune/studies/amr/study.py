@@ -232,4 +232,6 @@ STUDY = Study(
     describe=describe,
     scheduler=False,  # the element pass runs in threads (--workers); there is no dask path
     check=check_inputs,
+    columns={"role": "text", "it": "int", "dofs": "number", "rmse": "number"},
+    methods=lambda cfg: [cfg.mode, "uniform"],
 )

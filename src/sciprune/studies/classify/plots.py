@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sciprune.core.io import load_model  # noqa: E402
+from sciprune.errors import InputError  # noqa: E402
 from sciprune.nn.mlp import MLP  # noqa: E402
 from sciprune.files import atomic_write_with  # noqa: E402
 
@@ -86,7 +87,9 @@ def plot_heatmaps(run_dir: Path, methods: list[str], path: Path, *, sparsity: fl
         ckpt = run_dir / "checkpoints" / f"heatmap-{method}.safetensors"
         if ckpt.exists():
             net = load_model(ckpt)
-            assert isinstance(net, MLP)
+            if not isinstance(net, MLP):
+                raise InputError(f"heat-map checkpoint {str(ckpt)!r} holds a {type(net).__name__}; expected the MLP sciprune "
+                                 "saved there: delete it and make the report again, or re-run into a new --out")
             nets.append((method, net))
     if not nets:
         return None

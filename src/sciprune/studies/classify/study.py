@@ -69,4 +69,6 @@ def check(cfg: ClassifyConfig) -> None:
 
 
 STUDY = Study(name="classify", title="Classification: weight vs unit vs ID pruning", config=ClassifyConfig,
-              run=run, summarize=summarize, plot=plot, describe=describe, check=check)
+              run=run, summarize=summarize, plot=plot, describe=describe, check=check,
+              columns={"variant": "text", "stage": "int", "accuracy": "number"},
+              methods=lambda cfg: ["dense", *cfg.prune.methods])

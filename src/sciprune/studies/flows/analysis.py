@@ -32,7 +32,8 @@ from torch import Tensor
 
 from sciprune.core.masks import get_masks
 from sciprune.core.seeding import torch_generator
-from sciprune.files import atomic_write_with
+from sciprune.errors import InputError
+from sciprune.files import atomic_write_with, read_result_arrays
 from sciprune.nn.ode import CNF, SolverFailed, _ODEModel, ode_from_arch
 from sciprune.studies.base import RunContext
 from sciprune.studies.flows.config import FlowsConfig
@@ -176,10 +177,36 @@ def _savez(tmp: str, arrays: dict[str, np.ndarray]) -> None:
         np.savez(f, **arrays)  # type: ignore[arg-type]
 
 
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def read_analysis(run_dir: Path, task: Task) -> dict[str, np.ndarray]:
+    """``analysis/<task>.npz``; ``{}`` with a report note when missing, one clear line when damaged (not an
+    ``.npz`` of numeric arrays, or arrays without the shapes :func:`write_analysis` gives them)."""
     path = analysis_path(run_dir, task)
-    if not path.exists():
+    arrays = read_result_arrays(path, f"{task.key} analysis")
+    if arrays is None:
         return {}
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+    n = len(THRESHOLDS)
+    shapes = {"lim": lambda a: a.ndim == 0, "thresholds": lambda a: a.shape == (n,), "x_test": lambda a: a.ndim == 2,
+              "y_test": lambda a: a.ndim == 1, "|hessian": lambda a: a.shape == (2,),
+              "|modes_captured": lambda a: a.shape == (n,), "|mode_share": lambda a: a.shape == (n,),
+              "|samples": lambda a: a.ndim == 2 and a.shape[1] == 2, "|density": lambda a: a.ndim == 2, "|proba": lambda a: a.ndim == 2}
+    for key in ("lim", "thresholds", "x_test", "y_test"):
+        if key not in arrays:
+            raise InputError(f"{task.key} analysis {str(path)!r} is damaged (no {key!r} array); expected the analysis "
+                             "written by sciprune: delete it and make the report again, or re-run into a new --out")
+    for key, a in arrays.items():
+        suffix = key if key in shapes else "|" + key.rsplit("|", 1)[-1]
+        pair = key.replace("|modes_captured", "|mode_share") if key.endswith("|modes_captured") else key
+        if (key.count("|") not in (0, 2) or suffix not in shapes or not shapes[suffix](a) or pair not in arrays
+                or (key.count("|") == 2 and not _is_float(key.split("|")[1]))):
+            raise InputError(f"{task.key} analysis {str(path)!r} is damaged (array {key!r} of shape {tuple(a.shape)}); expected "
+                             "the analysis written by sciprune: delete it and make the report again, or re-run into a new --out")
+    return arrays
 

@@ -142,6 +142,13 @@ class ClassifierConfig(Section):
         return v
 
 
+def _in_unit_interval(v: list[float], what: str) -> list[float]:
+    bad = [s for s in v if not 0.0 <= s < 1.0]
+    if bad:
+        raise ValueError(f"each {what} must be in [0, 1), got {bad[0]}")
+    return v
+
+
 class PruneConfig(Section):
     """The pruning cascade."""
 
@@ -174,6 +181,11 @@ class AnalysisConfig(Section):
     hessian_steps: int = Field(10, ge=1, le=100_000, description="rk4 steps of the (backprop) solve used for the Hessian")
     timing_repeats: int = Field(5, ge=1, le=10_000)
 
+    @field_validator("ratios")
+    @classmethod
+    def _ratios(cls, v: list[float]) -> list[float]:
+        return _in_unit_interval(v, "analysis ratio (a prune ratio: the nearest stage is analysed)")
+
 
 class FlowsConfig(StudyConfig):
     """Sparse flows: WT / FT / ID pruning of neural ODE classifiers and CNFs over a cascade."""
@@ -184,6 +196,13 @@ class FlowsConfig(StudyConfig):
     classifiers: ClassifierConfig = ClassifierConfig()
     prune: PruneConfig = PruneConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+
+    @model_validator(mode="after")
+    def _something_to_run(self) -> "FlowsConfig":
+        if not self.densities.names and not self.classifiers.names:
+            raise ValueError(f"densities.names and classifiers.names are both empty: the run would train nothing; "
+                             f"name at least one data set (densities: {', '.join(DENSITIES)}; classifiers: {', '.join(CLASSIFIERS)})")
+        return self
 
     @model_validator(mode="after")
     def _id_needs_autonomous(self) -> "FlowsConfig":

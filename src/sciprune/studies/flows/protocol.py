@@ -37,7 +37,7 @@ from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dens
                                    saved_stage_rows, train_dense)
 from sciprune.core.io import load_state, save_state
 from sciprune.core.seeding import torch_generator
-from sciprune.files import atomic_write_text
+from sciprune.files import atomic_write_text, read_result_json
 from sciprune.shards import map_shards
 from sciprune.nn.ode import CNF, SolverFailed, _ODEModel, ode_from_arch
 from sciprune.studies.base import RunContext
@@ -125,7 +125,7 @@ def _optimizer(task: Task) -> Callable[[Any], tuple[torch.optim.Optimizer, None]
 
 def _failure_row(err: Exception, sparsity: float, stage: int) -> dict[str, Any]:
     status = "diverged" if isinstance(err, Diverged) else "failed"
-    return {"stage": stage, "sparsity": sparsity, "status": status,
+    return {"stage": stage, "sparsity": sparsity, "params_nnz": None, "status": status,  # the contract's columns, empty
             "failed_nfe": getattr(err, "nfe", None), "error": str(err)}
 
 
@@ -183,7 +183,7 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
         dense = train_dense(model, steps, epochs=task.cfg.train.epochs, seed=derive(seed, task),
                             checkpoint=folder / "dense.pt", resume=ctx.resume, progress=ctx.progress)
         if trained and nfe_file.exists():
-            setattr(model, "train_nfe", tuple(json.loads(nfe_file.read_text())))
+            setattr(model, "train_nfe", tuple(read_result_json(nfe_file, "dense NFE record", kind=list)))
         else:
             atomic_write_text(nfe_file, json.dumps(list(getattr(model, "train_nfe", (None, None)))))
         model.eval()
@@ -202,7 +202,7 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
         mdir = folder / method
         marker = mdir / "failed.json"
         if ctx.resume and marker.exists():
-            rows.extend(json.loads(marker.read_text()))
+            rows.extend(read_result_json(marker, "failed-stage record", kind=list))
             continue
         try:
             stage_rows = run_cascade(dense, spec, replace(steps, method=method), seed=derive(seed, task), key=method,

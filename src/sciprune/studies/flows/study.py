@@ -158,4 +158,5 @@ def describe(cfg: FlowsConfig, rows: list[dict[str, Any]], run_dir: Path) -> str
 
 
 STUDY = Study(name="flows", title="Sparse flows: pruning neural ODEs and continuous normalizing flows",
-              config=FlowsConfig, run=run, summarize=summarize, plot=plot, describe=describe)
+              config=FlowsConfig, run=run, summarize=summarize, plot=plot, describe=describe,
+              columns={"task": "text", "stage": "int"}, methods=lambda cfg: ["dense", *cfg.prune.methods])

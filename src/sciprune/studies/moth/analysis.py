@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from sciprune.core.io import load_state
+from sciprune.errors import InputError
 from sciprune.studies.moth.data import INPUTS
 
 
@@ -88,15 +89,39 @@ def summarize_rows(rows: list[dict[str, Any]], threshold: float) -> dict[str, An
     return out
 
 
+def _is_int(s: Any) -> bool:
+    if isinstance(s, torch.Tensor):
+        return s.numel() == 1 and not s.is_floating_point()
+    return isinstance(s, int)
+
+
+def _optimum(path: Path) -> tuple[list[int], dict[str, torch.Tensor], list[str]]:
+    """``(stage per member, state, weight keys in layer order)`` of an ``optimum.pt``; a damaged one is one line."""
+    saved = load_state(path)
+    stage, state = saved.get("stage"), saved.get("state")
+    why = "no 'stage' list and 'state' dict"
+    if isinstance(stage, (list, tuple, torch.Tensor)) and isinstance(state, dict):
+        keys = [k for k in state if isinstance(k, str) and k.endswith(".weight")]
+        if not all(_is_int(s) for s in stage):
+            why = "its 'stage' entries are not integers"
+        elif not all(k.count(".") == 2 and k.split(".")[1].isdigit() for k in keys):
+            why = "its weights are not named layers.N.weight"
+        elif not all(isinstance(state[k], torch.Tensor) and state[k].ndim == 3 and state[k].shape[0] >= len(stage)
+                     for k in keys):
+            why = "its weights are not [members, out, in] tensors for every member"
+        else:
+            return [int(s) for s in stage], state, sorted(keys, key=lambda k: int(k.split(".")[1]))
+    raise InputError(f"checkpoint {str(path)!r} is damaged ({why}); expected a member's optimum written by sciprune: "
+                     "delete the results folder's checkpoints/shard_*/optimum.pt and resume, or re-run into a new --out")
+
+
 def optimum_weights(run_dir: Path) -> list[list[np.ndarray]]:
     """Per layer, the non-zero weights of every member at its optimum (from ``checkpoints/shard_*/optimum.pt``)."""
     layers: list[list[np.ndarray]] = []
     for path in sorted((run_dir / "checkpoints").glob("shard_*/optimum.pt")):
-        saved = load_state(path)
-        stage = list(saved["stage"])
-        keys = sorted((k for k in saved["state"] if k.endswith(".weight")), key=lambda k: int(k.split(".")[1]))
+        stage, state, keys = _optimum(path)
         for li, key in enumerate(keys):
-            w: torch.Tensor = saved["state"][key]
+            w: torch.Tensor = state[key]
             while len(layers) <= li:
                 layers.append([])
             for j, s in enumerate(stage):

@@ -28,6 +28,12 @@ def simulate(
     """Simulate the two-body pitch-plane model into an HDF5 file (dataset 'samples', 19 columns)."""
     from tqdm.auto import tqdm
 
+    from sciprune.validate import seed as check_seed
+    from sciprune.validate import workers as check_workers
+
+    check_workers(workers)
+    check_seed(seed, "--seed")
+
     from sciprune.studies.moth.simulate import simulate_file
 
     def bar(it: Any, *, desc: str, total: int | None = None) -> Any:

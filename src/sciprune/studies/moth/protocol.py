@@ -17,7 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from sciprune.files import atomic_write_csv, atomic_write_json
+from sciprune.files import atomic_write_csv, atomic_write_json, read_result_json
 from sciprune.shards import map_shards
 from sciprune.studies.base import RunContext
 from sciprune.studies.moth.config import MothConfig
@@ -74,5 +74,6 @@ def run(cfg: MothConfig, ctx: RunContext) -> None:
 
 
 def read_data_info(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / DATA_INFO
-    return json.loads(path.read_text()) if path.exists() else {}
+    """``data.json`` (the data's counts); ``{}`` with a report note when it is missing, one line when damaged."""
+    info = read_result_json(run_dir / DATA_INFO, "moth data summary")
+    return info if info is not None else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sciprune.files import atomic_write_with  # noqa: E402
+from sciprune.errors import InputError  # noqa: E402
+from sciprune.files import atomic_write_with, read_result_array  # noqa: E402
 
 COLORS = {"l2": "tab:red", "id": "tab:green", "nif": "black", "pod": "tab:blue"}
 LABELS = {"l2": "pNIF-L2 (node norm)", "id": "pNIF-ID (interpolative decomposition)", "nif": "NIF (dense)", "pod": "POD / truncated SVD"}
@@ -95,19 +97,30 @@ def pick_pruned(rows: list[dict[str, Any]], method: str) -> dict[str, Any] | Non
     return (ok or rs)[-1] if ok else rs[len(rs) // 2]
 
 
+def _field(path: Path, grid: tuple[int, ...]) -> np.ndarray | None:
+    """A saved field ``[points, components]`` on ``grid`` (``None`` with a report note when missing)."""
+    u = read_result_array(path, "NIF field")
+    if u is not None and (u.ndim != 2 or u.shape[0] != math.prod(grid) or u.shape[1] < 1):
+        raise InputError(f"NIF field {str(path)!r} is damaged (shape {tuple(u.shape)}); expected ({math.prod(grid)}, k) "
+                         "values on the grid of fields/meta.json: re-run into a new --out")
+    return u
+
+
 def reconstructions(rows: list[dict[str, Any]], run_dir: Path, grid: tuple[int, ...], extent: dict[str, Any], path: Path) -> Path | None:
     fields = run_dir / "fields"
-    if not (fields / "truth.npy").exists():
+    truth = _field(fields / "truth.npy", grid)
+    if truth is None:
         return None
-    panels = [("truth", np.load(fields / "truth.npy"))]
-    if (fields / "dense.npy").exists():
-        panels.append(("dense NIF", np.load(fields / "dense.npy")))
+    panels = [("truth", truth)]
+    dense = _field(fields / "dense.npy", grid)
+    if dense is not None:
+        panels.append(("dense NIF", dense))
     for method in ("l2", "id"):
         r = pick_pruned(rows, method)
         if r is not None:
-            f = fields / f"{method}-{r['variant']}_s{_f(r['sparsity']):.2f}.npy"
-            if f.exists():
-                panels.append((f"{method.upper()} {r['variant']}, {_f(r['sparsity']):.0%} nodes removed\nrel. L2 {_f(r['rel_l2']):.3g}", np.load(f)))
+            u = _field(fields / f"{method}-{r['variant']}_s{_f(r['sparsity']):.2f}.npy", grid)
+            if u is not None:
+                panels.append((f"{method.upper()} {r['variant']}, {_f(r['sparsity']):.0%} nodes removed\nrel. L2 {_f(r['rel_l2']):.3g}", u))
     vmax = float(np.nanmax(np.abs(panels[0][1])))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), squeeze=False)
     for i, (ax, (title, u)) in enumerate(zip(axes[0], panels)):

@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sciprune.files import read_csv
+from sciprune.errors import InputError
+from sciprune.files import read_csv, read_result_json
 from sciprune.htmlreport import table
 from sciprune.studies.base import Study
 from sciprune.studies.nif.config import NifConfig
@@ -58,8 +59,16 @@ def summarize(cfg: NifConfig, rows: list[dict[str, Any]], run_dir: Path) -> dict
 
 
 def _meta(run_dir: Path) -> dict[str, Any]:
-    f = run_dir / "fields" / "meta.json"
-    return json.loads(f.read_text()) if f.exists() else {}
+    """``fields/meta.json`` (grid and extent of the saved fields); ``{}`` with a report note when missing."""
+    meta = read_result_json(run_dir / "fields" / "meta.json", "NIF field metadata")
+    if meta is None:
+        return {}
+    grid = meta.get("grid")
+    if grid is not None and not (isinstance(grid, list) and 1 <= len(grid) <= 3
+                                 and all(isinstance(g, int) and not isinstance(g, bool) and 0 < g <= 1 << 31 for g in grid)):
+        raise InputError(f"NIF field metadata {str(run_dir / 'fields' / 'meta.json')!r} is damaged (grid {grid!r}); expected "
+                         "a list of 1 to 3 positive integers written by sciprune: re-run into a new --out")
+    return meta
 
 
 def plot(cfg: NifConfig, rows: list[dict[str, Any]], run_dir: Path) -> list[Path]:
@@ -92,4 +101,6 @@ def describe(cfg: NifConfig, rows: list[dict[str, Any]], run_dir: Path) -> str:
 
 
 STUDY = Study(name="nif", title="NIF: nodal pruning (pNIF), ID node selection, compaction vs POD", config=NifConfig,
-              run=run, summarize=summarize, plot=plot, describe=describe)
+              run=run, summarize=summarize, plot=plot, describe=describe,
+              columns={"variant": "text", "stage": "int", "rel_l2": "number", "params_total": "number", "compression": "number"},
+              methods=lambda cfg: ["nif", "pod", *cfg.prune.methods])
