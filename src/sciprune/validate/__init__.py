@@ -30,12 +30,12 @@ from sciprune.validate.addresses import scheduler_address
 from sciprune.validate.foreign import reading, safetensors_header
 from sciprune.validate.memory import format_bytes, memory, physical_memory
 from sciprune.validate.names import closest
-from sciprune.validate.paths import SYSTEM_DIRS, input_dir, input_file, output_dir
+from sciprune.validate.paths import SYSTEM_DIRS, input_dir, input_file, output_dir, output_file
 from sciprune.validate.strict import finite_floats, strict_types
 from sciprune.validate.text import MAX_TEXT_BYTES, MAX_YAML_VALUES, load_yaml, parse_yaml_value, read_text
 
 __all__ = [
     "MAX_TEXT_BYTES", "MAX_YAML_VALUES", "SYSTEM_DIRS", "closest", "finite_floats", "format_bytes", "input_dir",
-    "input_file", "load_yaml", "memory", "output_dir", "parse_yaml_value", "physical_memory", "read_text", "reading",
+    "input_file", "load_yaml", "memory", "output_dir", "output_file", "parse_yaml_value", "physical_memory", "read_text", "reading",
     "safetensors_header", "scheduler_address", "strict_types",
 ]
