@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -112,6 +113,13 @@ def read_file(path: str | Path) -> Table:
     fx, fy = col["F"] * np.cos(col["alpha"]), col["F"] * np.sin(col["alpha"])
     y = np.stack([fx, fy, col["tau0"], col["xd_f"], col["yd_f"], col["phid_f"], col["thetad_f"]], axis=1)
     return Table(x, y, note)
+
+
+def check_data(cfg: Any) -> None:
+    """The study's ``check``: a given data file (``cfg.data.path``) is read and checked before the results
+    folder is created (an unfinished simulation passes here; its note comes with the run)."""
+    if cfg.data.path is not None:
+        read_file(cfg.data.path)
 
 
 def failed_count(path: str | Path) -> int:
