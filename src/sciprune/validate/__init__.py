@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from sciprune.validate.addresses import scheduler_address
 from sciprune.validate.foreign import reading, safetensors_header
-from sciprune.validate.memory import format_bytes, memory, physical_memory
+from sciprune.validate.memory import format_bytes, memory, mlp_params, parse_bytes, peak, physical_memory
 from sciprune.validate.names import closest
 from sciprune.validate.paths import SYSTEM_DIRS, input_dir, input_file, output_dir, output_file
 from sciprune.validate.strict import finite_floats, strict_types
@@ -36,6 +36,6 @@ from sciprune.validate.text import MAX_TEXT_BYTES, MAX_YAML_VALUES, load_yaml, p
 
 __all__ = [
     "MAX_TEXT_BYTES", "MAX_YAML_VALUES", "SYSTEM_DIRS", "closest", "finite_floats", "format_bytes", "input_dir",
-    "input_file", "load_yaml", "memory", "output_dir", "output_file", "parse_yaml_value", "physical_memory", "read_text", "reading",
+    "input_file", "load_yaml", "memory", "mlp_params", "parse_bytes", "peak", "output_dir", "output_file", "parse_yaml_value", "physical_memory", "read_text", "reading",
     "safetensors_header", "scheduler_address", "strict_types",
 ]

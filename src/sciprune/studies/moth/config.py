@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from sciprune.studies.base import StudyConfig
+from sciprune.validate.memory import memory, peak
 from sciprune.studies.fields import NonNegativeFloat, OpenFraction, PositiveFloat, Section
 
 #: the published schedule: fraction of each layer's weights removed after each stage
@@ -70,6 +71,33 @@ class MothConfig(StudyConfig):
         if any(not 0.0 < s < 1.0 for s in v) or any(b <= a for a, b in zip(v, v[1:])):
             raise ValueError(f"schedule must be increasing fractions in (0, 1); got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> "MothConfig":
+        """Estimated peak of one shard (the whole ensemble in-process) against ``memory_limit``.
+
+        Resident: the members' parameters × 28 bytes (float32 weight, gradient, two Adam moments, the
+        optimum's and the dense copy, a mask) and the data, ``rows × 17`` float64 raw plus float32
+        scaled (``rows``: ``data.max_rows``, else ``data.samples``; a given file is bounded when read).
+        Transient: a batch through every member (three float32 values a unit), an evaluation chunk
+        (``ensemble.member_mse``, two a unit), and the raw file (``rows × 19`` float64) while it is read.
+        """
+        sizes = [10, *self.model.hidden, 7]
+        members = -(-self.members // self.shards)  # one shard's
+        params = members * sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+        rows = self.data.max_rows or self.data.samples
+        units = sum(sizes)
+        chunk = max(256, 2**22 // (members * max(sizes)))  # ensemble.member_mse's row chunk
+        resident = {f"{members} members of {'-'.join(map(str, sizes))} ({params:.3g} parameters) with their "
+                    "optimizer state": 28.0 * params, f"the data ({rows} rows)": rows * 17 * (8.0 + 4.0)}
+        transient = {f"train.batch_size={self.train.batch_size} through {members} members":
+                     12.0 * members * self.train.batch_size * units,
+                     "an evaluation chunk through every member": 8.0 * members * chunk * units,
+                     "the raw data file": 8.0 * 19 * rows}
+        total, worst = peak(resident, transient)
+        memory(total, worst, limit=self.memory_bytes,
+               fix="Choose fewer members (or more shards), smaller model.hidden or batch, or raise memory_limit.")
+        return self
 
     @model_validator(mode="after")
     def _shards(self) -> "MothConfig":

@@ -3,13 +3,15 @@ and checked column by column) and a held-out share that leaves training rows."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from sciprune.errors import InputError
-from sciprune.studies.nif.config import NifConfig
+from sciprune.studies.nif.config import NifConfig, check_memory
 from sciprune.studies.nif.data import user_file
 
 
 def rows_of(cfg: NifConfig) -> int:
-    """Rows of the data set the config names (a user file is read and checked)."""
+    """Rows of the data set the config names (a user file is read, checked and its memory bound applied)."""
     d = cfg.data
     if d.kind in ("wave", "wave_high"):
         return 2000
@@ -19,7 +21,10 @@ def rows_of(cfg: NifConfig) -> int:
         return d.nt * d.nx * d.nx
     assert d.path is not None
     c = d.columns
-    return int(user_file(d.path, c.p, c.x, c.u, c.weight).u.shape[0])
+    data = user_file(d.path, c.p, c.x, c.u, c.weight)
+    rows = int(data.u.shape[0])
+    check_memory(cfg, rows, int(np.unique(data.p, axis=0).shape[0]), (c.p, c.x, c.u))
+    return rows
 
 
 def check(cfg: NifConfig) -> None:
