@@ -62,7 +62,7 @@ def open_hdf5(raw: str | os.PathLike[str], what: str, expected: str) -> h5py.Fil
     try:
         return h5py.File(path, "r")
     except Exception as err:  # noqa: BLE001 - h5py raises OSError, RuntimeError, KeyError, ... for damaged files
-        if "lock" in str(err).lower():
+        if "unable to lock" in str(err).lower() or "file locking" in str(err).lower():
             raise InputError(f"{what} {str(raw)!r} is in use by another process (HDF5 file lock); expected {expected} "
                              "that no other run is writing") from None
         raise InputError(f"{what} {str(raw)!r} is a damaged or truncated HDF5 file ({_detail(err)}); expected {expected}") from None
@@ -136,8 +136,10 @@ def attribute(f: h5py.File, name: str, what: str, expected: str, kind: str) -> A
         raise InputError(f"{where}: attribute {name!r} cannot be read ({_detail(err)}); expected {expected}") from None
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
-    if isinstance(value, np.ndarray) and value.shape == ():
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.shape == ()):
         value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
     if kind == "any":
         return value
     if kind in ("text", "json"):

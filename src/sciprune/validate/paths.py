@@ -22,7 +22,7 @@ def _path(raw: str | os.PathLike[str], what: str) -> Path:
     resolved = path.resolve(strict=False)
     if any(resolved == Path(d) or Path(d) in resolved.parents for d in SYSTEM_DIRS):
         found = kind(path)
-        named = f"is {found} under /{resolved.parts[1]}" if found not in (None, "a file", "a directory") else \
+        named = f"is {found} under /{resolved.parts[1]}, a system folder" if found not in (None, "a file", "a directory") else \
             f"lies under /{resolved.parts[1]}, a system folder"
         raise InputError(f"{what} {text!r} {named}; expected a path of your own")
     return path

@@ -18,7 +18,7 @@ class DataConfig(Section):
     path: str | None = Field(None, description="an HDF5 file from `sciprune moth simulate`; default: simulate into <out>/data.h5",
                              json_schema_extra={"cli": "data"})
     samples: int = Field(20000, ge=1, le=100_000_000, description="samples to simulate when no path is given")
-    sim_seed: int = Field(12345, description="seed of the simulated samples")
+    sim_seed: int = Field(12345, ge=0, le=2**63 - 1, description="seed of the simulated samples (stored as an HDF5 int64)")
     max_rows: int | None = Field(None, ge=10, le=1_000_000_000, description="use only the first N rows of the file")
     val_fraction: OpenFraction = 0.16
     test_fraction: OpenFraction = 0.2
