@@ -12,16 +12,24 @@ received, what is expected and, where there is one, what to do. The checks:
 * **strict config types** (:func:`strict_types`, :func:`finite_floats`): no ``true`` for a number, no
   ``1e29`` for an integer, no ``inf`` / ``nan`` where a finite number is expected, no empty text (a
   field opts out with ``json_schema_extra={"allow_inf": True}`` / ``{"allow_empty": True}``);
-* **sizes** (:func:`memory`): an allocation estimated beyond the machine's memory is refused with the
-  estimate named;
+* **sizes** (:func:`memory`, :func:`peak`, :func:`parse_bytes`): a run whose estimated peak memory
+  exceeds the limit (the machine's memory, or a config's ``memory_limit``) is refused with the estimate
+  named;
 * **addresses** (:func:`scheduler_address`);
 * **names** (:func:`closest`): an unknown name lists the valid ones with a closest-match suggestion;
 * **foreign files** (:func:`reading`, :func:`safetensors_header`): any exception raised while parsing
-  a user's file becomes one InputError line.
+  a user's file becomes one InputError line;
+* **special files** (:mod:`.special`): what a path is (directory, FIFO, device, socket), from ``stat``
+  alone, so nothing is opened to find out and nothing waits on a FIFO;
+* **HDF5** (:mod:`.hdf5`): signature, container, a dataset's kind / rank / width / dtype / storage and
+  typed attributes, all before any data is read;
+* **arrays** (:mod:`.arrays`): ``.npz`` / ``.npy`` / ``.csv`` tables (zip CRCs, ``.npy`` headers parsed
+  by hand so no pickle is ever loaded, UTF-8, real numbers within float32's range).
 
-One module a concept (:mod:`.paths`, :mod:`.text`, :mod:`.strict`, :mod:`.memory`, :mod:`.addresses`,
-:mod:`.names`, :mod:`.foreign`); this package re-exports their public names, so callers import from
-``sciprune.validate``.
+One module a concept (:mod:`.paths`, :mod:`.special`, :mod:`.text`, :mod:`.strict`, :mod:`.memory`,
+:mod:`.addresses`, :mod:`.names`, :mod:`.foreign`, :mod:`.hdf5`, :mod:`.arrays`); this package
+re-exports the public names of the light ones, so callers import from ``sciprune.validate``
+(:mod:`.hdf5` and :mod:`.arrays` are imported where they are used: h5py is not needed elsewhere).
 """
 
 from __future__ import annotations

@@ -62,15 +62,20 @@ def memory(nbytes: float, what: str, *, fix: str, limit: int | None = None) -> N
         raise InputError(f"{what} needs about {format_bytes(nbytes)} of memory; {where}. {fix}")
 
 
+#: a run's working set beyond its imports that no config field sizes (plots, report, allocator caches,
+#: thread pools): measured 40-140 MB by ``benchmarks/bench_memory.py``
+RUN_OVERHEAD = 100e6
+
+
 def peak(resident: dict[str, float], transient: dict[str, float]) -> tuple[float, str]:
-    """Estimated peak bytes: everything ``resident`` plus the largest ``transient`` term; and the name of
-    the largest term of the sum (for the refusal to name)."""
+    """Estimated peak bytes: :data:`RUN_OVERHEAD`, everything ``resident`` and the largest ``transient``
+    term; and the name of the largest term of the sum (for the refusal to name)."""
     worst = max(transient, key=lambda k: transient[k]) if transient else None
     terms = dict(resident)
     if worst is not None:
         terms[worst] = transient[worst]
-    total = float(sum(terms.values()))
-    return total, max(terms, key=lambda k: terms[k]) if terms else ""
+    total = RUN_OVERHEAD + float(sum(terms.values()))
+    return total, max(terms, key=lambda k: terms[k]) if terms else "the run's fixed working set"
 
 
 def mlp_params(sizes: list[int]) -> int:

@@ -165,8 +165,8 @@ def memory_terms(cfg: NifConfig, rows: int, distinct_p: int, dims: tuple[int, in
     last layer is ``latent × P`` (NIFLastLayer: a trainable SIREN, ParameterNet generates ``latent``).
     Resident: parameters × (weight, gradient, two Adam moments, two copies) and the data (rows × columns,
     six float64 copies: raw, normalised, splits, tensors; a generator's solution). Transient: a training
-    batch (generated weights three times, ShapeNet activations three times), a prediction chunk of 65,536
-    rows, the full-batch L-BFGS pass, ID's float64 activation matrix and QR, the POD's SVD.
+    batch (generated weights and ShapeNet activations five times: gathered, reshaped, their gradients),
+    a prediction chunk of at most 65,536 rows (of all rows or of the held-out ones), the full-batch L-BFGS pass, ID's float64 activation matrix and QR, the POD's SVD.
     """
     m, t = cfg.model, cfg.train
     d_p, d_x, d_u = dims
@@ -187,11 +187,12 @@ def memory_terms(cfg: NifConfig, rows: int, distinct_p: int, dims: tuple[int, in
     resident = {f"the NIF ({params:.3g} parameters: ShapeNet {u} units x {L + 2} layers, P={shape:.3g}) with its optimizer state":
                 float(params * (6 * nb + 1)),
                 f"the data ({rows:.3g} rows)": 6.0 * 8 * rows * (d_p + d_x + d_u + 1)}
-    transient = {f"train.batch_size={t.batch_size} ({t.batch_size} x {generated:.3g} generated weights)": batch(min(t.batch_size, rows), 3),
-                 "a prediction chunk of 65536 rows": batch(min(65536, rows), 2),
+    held = int(round(getattr(cfg.data, "held_out", cfg.data.test_fraction) * rows)) or rows
+    transient = {f"train.batch_size={t.batch_size} ({t.batch_size} x {generated:.3g} generated weights)": batch(min(t.batch_size, rows), 5),
+                 "a prediction chunk (at most 65536 rows)": max(batch(min(65536, rows), 2), batch(min(65536, held), 2)),
                  f"prune.id_samples={cfg.prune.id_samples} float64 activations": 3.0 * 8 * cfg.prune.id_samples * u * (L + 1)}
     if t.lbfgs_iters:
-        transient[f"full-batch L-BFGS over {rows} rows"] = batch(rows, 3) + 2.0 * 100 * nb * params
+        transient[f"full-batch L-BFGS over {rows} rows"] = batch(rows, 5) + 2.0 * 100 * nb * params
     if cfg.pod:
         transient["the POD's SVD of the snapshots"] = 3.0 * 8 * rows * d_u
     return resident, transient
