@@ -67,7 +67,7 @@ CASES = {
     "nif": [("shape.units=64", [*TINY_NIF, "model.shape.units=64"]),
             ("shape.units=128", [*TINY_NIF, "model.shape.units=128"])],
     "moth": [("members=20", [*TINY_MOTH, "members=20", "model.hidden=[400, 400, 400, 16]"]),
-             ("members=60", [*TINY_MOTH, "members=60", "model.hidden=[400, 400, 400, 16]"])],
+             ("members=40", [*TINY_MOTH, "members=40", "model.hidden=[400, 400, 400, 16]"])],
 }
 
 

@@ -76,8 +76,9 @@ class MothConfig(StudyConfig):
     def _fits_in_memory(self) -> "MothConfig":
         """Estimated peak of one shard (the whole ensemble in-process) against ``memory_limit``.
 
-        Resident: the members' parameters × 28 bytes (float32 weight, gradient, two Adam moments, the
-        optimum's and the dense copy, a mask) and the data, ``rows × 17`` float64 raw plus float32
+        Resident: the members' parameters × 64 bytes (sixteen float32 copies: weight, gradient, two Adam
+        moments, masks, the frozen members' copies of weights and optimizer state, the optimum's and the
+        dense checkpoint as saved and read back; measured ≈ 60-75 bytes, ``benchmarks/bench_memory.py``) and the data, ``rows × 17`` float64 raw plus float32
         scaled (``rows``: ``data.max_rows``, else ``data.samples``; a given file is bounded when read).
         Transient: a batch through every member (three float32 values a unit), an evaluation chunk
         (``ensemble.member_mse``, two a unit), and the raw file (``rows × 19`` float64) while it is read.
@@ -89,7 +90,7 @@ class MothConfig(StudyConfig):
         units = sum(sizes)
         chunk = max(256, 2**22 // (members * max(sizes)))  # ensemble.member_mse's row chunk
         resident = {f"{members} members of {'-'.join(map(str, sizes))} ({params:.3g} parameters) with their "
-                    "optimizer state": 28.0 * params, f"the data ({rows} rows)": rows * 17 * (8.0 + 4.0)}
+                    "optimizer state": 64.0 * params, f"the data ({rows} rows)": rows * 17 * (8.0 + 4.0)}
         transient = {f"train.batch_size={self.train.batch_size} through {members} members":
                      12.0 * members * self.train.batch_size * units,
                      "an evaluation chunk through every member": 8.0 * members * chunk * units,
