@@ -52,9 +52,12 @@ def mutated(draw, base: bytes) -> bytes:
     return bytes(data)
 
 
+_FOLDER = tempfile.TemporaryDirectory(prefix="sciprune-fuzz-")  # one for the module, removed at exit
+
+
 def _file(data: bytes, name: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="sciprune-fuzz-"))
-    path = folder / name
+    """``data`` as the file ``name`` in the module's one temporary folder (each example overwrites it)."""
+    path = Path(_FOLDER.name) / name
     path.write_bytes(data)
     return path
 

@@ -38,6 +38,7 @@ def test_set_wins_over_flags_and_flags_over_the_preset(capsys, monkeypatch, tmp_
 
 
 def test_help_is_generated_from_the_model(capsys, monkeypatch, toy):
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps the help column by the widths of every row: no wrapping here
     code, out, _ = cli(capsys, monkeypatch, "toy", "--help")
     assert code == 0
     for text in ("--steps", "rows to record", "--kind", "plain", "fancy", "--verbose", "--no-verbose",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 from tqdm.auto import tqdm
 
 from sciprune.files import atomic_write_csv, read_csv
@@ -87,6 +87,33 @@ class StudyConfig(BaseModel):
 
     study: str
     seed: int = 0
+    memory_limit: int | float | str | None = Field(
+        None, description="refuse a run estimated to need more memory (bytes or e.g. 8GB; default: this machine's RAM)")
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _bytes(cls, v: int | float | str | None) -> int | None:
+        from sciprune.errors import InputError
+        from sciprune.validate.memory import parse_bytes
+
+        try:
+            return None if v is None else parse_bytes(v)
+        except InputError as err:
+            raise ValueError(str(err).split(": ", 1)[-1]) from None
+
+    @model_serializer(mode="wrap")
+    def _without_default_limit(self, handler: Any) -> Any:
+        """The config as saved: ``memory_limit`` only when set (results folders made before the field
+        existed keep resuming with an identical config)."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("memory_limit", 0) is None:
+            del data["memory_limit"]
+        return data
+
+    @property
+    def memory_bytes(self) -> int | None:
+        """``memory_limit`` in bytes (``None``: this machine's memory is the limit)."""
+        return None if self.memory_limit is None else int(self.memory_limit)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,14 @@ from pydantic import Field, field_validator, model_validator
 
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import FiniteFloat, NonNegativeFloat, PositiveFloat
+from sciprune.validate.memory import memory, peak
 
 Mode = Literal["bulk", "pruning", "basic", "uniform"]
 Indicator = Literal["interpolation", "residual", "excess", "kept", "excess-volume"]
+
+
+#: bytes an element or a DOF costs at least (MFEM's element, vertex and grid-function records)
+ELEMENT_BYTES = 200
 
 
 class AMRConfig(StudyConfig):
@@ -148,6 +153,24 @@ class AMRConfig(StudyConfig):
                     f"{name}={value} needs {where}; got {now}, which does not use it. "
                     f"Drop {name} (docs/amr.md lists which mode reads which field)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> "AMRConfig":
+        """A floor of the peak memory against ``memory_limit``: the mesh and its fields at the largest size
+        the run can reach, :data:`ELEMENT_BYTES` per element or DOF (the initial mesh is unknown here:
+        one element, 2-D, is assumed, so only sizes every mesh reaches are refused). ``num_uniform_ref``
+        leading uniform refinements make ``4^n`` elements of each initial one before any DOF limit is
+        looked at; ``max_dofs`` and ``baseline_max_dofs`` bound the adaptive and uniform meshes; the
+        true RMSE evaluates ``rmse_points`` points (float64 coordinates and values, a few copies)."""
+        terms = {f"num_uniform_ref={self.num_uniform_ref} ({4 ** self.num_uniform_ref:.3g} elements per initial element)":
+                 float(ELEMENT_BYTES * 4 ** self.num_uniform_ref),
+                 f"a mesh of {self.dof_limit(2)} DOFs (max_dofs)": float(ELEMENT_BYTES * self.dof_limit(2)),
+                 f"the uniform baseline up to baseline_max_dofs={self.baseline_max_dofs}":
+                 float(ELEMENT_BYTES * self.baseline_max_dofs * self.uniform_baseline),
+                 f"rmse_points={self.rmse_points or 2 ** 18}": 8.0 * 4 * 4 * (self.rmse_points or 2 ** 18)}
+        total, worst = peak({}, terms)
+        memory(total, worst, limit=self.memory_bytes, fix="Choose fewer refinements or DOFs, or raise memory_limit.")
         return self
 
     @model_validator(mode="after")

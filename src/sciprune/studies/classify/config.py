@@ -102,10 +102,10 @@ class ClassifyConfig(StudyConfig):
         params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
         # weights, gradient, two Adam moments, a saved copy, float masks: ~6 float32 copies per parameter
         memory(24.0 * params, f"model.hidden={list(self.model.hidden)} ({params:.3g} parameters)",
-               fix="Choose smaller hidden widths.")
+               fix="Choose smaller hidden widths.", limit=self.memory_bytes)
         widest = max(sizes)
         memory(4.0 * self.timing_batch * widest * 2, f"timing_batch={self.timing_batch} (batch x widest layer {widest})",
-               fix="Choose a smaller timing_batch.")
+               fix="Choose a smaller timing_batch.", limit=self.memory_bytes)
         memory(4.0 * self.train.batch_size * widest * 2 * len(sizes), f"train.batch_size={self.train.batch_size}",
-               fix="Choose a smaller train.batch_size.")
+               fix="Choose a smaller train.batch_size.", limit=self.memory_bytes)
         return self

@@ -8,10 +8,11 @@ from pydantic import Field, field_validator, model_validator
 
 from sciprune.core.methods import resolve_method
 from sciprune.core.schedule import geometric_linear
-from sciprune.nn.ode import SOLVERS
+from sciprune.nn.ode import ADAPTIVE, SOLVERS
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import Activation, MethodNames, Schedule, Section
 from sciprune.studies.flows.data import CLASSIFIERS, DENSITIES
+from sciprune.validate.memory import memory, mlp_params, peak
 
 METHODS = ("wt", "ft", "id")
 
@@ -187,6 +188,57 @@ class AnalysisConfig(Section):
         return _in_unit_interval(v, "analysis ratio (a prune ratio: the nearest stage is analysed)")
 
 
+#: field evaluations per solver step, and (adaptive methods) the steps assumed for a typical solve
+_STAGES = {"euler": 1, "midpoint": 2, "rk4": 4, "bosh3": 4, "adaptive_heun": 2, "dopri5": 7, "dopri8": 13}
+_ADAPTIVE_STEPS = 30
+PARAM_BYTES = 28  # float32 weight, gradient, two Adam moments, a rewinding copy, a best copy; a bool mask
+
+
+def field_params(f: FieldConfig) -> int:
+    """Parameters of a field: ``2 → hidden × (layers − 1) → 2`` with the time inputs of its kind."""
+    sizes = [2] + [f.hidden] * (f.layers - 1) + [2]
+    extra = {"autonomous": 0, "concat": sum(sizes[1:]), "concatsquash": 2 * sum(sizes[1:])}[f.kind]
+    return mlp_params(sizes) + extra
+
+
+def memory_terms(sec: DensityConfig | ClassifierConfig, analysis: AnalysisConfig, prune: PruneConfig,
+                 ) -> tuple[dict[str, float], dict[str, float]]:
+    """``(resident, transient)`` byte estimates of one section's networks (one network at a time).
+
+    Resident: the parameters with their optimizer state and copies (:data:`PARAM_BYTES` each).
+    Transient, the largest counts: a training batch's activations, ``batch × hidden × (layers − 1)``
+    float32 values, three per unit (pre-activation, activation, gradient), doubled by a CNF's trace
+    (one vector-Jacobian product), held for every field evaluation of a solve when backpropagating
+    through the solver (``steps × stages``; adaptive methods: :data:`_ADAPTIVE_STEPS` steps assumed)
+    and for one with the adjoint; evaluation batches; a classifier's decision grid (``grid²`` points
+    in one pass); the Hessian's double backward through ``hessian_steps`` rk4 steps; ID's float64
+    activation matrix (``id_samples × id_times`` rows) and its QR.
+    """
+    f, sol = sec.field, sec.solver
+    cnf = isinstance(sec, DensityConfig)
+    units = f.hidden * (f.layers - 1)
+    trace = 1.0 + ((2.0 if sec.trace == "exact" else 1.0) if isinstance(sec, DensityConfig) else 0.0)
+    stages = _STAGES.get(sol.method, 4)
+    evals = 1 if sol.adjoint else stages * (_ADAPTIVE_STEPS if sol.method in ADAPTIVE else sol.steps)
+    act = 4.0 * 3 * units * trace
+    transient = {
+        f"train.batch_size={sec.train.batch_size} over {evals} field evaluations": sec.train.batch_size * act * evals,
+        "the evaluation batches": (sec.eval_batch if isinstance(sec, DensityConfig) else sec.n_test) * act,
+        f"ID's {prune.id_samples * prune.id_times} x {f.hidden} float64 activations": 8.0 * 3 * prune.id_samples * prune.id_times * f.hidden,
+    }
+    if cnf and analysis.hessian:
+        transient[f"the Hessian's double backward (analysis.hessian_points={analysis.hessian_points})"] = \
+            analysis.hessian_points * act * 2 * 4 * analysis.hessian_steps
+    if cnf:
+        transient[f"the density map (analysis.grid={analysis.grid})"] = min(4096, analysis.grid ** 2) * act * 2 * 4
+    else:
+        transient[f"the decision grid (analysis.grid={analysis.grid}: {analysis.grid ** 2} points at once)"] = \
+            analysis.grid ** 2 * 4.0 * 2 * (f.hidden + 2)
+    resident = {f"the field ({f.layers} layers x {f.hidden} units: {field_params(f):.3g} parameters) with its optimizer state":
+                float(PARAM_BYTES * field_params(f))}
+    return resident, transient
+
+
 class FlowsConfig(StudyConfig):
     """Sparse flows: WT / FT / ID pruning of neural ODE classifiers and CNFs over a cascade."""
 
@@ -202,6 +254,19 @@ class FlowsConfig(StudyConfig):
         if not self.densities.names and not self.classifiers.names:
             raise ValueError(f"densities.names and classifiers.names are both empty: the run would train nothing; "
                              f"name at least one data set (densities: {', '.join(DENSITIES)}; classifiers: {', '.join(CLASSIFIERS)})")
+        return self
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> "FlowsConfig":
+        """The estimated peak of each section (:func:`memory_terms`) against ``memory_limit``."""
+        sections: tuple[tuple[str, DensityConfig | ClassifierConfig], ...] = (
+            ("densities", self.densities), ("classifiers", self.classifiers))
+        for name, sec in sections:
+            if not sec.names:
+                continue
+            total, worst = peak(*memory_terms(sec, self.analysis, self.prune))
+            memory(total, f"{name}: {worst}", limit=self.memory_bytes,
+                   fix=f"Choose a smaller {name}.field (layers, hidden) or batch, or raise memory_limit.")
         return self
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from sciprune.studies.base import StudyConfig
+from sciprune.validate.memory import memory, peak
 from sciprune.studies.fields import CriterionName, NonNegativeFloat, OpenFraction, PositiveFloat, Schedule, Section
 
 #: the published schedule: fraction of each layer's weights removed after each stage
@@ -24,7 +25,7 @@ class DataConfig(Section):
     path: str | None = Field(None, description="an HDF5 file from `sciprune moth simulate`; default: simulate into <out>/data.h5",
                              json_schema_extra={"cli": "data"})
     samples: int = Field(20000, ge=1, le=100_000_000, description="samples to simulate when no path is given")
-    sim_seed: int = Field(12345, description="seed of the simulated samples")
+    sim_seed: int = Field(12345, ge=0, le=2**63 - 1, description="seed of the simulated samples (stored as an HDF5 int64)")
     max_rows: int | None = Field(None, ge=10, le=1_000_000_000, description="use only the first N rows of the file")
     val_fraction: OpenFraction = 0.16
     test_fraction: OpenFraction = 0.2
@@ -103,6 +104,34 @@ class MothConfig(StudyConfig):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> "MothConfig":
+        """Estimated peak of one shard (the whole ensemble in-process) against ``memory_limit``.
+
+        Resident: the members' parameters × 64 bytes (sixteen float32 copies: weight, gradient, two Adam
+        moments, masks, the frozen members' copies of weights and optimizer state, the optimum's and the
+        dense checkpoint as saved and read back; measured ≈ 60-75 bytes, ``benchmarks/bench_memory.py``) and the data, ``rows × 17`` float64 raw plus float32
+        scaled (``rows``: ``data.max_rows``, else ``data.samples``; a given file is bounded when read).
+        Transient: a batch through every member (three float32 values a unit), an evaluation chunk
+        (``ensemble.member_mse``, two a unit), and the raw file (``rows × 19`` float64) while it is read.
+        """
+        sizes = [10, *self.model.hidden, 7]
+        members = -(-self.members // self.shards)  # one shard's
+        params = members * sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+        rows = self.data.max_rows or self.data.samples
+        units = sum(sizes)
+        chunk = max(256, 2**22 // (members * max(sizes)))  # ensemble.member_mse's row chunk
+        resident = {f"{members} members of {'-'.join(map(str, sizes))} ({params:.3g} parameters) with their "
+                    "optimizer state": 64.0 * params, f"the data ({rows} rows)": rows * 17 * (8.0 + 4.0)}
+        transient = {f"train.batch_size={self.train.batch_size} through {members} members":
+                     12.0 * members * self.train.batch_size * units,
+                     "an evaluation chunk through every member": 8.0 * members * chunk * units,
+                     "the raw data file": 8.0 * 19 * rows}
+        total, worst = peak(resident, transient)
+        memory(total, worst, limit=self.memory_bytes,
+               fix="Choose fewer members (or more shards), smaller model.hidden or batch, or raise memory_limit.")
+        return self
 
     @model_validator(mode="after")
     def _shards(self) -> "MothConfig":

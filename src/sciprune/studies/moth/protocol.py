@@ -14,16 +14,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from sciprune.files import atomic_write_csv, atomic_write_json, read_result_json
 from sciprune.shards import map_shards
 from sciprune.studies.base import RunContext
 from sciprune.studies.moth.config import MothConfig
-from sciprune.studies.moth.data import load
+from sciprune.studies.moth.data import failed_count, load
 from sciprune.studies.moth.ensemble import ShardJob, run_shard
-from sciprune.studies.moth.simulate import simulate_file
+from sciprune.studies.moth.simulate import file_state, simulate_file
 
 DATA_INFO = "data.json"
 
@@ -33,11 +32,7 @@ def data_file(cfg: MothConfig, ctx: RunContext) -> Path:
     if cfg.data.path is not None:
         return Path(cfg.data.path)
     path = ctx.out / "data.h5"
-    complete = False
-    if path.exists():
-        with h5py.File(path, "r") as f:
-            complete = int(f.attrs.get("next_sample", -1)) == int(f.attrs.get("samples", -2)) == cfg.data.samples
-    if not complete:
+    if file_state(path) != (cfg.data.samples, cfg.data.samples):  # absent or unfinished (a damaged one is refused)
         simulate_file(path, cfg.data.samples, seed=cfg.data.sim_seed, chunk=8192, workers=ctx.workers,
                       scheduler=ctx.scheduler, resume=path.exists(), progress=ctx.progress)
     return path
@@ -51,12 +46,13 @@ def run(cfg: MothConfig, ctx: RunContext) -> None:
     path = data_file(cfg, ctx)
     data = load(path, seed=cfg.seed, val_fraction=cfg.data.val_fraction, test_fraction=cfg.data.test_fraction,
                 max_rows=cfg.data.max_rows)
-    with h5py.File(path, "r") as f:
-        failed = int(f["failed"].shape[0]) if "failed" in f else 0
+    failed = failed_count(path)
     atomic_write_json(ctx.out / DATA_INFO, {
         "file": str(path), "rows": data.rows, "dropped_nan": data.dropped_nan, "failed_integrations": failed,
-        "train": len(data.train.x), "val": len(data.val.x), "test": len(data.test.x),
+        "complete": not data.note, "train": len(data.train.x), "val": len(data.val.x), "test": len(data.test.x),
     })
+    if data.note:
+        print(f"moth: {data.note}")
     if data.dropped_nan:
         print(f"moth: dropped {data.dropped_nan} data rows with NaN/inf from {path}")
     jobs = [ShardJob(cfg, str(path), members, str(ctx.checkpoints / f"shard_{k:03d}"), ctx.resume)

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import Schedule, Section
+from sciprune.validate.memory import memory, peak
 
 Method = Literal["l2", "id"]
 METHODS: tuple[Method, ...] = ("l2", "id")
@@ -194,3 +195,72 @@ class NifConfig(StudyConfig):
             raise ValueError("node pruning needs a hypernetwork ShapeNet (NIF or NIFMultiScale); "
                              "NIFLastLayer has a trainable ShapeNet: set prune.methods=[] or another family")
         return self
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> NifConfig:
+        """A generated data set's estimated peak memory against ``memory_limit`` (a user file's is checked
+        when the file is read: :mod:`sciprune.studies.nif.inputs`)."""
+        known = _rows(self)
+        if known is not None:
+            check_memory(self, *known)
+        return self
+
+
+def _rows(cfg: NifConfig) -> tuple[int, int, tuple[int, int, int]] | None:
+    """``(rows, distinct p, (d_p, d_x, d_u))`` of a generated data set (``None`` for a user file)."""
+    d = cfg.data
+    if d.kind in ("wave", "wave_high"):
+        return 2000, 10, (1, 1, 1)
+    if d.kind == "ks":
+        return len(d.nus) * d.nt * d.nx, len(d.nus) * d.nt, (2, 1, 1)
+    if d.kind == "flow2d":
+        return d.nt * d.nx * d.nx, d.nt, (1, 2, 1)
+    return None
+
+
+def memory_terms(cfg: NifConfig, rows: int, distinct_p: int, dims: tuple[int, int, int]) -> tuple[dict[str, float], dict[str, float]]:
+    """``(resident, transient)`` byte estimates of a NIF run on ``rows`` rows with ``distinct_p`` values of p.
+
+    ShapeNet: ``d_x → units → (nlayers ×) units → d_u``, ``P`` parameters, generated for every row of a
+    batch (``B × P`` numbers, for the distinct p of a batch when they are few) by ParameterNet, whose
+    last layer is ``latent × P`` (NIFLastLayer: a trainable SIREN, ParameterNet generates ``latent``).
+    Resident: parameters × (weight, gradient, two Adam moments, two copies) and the data (rows × columns,
+    six float64 copies: raw, normalised, splits, tensors; a generator's solution). Transient: a training
+    batch (generated weights and ShapeNet activations five times: gathered, reshaped, their gradients),
+    a prediction chunk of at most 65,536 rows (of all rows or of the held-out ones), the full-batch L-BFGS pass, ID's float64 activation matrix and QR, the POD's SVD.
+    """
+    m, t = cfg.model, cfg.train
+    d_p, d_x, d_u = dims
+    u, L, res = m.shape.units, m.shape.nlayers, 2 if m.shape.use_resblock else 1
+    pu, pl, r = m.parameter.units, m.parameter.nlayers, m.parameter.latent_dim
+    pres = 2 if m.parameter.use_resblock else 1
+    last = m.family == "NIFLastLayer"
+    shape = (d_x + 1) * u + L * res * (u + 1) * u + (u + 1) * (r * d_u if last else d_u)
+    generated = r if last else shape
+    pnet = (d_p + 1) * pu + pl * pres * (pu + 1) * pu + (pu + 1) * r + (r + 1) * generated
+    params = pnet + (shape if last else 0)
+    nb = 8 if t.dtype == "float64" else 4
+
+    def batch(b: int, copies: int) -> float:
+        sets = b if distinct_p * 16 > b else min(b, distinct_p)
+        return float(copies * nb * (sets * generated + b * u * (L * res + 2)))
+
+    resident = {f"the NIF ({params:.3g} parameters: ShapeNet {u} units x {L + 2} layers, P={shape:.3g}) with its optimizer state":
+                float(params * (6 * nb + 1)),
+                f"the data ({rows:.3g} rows)": 6.0 * 8 * rows * (d_p + d_x + d_u + 1)}
+    held = int(round(getattr(cfg.data, "held_out", cfg.data.test_fraction) * rows)) or rows
+    transient = {f"train.batch_size={t.batch_size} ({t.batch_size} x {generated:.3g} generated weights)": batch(min(t.batch_size, rows), 5),
+                 "a prediction chunk (at most 65536 rows)": max(batch(min(65536, rows), 2), batch(min(65536, held), 2)),
+                 f"prune.id_samples={cfg.prune.id_samples} float64 activations": 3.0 * 8 * cfg.prune.id_samples * u * (L + 1)}
+    if t.lbfgs_iters:
+        transient[f"full-batch L-BFGS over {rows} rows"] = batch(rows, 5) + 2.0 * 100 * nb * params
+    if cfg.pod:
+        transient["the POD's SVD of the snapshots"] = 3.0 * 8 * rows * d_u
+    return resident, transient
+
+
+def check_memory(cfg: NifConfig, rows: int, distinct_p: int, dims: tuple[int, int, int]) -> None:
+    """Refuse ``cfg`` when its estimated peak (:func:`memory_terms`) exceeds ``memory_limit``."""
+    total, worst = peak(*memory_terms(cfg, rows, distinct_p, dims))
+    memory(total, worst, limit=cfg.memory_bytes,
+           fix="Choose smaller model.shape / model.parameter units, a smaller batch or grid, or raise memory_limit.")

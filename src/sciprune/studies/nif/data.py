@@ -96,33 +96,24 @@ def flow2d(n: int, t_end: float, nt: int, dt: float, nu: float, k0: float, seed:
 
 
 def read_table(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise InputError(f"data file {str(path)!r} does not exist; expected a .npz or .csv file")
-    if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                keys = list(z.keys())
-                if not keys:
-                    raise InputError(f"data file {str(path)!r} holds no array; expected an array 'data' with columns [p | x | u | (w)]")
-                arr = np.asarray(z["data"] if "data" in keys else z[keys[0]], dtype=np.float64)
-        except (ValueError, OSError) as err:
-            raise InputError(f"data file {str(path)!r} is not a readable .npz ({str(err).splitlines()[0]})") from None
-    elif path.suffix == ".csv":
-        lines = path.read_text().splitlines()
-        try:
-            float(lines[0].split(",")[0]) if lines else None
-            skip = 0
-        except ValueError:
-            skip = 1
-        try:
-            arr = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
-        except ValueError as err:
-            raise InputError(f"data file {str(path)!r}: {str(err).splitlines()[0]}; expected numbers separated by commas") from None
+    """The rows x columns of a user's ``.npz`` / ``.npy`` / ``.csv`` file, checked by
+    :func:`sciprune.validate.arrays.read_array_file` (special files, zip integrity, encodings,
+    dtypes, non-finite values: one InputError line each)."""
+    from sciprune.validate.arrays import read_array_file
+
+    return read_array_file(path, "data file", "a .npz (array 'data'), .npy or .csv file of rows x columns of numbers")
+
+
+def _constant_column(path: str, c: int, value: float, n_p: int, n_x: int) -> str:
+    """The refusal of a constant column ``c``: advice only where the config can follow it."""
+    group, count, key = ("p", n_p, "p") if c < n_p else ("x", n_x, "x") if c < n_p + n_x else ("u", 0, "u")
+    if group == "u":
+        advice = "a constant target leaves nothing to learn; expected a field that varies"
+    elif count > 1:
+        advice = f"remove the column from the file and set data.columns.{key}={count - 1}"
     else:
-        raise InputError(f"data file {str(path)!r} has suffix {path.suffix!r}; expected .npz or .csv")
-    if arr.ndim != 2:
-        raise InputError(f"data file {str(path)!r} holds an array of shape {arr.shape}; expected rows × columns")
-    return arr
+        advice = f"expected a varying {group} column (data.columns.{key} is at least 1)"
+    return f"data file {path!r}: column {c} is constant ({group} = {value:g}), which breaks normalisation; {advice}"
 
 
 def user_file(path: str, n_p: int, n_x: int, n_u: int, weight: bool) -> FieldData:
@@ -142,7 +133,7 @@ def user_file(path: str, n_p: int, n_x: int, n_u: int, weight: bool) -> FieldDat
     const = np.flatnonzero(arr.max(axis=0) == arr.min(axis=0))
     const = const[const < n_p + n_x + n_u]  # a constant weight column is fine
     if const.size:
-        raise InputError(f"data file {path!r}: column {int(const[0])} is constant ({arr[0, const[0]]:g}), which breaks normalisation; drop it and its declared dimension")
+        raise InputError(_constant_column(path, int(const[0]), float(arr[0, const[0]]), n_p, n_x))
     w = arr[:, -1] if weight else None
     if w is not None and (w <= 0).any():
         raise InputError(f"data file {path!r}: the weight column has a value <= 0 ({w.min():g}); expected positive cell areas")

@@ -13,6 +13,7 @@ from sciprune.htmlreport import table
 from sciprune.studies.base import Study
 from sciprune.studies.nif.config import NifConfig
 from sciprune.studies.nif.plots import error_vs_sparsity, error_vs_storage, reconstructions
+from sciprune.studies.nif.inputs import check
 from sciprune.studies.nif.protocol import run
 
 
@@ -103,4 +104,5 @@ def describe(cfg: NifConfig, rows: list[dict[str, Any]], run_dir: Path) -> str:
 STUDY = Study(name="nif", title="NIF: nodal pruning (pNIF), ID node selection, compaction vs POD", config=NifConfig,
               run=run, summarize=summarize, plot=plot, describe=describe,
               columns={"variant": "text", "stage": "int", "rel_l2": "number", "params_total": "number", "compression": "number"},
-              methods=lambda cfg: ["nif", "pod", *cfg.prune.methods])
+              methods=lambda cfg: ["nif", "pod", *cfg.prune.methods],
+              check=check)
