@@ -107,6 +107,9 @@ class Study:
             :class:`~sciprune.errors.InputError`. Use :mod:`sciprune.validate`.
         scheduler: whether the study can run its shards on a dask scheduler (``--scheduler``);
             ``False`` makes the runner refuse the flag instead of ignoring it.
+        plan: optional ``plan(cfg, calibrate) -> studies.planning.Plan``: the run's tasks, CPU time and
+            memory per task, without running it (``--plan``); ``calibrate`` times a few representative
+            steps on this machine (seconds), else a FLOP model is used.
     """
 
     name: str
@@ -119,3 +122,4 @@ class Study:
     commands: Callable[[Any], None] | None = None
     check: Callable[[Any], None] | None = None
     scheduler: bool = True
+    plan: Callable[[Any, bool], Any] | None = None

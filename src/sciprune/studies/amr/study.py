@@ -23,6 +23,7 @@ from sciprune.files import atomic_write_csv, atomic_write_json, read_csv
 from sciprune.studies.base import Rows, Study
 from sciprune.studies.amr.config import AMRConfig
 from sciprune.studies.amr.inr import check_inputs
+from sciprune.studies.amr.plan import plan as cost_plan
 
 PARAMETERS = "parameters.json"
 TIMING = "timing.csv"
@@ -227,4 +228,5 @@ STUDY = Study(
     describe=describe,
     scheduler=False,  # the element pass runs in threads (--workers); there is no dask path
     check=check_inputs,
+    plan=cost_plan,
 )

@@ -11,6 +11,7 @@ from sciprune.files import read_csv
 from sciprune.htmlreport import table
 from sciprune.studies.base import Study
 from sciprune.studies.nif.config import NifConfig
+from sciprune.studies.nif.plan import plan as cost_plan
 from sciprune.studies.nif.plots import error_vs_sparsity, error_vs_storage, reconstructions
 from sciprune.studies.nif.protocol import run
 
@@ -92,4 +93,4 @@ def describe(cfg: NifConfig, rows: list[dict[str, Any]], run_dir: Path) -> str:
 
 
 STUDY = Study(name="nif", title="NIF: nodal pruning (pNIF), ID node selection, compaction vs POD", config=NifConfig,
-              run=run, summarize=summarize, plot=plot, describe=describe)
+              run=run, summarize=summarize, plot=plot, describe=describe, plan=cost_plan)
