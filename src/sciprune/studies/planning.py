@@ -11,7 +11,10 @@ independent tasks (dask shards) of one kind, or work done in the calling process
                         \quad (\text{tasks}\cdot t_{task} \text{ when not parallel}).
 
 :math:`t_p` is measured (``calibrate=True``: the probe's ``run`` timed on this machine, one torch
-thread, as shards run) or, without calibration, ``flops / NOMINAL_FLOPS``. The ceiling assumes tasks
+thread, as shards run) or, without calibration, ``flops / NOMINAL_FLOPS``. The timer is the
+process's CPU time, not the wall clock: on a busy machine a probe waits for a core, which the
+estimate should not include (it states the cost on free cores; a loaded machine's wall time is
+longer by its load). The ceiling assumes tasks
 of equal length, as a study's shards are; ``w`` local workers count at most as many as the machine
 has cores. Calibration stays short: each probe runs once untimed, then until ``PROBE_SECONDS`` are spent, and
 a large forward pass is timed on a slice (:func:`probe_rows`) and scaled.
@@ -123,11 +126,11 @@ def local_slots(workers: int) -> int:
 def _time(run: Callable[[], Any], warmup: bool = True) -> float:
     if warmup:
         run()  # allocations, lazy initialisation (optimizer state), caches
-    reps, start = 0, time.perf_counter()
+    reps, start = 0, time.process_time()
     while True:
         run()
         reps += 1
-        spent = time.perf_counter() - start
+        spent = time.process_time() - start
         if spent >= PROBE_SECONDS or reps >= PROBE_REPEATS:
             return spent / reps
 

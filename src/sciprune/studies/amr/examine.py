@@ -18,8 +18,9 @@ Refine iff :math:`e(f, \\tilde f) > T` or :math:`P_E = \\sum_l k_l / \\sum_l m_l
 interpolant (component ``component`` of ``f``).
 
 Elements go through in fixed chunks (``CHUNK`` elements, one ``id_prune`` call each); ``workers``
-threads take chunks in turn. Chunks and samples never depend on the number of workers, so the
-verdicts do not either.
+threads take chunks in turn. Everything per chunk (the INR, its ID, the error checks) runs on the INR's
+device (:meth:`INR.to`: ``--device cuda`` puts it on the GPU); only the verdicts come back to the CPU.
+Chunks and samples never depend on the number of workers, so the verdicts do not either.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class Verdicts:
     ranks: np.ndarray | None = None
 
 
+def _np(t: Tensor) -> np.ndarray:
+    """A result tensor as a NumPy array (from any device)."""
+    return t.cpu().numpy()
+
+
 def relative_error(f: Tensor, g: Tensor, offset: float) -> Tensor:
     """``e(f, g)`` per leading index: ``f``, ``g`` (B, n, m) -> (B,); exact ``g`` gives 0."""
     mae = (f - g).abs().mean(dim=(1, 2))
@@ -78,7 +84,7 @@ def _pruning_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *
         err = relative_error(forward_live(net, x_err).to(torch.float64), pruned(x_err), offset)
         prop = pruned.proportion_kept()
     flags = (err > threshold) | (prop > prop_threshold)
-    return Verdicts(flags.numpy(), err.numpy(), prop.numpy(), pruned.ranks.numpy())
+    return Verdicts(_np(flags), _np(err), _np(prop), _np(pruned.ranks))
 
 
 def _ranks_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, seed: int, it: int,
@@ -90,14 +96,14 @@ def _ranks_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndarray, *, 
     with torch.inference_mode():
         if not residual_samples:
             pruned = id_prune(net, x_id, eps=epsilon, errors=False)
-            prop = pruned.proportion_kept().numpy()
-            return Verdicts(np.zeros(len(ids), bool), np.zeros(len(ids)), prop, pruned.ranks.numpy())
+            prop = _np(pruned.proportion_kept())
+            return Verdicts(np.zeros(len(ids), bool), np.zeros(len(ids)), prop, _np(pruned.ranks))
         rank = [min(dim + 1, m, id_samples) for m in net.sizes[1:-1]]
         affine = id_prune(net, x_id, rank=rank, errors=False)
         x_err = _inputs(inr, lift, corners, element_uniforms(seed, "err", it, ids, residual_samples, dim), dtype)
         diff = forward_live(net, x_err).to(torch.float64) - affine(x_err)
         err = diff.square().mean(dim=(1, 2))
-    return Verdicts(np.zeros(len(ids), bool), err.numpy(), None, affine.ranks.numpy())
+    return Verdicts(np.zeros(len(ids), bool), _np(err), None, _np(affine.ranks))
 
 
 def reference_corners(dim: int) -> np.ndarray:
@@ -115,15 +121,15 @@ def _interpolation_chunk(inr: INR, lift: Lift, corners: np.ndarray, ids: np.ndar
     with torch.inference_mode():
         if epsilon is None:  # the INR itself on the error samples and the corners
             f = forward_live(net, _inputs(inr, lift, corners, np.concatenate([xi_err, cxi], axis=1), dtype))
-            f_err, f_corner = f[:, :error_samples].to(torch.float64).numpy(), f[:, error_samples:].to(torch.float64).numpy()
+            f_err, f_corner = _np(f[:, :error_samples].to(torch.float64)), _np(f[:, error_samples:].to(torch.float64))
             prop, ranks = None, None
         else:
             xi_id = np.concatenate([element_uniforms(seed, "id", it, ids, id_samples, dim), cxi], axis=1)
             x_id = _inputs(inr, lift, corners, xi_id, dtype)
             pruned = id_prune(net, x_id, eps=epsilon, errors=False)
-            f_corner = forward_live(net, x_id[:, id_samples:]).to(torch.float64).numpy()  # (B, C, m)
-            f_err = pruned(_inputs(inr, lift, corners, xi_err, dtype)).to(torch.float64).numpy()  # (B, n, m)
-            prop, ranks = pruned.proportion_kept().numpy(), pruned.ranks.numpy()
+            f_corner = _np(forward_live(net, x_id[:, id_samples:]).to(torch.float64))  # (B, C, m)
+            f_err = _np(pruned(_inputs(inr, lift, corners, xi_err, dtype)).to(torch.float64))  # (B, n, m)
+            prop, ranks = _np(pruned.proportion_kept()), _np(pruned.ranks)
     interp = np.einsum("bnc,bcm->bnm", corner_weights(xi_err), f_corner)
     err = np.square(f_err - interp).mean(axis=(1, 2))
     return Verdicts(np.zeros(B, bool), err, prop, ranks)
@@ -135,8 +141,8 @@ def _basic_chunk(inr: INR, lift: Lift, corners: np.ndarray, corner_vals: np.ndar
     with torch.inference_mode():
         f = inr.mlp(_inputs(inr, lift, corners, xi))[..., component : component + 1]
     u = np.einsum("bnc,bc->bn", corner_weights(xi), corner_vals)
-    err = relative_error(f, torch.from_numpy(u).unsqueeze(2), offset)
-    return Verdicts((err > threshold).numpy(), err.numpy())
+    err = relative_error(f, torch.from_numpy(u).to(f.device).unsqueeze(2), offset)
+    return Verdicts(_np(err > threshold), _np(err))
 
 
 def _concat(parts: list[Verdicts]) -> Verdicts:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,17 @@ class ShardJob:
     members: tuple[int, ...]
     checkpoint_dir: str
     resume: bool
+    device: str = "cpu"
+
+
+def on_device(data: MothData, device: torch.device) -> MothData:
+    """The splits moved to ``device`` (read and scaled on the CPU: the same numbers on every device)."""
+    if device.type == "cpu":
+        return data
+    def move(s: Split) -> Split:
+        return Split(s.x.to(device), s.y.to(device))
+
+    return replace(data, train=move(data.train), val=move(data.val), test=move(data.test))
 
 
 def build(cfg: MothConfig, members: tuple[int, ...]) -> StackedMLP:
@@ -79,15 +90,16 @@ def make_adam(params: Any, lr: float, members: int) -> torch.optim.Optimizer:
 
 
 def member_mse(model: StackedMLP, split: Split, rows: int | None = None) -> Tensor:
-    """MSE of each member (mean over rows and the 7 outputs), ``[P]`` float64, in row chunks."""
+    """MSE of each member (mean over rows and the 7 outputs), ``[P]`` float64 on the CPU, in row chunks
+    (summed on the data's device)."""
     x, y = (split.x, split.y) if rows is None else (split.x[:rows], split.y[:rows])
     chunk = max(256, 2**22 // (model.members * max(model.sizes)))
-    total = torch.zeros(model.members, dtype=torch.float64)
+    total = torch.zeros(model.members, dtype=torch.float64, device=x.device)
     with torch.no_grad():
         for s in range(0, len(x), chunk):
             err = model(x[s : s + chunk]) - y[s : s + chunk]
             total += (err.double() ** 2).sum(dim=(1, 2))
-    return total / (len(x) * y.shape[1])
+    return (total / (len(x) * y.shape[1])).cpu()
 
 
 def _frozen_copies(params: Sequence[Tensor], optimizer: torch.optim.Optimizer,
@@ -128,25 +140,27 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
     """
     t = cfg.train
     x, y, n = data.train.x, data.train.y, len(data.train.x)
+    device = x.device  # the bookkeeping stays on the CPU; what a step indexes lives beside the data
     members = model.members
     params = [p for group in optimizer.param_groups for p in group["params"]]  # the flat buffer, or the model's
     active = torch.ones(members, dtype=torch.bool)
-    frozen = torch.zeros(0, dtype=torch.long)  # indices of the stopped members (fixed between two checks)
+    active_on = active.to(device)
+    frozen = torch.zeros(0, dtype=torch.long, device=device)  # indices of the stopped members (fixed between two checks)
     batches = torch.zeros(members, dtype=torch.long)
     counted = 0  # batches already added to ``batches``
     # per batch: the sum of the active members' losses, written into one buffer, as the validation
     # MSEs are (a list of per-batch 0-d tensors pinned the allocator's heap: +200 kB of RSS a batch
     # at the paper size)
-    sums = torch.empty(max_batches, dtype=torch.float32)
+    sums = torch.empty(max_batches, dtype=torch.float32, device=device)
     done = 0  # batches run
     history = torch.empty(max_batches // t.check_every, members, dtype=torch.float64)  # validation MSEs
     checks = 0  # rows of ``history`` written
     k = t.window // t.check_every
-    order, pos = torch.randperm(n, generator=generator), 0
+    order, pos = torch.randperm(n, generator=generator).to(device), 0
     model.train()
     for b in range(max_batches):
         if pos + t.batch_size > n:
-            order, pos = torch.randperm(n, generator=generator), 0
+            order, pos = torch.randperm(n, generator=generator).to(device), 0
         idx = order[pos : pos + t.batch_size]
         pos += t.batch_size
         optimizer.zero_grad(set_to_none=True)
@@ -154,7 +168,7 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
         loss = (err**2).mean(dim=(1, 2))
         loss.sum().backward()
         lost = loss.detach()
-        sums[b] = lost.sum() if len(frozen) == 0 else lost[active].sum()
+        sums[b] = lost.sum() if len(frozen) == 0 else lost[active_on].sum()
         done = b + 1
         if len(frozen):
             copies = _frozen_copies(params, optimizer, frozen)
@@ -175,7 +189,8 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
             if b + 1 < min_batches:
                 stop &= ~torch.isfinite(last)  # before min_batches only a diverged member stops
             active &= ~stop
-            frozen = (~active).nonzero().squeeze(1)
+            active_on = active.to(device)
+            frozen = (~active).nonzero().squeeze(1).to(device)
             if not bool(active.any()):
                 break
     batches += active.long() * (done - counted)
@@ -216,11 +231,12 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     dense), and wall times.
     """
     cfg = job.cfg
-    data = load(job.data_path, seed=cfg.seed, val_fraction=cfg.data.val_fraction,
-                test_fraction=cfg.data.test_fraction, max_rows=cfg.data.max_rows)
+    device = torch.device(job.device)
+    data = on_device(load(job.data_path, seed=cfg.seed, val_fraction=cfg.data.val_fraction,
+                          test_fraction=cfg.data.test_fraction, max_rows=cfg.data.max_rows), device)
     directory = Path(job.checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    model = build(cfg, job.members)
+    model = build(cfg, job.members).to(device)
     n_dense = dense_weights(model)
     timings: list[dict[str, Any]] = []
     clock = {"t": time.perf_counter()}
@@ -241,7 +257,7 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         best = load_state(optimum_file)
         optimum, optimum_stage = best["state"], list(best["stage"])
     else:
-        optimum = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.endswith("_mask")}
+        optimum = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.endswith("_mask")}
         optimum_stage = [-1] * len(job.members)
 
     def evaluate(m: torch.nn.Module, stage: int) -> list[dict[str, Any]]:
@@ -256,7 +272,7 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
                 optimum_stage[j] = stage
                 for k, v in m.state_dict().items():
                     if k in optimum:
-                        optimum[k][j] = v[j]
+                        optimum[k][j] = v[j].cpu()
         save_state(optimum_file, {"members": list(job.members), "arch": m.arch, "state": optimum, "stage": optimum_stage})
         return out
 
@@ -305,7 +321,7 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     rows = run_cascade(
         dense, CascadeSpec(tuple(cfg.schedule), mode="iterative", retrain_epochs=1, retrain="finetune"),
         prune_fn=prune_fn, train_fn=trainer(cfg.train.max_batches_stage), eval_fn=eval_fn,
-        make_optimizer=make_optimizer, build=lambda arch: StackedMLP.from_arch(arch), seed=cfg.seed,
+        make_optimizer=make_optimizer, build=lambda arch: StackedMLP.from_arch(arch).to(device), seed=cfg.seed,
         key="moth", checkpoint_dir=directory, resume=job.resume, on_stage=on_stage, keep_stages="last",
     )
     return [*dense_rows, *rows], timings

@@ -39,7 +39,7 @@ def data_file(cfg: MothConfig, ctx: RunContext) -> Path:
             complete = int(f.attrs.get("next_sample", -1)) == int(f.attrs.get("samples", -2)) == cfg.data.samples
     if not complete:
         simulate_file(path, cfg.data.samples, seed=cfg.data.sim_seed, chunk=8192, workers=ctx.workers,
-                      scheduler=ctx.scheduler, resume=path.exists(), progress=ctx.progress)
+                      scheduler=ctx.scheduler, resume=path.exists(), progress=ctx.progress, device=str(ctx.device))
     return path
 
 
@@ -59,7 +59,7 @@ def run(cfg: MothConfig, ctx: RunContext) -> None:
     })
     if data.dropped_nan:
         print(f"moth: dropped {data.dropped_nan} data rows with NaN/inf from {path}")
-    jobs = [ShardJob(cfg, str(path), members, str(ctx.checkpoints / f"shard_{k:03d}"), ctx.resume)
+    jobs = [ShardJob(cfg, str(path), members, str(ctx.checkpoints / f"shard_{k:03d}"), ctx.resume, str(ctx.device))
             for k, members in enumerate(shard_members(cfg.members, cfg.shards))]
     results: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
 
