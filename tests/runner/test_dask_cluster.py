@@ -27,13 +27,13 @@ from sciprune.shards import MALLOC_ENV
 pytestmark = pytest.mark.slow
 
 TINY: dict[str, dict[str, Any]] = {
-    "classify": {"study": "classify", "seed": 0, "repeats": 2, "model": {"hidden": [16, 8]},
-                 "train": {"epochs": 2, "batch_size": 64}, "timing_batch": 64,
-                 "prune": {"sparsities": [0.0, 0.5, 0.9], "retrain_epochs": 1, "id_samples": 64, "heatmap_sparsity": 0.5}},
-    "moth": {"study": "moth", "seed": 3, "members": 4, "shards": 2, "threshold": 0.04, "schedule": [0.5, 0.9],
-             "model": {"hidden": [12, 8], "activation": "tanh"},
-             "train": {"lr": 3e-3, "batch_size": 64, "check_every": 10, "window": 20, "max_batches_dense": 60,
-                       "max_batches_stage": 20, "val_rows": 200}},
+    "classify": {"study": "classify", "seed": 0, "repeats": 2, "model": {"hidden": [8]},
+                 "train": {"epochs": 1, "batch_size": 128}, "timing_batch": 64,
+                 "prune": {"sparsities": [0.0, 0.5], "retrain_epochs": 1, "id_samples": 64, "heatmap_sparsity": 0.5}},
+    "moth": {"study": "moth", "seed": 3, "members": 4, "shards": 2, "threshold": 0.04, "schedule": [0.5],
+             "model": {"hidden": [8], "activation": "tanh"},
+             "train": {"lr": 3e-3, "batch_size": 64, "check_every": 10, "window": 20, "max_batches_dense": 30,
+                       "max_batches_stage": 10, "val_rows": 100}},
     "flows": {"study": "flows", "seed": 0, "nets": 2, "densities": {"names": []},
               "classifiers": {"names": ["moons"], "n_train": 128, "n_test": 64,
                               "field": {"layers": 2, "hidden": 8, "activation": "tanh"},
@@ -112,7 +112,7 @@ def moth_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sciprune.studies.moth.simulate import simulate_file
 
     path = tmp_path_factory.mktemp("mothdata") / "d.h5"
-    simulate_file(path, 1200, seed=1, chunk=1200)
+    simulate_file(path, 600, seed=1, chunk=600)
     return path
 
 
