@@ -196,7 +196,7 @@ def run_function(study: Study, *, help: str | None = None) -> Callable[..., None
             from sciprune.runner.plan import print_plan
 
             typer.echo(print_plan(config, plan=params["plan"], workers=params["workers"], plan_workers=params["plan_workers"],
-                                  preset=params["preset"]))
+                                  preset=params["preset"], device=params["device"]))
             return
         out = params["out"] if params["out"] is not None else str(Path("runs") / f"{study.name}-{params['preset']}")
         path = run_config(config, out=out, resume=params["resume"], quiet=params["quiet"], device=params["device"],

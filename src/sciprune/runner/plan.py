@@ -68,7 +68,7 @@ def make_plan(config: dict[str, Any], *, calibrate: bool = True) -> Plan:
 
 
 def print_plan(config: dict[str, Any], *, plan: bool, workers: int, plan_workers: int | None,
-               preset: str | None = None, calibrate: bool = True) -> str:
+               preset: str | None = None, calibrate: bool = True, device: str = "cpu") -> str:
     """The plan's text for ``--plan`` (local workers: ``--workers``, or the machine's cores when 1;
     remote: ``--plan-workers``, 16 by default). ``--plan-workers`` without ``--plan`` is refused."""
     if not plan:
@@ -79,4 +79,8 @@ def print_plan(config: dict[str, Any], *, plan: bool, workers: int, plan_workers
     if not 1 <= workers <= 1024:
         raise InputError(f"--workers must be an integer in [1, 1024]; got {workers!r}")
     local = workers if workers > 1 else (os.cpu_count() or 1)
-    return plan_text(make_plan(config, calibrate=calibrate), local=local, remote=plan_workers, preset=preset)
+    text = plan_text(make_plan(config, calibrate=calibrate), local=local, remote=plan_workers, preset=preset)
+    if device != "cpu":
+        text += (f"\nnote: the probes ran on this machine's CPU; the run on --device {device} is not estimated "
+                 "(time a short preset there: benchmarks/gpu_check.sh)")
+    return text

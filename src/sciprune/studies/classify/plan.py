@@ -20,7 +20,6 @@ from sciprune.core.idprune import id_prune_mlp
 from sciprune.core.compact import compact
 from sciprune.nn.mlp import MLP
 from sciprune.studies.classify.config import ClassifyConfig
-from sciprune.studies.classify.protocol import kept_neurons
 from sciprune.studies.classify.timing import TIMED_SPARSITIES
 from sciprune.studies.planning import Phase, Plan, Probe, finish, mlp_flops, mlp_params, probe_rows, step_probe, training_memory
 
@@ -65,7 +64,7 @@ def plan(cfg: ClassifyConfig, calibrate: bool) -> Plan:
         torch.save({"state": state, "moments": [state, state]}, io.BytesIO())
 
     def id_step() -> None:
-        id_prune_mlp(net, x_id, rank=kept_neurons(sizes[1:-1], 0.5))
+        id_prune_mlp(net, x_id, rank=[max(1, w - round(0.5 * w)) for w in sizes[1:-1]])  # half of each layer
 
     probes = [
         step_probe(f"training step, batch {bs}, MLP {'-'.join(map(str, sizes))}",
