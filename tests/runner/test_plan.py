@@ -49,7 +49,7 @@ def test_calibration_measures_each_probe_it_can_run_and_keeps_the_flop_model_for
     plan = calibrate(Plan("x", (Phase("k", 2, probes, 0.0),)))
     timed, model = plan.phases[0].probes
     assert plan.calibrated and calls["n"] >= 2  # a warm-up and at least one timed run
-    assert timed.seconds is not None and 0 <= timed.seconds < 0.1
+    assert timed.seconds is not None and timed.seconds >= 0  # measured (no timing asserted)
     assert model.seconds is None and model.each == pytest.approx(3.0)
 
 

@@ -54,6 +54,8 @@ def plan_text(plan: Plan, *, local: int, remote: int, preset: str | None = None)
         "  (equal workers, each as fast as this machine's core)",
     ]
     lines += [f"note: {n}" for n in plan.notes]
+    lines.append("note: not included: the process's start-up, the report and its plots (about 8 s of CPU here: "
+                 "docs/benchmarks.md, --plan against measured runs)")
     return "\n".join(lines)
 
 
