@@ -181,10 +181,22 @@ def training_memory(params: float, activations: float, data: float = 0.0) -> flo
 
 
 def step_probe(what: str, count: float, model: torch.nn.Module, x: torch.Tensor, loss: Callable[[torch.Tensor], torch.Tensor],
-               flops: float, optimizer: str = "adam") -> Probe:
-    """A probe of one optimizer step (forward, backward, Adam) of ``model`` on the batch ``x``."""
+               flops: float, optimizer: str = "adam", masked: bool = False) -> Probe:
+    """A probe of one optimizer step (forward, backward, Adam) of ``model`` on the batch ``x``;
+    ``masked``: of a copy pruned to half its weights, with the masks enforced after the step (as
+    every retraining step of a cascade runs)."""
+    import copy
+
+    from sciprune.core.masks import enforce_masks
+    from sciprune.core.pruning import prune
+
     cls = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
+    if masked:
+        model = copy.deepcopy(model)
+        prune(model, 0.5, criterion="magnitude")
     opt = cls(model.parameters(), lr=1e-6)
+    if masked:
+        enforce_masks(model, opt)
 
     def run() -> None:
         opt.zero_grad(set_to_none=True)

@@ -66,10 +66,12 @@ def plan(cfg: ClassifyConfig, calibrate: bool) -> Plan:
     def id_step() -> None:
         id_prune_mlp(net, x_id, rank=[max(1, w - round(0.5 * w)) for w in sizes[1:-1]])  # half of each layer
 
+    arch = f"batch {bs}, MLP {'-'.join(map(str, sizes))}"
     probes = [
-        step_probe(f"training step, batch {bs}, MLP {'-'.join(map(str, sizes))}",
-                   cfg.train.epochs * steps + len(p.methods) * len(p.sparsities) * p.retrain_epochs * steps,
-                   net, x, lambda out: F.cross_entropy(out, y), mlp_flops(sizes, bs, backward=True)),
+        step_probe(f"training step, {arch}", cfg.train.epochs * steps, net, x, lambda out: F.cross_entropy(out, y),
+                   mlp_flops(sizes, bs, backward=True)),
+        step_probe(f"retraining step (masks enforced), {arch}", len(p.methods) * len(p.sparsities) * p.retrain_epochs * steps,
+                   net, x, lambda out: F.cross_entropy(out, y), mlp_flops(sizes, bs, backward=True), masked=True),
         Probe(f"evaluation on {n_test} test rows", 1 + stages, mlp_flops(sizes, n_test), evaluate, n_test / len(x_test)),
         Probe("compaction", 1 + stages, 4.0 * mlp_params(sizes), lambda: compact(net)),
         Probe("stage checkpoint (network and Adam moments)", 1 + stages, 4.0 * mlp_params(sizes), checkpoint),

@@ -77,10 +77,12 @@ def plan(cfg: MothConfig, calibrate: bool) -> Plan:
     phases = []
     if cfg.data.path is None:
         chunks = math.ceil(cfg.data.samples / CHUNK)
-        sim = Probe(f"integration of {SIM_SLICE} flights (a chunk is {CHUNK})", 1, SIM_FLOPS * CHUNK,
-                    lambda: simulate_range(cfg.data.sim_seed, 0, SIM_SLICE), CHUNK / SIM_SLICE, warmup=False)
+        chunk = math.ceil(cfg.data.samples / chunks)  # flights per chunk, on average
+        part = min(SIM_SLICE, chunk)
+        sim = Probe(f"integration of {part} flights (a chunk is {chunk})", 1, SIM_FLOPS * chunk,
+                    lambda: simulate_range(cfg.data.sim_seed, 0, part), chunk / part, warmup=False)
         phases.append(Phase(f"simulation of {cfg.data.samples} flights, chunks of {CHUNK}", chunks, (sim,),
-                            CHUNK * ROW_BYTES * 64))
+                            chunk * ROW_BYTES * 64))
     phases.append(Phase(f"shard of {members} members (dense stage + {len(cfg.schedule)} pruning stages)",
                         cfg.shards, probes, memory))
     notes = (f"training is priced at its budget, {batches} batches a shard (max_batches_dense + stages x "
