@@ -37,11 +37,12 @@ def test_set_wins_over_flags_and_flags_over_the_preset(capsys, monkeypatch, tmp_
 
 
 def test_help_is_generated_from_the_model(capsys, monkeypatch, toy):
+    monkeypatch.setenv("COLUMNS", "120")  # no help text wrapped mid-phrase
     code, out, _ = cli(capsys, monkeypatch, "toy", "--help")
     assert code == 0
     for text in ("--steps", "rows to record", "--kind", "plain", "fancy", "--verbose", "--no-verbose",
                  "--inner-scale", "multiplies every loss", "--inner-tags", "--preset", "--set", "--out",
-                 "--resume", "--quiet", "--device", "--workers", "--scheduler"):
+                 "--resume", "--quiet", "--device", "--workers", "--scheduler", "--plan", "--plan-workers"):
         assert text in out, text
     code, out, _ = cli(capsys, monkeypatch, "--help")
     assert "toy" in out and "Toy study" in out
