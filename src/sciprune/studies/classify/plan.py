@@ -79,7 +79,8 @@ def plan(cfg: ClassifyConfig, calibrate: bool) -> Plan:
     if "id" in p.methods:
         width = max(sizes[1:-1])
         probes.append(Probe(f"ID pruning on {len(x_id)} samples", variants * len(p.sparsities),
-                            mlp_flops(sizes, len(x_id)) + 4.0 * len(x_id) * width * width * (len(sizes) - 2), id_step))
+                            mlp_flops(sizes, len(x_id)) + 4.0 * len(x_id) * width * width * (len(sizes) - 2), id_step,
+                            warmup=False))  # seconds at the paper's widths: one run is the measurement
     # timing.TIMED_SPARSITIES: the stages nearest 50 / 75 / 90 %; a compacted net costs ~(1 - s)^2 of the dense one
     stages_timed = sorted({min(p.sparsities, key=lambda s: abs(s - t)) for t in TIMED_SPARSITIES})
     timed = len([m for m in p.methods if m in ("unit", "id")]) * sum(1.0 + (1.0 - s) ** 2 for s in stages_timed)
