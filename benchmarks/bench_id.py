@@ -16,10 +16,15 @@ unit square (one box = one mesh element), eps = 1e-3. Measured side by side in o
   12-23 ms at w = 256, measured on another machine): the project's goal is >= 10x faster.
 
 Run: ``python benchmarks/bench_id.py`` (about a minute on one core).
+
+``python benchmarks/bench_id.py --device cuda [--width 256]``: the batched call on the device against
+the same call on one CPU thread, side by side (the device timed between synchronisations, best of 3),
+with the ranks of both (the ID in float64 on either device: they should agree).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -47,11 +52,14 @@ CASES = [  # (width, box side h, elements per batched call, elements in the per-
 ]
 
 
-def best_of(fn, repeats: int = 3) -> float:
+def best_of(fn, repeats: int = 3, device: torch.device | None = None) -> float:
+    sync = (lambda: torch.cuda.synchronize(device)) if device is not None and device.type == "cuda" else (lambda: None)
     best = float("inf")
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         fn()
+        sync()
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -119,5 +127,35 @@ def main() -> None:
     print("x ref: speedup over the reference implementation's published per-element cost.")
 
 
+def device_main(device: torch.device, widths: list[int]) -> None:
+    """The batched ``id_prune`` on ``device`` vs on one CPU thread, same inputs, one process."""
+    torch.set_num_threads(1)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+    print(f"torch {torch.__version__}, device {device} ({name}); CPU side: 1 thread")
+    print(f"{'w':>4} {'h':>5} {'elements':>8} {'cpu ms/el':>10} {'device ms/el':>12} {'cpu/device':>10} {'ranks equal':>11}")
+    for width, h, n_batch, _ in CASES:
+        if width not in widths:
+            continue
+        gen = torch_generator(0, "bench_id", width)
+        mlp = MLP([2, width, width, width, width, 1], "relu", generator=gen)
+        corners = torch.rand(n_batch, 1, 2, generator=gen) * (1 - h)
+        x = corners + torch.rand(n_batch, N_SAMPLES, 2, generator=gen) * h
+        mlp_d, x_d = MLP.from_arch(mlp.arch).to(device), x.to(device)
+        mlp_d.load_state_dict(mlp.state_dict())
+        id_prune(mlp, x[:2], eps=EPS)
+        id_prune(mlp_d, x_d[:2], eps=EPS)  # warm-up (kernels, workspace)
+        t_cpu = best_of(lambda: id_prune(mlp, x, eps=EPS, errors=False)) / n_batch
+        t_dev = best_of(lambda: id_prune(mlp_d, x_d, eps=EPS, errors=False), device=device) / n_batch
+        same = torch.equal(id_prune(mlp, x, eps=EPS, errors=False).ranks, id_prune(mlp_d, x_d, eps=EPS, errors=False).ranks.cpu())
+        print(f"{width:>4} {h:>5.3f} {n_batch:>8} {t_cpu * 1e3:>10.3f} {t_dev * 1e3:>12.4f} {t_cpu / t_dev:>10.1f} {str(same):>11}")
+
+
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser(description="ID pruning throughput (see the module docstring)")
+    ap.add_argument("--device", default="cpu", help="cpu: the full CPU comparison; cuda[:N]: device vs one CPU thread")
+    ap.add_argument("--width", type=int, action="append", help="widths to run with --device (default: 32 and 256)")
+    args = ap.parse_args()
+    if args.device == "cpu":
+        main()
+    else:
+        device_main(torch.device(args.device), args.width or [32, 256])

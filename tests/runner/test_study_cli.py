@@ -43,7 +43,7 @@ def test_help_is_generated_from_the_model(capsys, monkeypatch, toy):
     assert code == 0
     for text in ("--steps", "rows to record", "--kind", "plain", "fancy", "--verbose", "--no-verbose",
                  "--inner-scale", "multiplies every loss", "--inner-tags", "--preset", "--set", "--out",
-                 "--resume", "--quiet", "--device", "--workers", "--scheduler"):
+                 "--resume", "--quiet", "--device", "--workers", "--scheduler", "--plan", "--plan-workers"):
         assert text in out, text
     code, out, _ = cli(capsys, monkeypatch, "--help")
     assert "toy" in out and "Toy study" in out

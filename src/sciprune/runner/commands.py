@@ -8,7 +8,8 @@ command line is parsed like a ``--set`` value (YAML for lists, the text itself f
 validated by the config model, so the command and the config file accept exactly the same values.
 
 Common options of every study command: ``--preset``, ``--set``, ``--out``, ``--resume``,
-``--quiet``, ``--device``, ``--workers``, ``--scheduler``.
+``--quiet``, ``--device``, ``--workers``, ``--scheduler``, ``--plan`` (print the cost plan and exit:
+:mod:`sciprune.runner.plan`) and ``--plan-workers``.
 
 A study that needs more than one command (e.g. ``sciprune moth simulate|train|analyze``) sets
 ``Study.commands``: a hook ``commands(cli: StudyCLI)`` that adds its own Typer commands to
@@ -179,6 +180,8 @@ def common_options(study: str) -> list[inspect.Parameter]:
         p("device", Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")], "cpu"),
         p("workers", Annotated[int, typer.Option("--workers", help="Worker processes / threads; results do not depend on it.")], 1),
         p("scheduler", Annotated[str | None, typer.Option("--scheduler", help="dask.distributed scheduler address, tcp://host:port (default: in-process).")], None),
+        p("plan", Annotated[bool, typer.Option("--plan", help="Print the run's cost plan (tasks, CPU time, memory, wall time on 1 / --workers / --plan-workers workers) and exit: nothing runs, --out is not created.")], False),
+        p("plan_workers", Annotated[int | None, typer.Option("--plan-workers", metavar="M", help="With --plan: the remote workers (--scheduler) to plan for (default 16).")], None),
     ]
 
 
@@ -217,6 +220,12 @@ def run_function(study: Study, *, help: str | None = None) -> Callable[..., None
 
         params = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in params.items()}
         config = config_from_options(study, params)
+        if params["plan"] or params["plan_workers"] is not None:
+            from sciprune.runner.plan import print_plan
+
+            typer.echo(print_plan(config, plan=params["plan"], workers=params["workers"], plan_workers=params["plan_workers"],
+                                  preset=params["preset"], device=params["device"]))
+            return
         out = params["out"] if params["out"] is not None else str(Path("runs") / f"{study.name}-{params['preset']}")
         path = run_config(config, out=out, resume=params["resume"], quiet=params["quiet"], device=params["device"],
                           workers=params["workers"], scheduler=params["scheduler"])

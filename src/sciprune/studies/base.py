@@ -144,6 +144,9 @@ class Study:
             sparsity, params_nnz``: a report or resume refuses a file whose rows lack them.
         methods: optional ``methods(cfg)``: the method names the rows of a run of ``cfg`` carry (a row
             of another study or config is refused).
+        plan: optional ``plan(cfg, calibrate) -> studies.planning.Plan``: the run's tasks, CPU time and
+            memory per task, without running it (``--plan``); ``calibrate`` times a few representative
+            steps on this machine (seconds), else a FLOP model is used.
     """
 
     name: str
@@ -158,3 +161,4 @@ class Study:
     scheduler: bool = True
     columns: Mapping[str, str] = field(default_factory=dict)
     methods: Callable[[Any], Iterable[str]] | None = None
+    plan: Callable[[Any, bool], Any] | None = None

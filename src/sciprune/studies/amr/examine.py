@@ -20,8 +20,9 @@ interpolant (component ``component`` of ``f``).
 Everything a pass needs besides the elements is one frozen :class:`ElementPass` (built from the
 config by :meth:`ElementPass.of`, which reads only the fields the mode uses); :func:`examine` runs it.
 Elements go through in fixed chunks (``CHUNK`` elements, one ``id_prune`` call each); ``workers``
-threads take chunks in turn. Chunks and samples never depend on the number of workers, so the
-verdicts do not either.
+threads take chunks in turn. Everything per chunk (the INR, its ID, the error checks) runs on the INR's
+device (:meth:`INR.to`: ``--device cuda`` puts it on the GPU); only the verdicts come back to the CPU.
+Chunks and samples never depend on the number of workers, so the verdicts do not either.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class Verdicts:
     error: np.ndarray
     proportion: np.ndarray | None = None
     ranks: np.ndarray | None = None
+
+
+def _np(t: Tensor) -> np.ndarray:
+    """A result tensor as a NumPy array (from any device)."""
+    return t.cpu().numpy()
 
 
 def relative_error(f: Tensor, g: Tensor, offset: float) -> Tensor:
@@ -141,7 +147,7 @@ def _pruning_chunk(p: ElementPass, corners: np.ndarray, ids: np.ndarray) -> Verd
         err = relative_error(forward_live(net, x_err).to(torch.float64), pruned(x_err), p.offset)
         prop = pruned.proportion_kept()
     flags = (err > p.threshold) | (prop > p.prop_threshold)
-    return Verdicts(flags.numpy(), err.numpy(), prop.numpy(), pruned.ranks.numpy())
+    return Verdicts(_np(flags), _np(err), _np(prop), _np(pruned.ranks))
 
 
 def _ranks_chunk(p: ElementPass, corners: np.ndarray, ids: np.ndarray) -> Verdicts:
@@ -153,14 +159,14 @@ def _ranks_chunk(p: ElementPass, corners: np.ndarray, ids: np.ndarray) -> Verdic
         if p.kind == "ranks":
             assert p.epsilon is not None
             pruned = id_prune(net, x_id, eps=p.epsilon, errors=False)
-            prop = pruned.proportion_kept().numpy()
-            return Verdicts(np.zeros(len(ids), bool), np.zeros(len(ids)), prop, pruned.ranks.numpy())
+            prop = _np(pruned.proportion_kept())
+            return Verdicts(np.zeros(len(ids), bool), np.zeros(len(ids)), prop, _np(pruned.ranks))
         rank = [min(dim + 1, m, p.id_samples) for m in net.sizes[1:-1]]
         affine = id_prune(net, x_id, rank=rank, errors=False)
         x_err = p.inputs(corners, p.samples("err", ids, p.error_samples, dim), dtype)
         diff = forward_live(net, x_err).to(torch.float64) - affine(x_err)
         err = diff.square().mean(dim=(1, 2))
-    return Verdicts(np.zeros(len(ids), bool), err.numpy(), None, affine.ranks.numpy())
+    return Verdicts(np.zeros(len(ids), bool), _np(err), None, _np(affine.ranks))
 
 
 def reference_corners(dim: int) -> np.ndarray:
@@ -178,15 +184,15 @@ def _interpolation_chunk(p: ElementPass, corners: np.ndarray, ids: np.ndarray) -
     with torch.inference_mode():
         if p.epsilon is None:  # the INR itself on the error samples and the corners
             f = forward_live(net, p.inputs(corners, np.concatenate([xi_err, cxi], axis=1), dtype))
-            f_err, f_corner = f[:, :n].to(torch.float64).numpy(), f[:, n:].to(torch.float64).numpy()
+            f_err, f_corner = _np(f[:, :n].to(torch.float64)), _np(f[:, n:].to(torch.float64))
             prop, ranks = None, None
         else:
             xi_id = np.concatenate([p.samples("id", ids, p.id_samples, dim), cxi], axis=1)
             x_id = p.inputs(corners, xi_id, dtype)
             pruned = id_prune(net, x_id, eps=p.epsilon, errors=False)
-            f_corner = forward_live(net, x_id[:, p.id_samples:]).to(torch.float64).numpy()  # (B, C, m)
-            f_err = pruned(p.inputs(corners, xi_err, dtype)).to(torch.float64).numpy()  # (B, n, m)
-            prop, ranks = pruned.proportion_kept().numpy(), pruned.ranks.numpy()
+            f_corner = _np(forward_live(net, x_id[:, p.id_samples:]).to(torch.float64))  # (B, C, m)
+            f_err = _np(pruned(p.inputs(corners, xi_err, dtype)).to(torch.float64))  # (B, n, m)
+            prop, ranks = _np(pruned.proportion_kept()), _np(pruned.ranks)
     interp = np.einsum("bnc,bcm->bnm", corner_weights(xi_err), f_corner)
     err = np.square(f_err - interp).mean(axis=(1, 2))
     return Verdicts(np.zeros(B, bool), err, prop, ranks)
@@ -197,8 +203,8 @@ def _basic_chunk(p: ElementPass, corners: np.ndarray, ids: np.ndarray, corner_va
     with torch.inference_mode():
         f = p.inr.mlp(p.inputs(corners, xi))[..., p.component : p.component + 1]
     u = np.einsum("bnc,bc->bn", corner_weights(xi), corner_vals)
-    err = relative_error(f, torch.from_numpy(u).unsqueeze(2), p.offset)
-    return Verdicts((err > p.threshold).numpy(), err.numpy())
+    err = relative_error(f, torch.from_numpy(u).to(f.device).unsqueeze(2), p.offset)
+    return Verdicts(_np(err > p.threshold), _np(err))
 
 
 def _concat(parts: list[Verdicts]) -> Verdicts:

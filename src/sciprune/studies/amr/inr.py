@@ -15,10 +15,11 @@ Evaluation is always float64 (a float64 copy of the weights), batched.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,20 +91,33 @@ class INR:
     def widths(self) -> list[int]:
         return list(self.mlp.sizes[1:-1])
 
+    @property
+    def device(self) -> torch.device:
+        return self.mlp.linears[0].weight.device
+
+    def to(self, device: torch.device | str) -> INR:
+        """The same INR with its networks (and Fourier matrix) on ``device``."""
+        def move(m: MLP) -> MLP:
+            return copy.deepcopy(m).to(device)
+
+        return replace(self, mlp=move(self.mlp), native=None if self.native is None else move(self.native),
+                       fourier=None if self.fourier is None else self.fourier.to(device))
+
     def features(self, x: Tensor) -> Tensor:
-        """``phi(x)``: the network's input for points ``x`` (..., d_in), float64."""
-        x = x.to(torch.float64)
+        """``phi(x)``: the network's input for points ``x`` (..., d_in), float64, on the INR's device."""
+        x = x.to(device=self.device, dtype=torch.float64)
         if self.fourier is None:
             return x
         z = 2.0 * math.pi * (x @ self.fourier)
         return torch.cat([torch.cos(z), torch.sin(z)], dim=-1)
 
     def __call__(self, x: Tensor | np.ndarray) -> Tensor:
-        """``f(x)`` for points (..., d_in): (..., d_out) float64, in chunks of 32k points."""
+        """``f(x)`` for points (..., d_in): (..., d_out) float64 on the CPU (computed on the INR's device),
+        in chunks of 32k points."""
         xt = torch.as_tensor(x, dtype=torch.float64)
         flat = xt.reshape(-1, xt.shape[-1])
         with torch.inference_mode():
-            out = torch.cat([self.mlp(self.features(c)) for c in flat.split(_EVAL_CHUNK)]) if len(flat) else flat.new_zeros(0, self.d_out)
+            out = torch.cat([self.mlp(self.features(c)).cpu() for c in flat.split(_EVAL_CHUNK)]) if len(flat) else flat.new_zeros(0, self.d_out)
         return out.reshape(*xt.shape[:-1], self.d_out)
 
 

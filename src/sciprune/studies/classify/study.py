@@ -14,6 +14,7 @@ from sciprune.htmlreport import table
 from sciprune.studies.base import Study
 from sciprune.studies.classify.config import ClassifyConfig
 from sciprune.studies.classify.data import load_data
+from sciprune.studies.classify.plan import plan as cost_plan
 from sciprune.studies.classify.plots import curves, plot_curves, plot_heatmaps
 from sciprune.studies.classify.protocol import run
 
@@ -71,4 +72,5 @@ def check(cfg: ClassifyConfig) -> None:
 STUDY = Study(name="classify", title="Classification: weight vs unit vs ID pruning", config=ClassifyConfig,
               run=run, summarize=summarize, plot=plot, describe=describe, check=check,
               columns={"variant": "text", "stage": "int", "accuracy": "number"},
-              methods=lambda cfg: ["dense", *cfg.prune.methods])
+              methods=lambda cfg: ["dense", *cfg.prune.methods],
+              plan=cost_plan)

@@ -13,6 +13,7 @@ from sciprune.htmlreport import table
 from sciprune.studies.base import Study
 from sciprune.studies.flows.analysis import read_analysis
 from sciprune.studies.flows.config import FlowsConfig
+from sciprune.studies.flows.plan import plan as cost_plan
 from sciprune.studies.flows.plots import curves, dense_stat, plot_cost, plot_grids, plot_metric, plot_modes
 from sciprune.studies.flows.protocol import run
 from sciprune.studies.flows.tasks import Task, tasks
@@ -159,4 +160,5 @@ def describe(cfg: FlowsConfig, rows: list[dict[str, Any]], run_dir: Path) -> str
 
 STUDY = Study(name="flows", title="Sparse flows: pruning neural ODEs and continuous normalizing flows",
               config=FlowsConfig, run=run, summarize=summarize, plot=plot, describe=describe,
-              columns={"task": "text", "stage": "int"}, methods=lambda cfg: ["dense", *cfg.prune.methods])
+              columns={"task": "text", "stage": "int"}, methods=lambda cfg: ["dense", *cfg.prune.methods],
+              plan=cost_plan)

@@ -63,6 +63,17 @@ class ShardJob:
     members: tuple[int, ...]
     checkpoint_dir: str
     resume: bool
+    device: str = "cpu"
+
+
+def on_device(data: MothData, device: torch.device) -> MothData:
+    """The splits moved to ``device`` (read and scaled on the CPU: the same numbers on every device)."""
+    if device.type == "cpu":
+        return data
+    def move(s: Split) -> Split:
+        return Split(s.x.to(device), s.y.to(device))
+
+    return replace(data, train=move(data.train), val=move(data.val), test=move(data.test))
 
 
 def build(cfg: MothConfig, members: tuple[int, ...]) -> StackedMLP:
@@ -80,15 +91,16 @@ def make_adam(params: Any, lr: float, members: int) -> torch.optim.Optimizer:
 
 
 def member_mse(model: StackedMLP, split: Split, rows: int | None = None) -> Tensor:
-    """MSE of each member (mean over rows and the 7 outputs), ``[P]`` float64, in row chunks."""
+    """MSE of each member (mean over rows and the 7 outputs), ``[P]`` float64 on the CPU, in row chunks
+    (summed on the data's device)."""
     x, y = (split.x, split.y) if rows is None else (split.x[:rows], split.y[:rows])
     chunk = max(256, 2**22 // (model.members * max(model.sizes)))
-    total = torch.zeros(model.members, dtype=torch.float64)
+    total = torch.zeros(model.members, dtype=torch.float64, device=x.device)
     with torch.no_grad():
         for s in range(0, len(x), chunk):
             err = model(x[s : s + chunk]) - y[s : s + chunk]
             total += (err.double() ** 2).sum(dim=(1, 2))
-    return total / (len(x) * y.shape[1])
+    return (total / (len(x) * y.shape[1])).cpu()
 
 
 def _frozen_copies(params: Sequence[Tensor], optimizer: torch.optim.Optimizer,
@@ -129,25 +141,27 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
     """
     t = cfg.train
     x, y, n = data.train.x, data.train.y, len(data.train.x)
+    device = x.device  # the bookkeeping stays on the CPU; what a step indexes lives beside the data
     members = model.members
     params = [p for group in optimizer.param_groups for p in group["params"]]  # the flat buffer, or the model's
     active = torch.ones(members, dtype=torch.bool)
-    frozen = torch.zeros(0, dtype=torch.long)  # indices of the stopped members (fixed between two checks)
+    active_on = active.to(device)
+    frozen = torch.zeros(0, dtype=torch.long, device=device)  # indices of the stopped members (fixed between two checks)
     batches = torch.zeros(members, dtype=torch.long)
     counted = 0  # batches already added to ``batches``
     # per batch: the sum of the active members' losses, written into one buffer, as the validation
     # MSEs are (a list of per-batch 0-d tensors pinned the allocator's heap: +200 kB of RSS a batch
     # at the paper size)
-    sums = torch.empty(max_batches, dtype=torch.float32)
+    sums = torch.empty(max_batches, dtype=torch.float32, device=device)
     done = 0  # batches run
     history = torch.empty(max_batches // t.check_every, members, dtype=torch.float64)  # validation MSEs
     checks = 0  # rows of ``history`` written
     k = t.window // t.check_every
-    order, pos = torch.randperm(n, generator=generator), 0
+    order, pos = torch.randperm(n, generator=generator).to(device), 0
     model.train()
     for b in range(max_batches):
         if pos + t.batch_size > n:
-            order, pos = torch.randperm(n, generator=generator), 0
+            order, pos = torch.randperm(n, generator=generator).to(device), 0
         idx = order[pos : pos + t.batch_size]
         pos += t.batch_size
         optimizer.zero_grad(set_to_none=True)
@@ -155,7 +169,7 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
         loss = (err**2).mean(dim=(1, 2))
         loss.sum().backward()
         lost = loss.detach()
-        sums[b] = lost.sum() if len(frozen) == 0 else lost[active].sum()
+        sums[b] = lost.sum() if len(frozen) == 0 else lost[active_on].sum()
         done = b + 1
         if len(frozen):
             copies = _frozen_copies(params, optimizer, frozen)
@@ -176,7 +190,8 @@ def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: 
             if b + 1 < min_batches:
                 stop &= ~torch.isfinite(last)  # before min_batches only a diverged member stops
             active &= ~stop
-            frozen = (~active).nonzero().squeeze(1)
+            active_on = active.to(device)
+            frozen = (~active).nonzero().squeeze(1).to(device)
             if not bool(active.any()):
                 break
     batches += active.long() * (done - counted)
@@ -249,7 +264,7 @@ class ShardSteps(CascadeProtocol):
         return Path(self.job.checkpoint_dir) / "optimum.pt"
 
     def build(self, arch: dict[str, Any]) -> torch.nn.Module:
-        return StackedMLP.from_arch(arch)
+        return StackedMLP.from_arch(arch).to(self.job.device)
 
     def optimizer(self, params: Any) -> tuple[torch.optim.Optimizer, None]:
         return self.trainer.optimizer(params)
@@ -280,7 +295,7 @@ class ShardSteps(CascadeProtocol):
                 self.optimum_stage[j] = stage
                 for k, v in model.state_dict().items():
                     if k in self.optimum:
-                        self.optimum[k][j] = v[j]
+                        self.optimum[k][j] = v[j].cpu()
         save_state(self.optimum_file, {"members": list(members), "arch": model.arch, "state": self.optimum,
                                        "stage": self.optimum_stage})
         return out
@@ -302,11 +317,12 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     dense), and wall times.
     """
     cfg = job.cfg
-    data = load(job.data_path, seed=cfg.seed, val_fraction=cfg.data.val_fraction,
-                test_fraction=cfg.data.test_fraction, max_rows=cfg.data.max_rows)
+    device = torch.device(job.device)
+    data = on_device(load(job.data_path, seed=cfg.seed, val_fraction=cfg.data.val_fraction,
+                          test_fraction=cfg.data.test_fraction, max_rows=cfg.data.max_rows), device)
     directory = Path(job.checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    model = build(cfg, job.members)
+    model = build(cfg, job.members).to(device)
     steps = ShardSteps(job, data, Plateau(cfg, data, len(job.members), cfg.train.max_batches_stage),
                        *_optimum(job, model))
     # dense: core's train_dense (checkpointed); its rows are kept beside its checkpoint
@@ -337,5 +353,5 @@ def _optimum(job: ShardJob, model: StackedMLP) -> tuple[dict[str, Tensor], list[
     if job.resume and optimum_file.exists():
         best = load_state(optimum_file)
         return best["state"], list(best["stage"])
-    return ({k: v.detach().clone() for k, v in model.state_dict().items() if not k.endswith("_mask")},
+    return ({k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.endswith("_mask")},
             [-1] * len(job.members))

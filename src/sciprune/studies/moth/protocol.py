@@ -34,7 +34,7 @@ def data_file(cfg: MothConfig, ctx: RunContext) -> Path:
     path = ctx.out / "data.h5"
     if file_state(path) != (cfg.data.samples, cfg.data.samples):  # absent or unfinished (a damaged one is refused)
         simulate_file(path, cfg.data.samples, seed=cfg.data.sim_seed, chunk=8192, workers=ctx.workers,
-                      scheduler=ctx.scheduler, resume=path.exists(), progress=ctx.progress)
+                      scheduler=ctx.scheduler, resume=path.exists(), progress=ctx.progress, device=str(ctx.device))
     return path
 
 
@@ -55,7 +55,7 @@ def run(cfg: MothConfig, ctx: RunContext) -> None:
         print(f"moth: {data.note}")
     if data.dropped_nan:
         print(f"moth: dropped {data.dropped_nan} data rows with NaN/inf from {path}")
-    jobs = [ShardJob(cfg, str(path), members, str(ctx.checkpoints / f"shard_{k:03d}"), ctx.resume)
+    jobs = [ShardJob(cfg, str(path), members, str(ctx.checkpoints / f"shard_{k:03d}"), ctx.resume, str(ctx.device))
             for k, members in enumerate(shard_members(cfg.members, cfg.shards))]
     results: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
 

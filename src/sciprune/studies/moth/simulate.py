@@ -49,13 +49,14 @@ class Chunk:
 
 
 def simulate_range(seed: int, start: int, stop: int, ranges: Ranges = Ranges(), constants: Constants = Constants(),
-                   tol: Tolerances = Tolerances()) -> Chunk:
-    """Draw and integrate samples ``start..stop-1``; non-converged ones go to ``failed``."""
+                   tol: Tolerances = Tolerances(), device: str = "cpu") -> Chunk:
+    """Draw and integrate samples ``start..stop-1`` (on ``device``; drawn on the CPU); non-converged ones
+    go to ``failed``."""
     y0, u = draw(seed, start, stop, ranges)
-    y0t, ut = torch.from_numpy(y0), torch.from_numpy(u)
+    y0t, ut = torch.from_numpy(y0).to(device), torch.from_numpy(u).to(device)
     res = integrate(lambda y, c: rhs(y, c, constants), y0t, ut, HORIZON, tol, JAC_COLS)
-    ok = res.ok.numpy()
-    rows = np.concatenate([y0, res.y.numpy(), u], axis=1)[ok]
+    ok = res.ok.cpu().numpy()
+    rows = np.concatenate([y0, res.y.cpu().numpy(), u], axis=1)[ok]
     index = np.arange(start, stop, dtype=np.int64)
     return Chunk(start, stop, rows, index[ok], index[~ok])
 
@@ -71,9 +72,9 @@ def _metadata(seed: int, samples: int, ranges: Ranges, constants: Constants, tol
     }
 
 
-def _shard(args: tuple[int, int, int, Ranges, Constants, Tolerances]) -> Chunk:
-    seed, start, stop, ranges, constants, tol = args
-    return simulate_range(seed, start, stop, ranges, constants, tol)
+def _shard(args: tuple[int, int, int, Ranges, Constants, Tolerances, str]) -> Chunk:
+    seed, start, stop, ranges, constants, tol, device = args
+    return simulate_range(seed, start, stop, ranges, constants, tol, device)
 
 
 MAX_SAMPLES = 100_000_000
@@ -164,7 +165,7 @@ def simulate_file(
     out: str | Path, samples: int, *, seed: int = 12345, chunk: int = 65536, workers: int = 1,
     scheduler: str | None = None, resume: bool = False, ranges: Ranges = Ranges(),
     constants: Constants = Constants(), tol: Tolerances = Tolerances(),
-    progress: Callable[..., Iterator[Any]] | None = None,
+    progress: Callable[..., Iterator[Any]] | None = None, device: str = "cpu",
 ) -> dict[str, int]:
     """Simulate ``samples`` samples into ``out``; returns ``{"rows", "failed", "samples"}``.
 
@@ -214,6 +215,6 @@ def simulate_file(
                 f.flush()
                 state["next"] += 1
 
-        items = [(seed, a, b, ranges, constants, tol) for a, b in bounds]
+        items = [(seed, a, b, ranges, constants, tol, device) for a, b in bounds]
         map_shards(_shard, items, workers=workers, scheduler=scheduler, progress=progress, desc="simulate", on_result=write)
         return {"rows": int(f["samples"].shape[0]), "failed": int(f["failed"].shape[0]), "samples": samples}

@@ -12,6 +12,7 @@ from sciprune.studies.moth.analysis import summarize_rows
 from sciprune.studies.moth.cli import commands
 from sciprune.studies.moth.config import MothConfig
 from sciprune.studies.moth.data import INPUT_LABELS, INPUTS, check_data
+from sciprune.studies.moth.plan import plan as cost_plan
 from sciprune.studies.moth.plots import (plot_connectivity, plot_layer_density, plot_loss_vs_sparsity,
                                          plot_optimal_histogram, plot_weight_histograms)
 from sciprune.studies.moth.protocol import read_data_info, run
@@ -59,4 +60,5 @@ def describe(cfg: MothConfig, rows: list[dict[str, Any]], run_dir: Path) -> str:
 STUDY = Study(name="moth", title="MothPruning: Monte Carlo magnitude pruning of a flight controller",
               config=MothConfig, run=run, summarize=summarize, plot=plot, describe=describe, commands=commands,
               columns={"member": "int", "stage": "int", "test_mse": "number"}, methods=lambda cfg: ["magnitude"],
-              check=check_data)
+              check=check_data,
+              plan=cost_plan)

@@ -12,6 +12,7 @@ from sciprune.files import read_csv, read_result_json
 from sciprune.htmlreport import table
 from sciprune.studies.base import Study
 from sciprune.studies.nif.config import NifConfig
+from sciprune.studies.nif.plan import plan as cost_plan
 from sciprune.studies.nif.plots import error_vs_sparsity, error_vs_storage, reconstructions
 from sciprune.studies.nif.inputs import check
 from sciprune.studies.nif.protocol import run
@@ -105,4 +106,5 @@ STUDY = Study(name="nif", title="NIF: nodal pruning (pNIF), ID node selection, c
               run=run, summarize=summarize, plot=plot, describe=describe,
               columns={"variant": "text", "stage": "int", "rel_l2": "number", "params_total": "number", "compression": "number"},
               methods=lambda cfg: ["nif", "pod", *cfg.prune.methods],
-              check=check)
+              check=check,
+              plan=cost_plan)

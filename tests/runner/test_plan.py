@@ -1,0 +1,94 @@
+"""``--plan``: the cost plan's arithmetic, and every study's command prints it without running anything."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+
+from sciprune.runner.config import load_preset, validate
+from sciprune.runner.plan import duration, plan_text
+from sciprune.runner.study import get_study
+from sciprune.studies.planning import NOMINAL_FLOPS, Phase, Plan, Probe, calibrate, local_slots
+from tests.runner.helpers import cli
+
+STUDY_COMMANDS = {"classify": ["classify"], "amr": ["amr"], "moth": ["moth", "train"], "nif": ["nif"], "flows": ["flows"]}
+
+
+def _phase(tasks: int, parallel: bool = True) -> Phase:
+    # one task: 10 x 2 s (measured) + 3 x (1e10 FLOPs -> 1 s each, FLOP model) + 1 x (0.5 s run x scale 4) = 25 s
+    probes = (Probe("a", 10, 1.0, seconds=2.0), Probe("b", 3, NOMINAL_FLOPS), Probe("c", 1, 1.0, scale=4.0, seconds=0.5))
+    return Phase("k", tasks, probes, memory=1e6, parallel=parallel)
+
+
+def test_the_arithmetic_tasks_times_seconds_over_workers_with_the_ceiling_of_shards():
+    ph = _phase(5)
+    assert ph.seconds == pytest.approx(25.0)
+    assert [ph.wall(w) for w in (1, 2, 3, 4, 5, 6, 100)] == pytest.approx([125, 75, 50, 50, 25, 25, 25])
+    serial = _phase(3, parallel=False)
+    assert [serial.wall(w) for w in (1, 2, 8)] == pytest.approx([75, 75, 75])  # in the caller: workers do not help
+    plan = Plan("x", (ph, serial))
+    assert plan.tasks == 8 and plan.cpu_seconds == pytest.approx(200.0)
+    assert plan.wall(2) == pytest.approx(75 + 75) and plan.wall(1) == pytest.approx(plan.cpu_seconds)
+    assert plan.memory == 1e6
+
+
+def test_local_workers_count_at_most_one_per_core():
+    cores = os.cpu_count() or 1
+    assert local_slots(1) == 1 and local_slots(cores + 5) == cores
+
+
+def test_calibration_measures_each_probe_it_can_run_and_keeps_the_flop_model_for_the_others():
+    calls = {"n": 0}
+
+    def run() -> None:
+        calls["n"] += 1
+
+    probes = (Probe("timed", 7, 1.0, run), Probe("model", 1, 3 * NOMINAL_FLOPS))
+    plan = calibrate(Plan("x", (Phase("k", 2, probes, 0.0),)))
+    timed, model = plan.phases[0].probes
+    assert plan.calibrated and calls["n"] >= 2  # a warm-up and at least one timed run
+    assert timed.seconds is not None and timed.seconds >= 0  # measured (no timing asserted)
+    assert model.seconds is None and model.each == pytest.approx(3.0)
+
+
+def test_the_printout_names_tasks_cpu_time_memory_and_the_three_wall_times():
+    text = plan_text(Plan("x", (_phase(5),)), local=2, remote=16)
+    for field in ("tasks: 5", "CPU time: 2.08 min", "peak memory per task", "1 worker:", "local workers (--workers 2)",
+                  "16 remote workers (--plan-workers 16"):
+        assert field in text, field
+    assert duration(30) == "30 s" and duration(7200) == "2 h" and duration(3 * 86400) == "3 d"
+
+
+@pytest.mark.parametrize("study", sorted(STUDY_COMMANDS))
+def test_every_study_plans_its_paper_preset_from_the_flop_model(study):
+    if study == "amr":
+        pytest.importorskip("mfem")
+    cfg = validate(load_preset(study, "demo" if study == "amr" else "paper"))
+    plan = get_study(study).plan(cfg, False)  # type: ignore[misc]
+    assert plan.tasks >= 1 and plan.phases
+    assert math.isfinite(plan.cpu_seconds) and plan.cpu_seconds > 0 and plan.memory > 0
+    assert plan.wall(1) == pytest.approx(plan.cpu_seconds)
+    assert plan.wall(1000) <= plan.wall(2) <= plan.wall(1)
+
+
+@pytest.mark.parametrize("study", sorted(STUDY_COMMANDS))
+def test_plan_prints_the_fields_creates_nothing_and_exits_0(study, capsys, monkeypatch, tmp_path):
+    if study == "amr":
+        pytest.importorskip("mfem")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "never"
+    code, stdout, err = cli(capsys, monkeypatch, *STUDY_COMMANDS[study], "--preset", "demo", "--plan", "--workers", "2",
+                            "--plan-workers", "8", "--out", str(out))
+    assert code == 0, err
+    for field in ("calibrated on this machine", "tasks:", "CPU time:", "peak memory per task", "1 worker:",
+                  "2 local workers (--workers 2)", "8 remote workers"):
+        assert field in stdout, field
+    assert list(tmp_path.iterdir()) == []  # no --out, no runs/
+
+
+def test_plan_workers_without_plan_is_refused(capsys, monkeypatch, tmp_path):
+    out = tmp_path / "x"
+    code, _, err = cli(capsys, monkeypatch, "classify", "--preset", "demo", "--plan-workers", "8", "--out", str(out))
+    assert code == 2 and "--plan-workers" in err and not out.exists()
