@@ -47,7 +47,7 @@ def train_points_per_second(model: nn.Module, inputs: Tensor, targets: Tensor, b
     return steps * batch / (time.perf_counter() - t0)
 
 
-def write_timing(cfg: Any, ctx: RunContext, sp: Split, rows: list[dict[str, Any]]) -> None:
+def write_timing(cfg: Any, ctx: RunContext, sp: Split, rows: list[dict[str, Any]], retrain_epochs: int) -> None:
     dtype = sp.train_in.dtype
     g = torch_generator(cfg.seed, "timing")
     idx = torch.randint(0, sp.all_in.shape[0], (cfg.timing_points,), generator=g)
@@ -61,7 +61,7 @@ def write_timing(cfg: Any, ctx: RunContext, sp: Split, rows: list[dict[str, Any]
             "points_per_s": round(dense_pps), "speedup": 1.0, "ideal_flop_ratio": 1.0, "of_ideal": 1.0,
             "threads": torch.get_num_threads()}]
     for r in rows:
-        if r["method"] in ("l2", "id") and r["variant"] == "retrained" or (r["method"] in ("l2", "id") and cfg.prune.retrain_epochs == 0):
+        if r["method"] in ("l2", "id") and r["variant"] == "retrained" or (r["method"] in ("l2", "id") and retrain_epochs == 0):
             key = f"{r['method']}-{r['variant']}"
             st = load_state(ctx.checkpoints / key / f"stage_{int(r['stage']) - 1:03d}.pt")
             m = cast(Any, build_nif(st["arch"]).to(dtype))
