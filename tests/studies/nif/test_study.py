@@ -89,6 +89,75 @@ def test_user_npz_end_to_end(capsys, monkeypatch, tmp_path):
     rows = read_csv(out / "metrics.csv")
     assert not any(r["method"] == "pod" for r in rows)  # scattered points: no snapshot matrix
     assert all(math.isfinite(r["rel_l2"]) for r in rows)
+    report = (out / "report.html").read_text()
+    assert "POD needs a grid" in report and "field.npz" in report and "200 rows, but 4 distinct p" in report
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["grid"] is None and summary["held_out"] is True
+
+
+def gridded_file(path: Path, side: int = 8, snapshots: int = 4) -> Path:
+    """The benchmark field (``benchmarks/nif_field.py``) at a tiny size, rows shuffled."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nif_field", ROOT / "benchmarks" / "nif_field.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    data = mod.field(side, snapshots)
+    np.savez(path, data=data[np.random.default_rng(1).permutation(len(data))])
+    return path
+
+
+ROOT = Path(__file__).resolve().parents[3]
+FILE_ARGS = ["--data-kind", "file", "--data-columns-x", "2", "--data-columns-u", "2"]
+
+
+@pytest.fixture(scope="module")
+def gridded_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("grid")
+    path = gridded_file(base / "field.npz")
+    out = base / "run"
+    mp = pytest.MonkeyPatch()
+    code, _, err = cli(_Cap(), mp, "nif", *FILE_ARGS, "--data-path", str(path), "--out", str(out), "--quiet", *TINY)
+    mp.undo()
+    assert code == 0, err
+    return out
+
+
+def test_gridded_user_file_gets_pod_fields_and_held_out_errors(gridded_run):
+    out = gridded_run
+    rows = read_csv(out / "metrics.csv")
+    pod = [r for r in rows if r["method"] == "pod"]
+    assert [r["params_total"] for r in pod] == [k * (8 * 8 * 2 + 4) for k in range(1, 5)]  # k (space·d_u + n_p)
+    truth = np.load(out / "fields" / "truth.npy")
+    assert truth.shape == (256, 2)
+    ref = np.load(gridded_file(out.parent / "again.npz"))["data"]
+    order = np.lexsort((ref[:, 2], ref[:, 1], ref[:, 0]))  # t, then x, then y
+    assert np.array_equal(truth, ref[order][:, 3:].astype(np.float32))
+    dense = rows[0]
+    assert dense["rel_l2"] != dense["train_rel_l2"]  # 20 % of the rows held out by default for a file
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["grid"] == [4, 8, 8] and summary["held_out"] is True and summary["split"] == "rows"
+    report = (out / "report.html").read_text()
+    assert "field.npz" in report and "a grid of 4 snapshots × 8 × 8 points" in report and "POD baseline: truncated SVD" in report
+    assert (out / "plots" / "reconstructions.png").is_file()
+    # 1,301+ parameters against 2 × 205 training numbers: the memorisation warning, in the report too
+    assert any("more than the" in w for w in summary["warnings"]) and "Warning:" in report
+
+
+def test_two_workers_give_byte_identical_metrics_and_resume_reuses_finished_jobs(capsys, monkeypatch, tmp_path, gridded_run):
+    path = gridded_file(tmp_path / "field.npz")
+    out = tmp_path / "two"
+    code, _, err = cli(capsys, monkeypatch, "nif", *FILE_ARGS, "--data-path", str(path), "--out", str(out), "--quiet",
+                       "--workers", "2", *TINY)
+    assert code == 0, err
+    assert (out / "metrics.csv").read_text() == (gridded_run / "metrics.csv").read_text()
+    # a resume reruns no finished cascade: every job's rows.json is reused, run_cascade is never called
+    monkeypatch.setattr(protocol, "run_cascade", lambda *a, **k: pytest.fail("a finished cascade ran again"))
+    code, _, err = cli(capsys, monkeypatch, "nif", *FILE_ARGS, "--data-path", str(path), "--out", str(out), "--quiet",
+                       "--resume", *TINY)
+    assert code == 0, err
+    assert (out / "metrics.csv").read_text() == (gridded_run / "metrics.csv").read_text()
 
 
 @pytest.mark.parametrize(("args", "message"), [

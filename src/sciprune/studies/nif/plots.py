@@ -78,7 +78,7 @@ def error_vs_storage(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("stored numbers, % of the data array")
-    ax.set_ylabel("relative L2 error")
+    ax.set_ylabel("relative L2 error (NIF: evaluation rows; POD: all)")
     ax.set_title("Error against storage (compacted models)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
@@ -95,7 +95,19 @@ def pick_pruned(rows: list[dict[str, Any]], method: str) -> dict[str, Any] | Non
     return (ok or rs)[-1] if ok else rs[len(rs) // 2]
 
 
+def _panel(u: np.ndarray, grid: tuple[int, ...], comp: int) -> np.ndarray:
+    """The 2-D image of component ``comp``: x-p for a 1-D x; else the last snapshot (middle of any further x axes)."""
+    f = u[:, comp].reshape(grid)
+    if len(grid) == 2:
+        return f
+    snap = f[-1]
+    while snap.ndim > 2:
+        snap = snap[..., snap.shape[-1] // 2]
+    return snap.T  # imshow: rows = second x coordinate
+
+
 def reconstructions(rows: list[dict[str, Any]], run_dir: Path, grid: tuple[int, ...], extent: dict[str, Any], path: Path) -> Path | None:
+    """Truth, dense and the L2-/ID-pruned stage :func:`pick_pruned` chooses, one row of panels per component (at most 3)."""
     fields = run_dir / "fields"
     if not (fields / "truth.npy").exists():
         return None
@@ -108,21 +120,32 @@ def reconstructions(rows: list[dict[str, Any]], run_dir: Path, grid: tuple[int, 
             f = fields / f"{method}-{r['variant']}_s{_f(r['sparsity']):.2f}.npy"
             if f.exists():
                 panels.append((f"{method.upper()} {r['variant']}, {_f(r['sparsity']):.0%} nodes removed\nrel. L2 {_f(r['rel_l2']):.3g}", np.load(f)))
-    vmax = float(np.nanmax(np.abs(panels[0][1])))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), squeeze=False)
-    for i, (ax, (title, u)) in enumerate(zip(axes[0], panels)):
-        if len(grid) == 2:  # x–t (rows = p)
-            im = ax.imshow(u[:, 0].reshape(grid), aspect="auto", origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
-                           interpolation="nearest")
-            ax.set_xlabel("x (grid index)")
-            if i == 0:
-                ax.set_ylabel("snapshot (p: t, or (ν, t))")
-        else:  # 2-D snapshot: the last time
-            snap = u[:, 0].reshape(grid)[-1]
-            im = ax.imshow(snap.T, origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax, extent=(0, 2 * np.pi, 0, 2 * np.pi))
-            ax.set_xlabel("x")
-            if i == 0:
-                ax.set_ylabel("y (last snapshot)")
-        ax.set_title(title, fontsize=8)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="u")
+    n_u = min(3, panels[0][1].shape[1])
+    names = (extent.get("columns") or [])[-panels[0][1].shape[1]:] or [f"u{j}" for j in range(n_u)]
+    axes_lv = extent.get("axes")
+    if len(grid) == 2:
+        box = None
+    elif axes_lv:
+        box = (axes_lv[0][0], axes_lv[0][-1], axes_lv[1][0], axes_lv[1][-1])
+    else:
+        box = (0, 2 * np.pi, 0, 2 * np.pi)
+    fig, axes = plt.subplots(n_u, len(panels), figsize=(3.4 * len(panels), 3.0 * n_u), squeeze=False)
+    for c in range(n_u):
+        vmax = float(np.nanmax(np.abs(panels[0][1][:, c])))
+        for i, (title, u) in enumerate(panels):
+            ax = axes[c, i]
+            img = _panel(u, grid, c)
+            if box is None:
+                im = ax.imshow(img, aspect="auto", origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+                ax.set_xlabel("x (grid index)")
+                if i == 0:
+                    ax.set_ylabel(f"{names[c]}: snapshot (p)")
+            else:
+                im = ax.imshow(img, origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax, extent=box)
+                ax.set_xlabel("x")
+                if i == 0:
+                    ax.set_ylabel(f"{names[c]}: y (last snapshot)")
+            if c == 0:
+                ax.set_title(title, fontsize=8)
+        fig.colorbar(im, ax=axes[c].tolist(), shrink=0.8, label=names[c])
     return _save(fig, path)
