@@ -230,3 +230,25 @@ def test_generated_pde_data_runs(capsys, monkeypatch, tmp_path, kind):
     rows = read_csv(tmp_path / kind / "metrics.csv")
     numbers = (2 * 6 * 16) if kind == "ks" else (6 * 16 * 16)
     assert rows[0]["compression"] == pytest.approx(rows[0]["params_total"] / numbers)
+
+
+def test_docs_user_example_runs(capsys, monkeypatch, tmp_path):
+    """The commands of docs/nif.md "Your own field", as written, with a smaller budget and grid appended."""
+    import shlex
+    import subprocess
+    import sys
+
+    text = (ROOT / "docs" / "nif.md").read_text()
+    block = text.split("## Your own field", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(c, comments=True) for c in block.replace("\\\n", " ").splitlines() if c.strip()]
+    assert [c[0] for c in commands] == ["python", "sciprune"]
+    monkeypatch.chdir(tmp_path)
+    gen = commands[0]
+    subprocess.run([sys.executable, str(ROOT / gen[1]), *gen[2:], "--side", "8", "--snapshots", "4"], check=True)
+    smaller = ["--train-steps", "20", "--prune-retrain-steps", "3", "--set", "prune.id_samples=200", "--set", "timing=false"]
+    code, _, err = cli(capsys, monkeypatch, *commands[1][1:], "--quiet", *smaller)
+    assert code == 0, err
+    out = tmp_path / "runs" / "nif-field"
+    rows = read_csv(out / "metrics.csv")
+    assert any(r["method"] == "pod" for r in rows) and {r["sparsity"] for r in rows if r["method"] == "id"} == {0.3, 0.5, 0.7}
+    assert "field.npz" in (out / "report.html").read_text()

@@ -16,10 +16,10 @@ METHODS: tuple[Method, ...] = ("l2", "id")
 class Columns(Section):
     """Declared column counts of a user file: ``[p | x | u | (weight)]``."""
 
-    p: int = Field(1, ge=1, le=1_000)
-    x: int = Field(1, ge=1, le=1_000)
-    u: int = Field(1, ge=1, le=1_000)
-    weight: bool = False
+    p: int = Field(1, ge=1, le=1_000, description="parameter columns (time, PDE parameters), first")
+    x: int = Field(1, ge=1, le=1_000, description="coordinate columns, after p")
+    u: int = Field(1, ge=1, le=1_000, description="field components, after x")
+    weight: bool = Field(False, description="a last column of positive sample weights (cell areas)")
 
 
 class DataConfig(Section):
