@@ -252,3 +252,55 @@ def test_docs_user_example_runs(capsys, monkeypatch, tmp_path):
     rows = read_csv(out / "metrics.csv")
     assert any(r["method"] == "pod" for r in rows) and {r["sparsity"] for r in rows if r["method"] == "id"} == {0.3, 0.5, 0.7}
     assert "field.npz" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("sparsity", [0.1, 0.25, 0.5, 0.75])
+def test_kept_counts_equal_what_l2_pruning_keeps(sparsity):
+    """ID's node counts (a pure rule, layerwise) are exactly what pruning a copy with L2 used to keep."""
+    import copy
+
+    import torch
+
+    from sciprune.core.seeding import torch_generator
+    from sciprune.nn.nif import build_nif
+
+    arch = {"class": "NIFMultiScale", "shape": {"input_dim": 1, "output_dim": 1, "units": 13, "nlayers": 2, "activation": "swish",
+            "use_resblock": False, "omega_0": 30.0, "weight_init_factor": 0.01},
+            "parameter": {"input_dim": 1, "latent_dim": 2, "units": 8, "nlayers": 1, "activation": "swish", "use_resblock": False}}
+    m = build_nif(arch, torch_generator(0, "t"))
+    dense = protocol.group_sizes(m)
+    p = torch.rand(50, 1, generator=torch_generator(1, "p"))
+    narrower = protocol.prune_nodes(copy.deepcopy(m), dense, 0.2, "layerwise", p)  # a cascade's earlier stage
+    for model in (m, narrower):
+        pruned = protocol.prune_nodes(copy.deepcopy(model), dense, sparsity, "layerwise", p)
+        assert protocol.kept_counts(protocol.group_sizes(model), dense, sparsity) == protocol.group_sizes(pruned)
+
+
+def test_a_criterion_registered_here_is_used_from_yaml(capsys, monkeypatch, tmp_path):
+    """prune.criterion names any registered structured criterion; the l2 cascade then scores nodes with it."""
+    import yaml
+
+    from sciprune.core.criteria import _CRITERIA, Criterion, register_criterion  # noqa: F401
+    from sciprune.nn.nif import hyper_node_rms
+
+    calls = {"n": 0}
+
+    def largest_first(weight, **kw):  # the opposite of hyper_node_rms: prunes the strongest nodes
+        calls["n"] += 1
+        return -hyper_node_rms(weight, **kw)
+
+    monkeypatch.setattr("sciprune.core.criteria._CRITERIA", dict(_CRITERIA))  # the registration ends with the test
+    register_criterion(Criterion("test_largest_first", True, largest_first, "test", wants_context=True))
+    cfg = yaml.safe_load((PRESETS / "demo.yaml").read_text())
+    cfg["train"]["epochs"] = 30
+    cfg["prune"].update(methods=["l2"], sparsities=[0.5], retrain_epochs=0, criterion="test_largest_first")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    code, _, err = cli(capsys, monkeypatch, "run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run"), "--quiet")
+    assert code == 0, err
+    assert calls["n"] > 0
+    worst = read_csv(tmp_path / "run" / "metrics.csv")
+    code, _, err = cli(capsys, monkeypatch, "nif", "--preset", "demo", "--out", str(tmp_path / "bad"), "--quiet",
+                       "--set", "prune.criterion=no_such_rule")
+    assert code == 2 and "unknown pruning criterion 'no_such_rule'" in err
+    l2 = [r for r in worst if r["method"] == "l2"]
+    assert len(l2) == 1 and l2[0]["shape_nodes"] == 16

@@ -112,6 +112,8 @@ class PruneConfig(Section):
     methods: list[Method] = Field(default_factory=lambda: list(METHODS))
     sparsities: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], min_length=1)
     allocation: Literal["layerwise", "global"] = "layerwise"
+    criterion: str = Field("hyper_node_rms", description="the node score of method l2: any registered structured criterion "
+                           "(sciprune.core.criteria.register_criterion); a data-aware one gets θ(p) of the training p")
     retrain_epochs: int | None = Field(None, ge=0, le=10_000_000, description="0: one-shot curves only; >0: also the "
                                        "iterative retrained cascade; None: 20, or what retrain_steps gives")
     retrain_steps: int | None = Field(None, ge=1, le=1_000_000_000, description="optimizer steps per retraining instead of "
@@ -125,6 +127,16 @@ class PruneConfig(Section):
                             "starting weights included (costs one full forward per epoch)")
     control: bool = Field(True, description="also retrain the unpruned dense NIF with the retrained cascade's schedule "
                           "(rows nif/same_epochs): a dense model trained as long as each pruned stage")
+
+    @field_validator("criterion")
+    @classmethod
+    def _criterion(cls, v: str) -> str:
+        import sciprune.nn.nif  # noqa: F401  (registers hyper_node_rms)
+        from sciprune.core.criteria import get_criterion
+
+        if not get_criterion(v).structured:
+            raise ValueError(f"prune.criterion {v!r} scores single weights; node pruning needs a structured criterion")
+        return v
 
     @field_validator("sparsities")
     @classmethod

@@ -122,22 +122,29 @@ def group_sizes(model: nn.Module) -> dict[str, int]:
     return {g.name: g.size for g in units_of(model).groups if g.prunable}
 
 
-def prune_nodes(model: nn.Module, dense_sizes: dict[str, int], sparsity: float, allocation: str, p: Tensor) -> nn.Module:
-    """pNIF: mask the nodes with the lowest ``hyper_node_rms`` (core prune), then compact (core shrink).
+def kept_counts(current: dict[str, int], dense_sizes: dict[str, int], sparsity: float) -> dict[str, int]:
+    """Nodes each group keeps at ``sparsity`` of its *dense* size: ``max(1, n - round(s n))``, never more than it has."""
+    return {g: min(current[g], max(1, n - round(sparsity * n))) for g, n in dense_sizes.items()}
+
+
+def prune_nodes(model: nn.Module, dense_sizes: dict[str, int], sparsity: float, allocation: str, p: Tensor,
+                criterion: str = "hyper_node_rms") -> nn.Module:
+    """pNIF: mask the nodes with the lowest ``criterion`` scores (core prune), then compact (core shrink).
 
     ``sparsity`` is the fraction of the *dense* nodes removed; the model may already be narrower
     (an iterative cascade compacts every stage), so core gets the matching fraction of its current
     nodes: per group (layerwise) or over all groups (global). Every group keeps at least one node.
     """
     cur = group_sizes(model)
-    target = {g: max(1, n - round(sparsity * n)) for g, n in dense_sizes.items()}
     ctx = theta_context(model, p)  # type: ignore[arg-type]
     if allocation == "layerwise":
-        over = {g: (cur[g] - min(target[g], cur[g])) / cur[g] for g in cur}
-        prune(model, 0.0, criterion="hyper_node_rms", allocation="layerwise", overrides=over, context=ctx)
+        target = kept_counts(cur, dense_sizes, sparsity)
+        over = {g: (cur[g] - target[g]) / cur[g] for g in cur}
+        prune(model, 0.0, criterion=criterion, allocation="layerwise", overrides=over, context=ctx)
     else:
         total = sum(cur.values())
-        prune(model, (total - min(sum(target.values()), total)) / total, criterion="hyper_node_rms",
+        want = sum(max(1, n - round(sparsity * n)) for n in dense_sizes.values())  # over all groups together
+        prune(model, (total - min(want, total)) / total, criterion=criterion,
               allocation="global", context=ctx)
     small, _ = compact_units(model)
     return small
@@ -384,9 +391,11 @@ def run_job(job: CascadeJob) -> list[dict[str, Any]]:
         if job.method == "nif":
             return m
         if job.method == "l2":
-            return prune_nodes(m, groups, s, cfg.prune.allocation, p_train)
-        # ID keeps as many nodes per group as L2 would (decided on a copy), chosen by the ID
-        counts = group_sizes(prune_nodes(copy.deepcopy(m), groups, s, cfg.prune.allocation, p_train))
+            return prune_nodes(m, groups, s, cfg.prune.allocation, p_train, cfg.prune.criterion)
+        # ID keeps as many nodes per group as L2 would: layerwise a pure count; global allocation ranks
+        # every group's nodes together (hyper_node_rms), so that split is read off a pruned copy
+        counts = kept_counts(group_sizes(m), groups, s) if cfg.prune.allocation == "layerwise" else \
+            group_sizes(prune_nodes(copy.deepcopy(m), groups, s, "global", p_train))
         idx = torch.randperm(sp.train_in.shape[0], generator=g)[:cfg.prune.id_samples]
         return id_fold(m, sp.train_in[idx], counts)  # type: ignore[arg-type]
 
