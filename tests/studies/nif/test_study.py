@@ -277,7 +277,7 @@ def test_kept_counts_equal_what_l2_pruning_keeps(sparsity):
 
 
 def test_a_criterion_registered_here_is_used_from_yaml(capsys, monkeypatch, tmp_path):
-    """prune.criterion names any registered structured criterion; the l2 cascade then scores nodes with it."""
+    """prune.methods takes any registered structured criterion: a node-pruning cascade scored by it."""
     import yaml
 
     from sciprune.core.criteria import _CRITERIA, Criterion, register_criterion  # noqa: F401
@@ -293,14 +293,16 @@ def test_a_criterion_registered_here_is_used_from_yaml(capsys, monkeypatch, tmp_
     register_criterion(Criterion("test_largest_first", True, largest_first, "test", wants_context=True))
     cfg = yaml.safe_load((PRESETS / "demo.yaml").read_text())
     cfg["train"]["epochs"] = 30
-    cfg["prune"].update(methods=["l2"], sparsities=[0.5], retrain_epochs=0, criterion="test_largest_first")
+    cfg["prune"].update(methods=["l2", "test_largest_first"], sparsities=[0.5], retrain_epochs=0)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     code, _, err = cli(capsys, monkeypatch, "run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run"), "--quiet")
     assert code == 0, err
     assert calls["n"] > 0
     worst = read_csv(tmp_path / "run" / "metrics.csv")
     code, _, err = cli(capsys, monkeypatch, "nif", "--preset", "demo", "--out", str(tmp_path / "bad"), "--quiet",
-                       "--set", "prune.criterion=no_such_rule")
-    assert code == 2 and "unknown pruning criterion 'no_such_rule'" in err
+                       "--set", "prune.methods=[no_such_rule]")
+    assert code == 2 and "unknown prune method 'no_such_rule'" in err and "test_largest_first" in err
+    mine = [r for r in worst if r["method"] == "test_largest_first"]
     l2 = [r for r in worst if r["method"] == "l2"]
-    assert len(l2) == 1 and l2[0]["shape_nodes"] == 16
+    assert len(mine) == len(l2) == 1 and mine[0]["shape_nodes"] == l2[0]["shape_nodes"] == 16
+    assert mine[0]["rel_l2"] != l2[0]["rel_l2"]  # other nodes were removed

@@ -9,8 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import Section
 
-Method = Literal["l2", "id"]
-METHODS: tuple[Method, ...] = ("l2", "id")
+METHODS: tuple[str, ...] = ("l2", "id")
 
 
 class Columns(Section):
@@ -109,11 +108,11 @@ class TrainConfig(Section):
 
 
 class PruneConfig(Section):
-    methods: list[Method] = Field(default_factory=lambda: list(METHODS))
+    methods: list[str] = Field(default_factory=lambda: list(METHODS), description="l2 (pNIF: the hyper_node_rms node "
+                               "score), id (interpolative decomposition), or the name of any registered structured "
+                               "criterion (sciprune.core.criteria.register_criterion): node pruning scored by it")
     sparsities: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], min_length=1)
     allocation: Literal["layerwise", "global"] = "layerwise"
-    criterion: str = Field("hyper_node_rms", description="the node score of method l2: any registered structured criterion "
-                           "(sciprune.core.criteria.register_criterion); a data-aware one gets θ(p) of the training p")
     retrain_epochs: int | None = Field(None, ge=0, le=10_000_000, description="0: one-shot curves only; >0: also the "
                                        "iterative retrained cascade; None: 20, or what retrain_steps gives")
     retrain_steps: int | None = Field(None, ge=1, le=1_000_000_000, description="optimizer steps per retraining instead of "
@@ -128,14 +127,22 @@ class PruneConfig(Section):
     control: bool = Field(True, description="also retrain the unpruned dense NIF with the retrained cascade's schedule "
                           "(rows nif/same_epochs): a dense model trained as long as each pruned stage")
 
-    @field_validator("criterion")
+    @field_validator("methods")
     @classmethod
-    def _criterion(cls, v: str) -> str:
+    def _methods(cls, v: list[str]) -> list[str]:
         import sciprune.nn.nif  # noqa: F401  (registers hyper_node_rms)
-        from sciprune.core.criteria import get_criterion
+        from sciprune.core.criteria import available_criteria, get_criterion
 
-        if not get_criterion(v).structured:
-            raise ValueError(f"prune.criterion {v!r} scores single weights; node pruning needs a structured criterion")
+        for name in v:
+            if name in METHODS:
+                continue
+            if name not in available_criteria() or name in ("nif", "pod"):
+                raise ValueError(f"unknown prune method {name!r}; expected l2, id or a structured criterion: "
+                                 f"{', '.join(c for c in available_criteria() if get_criterion(c).structured)}")
+            if not get_criterion(name).structured:
+                raise ValueError(f"prune method {name!r} is a criterion of single weights; node pruning needs a structured one")
+        if len(set(v)) != len(v):
+            raise ValueError(f"prune.methods names a method twice: {v}")
         return v
 
     @field_validator("sparsities")

@@ -15,6 +15,17 @@ from sciprune.files import atomic_write_with  # noqa: E402
 
 COLORS = {"l2": "tab:red", "id": "tab:green", "nif": "black", "pod": "tab:blue"}
 LABELS = {"l2": "pNIF-L2 (node norm)", "id": "pNIF-ID (interpolative decomposition)", "nif": "NIF (dense)", "pod": "POD / truncated SVD"}
+OTHER = ("tab:purple", "tab:orange", "tab:brown", "tab:olive", "tab:cyan")
+
+
+def pruned_methods(rows: list[dict[str, Any]]) -> list[str]:
+    """The pruning methods in ``rows`` (every method but the dense ``nif`` and ``pod``), first-seen order."""
+    return list(dict.fromkeys(str(r["method"]) for r in rows if r["method"] not in ("nif", "pod")))
+
+
+def _color(method: str, rows: list[dict[str, Any]]) -> str:
+    extra = [m for m in pruned_methods(rows) if m not in COLORS]
+    return COLORS.get(method) or OTHER[extra.index(method) % len(OTHER)]
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -35,17 +46,17 @@ def error_vs_sparsity(rows: list[dict[str, Any]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     dense = [_f(r["rel_l2"]) for r in rows if r["method"] == "nif" and r["variant"] == "dense"]
     control = {int(r["stage"]): _f(r["rel_l2"]) for r in rows if r["method"] == "nif" and r["variant"] == "same_epochs"}
-    stage_sp = {int(r["stage"]): _f(r["sparsity"]) for r in rows if r["method"] in ("l2", "id") and r["variant"] == "retrained"}
+    stage_sp = {int(r["stage"]): _f(r["sparsity"]) for r in rows if r["method"] not in ("nif", "pod") and r["variant"] == "retrained"}
     if control and stage_sp:
         ks = sorted(k for k in control if k in stage_sp)
         ax.plot([stage_sp[k] for k in ks], [control[k] for k in ks], ":", marker="s", ms=3, color="gray",
                 label="dense NIF retrained as long as that stage (nothing removed)")
-    for method in ("l2", "id"):
+    for method in pruned_methods(rows):
         for variant, style in (("oneshot", "--"), ("retrained", "-")):
             rs = [r for r in rows if r["method"] == method and r["variant"] == variant]
             if rs:
                 ax.plot([_f(r["sparsity"]) for r in rs], [_f(r["rel_l2"]) for r in rs], style, marker="o", ms=4,
-                        color=COLORS[method], label=f"{LABELS[method]}, {variant}")
+                        color=_color(method, rows), label=f"{LABELS.get(method, method)}, {variant}")
     if dense:
         ax.axhline(dense[0], color="black", lw=1, label="dense NIF")
         ax.axhline(1.1 * dense[0], color="black", lw=1, ls=":", label="1.1 × dense")
@@ -66,12 +77,12 @@ def error_vs_storage(rows: list[dict[str, Any]], path: Path) -> Path:
     if pod:
         ax.plot([_f(r["compression"]) * 100 for r in pod], [_f(r["rel_l2"]) for r in pod], "-", marker=".",
                 color=COLORS["pod"], label=LABELS["pod"] + " (rank 1, 2, …)")
-    for method in ("l2", "id"):
+    for method in pruned_methods(rows):
         rs = [r for r in rows if r["method"] == method and r["variant"] == "retrained"] or \
              [r for r in rows if r["method"] == method]
         if rs:
             ax.plot([_f(r["compression"]) * 100 for r in rs], [_f(r["rel_l2"]) for r in rs], "o-", ms=4,
-                    color=COLORS[method], label=f"{LABELS[method]}, {rs[0]['variant']}")
+                    color=_color(method, rows), label=f"{LABELS.get(method, method)}, {rs[0]['variant']}")
     for r in rows:
         if r["method"] == "nif" and r["variant"] == "dense":
             ax.plot([_f(r["compression"]) * 100], [_f(r["rel_l2"])], "k*", ms=12, label=LABELS["nif"])
@@ -114,7 +125,7 @@ def reconstructions(rows: list[dict[str, Any]], run_dir: Path, grid: tuple[int, 
     panels = [("truth", np.load(fields / "truth.npy"))]
     if (fields / "dense.npy").exists():
         panels.append(("dense NIF", np.load(fields / "dense.npy")))
-    for method in ("l2", "id"):
+    for method in pruned_methods(rows)[:3]:
         r = pick_pruned(rows, method)
         if r is not None:
             f = fields / f"{method}-{r['variant']}_s{_f(r['sparsity']):.2f}.npy"

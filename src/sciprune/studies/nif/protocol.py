@@ -390,8 +390,9 @@ def run_job(job: CascadeJob) -> list[dict[str, Any]]:
                 w.reset()
         if job.method == "nif":
             return m
-        if job.method == "l2":
-            return prune_nodes(m, groups, s, cfg.prune.allocation, p_train, cfg.prune.criterion)
+        if job.method != "id":  # l2: the pNIF score; else the registered criterion of that name
+            criterion = "hyper_node_rms" if job.method == "l2" else job.method
+            return prune_nodes(m, groups, s, cfg.prune.allocation, p_train, criterion)
         # ID keeps as many nodes per group as L2 would: layerwise a pure count; global allocation ranks
         # every group's nodes together (hyper_node_rms), so that split is read off a pruned copy
         counts = kept_counts(group_sizes(m), groups, s) if cfg.prune.allocation == "layerwise" else \

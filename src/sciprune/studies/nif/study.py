@@ -12,7 +12,7 @@ from sciprune.files import read_csv
 from sciprune.htmlreport import table
 from sciprune.studies.base import Study
 from sciprune.studies.nif.config import NifConfig
-from sciprune.studies.nif.plots import error_vs_sparsity, error_vs_storage, reconstructions
+from sciprune.studies.nif.plots import error_vs_sparsity, error_vs_storage, pruned_methods, reconstructions
 from sciprune.studies.nif.protocol import run
 
 
@@ -40,7 +40,7 @@ def summarize(cfg: NifConfig, rows: list[dict[str, Any]], run_dir: Path) -> dict
                                      "compression": _num(dense["compression"]) if dense else None},
                            "methods": {}}
     for r in rows:
-        if r["method"] not in ("l2", "id"):
+        if r["method"] in ("nif", "pod"):
             continue
         m = out["methods"].setdefault(f"{r['method']}-{r['variant']}", {"stages": [], "max_sparsity_within_1.1x": None,
                                                                         "max_sparsity_within_1.1x_same_epochs": None})
@@ -72,7 +72,7 @@ def _meta(run_dir: Path) -> dict[str, Any]:
 def plot(cfg: NifConfig, rows: list[dict[str, Any]], run_dir: Path) -> list[Path]:
     plots = run_dir / "plots"
     out = []
-    if any(r["method"] in ("l2", "id") for r in rows):
+    if pruned_methods(rows):
         out.append(error_vs_sparsity(rows, plots / "error_vs_sparsity.png"))
     out.append(error_vs_storage(rows, plots / "error_vs_storage.png"))
     meta = _meta(run_dir)

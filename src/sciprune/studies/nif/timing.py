@@ -61,7 +61,7 @@ def write_timing(cfg: Any, ctx: RunContext, sp: Split, rows: list[dict[str, Any]
             "points_per_s": round(dense_pps), "speedup": 1.0, "ideal_flop_ratio": 1.0, "of_ideal": 1.0,
             "threads": torch.get_num_threads()}]
     for r in rows:
-        if r["method"] in ("l2", "id") and r["variant"] == "retrained" or (r["method"] in ("l2", "id") and retrain_epochs == 0):
+        if r["method"] not in ("nif", "pod") and (r["variant"] == "retrained" or retrain_epochs == 0):
             key = f"{r['method']}-{r['variant']}"
             st = load_state(ctx.checkpoints / key / f"stage_{int(r['stage']) - 1:03d}.pt")
             m = cast(Any, build_nif(st["arch"]).to(dtype))
