@@ -256,19 +256,20 @@ def test_docs_user_example_runs(capsys, monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("sparsity", [0.1, 0.25, 0.5, 0.75])
 def test_kept_counts_equal_what_l2_pruning_keeps(sparsity):
-    """ID's node counts (a pure rule, layerwise) are exactly what pruning a copy with L2 used to keep."""
+    """ID's node counts (core's kept_width, layerwise) are exactly what pruning a copy with L2 used to keep."""
     import copy
 
     import torch
 
     from sciprune.core.seeding import torch_generator
+    from sciprune.core.units import units_of
     from sciprune.nn.nif import build_nif
 
     arch = {"class": "NIFMultiScale", "shape": {"input_dim": 1, "output_dim": 1, "units": 13, "nlayers": 2, "activation": "swish",
             "use_resblock": False, "omega_0": 30.0, "weight_init_factor": 0.01},
             "parameter": {"input_dim": 1, "latent_dim": 2, "units": 8, "nlayers": 1, "activation": "swish", "use_resblock": False}}
     m = build_nif(arch, torch_generator(0, "t"))
-    dense = protocol.group_sizes(m)
+    dense = units_of(m)
     p = torch.rand(50, 1, generator=torch_generator(1, "p"))
     narrower = protocol.prune_nodes(copy.deepcopy(m), dense, 0.2, "layerwise", p)  # a cascade's earlier stage
     for model in (m, narrower):
@@ -301,7 +302,7 @@ def test_a_criterion_registered_here_is_used_from_yaml(capsys, monkeypatch, tmp_
     worst = read_csv(tmp_path / "run" / "metrics.csv")
     code, _, err = cli(capsys, monkeypatch, "nif", "--preset", "demo", "--out", str(tmp_path / "bad"), "--quiet",
                        "--set", "prune.methods=[no_such_rule]")
-    assert code == 2 and "unknown prune method 'no_such_rule'" in err and "test_largest_first" in err
+    assert code == 2 and "unknown pruning method 'no_such_rule'" in err and "test_largest_first" in err
     mine = [r for r in worst if r["method"] == "test_largest_first"]
     l2 = [r for r in worst if r["method"] == "l2"]
     assert len(mine) == len(l2) == 1 and mine[0]["shape_nodes"] == l2[0]["shape_nodes"] == 16

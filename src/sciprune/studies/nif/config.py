@@ -6,10 +6,29 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sciprune.core.methods import Method, resolve_method
+from sciprune.errors import InputError
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import Section
 
 METHODS: tuple[str, ...] = ("l2", "id")
+
+
+def method_of(name: str) -> Method:
+    """The pruning method ``name`` means here: ``l2`` is pNIF's node score (``hyper_node_rms``); any other
+    name is core's registry (:func:`sciprune.core.methods.resolve_method`: ``id``, a registered method or
+    criterion) and must prune neurons (ShapeNet nodes)."""
+    import sciprune.nn.nif  # noqa: F401  (registers hyper_node_rms)
+
+    if name == "l2":
+        return Method("l2", "hyper_node_rms", description="pNIF: nodes of smallest RMS-over-p norm of their generated weights")
+    if name in ("nif", "pod"):
+        raise InputError(f"prune method {name!r} is a name of the study's own rows; choose another method name")
+    method = resolve_method(name)
+    if method.units != "neurons":
+        raise InputError(f"prune method {name!r} prunes single weights; nif prunes ShapeNet nodes: use l2, id or a "
+                         "structured criterion")
+    return method
 
 
 class Columns(Section):
@@ -130,17 +149,8 @@ class PruneConfig(Section):
     @field_validator("methods")
     @classmethod
     def _methods(cls, v: list[str]) -> list[str]:
-        import sciprune.nn.nif  # noqa: F401  (registers hyper_node_rms)
-        from sciprune.core.criteria import available_criteria, get_criterion
-
         for name in v:
-            if name in METHODS:
-                continue
-            if name not in available_criteria() or name in ("nif", "pod"):
-                raise ValueError(f"unknown prune method {name!r}; expected l2, id or a structured criterion: "
-                                 f"{', '.join(c for c in available_criteria() if get_criterion(c).structured)}")
-            if not get_criterion(name).structured:
-                raise ValueError(f"prune method {name!r} is a criterion of single weights; node pruning needs a structured one")
+            method_of(name)
         if len(set(v)) != len(v):
             raise ValueError(f"prune.methods names a method twice: {v}")
         return v

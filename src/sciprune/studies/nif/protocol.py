@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.cascade import CascadeSpec, Dense, run_cascade, train_dense
+from sciprune.core.cascade import CascadeProtocol, CascadeSpec, Dense, StageInfo, load_stage, run_cascade, train_dense
 from sciprune.core.count import count_params
 from sciprune.core.io import load_state, save_checkpoint, save_state
 from sciprune.core.masks import load_state_dict
@@ -47,12 +47,13 @@ from sciprune.core.seeding import torch_generator
 from sciprune.errors import InputError
 from sciprune.core.pruning import prune
 from sciprune.core.shrink import compact_units
-from sciprune.core.units import units_of
+from sciprune.core.methods import Method, kept_width
+from sciprune.core.units import PruningUnits, units_of
 from sciprune.files import atomic_write_json, atomic_write_with
 from sciprune.nn.nif import build_nif, id_fold, theta_context
 from sciprune.shards import map_shards
 from sciprune.studies.base import RunContext
-from sciprune.studies.nif.config import NifConfig
+from sciprune.studies.nif.config import NifConfig, method_of
 from sciprune.studies.nif.data import FieldData, Split, flow2d, ks, on_grid, split, user_file, wave
 from sciprune.studies.nif.pod import pod_curve
 from sciprune.studies.nif.train import Plateau, epochs_for, lbfgs, optimizer_factory, train_fn, weighted_mse, with_weights
@@ -122,12 +123,13 @@ def group_sizes(model: nn.Module) -> dict[str, int]:
     return {g.name: g.size for g in units_of(model).groups if g.prunable}
 
 
-def kept_counts(current: dict[str, int], dense_sizes: dict[str, int], sparsity: float) -> dict[str, int]:
-    """Nodes each group keeps at ``sparsity`` of its *dense* size: ``max(1, n - round(s n))``, never more than it has."""
-    return {g: min(current[g], max(1, n - round(sparsity * n))) for g, n in dense_sizes.items()}
+def kept_counts(current: dict[str, int], dense: PruningUnits, sparsity: float) -> dict[str, int]:
+    """Nodes each group keeps at ``sparsity`` of its *dense* size (core's ``kept_width``, ``per_layer``:
+    ``max(1, n - round(s n))``), never more than it has now."""
+    return {g: min(current[g], k) for g, k in kept_width(dense, sparsity).items()}
 
 
-def prune_nodes(model: nn.Module, dense_sizes: dict[str, int], sparsity: float, allocation: str, p: Tensor,
+def prune_nodes(model: nn.Module, dense: PruningUnits, sparsity: float, allocation: str, p: Tensor,
                 criterion: str = "hyper_node_rms") -> nn.Module:
     """pNIF: mask the nodes with the lowest ``criterion`` scores (core prune), then compact (core shrink).
 
@@ -138,12 +140,12 @@ def prune_nodes(model: nn.Module, dense_sizes: dict[str, int], sparsity: float, 
     cur = group_sizes(model)
     ctx = theta_context(model, p)  # type: ignore[arg-type]
     if allocation == "layerwise":
-        target = kept_counts(cur, dense_sizes, sparsity)
+        target = kept_counts(cur, dense, sparsity)
         over = {g: (cur[g] - target[g]) / cur[g] for g in cur}
         prune(model, 0.0, criterion=criterion, allocation="layerwise", overrides=over, context=ctx)
     else:
         total = sum(cur.values())
-        want = sum(max(1, n - round(sparsity * n)) for n in dense_sizes.values())  # over all groups together
+        want = sum(kept_width(dense, sparsity).values())  # over all groups together
         prune(model, (total - min(want, total)) / total, criterion=criterion,
               allocation="global", context=ctx)
     small, _ = compact_units(model)
@@ -269,7 +271,7 @@ def _run(cfg: NifConfig, ctx: RunContext) -> None:
     model = build_nif(su.arch, torch_generator(cfg.seed, "init")).to(su.dtype)
     tfn = train_function(cfg, su)
     make_opt = optimizer_factory(cfg.train.lr, cfg.train.lr_steps)
-    dense = train_dense(model, train_fn=tfn, make_optimizer=make_opt, epochs=su.epochs, seed=cfg.seed,
+    dense = train_dense(model, DenseSteps(tfn, make_opt), epochs=su.epochs, seed=cfg.seed,
                         checkpoint=ctx.checkpoints / "dense.pt", resume=ctx.resume, progress=ctx.progress,
                         schedule_every=su.schedule_every)
     if cfg.train.lbfgs_iters:
@@ -364,6 +366,61 @@ class CascadeJob:
         return f"{self.method}-{self.variant}"
 
 
+class DenseSteps:
+    """The dense training's :class:`~sciprune.core.cascade.Trainer`: an epoch function and an optimizer factory."""
+
+    def __init__(self, epoch: Any, make_opt: Any) -> None:
+        self.epoch, self.make_opt = epoch, make_opt
+
+    def optimizer(self, params: Any) -> Any:
+        return self.make_opt(params)
+
+    def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> Any:
+        return self.epoch(model, optimizer, generator)
+
+
+class NifSteps(DenseSteps, CascadeProtocol):
+    """One cascade's pieces: method ``nif`` prunes nothing (the same-epochs control), ``id`` selects nodes
+    by an interpolative decomposition, any other method masks the nodes of lowest score by its criterion
+    (``l2``: ``hyper_node_rms``) and compacts. The plateau stop and the best-epoch keeper restart at every stage."""
+
+    def __init__(self, cfg: NifConfig, su: Setup, method: Method | None, dense: PruningUnits) -> None:
+        p = cfg.prune
+        tfn = train_function(cfg, su)
+        self.plateau = tfn if isinstance(tfn, Plateau) else None
+        sp = su.sp
+        self.keeper = BestEpoch(tfn, sp.train_in, with_weights(sp.train_u, sp.train_w)) if p.keep_best else None
+        super().__init__(self.keeper or tfn, optimizer_factory(p.retrain_lr, p.retrain_lr_steps) if p.retrain_lr else
+                         optimizer_factory(cfg.train.lr, cfg.train.lr_steps))
+        self.su, self.method, self.dense, self.allocation, self.id_samples = su, method, dense, p.allocation, p.id_samples
+        self.p_train = sp.train_in[:, :su.data.p.shape[1]]
+
+    def build(self, arch: dict[str, Any]) -> nn.Module:
+        return self.su.build(arch)
+
+    def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
+        for w in (self.plateau, self.keeper):
+            if w is not None:
+                w.reset()
+        m = self.method
+        if m is None:
+            return model
+        if m.criterion is not None:
+            return prune_nodes(model, self.dense, sparsity, self.allocation, self.p_train, m.criterion)
+        # ID keeps as many nodes per group as L2 would: layerwise core's kept_width; global allocation ranks
+        # every group's nodes together (hyper_node_rms), so that split is read off a pruned copy
+        counts = kept_counts(group_sizes(model), self.dense, sparsity) if self.allocation == "layerwise" else \
+            group_sizes(prune_nodes(copy.deepcopy(model), self.dense, sparsity, "global", self.p_train))
+        train_in = self.su.sp.train_in
+        idx = torch.randperm(train_in.shape[0], generator=generator)[:self.id_samples]
+        return id_fold(model, train_in[idx], counts)  # type: ignore[arg-type]
+
+    def evaluate(self, model: nn.Module, stage: StageInfo) -> dict[str, Any]:
+        if self.keeper is not None:
+            self.keeper.restore(model)
+        return errors(model, self.su.sp)
+
+
 def run_job(job: CascadeJob) -> list[dict[str, Any]]:
     """Run one cascade from the dense checkpoint; its metric rows (also saved as ``rows.json``: a resume reuses them)."""
     ckdir = job.out / "checkpoints" / job.key
@@ -373,62 +430,29 @@ def run_job(job: CascadeJob) -> list[dict[str, Any]]:
     ckdir.mkdir(parents=True, exist_ok=True)
     cfg = job.cfg
     su = prepare(cfg)
-    sp = su.sp
     saved = load_state(job.out / "checkpoints" / ("dense_final.pt" if cfg.train.lbfgs_iters else "dense.pt"))
     dense = Dense(saved["arch"], saved["state"], saved["rewind"], saved["lrs"], saved["optimizer"], saved["losses"],
                   saved.get("train_metrics", {}))
-    groups = group_sizes(su.build(dense.arch))
-    dense_nodes = sum(groups.values())
-    tfn = train_function(cfg, su)
-    plateau = tfn if isinstance(tfn, Plateau) else None
-    keeper = BestEpoch(tfn, sp.train_in, with_weights(sp.train_u, sp.train_w)) if cfg.prune.keep_best and job.epochs else None
-    p_train = sp.train_in[:, :su.data.p.shape[1]]
-
-    def prune_fn(m: nn.Module, s: float, g: torch.Generator) -> nn.Module:
-        for w in (plateau, keeper):
-            if w is not None:
-                w.reset()
-        if job.method == "nif":
-            return m
-        if job.method != "id":  # l2: the pNIF score; else the registered criterion of that name
-            criterion = "hyper_node_rms" if job.method == "l2" else job.method
-            return prune_nodes(m, groups, s, cfg.prune.allocation, p_train, criterion)
-        # ID keeps as many nodes per group as L2 would: layerwise a pure count; global allocation ranks
-        # every group's nodes together (hyper_node_rms), so that split is read off a pruned copy
-        counts = kept_counts(group_sizes(m), groups, s) if cfg.prune.allocation == "layerwise" else \
-            group_sizes(prune_nodes(copy.deepcopy(m), groups, s, "global", p_train))
-        idx = torch.randperm(sp.train_in.shape[0], generator=g)[:cfg.prune.id_samples]
-        return id_fold(m, sp.train_in[idx], counts)  # type: ignore[arg-type]
-
-    def eval_fn(m: nn.Module) -> dict[str, Any]:
-        if keeper is not None:
-            keeper.restore(m)
-        return errors(m, sp)
-
+    dense_model = su.build(dense.arch)
+    dense_nodes = sum(group_sizes(dense_model).values())
+    steps = NifSteps(cfg, su, None if job.method == "nif" else method_of(job.method), units_of(dense_model))
     p = cfg.prune
     spec = CascadeSpec(tuple(p.sparsities), mode=job.mode, retrain_epochs=job.epochs,
                        retrain="lr_rewind" if p.retrain_lr is not None else "finetune")
-    make_opt = optimizer_factory(p.retrain_lr, p.retrain_lr_steps) if p.retrain_lr else \
-        optimizer_factory(cfg.train.lr, cfg.train.lr_steps)
-    recs = run_cascade(dense, spec, prune_fn=prune_fn, train_fn=keeper or tfn, eval_fn=eval_fn, make_optimizer=make_opt,
-                       build=su.build, seed=cfg.seed, key=job.key, checkpoint_dir=ckdir, resume=job.resume,
+    recs = run_cascade(dense, spec, steps, seed=cfg.seed, key=job.key, checkpoint_dir=ckdir, resume=job.resume,
                        schedule_every=su.schedule_every)
     fields = job.out / FIELDS
     rows = []
     for rec in recs:
-        st = load_state(ckdir / f"stage_{rec['stage']:03d}.pt")
-        m = su.build(st["arch"])
-        load_state_dict(m, st["state"])
-        m.eval()
+        m = load_stage(ckdir, rec["stage"], su.build)
         if job.method != "nif":
             name = f"{job.key}_s{rec['sparsity']:.2f}"
             save_field(fields, name, m, su)
             save_checkpoint(job.out / "checkpoints" / f"{name}.safetensors", m, meta={"stage": name})
-        steps = rec.get("train_steps", job.epochs * su.per_epoch)
         rows.append({"method": job.method, "variant": job.variant, "seed": cfg.seed, "stage": rec["stage"] + 1,
                      "sparsity": 0.0 if job.method == "nif" else rec["sparsity"], "rel_l2": rec["rel_l2"],
                      "rmse": rec["rmse"], "train_rel_l2": rec["train_rel_l2"],
                      **size_stats(m, dense_nodes, su.data.numbers), "pod_rank": None,
-                     "retrain_loss": rec.get("retrain_loss"), "train_steps": steps})
+                     "retrain_loss": rec.get("retrain_loss"), "train_steps": rec.get("train_steps", job.epochs * su.per_epoch)})
     atomic_write_json(done, rows)
     return rows
