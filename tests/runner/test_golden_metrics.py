@@ -33,6 +33,9 @@ from tests.runner.helpers import cli
 from tests.runner.test_demo import SMALL
 
 GOLDEN = Path(__file__).parent / "golden"
+#: columns a study added on purpose after the golden files were written (issue 20: nif's training-row
+#: error and optimizer steps); they are dropped before the comparison, every other byte must match
+ADDED = {"nif": ("train_rel_l2", "train_steps")}
 STUDIES = ["classify", "flows", "moth", "nif", "amr"]
 WRITE = os.environ.get("SCIPRUNE_WRITE_GOLDEN") == "1"
 
@@ -49,6 +52,16 @@ def _close(a: str, b: str) -> bool:
     if math.isnan(x) or math.isnan(y):
         return math.isnan(x) and math.isnan(y)
     return math.isclose(x, y, rel_tol=1e-9, abs_tol=0.0)
+
+
+def _without(path: Path, columns: tuple[str, ...]) -> bytes:
+    """``path``'s bytes with ``columns`` cut out of every line (a CSV of plain cells, as metrics.csv is)."""
+    lines = path.read_text().splitlines(keepends=True)
+    if not columns or not lines:
+        return path.read_bytes()
+    head = lines[0].rstrip("\n").split(",")
+    keep = [i for i, name in enumerate(head) if name not in columns]
+    return "".join(",".join(line.rstrip("\n").split(",")[i] for i in keep) + "\n" for line in lines).encode()
 
 
 @pytest.fixture
@@ -68,7 +81,7 @@ def test_demo_metrics_equal_the_golden_file(capsys, monkeypatch, tmp_path, one_t
     command = ["moth", "train"] if study == "moth" else [study]
     code, _, err = cli(capsys, monkeypatch, *command, "--preset", "demo", "--out", str(out), "--quiet", *sets)
     assert code == 0, err
-    got = (out / "metrics.csv").read_bytes()
+    got = _without(out / "metrics.csv", ADDED.get(study, ()))
     golden = GOLDEN / f"{study}.csv"
     if WRITE:
         golden.write_bytes(got)
@@ -78,7 +91,8 @@ def test_demo_metrics_equal_the_golden_file(capsys, monkeypatch, tmp_path, one_t
     if meta == _platform():
         assert got == golden.read_bytes(), f"{study}: metrics.csv differs from {golden} (same torch and CPU capability)"
         return
-    rows, expected = read_csv(out / "metrics.csv"), read_csv(golden)
+    rows = [{k: v for k, v in r.items() if k not in ADDED.get(study, ())} for r in read_csv(out / "metrics.csv")]
+    expected = read_csv(golden)
     assert len(rows) == len(expected)
     for i, (r, e) in enumerate(zip(rows, expected)):
         assert list(r) == list(e), f"{study} row {i}: columns differ"
