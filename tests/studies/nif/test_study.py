@@ -307,3 +307,20 @@ def test_a_criterion_registered_here_is_used_from_yaml(capsys, monkeypatch, tmp_
     l2 = [r for r in worst if r["method"] == "l2"]
     assert len(mine) == len(l2) == 1 and mine[0]["shape_nodes"] == l2[0]["shape_nodes"] == 16
     assert mine[0]["rel_l2"] != l2[0]["rel_l2"]  # other nodes were removed
+
+
+def test_a_step_budget_on_one_batch_an_epoch_equals_the_epoch_budget(capsys, monkeypatch, tmp_path):
+    """On the wave (2,000 rows, batch 2,000) a step is an epoch: steps + step-keyed lr schedules give the
+    epoch run's metrics byte for byte (the quick preset's meaning is kept), train_steps aside."""
+    base = ["--preset", "demo", "--set", "prune.sparsities=[0.25, 0.5]", "--set", "prune.id_samples=300",
+            "--set", "train.lr_steps={10: 0.0005}", "--set", "prune.retrain_lr=0.001", "--set", "prune.retrain_lr_steps={1: 0.0005}"]
+    epochs = ["--set", "train.epochs=30", "--set", "prune.retrain_epochs=2"]
+    steps = ["--set", "train.epochs=null", "--set", "train.steps=30", "--set", "prune.retrain_epochs=null",
+             "--set", "prune.retrain_steps=2"]
+    for name, extra in (("epochs", epochs), ("steps", steps)):
+        code, _, err = cli(capsys, monkeypatch, "nif", "--out", str(tmp_path / name), "--quiet", *base, *extra)
+        assert code == 0, err
+    assert (tmp_path / "epochs" / "metrics.csv").read_text() == (tmp_path / "steps" / "metrics.csv").read_text()
+    code, _, err = cli(capsys, monkeypatch, "nif", "--out", str(tmp_path / "both"), "--quiet", *base,
+                       "--set", "train.epochs=30", "--set", "train.steps=30")
+    assert code == 2 and "are both set" in err
