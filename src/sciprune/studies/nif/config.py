@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from sciprune.core.methods import Method, resolve_method
 from sciprune.errors import InputError
 from sciprune.studies.base import StudyConfig
-from sciprune.studies.fields import Section
+from sciprune.studies.fields import Schedule, Section
 
 METHODS: tuple[str, ...] = ("l2", "id")
 
@@ -130,7 +130,7 @@ class PruneConfig(Section):
     methods: list[str] = Field(default_factory=lambda: list(METHODS), description="l2 (pNIF: the hyper_node_rms node "
                                "score), id (interpolative decomposition), or the name of any registered structured "
                                "criterion (sciprune.core.criteria.register_criterion): node pruning scored by it")
-    sparsities: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], min_length=1)
+    sparsities: Schedule = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     allocation: Literal["layerwise", "global"] = "layerwise"
     retrain_epochs: int | None = Field(None, ge=0, le=10_000_000, description="0: one-shot curves only; >0: also the "
                                        "iterative retrained cascade; None: 20, or what retrain_steps gives")
@@ -153,16 +153,6 @@ class PruneConfig(Section):
             method_of(name)
         if len(set(v)) != len(v):
             raise ValueError(f"prune.methods names a method twice: {v}")
-        return v
-
-    @field_validator("sparsities")
-    @classmethod
-    def _range(cls, v: list[float]) -> list[float]:
-        bad = [s for s in v if not 0.0 < s < 1.0]
-        if bad:
-            raise ValueError(f"each sparsity must be in (0, 1), got {bad[0]}")
-        if sorted(v) != v:
-            raise ValueError(f"sparsities must increase (a cascade prunes further); got {v}")
         return v
 
 
