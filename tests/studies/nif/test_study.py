@@ -89,6 +89,75 @@ def test_user_npz_end_to_end(capsys, monkeypatch, tmp_path):
     rows = read_csv(out / "metrics.csv")
     assert not any(r["method"] == "pod" for r in rows)  # scattered points: no snapshot matrix
     assert all(math.isfinite(r["rel_l2"]) for r in rows)
+    report = (out / "report.html").read_text()
+    assert "POD needs a grid" in report and "field.npz" in report and "200 rows, but 4 distinct p" in report
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["grid"] is None and summary["held_out"] is True
+
+
+def gridded_file(path: Path, side: int = 8, snapshots: int = 4) -> Path:
+    """The benchmark field (``benchmarks/nif_field.py``) at a tiny size, rows shuffled."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nif_field", ROOT / "benchmarks" / "nif_field.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    data = mod.field(side, snapshots)
+    np.savez(path, data=data[np.random.default_rng(1).permutation(len(data))])
+    return path
+
+
+ROOT = Path(__file__).resolve().parents[3]
+FILE_ARGS = ["--data-kind", "file", "--data-columns-x", "2", "--data-columns-u", "2"]
+
+
+@pytest.fixture(scope="module")
+def gridded_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("grid")
+    path = gridded_file(base / "field.npz")
+    out = base / "run"
+    mp = pytest.MonkeyPatch()
+    code, _, err = cli(_Cap(), mp, "nif", *FILE_ARGS, "--data-path", str(path), "--out", str(out), "--quiet", *TINY)
+    mp.undo()
+    assert code == 0, err
+    return out
+
+
+def test_gridded_user_file_gets_pod_fields_and_held_out_errors(gridded_run):
+    out = gridded_run
+    rows = read_csv(out / "metrics.csv")
+    pod = [r for r in rows if r["method"] == "pod"]
+    assert [r["params_total"] for r in pod] == [k * (8 * 8 * 2 + 4) for k in range(1, 5)]  # k (space·d_u + n_p)
+    truth = np.load(out / "fields" / "truth.npy")
+    assert truth.shape == (256, 2)
+    ref = np.load(gridded_file(out.parent / "again.npz"))["data"]
+    order = np.lexsort((ref[:, 2], ref[:, 1], ref[:, 0]))  # t, then x, then y
+    assert np.array_equal(truth, ref[order][:, 3:].astype(np.float32))
+    dense = rows[0]
+    assert dense["rel_l2"] != dense["train_rel_l2"]  # 20 % of the rows held out by default for a file
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["grid"] == [4, 8, 8] and summary["held_out"] is True and summary["split"] == "rows"
+    report = (out / "report.html").read_text()
+    assert "field.npz" in report and "a grid of 4 snapshots × 8 × 8 points" in report and "POD baseline: truncated SVD" in report
+    assert (out / "plots" / "reconstructions.png").is_file()
+    # 1,301+ parameters against 2 × 205 training numbers: the memorisation warning, in the report too
+    assert any("more than the" in w for w in summary["warnings"]) and "Warning:" in report
+
+
+def test_two_workers_give_byte_identical_metrics_and_resume_reuses_finished_jobs(capsys, monkeypatch, tmp_path, gridded_run):
+    path = gridded_file(tmp_path / "field.npz")
+    out = tmp_path / "two"
+    code, _, err = cli(capsys, monkeypatch, "nif", *FILE_ARGS, "--data-path", str(path), "--out", str(out), "--quiet",
+                       "--workers", "2", *TINY)
+    assert code == 0, err
+    assert (out / "metrics.csv").read_text() == (gridded_run / "metrics.csv").read_text()
+    # a resume reruns no finished cascade: every job's rows.json is reused, run_cascade is never called
+    monkeypatch.setattr(protocol, "run_cascade", lambda *a, **k: pytest.fail("a finished cascade ran again"))
+    code, _, err = cli(capsys, monkeypatch, "nif", *FILE_ARGS, "--data-path", str(path), "--out", str(out), "--quiet",
+                       "--resume", *TINY)
+    assert code == 0, err
+    assert (out / "metrics.csv").read_text() == (gridded_run / "metrics.csv").read_text()
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -161,3 +230,97 @@ def test_generated_pde_data_runs(capsys, monkeypatch, tmp_path, kind):
     rows = read_csv(tmp_path / kind / "metrics.csv")
     numbers = (2 * 6 * 16) if kind == "ks" else (6 * 16 * 16)
     assert rows[0]["compression"] == pytest.approx(rows[0]["params_total"] / numbers)
+
+
+def test_docs_user_example_runs(capsys, monkeypatch, tmp_path):
+    """The commands of docs/nif.md "Your own field", as written, with a smaller budget and grid appended."""
+    import shlex
+    import subprocess
+    import sys
+
+    text = (ROOT / "docs" / "nif.md").read_text()
+    block = text.split("## Your own field", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(c, comments=True) for c in block.replace("\\\n", " ").splitlines() if c.strip()]
+    assert [c[0] for c in commands] == ["python", "sciprune"]
+    monkeypatch.chdir(tmp_path)
+    gen = commands[0]
+    subprocess.run([sys.executable, str(ROOT / gen[1]), *gen[2:], "--side", "8", "--snapshots", "4"], check=True)
+    smaller = ["--train-steps", "20", "--prune-retrain-steps", "3", "--set", "prune.id_samples=200", "--set", "timing=false"]
+    code, _, err = cli(capsys, monkeypatch, *commands[1][1:], "--quiet", *smaller)
+    assert code == 0, err
+    out = tmp_path / "runs" / "nif-field"
+    rows = read_csv(out / "metrics.csv")
+    assert any(r["method"] == "pod" for r in rows) and {r["sparsity"] for r in rows if r["method"] == "id"} == {0.3, 0.5, 0.7}
+    assert "field.npz" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("sparsity", [0.1, 0.25, 0.5, 0.75])
+def test_kept_counts_equal_what_l2_pruning_keeps(sparsity):
+    """ID's node counts (core's kept_width, layerwise) are exactly what pruning a copy with L2 used to keep."""
+    import copy
+
+    import torch
+
+    from sciprune.core.seeding import torch_generator
+    from sciprune.core.units import units_of
+    from sciprune.nn.nif import build_nif
+
+    arch = {"class": "NIFMultiScale", "shape": {"input_dim": 1, "output_dim": 1, "units": 13, "nlayers": 2, "activation": "swish",
+            "use_resblock": False, "omega_0": 30.0, "weight_init_factor": 0.01},
+            "parameter": {"input_dim": 1, "latent_dim": 2, "units": 8, "nlayers": 1, "activation": "swish", "use_resblock": False}}
+    m = build_nif(arch, torch_generator(0, "t"))
+    dense = units_of(m)
+    p = torch.rand(50, 1, generator=torch_generator(1, "p"))
+    narrower = protocol.prune_nodes(copy.deepcopy(m), dense, 0.2, "layerwise", p)  # a cascade's earlier stage
+    for model in (m, narrower):
+        pruned = protocol.prune_nodes(copy.deepcopy(model), dense, sparsity, "layerwise", p)
+        assert protocol.kept_counts(protocol.group_sizes(model), dense, sparsity) == protocol.group_sizes(pruned)
+
+
+def test_a_criterion_registered_here_is_used_from_yaml(capsys, monkeypatch, tmp_path):
+    """prune.methods takes any registered structured criterion: a node-pruning cascade scored by it."""
+    import yaml
+
+    from sciprune.core.criteria import _CRITERIA, Criterion, register_criterion  # noqa: F401
+    from sciprune.nn.nif import hyper_node_rms
+
+    calls = {"n": 0}
+
+    def largest_first(weight, **kw):  # the opposite of hyper_node_rms: prunes the strongest nodes
+        calls["n"] += 1
+        return -hyper_node_rms(weight, **kw)
+
+    monkeypatch.setattr("sciprune.core.criteria._CRITERIA", dict(_CRITERIA))  # the registration ends with the test
+    register_criterion(Criterion("test_largest_first", True, largest_first, "test", wants_context=True))
+    cfg = yaml.safe_load((PRESETS / "demo.yaml").read_text())
+    cfg["train"]["epochs"] = 30
+    cfg["prune"].update(methods=["l2", "test_largest_first"], sparsities=[0.5], retrain_epochs=0)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    code, _, err = cli(capsys, monkeypatch, "run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run"), "--quiet")
+    assert code == 0, err
+    assert calls["n"] > 0
+    worst = read_csv(tmp_path / "run" / "metrics.csv")
+    code, _, err = cli(capsys, monkeypatch, "nif", "--preset", "demo", "--out", str(tmp_path / "bad"), "--quiet",
+                       "--set", "prune.methods=[no_such_rule]")
+    assert code == 2 and "unknown pruning method 'no_such_rule'" in err and "test_largest_first" in err
+    mine = [r for r in worst if r["method"] == "test_largest_first"]
+    l2 = [r for r in worst if r["method"] == "l2"]
+    assert len(mine) == len(l2) == 1 and mine[0]["shape_nodes"] == l2[0]["shape_nodes"] == 16
+    assert mine[0]["rel_l2"] != l2[0]["rel_l2"]  # other nodes were removed
+
+
+def test_a_step_budget_on_one_batch_an_epoch_equals_the_epoch_budget(capsys, monkeypatch, tmp_path):
+    """On the wave (2,000 rows, batch 2,000) a step is an epoch: steps + step-keyed lr schedules give the
+    epoch run's metrics byte for byte (the quick preset's meaning is kept), train_steps aside."""
+    base = ["--preset", "demo", "--set", "prune.sparsities=[0.25, 0.5]", "--set", "prune.id_samples=300",
+            "--set", "train.lr_steps={10: 0.0005}", "--set", "prune.retrain_lr=0.001", "--set", "prune.retrain_lr_steps={1: 0.0005}"]
+    epochs = ["--set", "train.epochs=30", "--set", "prune.retrain_epochs=2"]
+    steps = ["--set", "train.epochs=null", "--set", "train.steps=30", "--set", "prune.retrain_epochs=null",
+             "--set", "prune.retrain_steps=2"]
+    for name, extra in (("epochs", epochs), ("steps", steps)):
+        code, _, err = cli(capsys, monkeypatch, "nif", "--out", str(tmp_path / name), "--quiet", *base, *extra)
+        assert code == 0, err
+    assert (tmp_path / "epochs" / "metrics.csv").read_text() == (tmp_path / "steps" / "metrics.csv").read_text()
+    code, _, err = cli(capsys, monkeypatch, "nif", "--out", str(tmp_path / "both"), "--quiet", *base,
+                       "--set", "train.epochs=30", "--set", "train.steps=30")
+    assert code == 2 and "are both set" in err

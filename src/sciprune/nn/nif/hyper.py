@@ -121,7 +121,8 @@ class _HyperNIF(nn.Module):
             return self._shape(x, theta.index_select(0, inv), None)
         order = torch.argsort(inv, stable=True)
         counts = torch.bincount(inv, minlength=uniq.shape[0]).tolist()
-        parts = [self._shape(xs, theta[u], None) for u, xs in enumerate(torch.split(x[order], counts)) if counts[u]]
+        thetas = theta.unbind(0)  # its backward is one stack; theta[u] zero-filled a (distinct p, P) gradient per p
+        parts = [self._shape(xs, thetas[u], None) for u, xs in enumerate(torch.split(x[order], counts)) if counts[u]]
         out = torch.empty(x.shape[0], self.d_u, dtype=theta.dtype, device=x.device)
         out[order] = torch.cat(parts)
         return out

@@ -6,12 +6,30 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sciprune.core.methods import Method, resolve_method
+from sciprune.errors import InputError
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import Schedule, Section
 from sciprune.validate.memory import memory, peak
 
-Method = Literal["l2", "id"]
-METHODS: tuple[Method, ...] = ("l2", "id")
+METHODS: tuple[str, ...] = ("l2", "id")
+
+
+def method_of(name: str) -> Method:
+    """The pruning method ``name`` means here: ``l2`` is pNIF's node score (``hyper_node_rms``); any other
+    name is core's registry (:func:`sciprune.core.methods.resolve_method`: ``id``, a registered method or
+    criterion) and must prune neurons (ShapeNet nodes)."""
+    import sciprune.nn.nif  # noqa: F401  (registers hyper_node_rms)
+
+    if name == "l2":
+        return Method("l2", "hyper_node_rms", description="pNIF: nodes of smallest RMS-over-p norm of their generated weights")
+    if name in ("nif", "pod"):
+        raise InputError(f"prune method {name!r} is a name of the study's own rows; choose another method name")
+    method = resolve_method(name)
+    if method.units != "neurons":
+        raise InputError(f"prune method {name!r} prunes single weights; nif prunes ShapeNet nodes: use l2, id or a "
+                         "structured criterion")
+    return method
 
 
 class Columns(Section):
@@ -24,10 +42,10 @@ class Columns(Section):
         weight: a last column of per-row loss weights
     """
 
-    p: int = Field(1, ge=1, le=1_000)
-    x: int = Field(1, ge=1, le=1_000)
-    u: int = Field(1, ge=1, le=1_000)
-    weight: bool = False
+    p: int = Field(1, ge=1, le=1_000, description="parameter columns (time, PDE parameters), first")
+    x: int = Field(1, ge=1, le=1_000, description="coordinate columns, after p")
+    u: int = Field(1, ge=1, le=1_000, description="field components, after x")
+    weight: bool = Field(False, description="a last column of positive sample weights (cell areas)")
 
 
 class DataConfig(Section):
@@ -48,7 +66,13 @@ class DataConfig(Section):
     path: str | None = Field(None, description="file: a .npz (array 'data') or .csv with the declared columns")
     columns: Columns = Columns()
     normalize: Literal["minmax", "standard"] = "minmax"
-    test_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="random held-out rows; 0: test on the training rows")
+    test_fraction: float | None = Field(None, ge=0.0, lt=1.0, description="held-out share of the rows (or of the snapshots, "
+                                        "see split); 0: evaluate on the training rows; None: 0 for the wave (as upstream), else 0.2")
+    split: Literal["rows", "snapshots", "last_snapshots"] = Field(
+        "rows", description="what is held out: random rows; random whole snapshots (distinct p); the last snapshots in p "
+        "(a p-extrapolation check)")
+    grid_tolerance: float = Field(1e-6, gt=0.0, lt=0.5, description="file: coordinates closer than this share of a column's "
+                                  "range are one grid level (grid detection)")
     # ks
     nus: list[float] = Field(default_factory=lambda: [0.1, 0.125, 0.15, 0.175, 0.2], min_length=1)
     nx: int = Field(64, ge=8, le=65_536, description="ks: grid points; flow2d: points per side")
@@ -64,6 +88,13 @@ class DataConfig(Section):
         if self.kind == "file" and not self.path:
             raise ValueError("data.kind=file needs data.path (a .npz or .csv file)")
         return self
+
+    @property
+    def held_out(self) -> float:
+        """The test fraction in effect (``None``: 0 for the upstream wave sets, 0.2 otherwise)."""
+        if self.test_fraction is not None:
+            return self.test_fraction
+        return 0.0 if self.kind in ("wave", "wave_high") else 0.2
 
 
 class Net(Section):
@@ -121,16 +152,26 @@ class TrainConfig(Section):
     """Training.
 
     Attributes:
-        epochs: training epochs
         batch_size: minibatch size
         lr: Adam learning rate
         dtype: float32 or float64 training
     """
 
-    epochs: int = Field(200, ge=0, le=10_000_000)
+    epochs: int | None = Field(None, ge=0, le=10_000_000, description="passes over the training rows; None: 200, or "
+                               "what steps gives")
+    steps: int | None = Field(None, ge=1, le=1_000_000_000, description="optimizer steps instead of epochs (epochs = steps / "
+                              "batches per epoch, rounded up); lr_steps then count steps: the budget does not grow with the data")
     batch_size: int = Field(512, ge=1, le=10_000_000)
     lr: float = Field(1e-3, gt=0.0)
-    lr_steps: dict[int, float] = Field(default_factory=dict, description="piecewise-constant: epoch -> lr from that epoch on")
+    lr_steps: dict[int, float] = Field(default_factory=dict, description="piecewise-constant: epoch (or step, with steps) -> "
+                                       "lr from then on")
+    patience: int | None = Field(None, ge=1, le=1_000_000, description="stop training (dense and every retraining) after "
+                                 "this many checks without a min_delta relative improvement of the validation error; "
+                                 "None: train the whole budget")
+    check_every: int = Field(100, ge=1, le=100_000_000, description="optimizer steps between validation checks (patience)")
+    min_delta: float = Field(0.01, ge=0.0, lt=1.0, description="relative improvement a check must show (patience)")
+    validation_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of the training rows set aside for the "
+                                       "patience check (only with patience)")
     lbfgs_iters: int = Field(0, ge=0, le=1_000_000, description="full-batch L-BFGS iterations after Adam (0: none)")
     dtype: Literal["float32", "float64"] = "float32"
 
@@ -147,16 +188,19 @@ class PruneConfig(Section):
     """ShapeNet node pruning.
 
     Attributes:
-        methods: node pruning methods: l2 (ShapeNet node norm through ParameterNet) and id
-            (interpolative decomposition)
         sparsities: fractions of ShapeNet nodes removed
         allocation: layerwise (each layer alike) or global (one ranking)
     """
 
-    methods: list[Method] = Field(default_factory=lambda: list(METHODS))
+    methods: list[str] = Field(default_factory=lambda: list(METHODS), description="l2 (pNIF: the hyper_node_rms node "
+                               "score), id (interpolative decomposition), or the name of any registered structured "
+                               "criterion (sciprune.core.criteria.register_criterion): node pruning scored by it")
     sparsities: Schedule = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     allocation: Literal["layerwise", "global"] = "layerwise"
-    retrain_epochs: int = Field(20, ge=0, le=10_000_000, description="0: one-shot curves only; >0: also the iterative retrained cascade")
+    retrain_epochs: int | None = Field(None, ge=0, le=10_000_000, description="0: one-shot curves only; >0: also the "
+                                       "iterative retrained cascade; None: 20, or what retrain_steps gives")
+    retrain_steps: int | None = Field(None, ge=1, le=1_000_000_000, description="optimizer steps per retraining instead of "
+                                      "retrain_epochs (as train.steps; retrain_lr_steps then count steps)")
     oneshot: bool = Field(True, description="also record each sparsity pruned from the dense net without retraining")
     retrain_lr: float | None = Field(None, gt=0.0, description="None: fine-tune at the dense run's final learning rate "
                                      "(Adam state kept); a value: a fresh Adam from this rate with retrain_lr_steps")
@@ -166,6 +210,15 @@ class PruneConfig(Section):
                             "starting weights included (costs one full forward per epoch)")
     control: bool = Field(True, description="also retrain the unpruned dense NIF with the retrained cascade's schedule "
                           "(rows nif/same_epochs): a dense model trained as long as each pruned stage")
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v: list[str]) -> list[str]:
+        for name in v:
+            method_of(name)
+        if len(set(v)) != len(v):
+            raise ValueError(f"prune.methods names a method twice: {v}")
+        return v
 
 
 class NifConfig(StudyConfig):
@@ -183,6 +236,18 @@ class NifConfig(StudyConfig):
     pod: bool = Field(True, description="POD / truncated-SVD baseline (gridded data only)")
     timing: bool = Field(True, description="measure inference / training points per second into timing.csv")
     timing_points: int = Field(65536, ge=1, le=100_000_000)
+    threads: int = Field(1, ge=1, le=1024, description="torch threads of this run (results depend slightly on it; "
+                         "dask shards always use 1)")
+
+    @model_validator(mode="after")
+    def _budget(self) -> NifConfig:
+        if self.train.steps is not None and self.train.epochs is not None:
+            raise ValueError(f"train.steps={self.train.steps} and train.epochs={self.train.epochs} are both set; set one "
+                             "(steps: a budget of optimizer steps whatever the data size)")
+        if self.prune.retrain_steps is not None and self.prune.retrain_epochs is not None:
+            raise ValueError(f"prune.retrain_steps={self.prune.retrain_steps} and prune.retrain_epochs="
+                             f"{self.prune.retrain_epochs} are both set; set one")
+        return self
 
     @model_validator(mode="after")
     def _prunable(self) -> NifConfig:

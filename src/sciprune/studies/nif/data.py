@@ -18,7 +18,7 @@ weights become :math:`w/\bar w` (cell areas; uniform grids have equal weights).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import torch
 
 from sciprune.core.seeding import numpy_generator
 from sciprune.errors import InputError
+from sciprune.studies.nif.grid import detect_grid
 
 
 @dataclass
@@ -41,6 +42,8 @@ class FieldData:
     grid: tuple[int, ...] | None = None  # (n_p, *space) when gridded, p-major rows
     columns: list[str] = field(default_factory=list)
     extent: dict[str, Any] = field(default_factory=dict)
+    source: str = "generated"  # a user file's name
+    not_grid: str | None = None  # why a user file's rows are not a grid (the report says it)
 
     @property
     def numbers(self) -> int:
@@ -138,7 +141,18 @@ def user_file(path: str, n_p: int, n_x: int, n_u: int, weight: bool) -> FieldDat
     if w is not None and (w <= 0).any():
         raise InputError(f"data file {path!r}: the weight column has a value <= 0 ({w.min():g}); expected positive cell areas")
     return FieldData(Path(path).name, arr[:, :n_p], arr[:, n_p:n_p + n_x], arr[:, n_p + n_x:n_p + n_x + n_u], w,
-                     columns=[f"p{i}" for i in range(n_p)] + [f"x{i}" for i in range(n_x)] + [f"u{i}" for i in range(n_u)])
+                     columns=[f"p{i}" for i in range(n_p)] + [f"x{i}" for i in range(n_x)] + [f"u{i}" for i in range(n_u)],
+                     source=Path(path).name)
+
+
+def on_grid(data: FieldData, rtol: float) -> FieldData:
+    """``data`` with its rows put in p-major grid order when they lie on a grid (:mod:`.grid`), else with the reason."""
+    g = detect_grid(data.p, data.x, rtol)
+    if isinstance(g, str):
+        return replace(data, not_grid=g)
+    o = g.order
+    return replace(data, p=data.p[o], x=data.x[o], u=data.u[o], w=None if data.w is None else data.w[o], grid=g.shape,
+                   extent={"axes": g.axes})
 
 
 @dataclass(frozen=True)
@@ -171,9 +185,16 @@ def normaliser(data: FieldData, kind: str) -> Normaliser:
     raise InputError(f"unknown normalisation {kind!r}; expected minmax or standard")
 
 
+SPLITS = ("rows", "snapshots", "last_snapshots")
+
+
 @dataclass(frozen=True)
 class Split:
-    """Normalised tensors of one run: train / test inputs, targets and weights; the full set for plots."""
+    """Normalised tensors of one run: train / held-out / validation rows; the full set for plots.
+
+    ``test_u``, ``train_true`` and ``val_true`` are in physical units, the rest normalised.
+    ``held_out`` is False when the evaluation rows are the training rows (``test_fraction = 0``).
+    """
 
     train_in: torch.Tensor
     train_u: torch.Tensor
@@ -182,23 +203,59 @@ class Split:
     test_u: torch.Tensor   # physical units
     all_in: torch.Tensor
     norm: Normaliser
+    train_true: torch.Tensor
+    held_out: bool = False
+    val_in: torch.Tensor | None = None
+    val_true: torch.Tensor | None = None
 
 
-def split(data: FieldData, kind: str, test_fraction: float, seed: int, dtype: torch.dtype) -> Split:
-    """Normalise and split rows at random (``test_fraction = 0``: test on the training rows)."""
+def held_out_rows(data: FieldData, fraction: float, by: str, seed: int) -> np.ndarray:
+    """Indices of the held-out rows: a seeded random ``fraction`` of the rows (``rows``), of the
+    distinct parameter rows ``p`` (``snapshots``: every row of a chosen snapshot), or the last
+    ``fraction`` of the snapshots in lexicographic order of ``p`` (``last_snapshots``: extrapolation in p)."""
+    n = data.p.shape[0]
+    if by == "rows":
+        return numpy_generator(seed, "split").permutation(n)[:int(round(fraction * n))]
+    if by not in SPLITS:
+        raise InputError(f"unknown split {by!r}; expected one of {', '.join(SPLITS)}")
+    _, snap = np.unique(data.p, axis=0, return_inverse=True)
+    snap = snap.reshape(-1)
+    n_s = int(snap.max()) + 1
+    k = min(n_s - 1, max(1, int(round(fraction * n_s))))
+    if n_s < 2:
+        raise InputError(f"data.split={by} holds out whole snapshots, but the data has {n_s} distinct p; use data.split=rows")
+    chosen = np.arange(n_s - k, n_s) if by == "last_snapshots" else numpy_generator(seed, "split").permutation(n_s)[:k]
+    return np.flatnonzero(np.isin(snap, chosen))
+
+
+def split(data: FieldData, kind: str, test_fraction: float, seed: int, dtype: torch.dtype, by: str = "rows",
+          validation_fraction: float = 0.0) -> Split:
+    """Normalise (statistics of all rows) and split (``test_fraction = 0``: evaluate on the training rows).
+
+    ``validation_fraction`` > 0 sets a seeded random part of the training rows aside (``val_*``;
+    a plateau criterion of training watches it, the held-out rows stay unseen).
+    """
     norm = normaliser(data, kind)
     inp = norm.inputs(data.p, data.x)
     tgt = norm.targets(data.u)
     w = None if data.w is None else data.w / data.w.mean()
     n = inp.shape[0]
-    perm = numpy_generator(seed, "split").permutation(n)
-    n_test = int(round(test_fraction * n))
-    test, train = (perm[:n_test], perm[n_test:]) if n_test else (perm, perm)
-    train = np.sort(train)
-    test = np.sort(test)
+    test = np.sort(held_out_rows(data, test_fraction, by, seed)) if test_fraction > 0 else np.zeros(0, dtype=np.int64)
+    train = np.setdiff1d(np.arange(n), test) if test.size else np.arange(n)
+    if test.size == 0:
+        test = train
+    val = None
+    if validation_fraction > 0:
+        pick = numpy_generator(seed, "validation").permutation(train.size)
+        n_val = max(1, int(round(validation_fraction * train.size)))
+        val, train = np.sort(train[pick[:n_val]]), np.sort(train[pick[n_val:]])
+    if train.size == 0:
+        raise InputError(f"no training rows are left ({n} rows, test_fraction={test_fraction}, "
+                         f"validation_fraction={validation_fraction}); lower them")
 
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
 
     return Split(t(inp[train]), t(tgt[train]), None if w is None else t(w[train]), t(inp[test]), t(data.u[test]),
-                 t(inp), norm)
+                 t(inp), norm, t(data.u[train]), held_out=test is not train,
+                 val_in=None if val is None else t(inp[val]), val_true=None if val is None else t(data.u[val]))

@@ -48,7 +48,7 @@ def train_points_per_second(model: nn.Module, inputs: Tensor, targets: Tensor, b
     return steps * batch / (time.perf_counter() - t0)
 
 
-def write_timing(cfg: Any, ctx: RunContext, sp: Split, rows: list[dict[str, Any]]) -> None:
+def write_timing(cfg: Any, ctx: RunContext, sp: Split, rows: list[dict[str, Any]], retrain_epochs: int) -> None:
     dtype = sp.train_in.dtype
     g = torch_generator(cfg.seed, "timing")
     idx = torch.randint(0, sp.all_in.shape[0], (cfg.timing_points,), generator=g)
@@ -62,7 +62,7 @@ def write_timing(cfg: Any, ctx: RunContext, sp: Split, rows: list[dict[str, Any]
             "points_per_s": round(dense_pps), "speedup": 1.0, "ideal_flop_ratio": 1.0, "of_ideal": 1.0,
             "threads": torch.get_num_threads()}]
     for r in rows:
-        if r["method"] in ("l2", "id") and r["variant"] == "retrained" or (r["method"] in ("l2", "id") and cfg.prune.retrain_epochs == 0):
+        if r["method"] not in ("nif", "pod") and (r["variant"] == "retrained" or retrain_epochs == 0):
             key = f"{r['method']}-{r['variant']}"
             m = cast(Any, load_stage(ctx.checkpoints / key, int(r["stage"]) - 1, lambda a: build_nif(a).to(dtype)))
             pps = points_per_second(m, q)

@@ -9,13 +9,62 @@ masked entries get no gradient (a hook zeroes it) and stay zero (core's mask enf
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
 
 from sciprune.core.masks import enforce_masks, get_masks
 from sciprune.core.train import TrainFn, supervised
+
+
+def epochs_for(epochs: int | None, steps: int | None, default: int, rows: int, batch_size: int) -> int:
+    """Epochs of a budget: ``epochs`` (``default`` when None), or ``ceil(steps / batches per epoch)`` when ``steps`` is set."""
+    if steps is None:
+        return default if epochs is None else epochs
+    return math.ceil(steps / math.ceil(rows / batch_size))
+
+
+class Plateau:
+    r"""Wraps a train function: stop stepping once the validation error stops improving.
+
+    Every ``check_every`` optimizer steps (rounded to whole epochs) the relative L2 error on the
+    validation rows is measured; a check that does not beat the best so far by the factor
+    :math:`1 - \text{min\_delta}` counts against ``patience``; at ``patience`` such checks in a row
+    the wrapped function stops training: later calls return the last loss and take no step (the
+    cascade's epoch loop runs out at no cost). :meth:`reset` starts a new training (a stage).
+    ``steps`` is the number of optimizer steps taken since the last reset.
+    """
+
+    def __init__(self, tfn: TrainFn, val_error: Callable[[nn.Module], float], batches_per_epoch: int, check_every: int,
+                 patience: int, min_delta: float) -> None:
+        self.tfn, self.val_error = tfn, val_error
+        self.per_epoch, self.patience, self.min_delta = batches_per_epoch, patience, min_delta
+        self.every = max(1, round(check_every / batches_per_epoch))
+        self.reset()
+
+    def reset(self) -> None:
+        self.best, self.bad, self.epoch, self.steps, self.stopped, self.last = math.inf, 0, 0, 0, False, math.nan
+
+    def __call__(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, float]:
+        if not self.stopped:
+            self.last = float(self.tfn(model, optimizer, generator))
+            self.epoch += 1
+            self.steps += self.per_epoch
+            if self.epoch % self.every == 0:
+                self._check(model)
+        return {"loss": self.last, "train_steps": self.steps}
+
+    def _check(self, model: nn.Module) -> None:
+        model.eval()
+        err = self.val_error(model)
+        model.train()
+        if err < self.best * (1 - self.min_delta):
+            self.best, self.bad = err, 0
+        else:
+            self.bad += 1
+            self.stopped = self.bad >= self.patience
 
 
 def weighted_mse(pred: Tensor, target: Tensor) -> Tensor:
