@@ -60,7 +60,7 @@ def prepare(cfg: PruneStudyConfig, device: torch.device = torch.device("cpu")) -
     data = split(samples, cfg.test_fraction, torch_generator(cfg.seed, "split"))
     dtype = dtype_of(net)
     example = data.train.head(TRACE_SAMPLES).to(torch.device("cpu"), dtype)
-    from sciprune.core import Traced
+    from sciprune.core import Traced  # type: ignore[attr-defined]  # helper C's tracer (merged from h-c)
 
     try:
         traced = Traced(net, example.args, factory=cfg.model, factory_kwargs=dict(cfg.model_kwargs))
@@ -136,7 +136,7 @@ def prune_step(method: str, cfg: PruneStudyConfig, train: Samples, sizes: dict[s
     if method == "neuron":
         prune(model, sparsity, criterion="neuron_l2")
         return model
-    from sciprune.core import id_prune_traced
+    from sciprune.core import id_prune_traced  # type: ignore[attr-defined]
 
     current = {g.name: g.size for g in units_of(model).groups if g.prunable}
     ranks = {name: min(current.get(name, n), kept(n, sparsity)) for name, n in sizes.items()}
