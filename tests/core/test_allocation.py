@@ -74,17 +74,21 @@ def test_layer_normalisation_for_global_structured_pruning(gen):
     assert sum(r.neurons_pruned for r in normed) == 16
 
 
-def test_plain_linear_chain_without_declaration_is_pruned_as_before(gen):
+def test_plain_linear_chain_is_pruned_through_its_traced_units(gen):
+    from sciprune.core import Traced
+
     with torch.random.fork_rng(devices=[]):
         seq = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
-    prune(seq, 0.5, criterion="neuron_l2")
-    masks = get_masks(seq)
-    assert int((~masks["0.bias"]).sum()) == 3 and torch.equal(masks["2.weight"].all(0), masks["0.bias"])
+    net = Traced(seq, torch.zeros(1, 3))
+    prune(net, 0.5, criterion="neuron_l2")
+    masks = get_masks(net)
+    assert int((~masks["module.0.bias"]).sum()) == 3
+    assert torch.equal(masks["module.2.weight"].all(0), masks["module.0.bias"])
 
 
-def test_a_model_without_units_is_refused():
-    with pytest.raises(InputError, match="declares no pruning units"):
-        prune(nn.Sequential(nn.Tanh()), 0.5)
+def test_a_model_without_units_is_refused_with_the_way_to_trace_it():
+    with pytest.raises(InputError, match=r"declares no pruning units; wrap it as Traced\(model, example_inputs\)"):
+        prune(nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1)), 0.5, criterion="neuron_l2")
 
 
 def test_a_data_aware_criterion_is_one_function_and_one_registry_entry(gen):

@@ -51,3 +51,7 @@ from sciprune.core.units import PruningUnits as PruningUnits
 from sciprune.core.units import Slice as Slice
 from sciprune.core.units import WeightUnit as WeightUnit
 from sciprune.core.units import units_of as units_of
+from sciprune.core.traced import Traced as Traced
+from sciprune.core.explain import Explanation as Explanation
+from sciprune.core.explain import explain as explain
+from sciprune.core.idtraced import id_prune_traced as id_prune_traced

@@ -16,11 +16,15 @@ once its incoming weights were cut).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from sciprune.core.activations import get_activation
 from sciprune.core.units import NeuronGroup, Slice, gather, members_of
+
+OPAQUE = "opaque"  # a group's activation when its zero-input output is not a known constant (traced units)
 
 
 def outgoing_per_unit(w: Tensor, s: Slice, member_axes: int) -> Tensor:
@@ -49,7 +53,9 @@ def fold_delta(per_unit: Tensor, drop: Tensor, c: float | Tensor) -> Tensor:
 
 def zero_input_constant(g: NeuronGroup) -> float:
     r""":math:`\sigma(0)`: the output of a unit whose incoming and attached weights are all zero
-    (``activation=None`` reads as the identity)."""
+    (``activation=None`` reads as the identity; :data:`OPAQUE`: not known, NaN, so nothing is folded)."""
+    if g.activation == OPAQUE:
+        return math.nan
     return float(get_activation(g.activation or "identity")(torch.zeros((), dtype=torch.float64)))
 
 
@@ -64,6 +70,8 @@ def unit_constants(model: nn.Module, g: NeuronGroup) -> Tensor | None:
     gate or hyper-bias row, whose output depends on ``t``; a hypernetwork's generated rows) makes
     the output something else than a constant: ``None``, nothing is folded.
     """
+    if g.activation == OPAQUE:
+        return None
     fn = get_activation(g.activation or "identity")
     if not g.attached:
         inc = model.get_parameter(g.incoming[0].param)

@@ -33,8 +33,10 @@ attached weights are all zero, its constant output :math:`c = \sigma(0)` (the gr
 ``activation``) is folded in, :math:`b_o \mathrel{+}= c \sum_{i \in \text{index}[u]} W_{o,i}`.
 
 Refinements made while generalising ``core`` (issue 6): ``Slice.fold_into`` (above); any module
-with a ``pruning_units()`` method is understood (``arch`` is needed only to save and load), and a
-plain chain of ``nn.Linear`` layers without one gets :func:`linear_chain_units`; a group's
+with a ``pruning_units()`` method is understood (``arch`` is needed only to save and load); a model
+without one is refused (issue 16: wrap it in :class:`sciprune.core.traced.Traced`, whose units are
+traced from its graph; the former module-order guess was silently wrong on residual and parallel
+networks); a group's
 ``activation`` gives the constant :math:`\sigma(0)` of a removed unit; families compact through
 :func:`sciprune.core.shrink.compact_state`; :class:`MLPLike` is the base class of MLP chains that
 ID pruning and :func:`~sciprune.core.compact.compact` need, so ``core`` never imports
@@ -142,34 +144,10 @@ class MLPLike(nn.Module):
         return [m for m in self.layers if isinstance(m, nn.Linear)]
 
 
-def linear_chain_units(model: nn.Module) -> PruningUnits | None:
-    """Units of a plain chain of ``nn.Linear`` layers (module order), or ``None`` if it has none.
-
-    The fallback for models that declare nothing: every weight is a weight unit; every layer's
-    output neurons form a group (incoming row, bias) whose outgoing column is the next layer's
-    when its ``in_features`` matches; the last layer's group is not prunable by default.
-    """
-    chain = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not chain:
-        return None
-    weights, groups = [], []
-    for i, (name, m) in enumerate(chain):
-        pre = f"{name}." if name else ""
-        weights.append(WeightUnit(pre + "weight", layer=name))
-        rows = torch.arange(m.out_features)[:, None]
-        attached = (Slice(pre + "bias", 0, rows),) if m.bias is not None else ()
-        outgoing: tuple[Slice, ...] = ()
-        if i + 1 < len(chain) and chain[i + 1][1].in_features == m.out_features:
-            nxt = chain[i + 1][0]
-            outgoing = (Slice(f"{nxt}.weight" if nxt else "weight", 1, rows),)
-        groups.append(NeuronGroup(name, m.out_features, (Slice(pre + "weight", 0, rows),), outgoing, attached,
-                                  prunable=i + 1 < len(chain)))
-    return PruningUnits(tuple(weights), tuple(groups))
-
-
 def units_of(model: nn.Module) -> PruningUnits:
-    """The units ``model`` declares (or, for a plain ``nn.Linear`` chain, :func:`linear_chain_units`);
-    a model with neither is refused with one clear line."""
+    """The units ``model`` declares; a model that declares none is refused with one clear line
+    (wrap it in :class:`sciprune.core.traced.Traced` to have its units traced from its graph:
+    nothing is guessed from module order)."""
     from sciprune.errors import InputError
 
     declared = getattr(model, "pruning_units", None)
@@ -178,12 +156,9 @@ def units_of(model: nn.Module) -> PruningUnits:
         if not isinstance(units, PruningUnits):
             raise InputError(f"{type(model).__name__}.pruning_units() returned a {type(units).__name__}; expected PruningUnits")
         return units
-    chain = linear_chain_units(model)
-    if chain is not None:
-        return chain
     raise InputError(
-        f"{type(model).__name__} declares no pruning units; expected a sciprune.nn family "
-        "(MLP, StackedMLP, ...) or a module with a pruning_units() method (see sciprune.core.units)"
+        f"{type(model).__name__} declares no pruning units; wrap it as Traced(model, example_inputs) "
+        "(sciprune.core.Traced: units traced from its graph) or use a sciprune.nn family"
     )
 
 
