@@ -9,7 +9,8 @@
   weight unit, ``neuron`` the neurons with the smallest L2 norm of their slices in every group,
   ``id`` keeps in every group as many neurons as ``neuron`` does (at least one) by interpolative
   decomposition of the group's activations on ``id_samples`` training samples, folding the
-  interpolation matrix into every consumer.
+  interpolation matrix into every consumer; a group read by something not linear in it (the
+  contraction of DeepONet's branch·trunk product) cannot be folded and is pruned by neuron L2.
 * Each stage is evaluated on the held-out split (``rel_error`` = ‖ŷ − y‖ / ‖y‖ over all held-out
   outputs, ``mse``), compacted (``compact_params``, ``compact_flops``, ``compact_rel_diff``: the
   largest relative difference between the compacted and the masked network's held-out outputs) and
@@ -60,7 +61,7 @@ def prepare(cfg: PruneStudyConfig, device: torch.device = torch.device("cpu")) -
     data = split(samples, cfg.test_fraction, torch_generator(cfg.seed, "split"))
     dtype = dtype_of(net)
     example = data.train.head(TRACE_SAMPLES).to(torch.device("cpu"), dtype)
-    from sciprune.core import Traced  # type: ignore[attr-defined]  # helper C's tracer (merged from h-c)
+    from sciprune.core import Traced
 
     try:
         traced = Traced(net, example.args, factory=cfg.model, factory_kwargs=dict(cfg.model_kwargs))
@@ -136,12 +137,17 @@ def prune_step(method: str, cfg: PruneStudyConfig, train: Samples, sizes: dict[s
     if method == "neuron":
         prune(model, sparsity, criterion="neuron_l2")
         return model
-    from sciprune.core import id_prune_traced  # type: ignore[attr-defined]
+    from sciprune.core import Traced, id_prune_traced
 
+    assert isinstance(model, Traced)
     current = {g.name: g.size for g in units_of(model).groups if g.prunable}
-    ranks = {name: min(current.get(name, n), kept(n, sparsity)) for name, n in sizes.items()}
+    ranks = {name: min(current[name], kept(n, sparsity)) for name, n in sizes.items() if name in current}
+    linear = {n: k for n, k in ranks.items() if not model.trace.sinks.get(n) and model.trace.reads.get(n)}
+    others = sorted(set(ranks) - set(linear))
+    if others:  # a group read by a non-linear sink (DeepONet's dot product): ID cannot fold, neuron L2 prunes it
+        prune(model, sparsity, criterion="neuron_l2", layers=others)
     idx = torch.randperm(train.n, generator=generator)[: cfg.id_samples].sort().values.to(train.y.device)
-    return id_prune_traced(model, train.take(idx).args, ranks=ranks)  # type: ignore[no-any-return]
+    return id_prune_traced(model, train.take(idx).args, ranks=linear) if linear else model
 
 
 def run(cfg: PruneStudyConfig, ctx: RunContext) -> None:
