@@ -28,7 +28,7 @@ from sciprune.errors import InputError
 from sciprune.validate import input_file, memory, reading
 
 EXPECTED = "an .npz with y and x (one input) or x0, x1, ... (several inputs)"
-MAX_BYTES = 1 << 34
+MAX_INPUTS = 4
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,8 @@ def _names(keys: list[str], path: str) -> list[str]:
         return ["x"]
     if not numbered:
         raise InputError(f"data file {path!r} has no inputs (x, or x0, x1, ...); expected {EXPECTED}")
+    if len(numbered) > MAX_INPUTS:
+        raise InputError(f"data file {path!r} holds {len(numbered)} inputs; expected at most {MAX_INPUTS} (x0..x{MAX_INPUTS - 1})")
     if numbered != [f"x{i}" for i in range(len(numbered))]:
         raise InputError(f"data file {path!r} numbers its inputs {', '.join(numbered)}; expected x0, x1, ... without gaps")
     return numbered

@@ -143,3 +143,46 @@ def user_network(spec: str, kwargs: dict[str, Any], weights: str | None, samples
         load_weights(net, weights)
     check_forward(net, samples, spec)
     return net.eval()
+
+
+
+class Packed(nn.Module):
+    """A network that takes its inputs as one tuple (``net((x0, x1))``, DeepXDE's convention), called
+    with them as separate arguments (``packed(x0, x1)``), which is what tracing hands a network.
+    ``packed.net`` is the user's network itself. One subclass per arity (``torch.fx`` needs a fixed
+    signature): :data:`PACKED_CLASSES`."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+
+class Packed1(Packed):
+    def forward(self, x0: torch.Tensor) -> Any:
+        return self.net((x0,))
+
+
+class Packed2(Packed):
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> Any:
+        return self.net((x0, x1))
+
+
+class Packed3(Packed):
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor) -> Any:
+        return self.net((x0, x1, x2))
+
+
+class Packed4(Packed):
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, x3: torch.Tensor) -> Any:
+        return self.net((x0, x1, x2, x3))
+
+
+PACKED_CLASSES: dict[int, type[Packed]] = {1: Packed1, 2: Packed2, 3: Packed3, 4: Packed4}
+
+
+def packed(factory: str, kwargs: dict[str, Any] | None = None, inputs: int = 2) -> Packed:
+    """The factory of a checkpoint of a :class:`Packed` network: the user's ``factory(**kwargs)``, wrapped."""
+    return PACKED_CLASSES[inputs](build(factory, dict(kwargs or {})))
+
+
+PACKED = f"{__name__}:packed"
