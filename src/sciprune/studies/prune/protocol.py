@@ -138,6 +138,12 @@ def kept(size: int, sparsity: float) -> int:
     return max(1, size - round(sparsity * size))
 
 
+def foldable(model: nn.Module) -> set[str]:
+    """The prunable groups of a traced ``model`` that ID pruning can fold: read only by Linear/Conv columns."""
+    return {g.name for g in units_of(model).groups
+            if g.prunable and not model.trace.sinks.get(g.name) and model.trace.reads.get(g.name)}
+
+
 def prune_step(method: str, cfg: PruneStudyConfig, train: Samples, sizes: dict[str, int], model: nn.Module,
                sparsity: float, generator: torch.Generator) -> nn.Module:
     """Prune ``model`` to ``sparsity`` by ``method`` (masks in place; a new, smaller network for ``id``)."""
@@ -152,7 +158,7 @@ def prune_step(method: str, cfg: PruneStudyConfig, train: Samples, sizes: dict[s
     assert isinstance(model, Traced)
     current = {g.name: g.size for g in units_of(model).groups if g.prunable}
     ranks = {name: min(current[name], kept(n, sparsity)) for name, n in sizes.items() if name in current}
-    linear = {n: k for n, k in ranks.items() if not model.trace.sinks.get(n) and model.trace.reads.get(n)}
+    linear = {n: k for n, k in ranks.items() if n in foldable(model)}
     others = sorted(set(ranks) - set(linear))
     if others:  # a group read by a non-linear sink (DeepONet's dot product): ID cannot fold, neuron L2 prunes it
         prune(model, sparsity, criterion="neuron_l2", layers=others)
