@@ -51,12 +51,16 @@ class Explanation:
         for name, whys in blocked.items():
             n = sizes.get(name)
             lines.append(f"  {name}" + (f" ({n} channel(s))" if n is not None else "") + ":")
-            lines += [f"    {b.reason}: {b.node} at {b.where}" for b in whys]
+            lines += [f"    {_line(b)}" for b in whys]
         for b in t.unowned:
-            lines.append(f"  {b.reason}: {b.node} at {b.where}")
+            lines.append(f"  {_line(b)}")
         lines.append(f"{len(t.units.weights)} weight unit(s) (pruned entry by entry): "
                      + ", ".join(w.param.removeprefix("module.") for w in t.units.weights))
         return "\n".join(lines)
+
+
+def _line(b: Blocked) -> str:
+    return f"{b.reason}: {b.node} at {b.where}" if b.node else b.reason
 
 
 def explain(model: nn.Module, example_inputs: tuple[Tensor, ...] | Tensor) -> Explanation:

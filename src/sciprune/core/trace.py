@@ -33,8 +33,10 @@ no ``fold_into`` and ``activation`` ``"identity"`` when its dead value is 0 at e
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +48,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from sciprune.core.fold import OPAQUE
 from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit
+from sciprune.errors import InputError
 
 _NAMED_MODULES: dict[type, str] = {
     nn.Tanh: "tanh", nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.SiLU: "silu", nn.Identity: "identity",
@@ -130,15 +133,16 @@ class TraceResult:
 
 
 def _where(node: fx.Node) -> str:
+    """The user's source line of ``node`` (the last frame outside torch), or the node's name."""
     st = node.meta.get("stack_trace")
-    if not st:
-        return f"{node.op} {node.name}"
-    lines = [ln.strip() for ln in str(st).strip().splitlines() if ln.strip()]
-    for i in range(len(lines) - 1, -1, -1):  # the innermost frame: 'File "...", line N, in f' then the code
-        if lines[i].startswith("File "):
-            code = lines[i + 1] if i + 1 < len(lines) else ""
-            return f"{lines[i]}: {code}"
-    return lines[-1]
+    lines = [ln.strip() for ln in str(st or "").strip().splitlines() if ln.strip()]
+    frames = [(ln, lines[i + 1] if i + 1 < len(lines) and not lines[i + 1].startswith("File ") else "")
+              for i, ln in enumerate(lines) if ln.startswith("File ")]
+    user = [f for f in frames if "/torch/" not in f[0]]
+    if not user:
+        return f"graph node {node.name}"
+    head, code = user[-1]
+    return f"{head.removeprefix('File ')}: {code}".rstrip(": ")
 
 
 def _op_name(node: fx.Node) -> str:
@@ -751,12 +755,37 @@ def _combine(kind: str, d1: Dead, d2: Dead, flip: bool) -> Dead:
     return None
 
 
-def fx_graph(model: nn.Module) -> fx.GraphModule:
-    """``model``'s graph from ``torch.fx`` symbolic tracing, with source lines recorded."""
+def fx_graph(model: nn.Module, example_inputs: tuple[Tensor, ...] = ()) -> fx.GraphModule:
+    """``model``'s graph from ``torch.fx`` symbolic tracing, with source lines recorded.
+
+    Where plain symbolic tracing fails on control flow that depends only on *shapes* (``if t.dim() ==
+    0``), the graph is traced again with ``torch.fx``'s meta tracer, which knows every shape from
+    ``example_inputs``: that graph is specialised to those shapes (enough to find the units, which
+    :class:`~sciprune.core.traced.Traced` checks again after every compaction). Control flow on
+    *values* fails both ways and is reported.
+    """
     tracer = fx.Tracer()
     tracer.record_stack_traces = True
-    graph = tracer.trace(model)
-    return fx.GraphModule(model, graph)
+    try:
+        return fx.GraphModule(model, tracer.trace(model))
+    except Exception as first:  # fx raises many types for untraceable code
+        if not example_inputs:
+            raise
+        from torch.fx.experimental.meta_tracer import MetaTracer
+
+        names = [n for n, p in inspect.signature(model.forward).parameters.items()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if len(names) < len(example_inputs):
+            raise first from None
+        meta = MetaTracer()
+        meta.record_stack_traces = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "could not compute metadata": shapes come from ShapeProp
+            try:
+                graph = meta.trace(model, meta_args={n: x.to("meta") for n, x in zip(names, example_inputs)})
+            except Exception:
+                raise first from None
+        return fx.GraphModule(model, graph)
 
 
 def trace_channels(model: nn.Module, example_inputs: tuple[Tensor, ...], prefix: str = "") -> TraceResult:
@@ -770,18 +799,25 @@ def trace_channels(model: nn.Module, example_inputs: tuple[Tensor, ...], prefix:
         for name, m in model.named_modules() if isinstance(m, (nn.Linear, *_CONVS, *_TCONVS))
     )
     try:
-        gm = fx_graph(model)
+        gm = fx_graph(model, example_inputs)
     except Exception as err:  # fx raises many types for untraceable code (control flow on values, ...)
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         return TraceResult(PruningUnits(weights, ()), {}, [Blocked(f"torch.fx cannot trace the model ({first})", "model", "")],
                            {}, {}, {}, [], error=first)
-    was = model.training
+    flags = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         with torch.no_grad():
             ShapeProp(gm).propagate(*example_inputs)
+    except Exception as err:  # the user's inputs do not fit the user's model
+        cause = err.__cause__ or err
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        shapes = [tuple(x.shape) for x in example_inputs]
+        raise InputError(f"{type(model).__name__} fails on example inputs of shapes {shapes} ({first}); "
+                         "expected inputs the model accepts") from None
     finally:
-        model.train(was)
+        for m, t in flags:
+            m.training = t
     batch = int(example_inputs[0].shape[0]) if example_inputs and example_inputs[0].dim() else 1
     an = _Analysis(model, gm, prefix, batch)
     an.run()

@@ -63,6 +63,7 @@ class Traced(nn.Module):
         self.factory = factory
         self.factory_kwargs = dict(factory_kwargs or {})
         self.trace: TraceResult = trace_channels(model, self.example_inputs, PREFIX)
+        self.training = model.training  # the wrapper follows the model's mode (not its submodules')
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.module(*args, **kwargs)
@@ -91,7 +92,25 @@ class Traced(nn.Module):
 
     def compact_units(self, keep: dict[str, Tensor]) -> Traced:
         """A new ``Traced`` around a physically smaller copy of the model keeping, for each named group,
-        the units ``keep[name]`` (``(1, k)`` sorted indices)."""
+        the units ``keep[name]`` (``(1, k)`` sorted indices).
+
+        The removed units must be removable (:func:`sciprune.core.shrink.removable`), so the smaller
+        network computes what this one does: that is checked on the example inputs, and a difference
+        (a construct the tracer did not see) is refused rather than returned.
+        """
+        small = self.shrunk(keep)
+        err = relative_difference(small, self, self.example_inputs)
+        tol = 1e-9 if self.example_inputs[0].dtype == torch.float64 else 1e-4
+        if not err <= tol:
+            raise InputError(
+                f"compacting the traced {type(self.module).__name__} changed its outputs on the example inputs "
+                f"(relative difference {err:.2e} > {tol:.0e}); its code does something the tracer did not see "
+                "(e.g. a branch on a feature width): keep it masked, do not compact it"
+            )
+        return small
+
+    def shrunk(self, keep: dict[str, Tensor]) -> Traced:
+        """:meth:`compact_units` without the check (the ``"Traced"`` builder shrinks fresh weights)."""
         from sciprune.core.shrink import compact_state
 
         sd = compact_state(self, keep, self.trace.units)
@@ -110,6 +129,31 @@ class Traced(nn.Module):
         out = Traced(small, self.example_inputs, factory=self.factory, factory_kwargs=self.factory_kwargs)
         load_state_dict(out, sd)
         return out
+
+
+def _flat(out: Any) -> Tensor:
+    if isinstance(out, Tensor):
+        return out.detach().reshape(-1)
+    if isinstance(out, (list, tuple)):
+        return torch.cat([_flat(o) for o in out]) if out else torch.zeros(0)
+    if isinstance(out, dict):
+        return _flat(list(out.values()))
+    raise InputError(f"a traced model must return tensors (or tuples/dicts of them); got {type(out).__name__}")
+
+
+def relative_difference(a: nn.Module, b: nn.Module, xs: tuple[Tensor, ...]) -> float:
+    """``max |a(xs) - b(xs)| / (1 + max |b(xs)|)``, both in eval mode (training flags restored)."""
+    flags = [(m, m.training) for net in (a, b) for m in net.modules()]
+    try:
+        a.eval(), b.eval()
+        with torch.no_grad():
+            ya, yb = _flat(a(*xs)), _flat(b(*xs))
+    finally:
+        for m, t in flags:
+            m.training = t
+    if ya.shape != yb.shape:
+        return float("inf")
+    return float((ya - yb).abs().max()) / (1.0 + float(yb.abs().max())) if ya.numel() else 0.0
 
 
 def resize(model: nn.Module, state: dict[str, Tensor]) -> None:
@@ -173,7 +217,7 @@ def build_traced(arch: dict[str, Any], *, dtype: torch.dtype = torch.float32) ->
         raise InputError(f"checkpoint groups {unknown} are not in the model the factory {spec!r} builds "
                          f"(its groups: {sorted(sizes)}); expected the factory the checkpoint was saved with")
     keep = {name: torch.arange(int(w))[None] for name, w in widths.items() if int(w) < sizes[name]}
-    return net.compact_units(keep) if keep else net
+    return net.shrunk(keep) if keep else net
 
 
 register_family("Traced", build_traced)
