@@ -13,7 +13,8 @@ of every prunable group:
   inputs, at equal parameters: Torch-Pruning's ratio is bisected so that its compacted size is the
   nearest to ours (``P_tp`` beside ``P``); sciprune's neuron-L2 and ID with the interpolation matrix
   folded into the consumers (groups read by a non-linear sink, DeepONet's contraction, fall back to
-  neuron L2 as in ``sciprune prune``), and the ratio err_TP / err_ID (goal: >= 3).
+  neuron L2 as in ``sciprune prune``; its compacted size in brackets: ID may end smaller where
+  compaction also removes units the ID left without readers), and the ratio err_TP / err_ID (goal: >= 3).
 
 Before pruning, every model is trained briefly (Adam, ``STEPS`` steps) on a generated regression task:
 the targets are ``sin(2 t) + t^2 / 2`` of a teacher (the same architecture, another seed) with
@@ -198,7 +199,7 @@ def main() -> None:
     print(f"threads {torch.get_num_threads()}, torch {torch.__version__}, torch-pruning {tp.__version__}, "
           f"load average {os.getloadavg()[0]:.2f} (2 cores)")
     head = ("| model | neurons | params dense | params ours | params TP | compact diff | ms ours | ms TP | "
-            "ours/TP | P (TP matched) | err TP | err neuron | err ID | TP/ID |")
+            "ours/TP | P (TP matched) | err TP | err neuron | err ID (params) | TP/ID |")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     skipped = []
@@ -225,8 +226,7 @@ def main() -> None:
             e_tp, e_n, e_id = rel_error(tp_eq, ref, test), rel_error(small, ref, test), rel_error(id_net, ref, test)
             print(f"| {name} | {r:.0%} | {params(model)} | {params(small)} | {params(tp_same)} | {diff:.1e} | "
                   f"{ms_ours:.1f} | {ms_tp:.1f} | {ms_ours / ms_tp:.2f} | {params(small)} ({params(tp_eq)} at {ratio:.2f}) | "
-                  f"{e_tp:.3g} | {e_n:.3g} | {e_id:.3g} | {e_tp / max(e_id, 1e-300):.1f} |", flush=True)
-            assert params(id_net) == params(small), (name, params(id_net), params(small))
+                  f"{e_tp:.3g} | {e_n:.3g} | {e_id:.3g} ({params(id_net)}) | {e_tp / max(e_id, 1e-300):.1f} |", flush=True)
     if skipped:
         print("left out: " + "; ".join(skipped))
 

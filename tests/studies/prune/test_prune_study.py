@@ -41,7 +41,7 @@ def test_example_end_to_end(capsys, monkeypatch, tmp_path):
         # exact magnitude sparsity in each weight of the example (lift 32x2, two blocks 32x32, head 1x32)
         assert by[("weight", s)]["params_nnz"] == dense["params_nnz"] - sum(round(s * n) for n in (64, 1024, 1024, 32))
     # the saved compacted network rebuilds through the factory and gives the recorded error
-    small = load_model(out / "checkpoints" / "compact" / "id-001.safetensors")
+    small = load_model(out / "checkpoints" / "compact" / "id-001-s0.5.safetensors")
     data = protocol.prepare(protocol.PruneStudyConfig(**{"model_kwargs": {}, "seed": 0}))[1]
     err_again = protocol.errors(small, data.test)["rel_error"]
     assert math.isclose(err_again, by[("id", 0.5)]["rel_error"], rel_tol=1e-5)
@@ -87,7 +87,7 @@ def test_users_two_input_network_from_npz(capsys, monkeypatch, tmp_path):
     assert all(r["compact_rel_diff"] <= 1e-6 for r in rows)
     # gated product: the two branches' last layers form one coupled group (12), the hidden layers one each
     assert rows[0]["neurons"] == "12;12;12" and rows[1]["neurons"] == "6;6;6"
-    small = load_model(tmp_path / "run" / "checkpoints" / "compact" / "neuron-000.safetensors")
+    small = load_model(tmp_path / "run" / "checkpoints" / "compact" / "neuron-000-s0.5.safetensors")
     user_net = small.module.net  # the user's own class, narrower, called as before
     assert type(user_net).__name__ == "Gated" and user_net.head.in_features == 6
     assert user_net((torch.zeros(4, 3), torch.zeros(4, 1))).shape == (4, 2)

@@ -16,7 +16,7 @@
 * Each stage is evaluated on the held-out split (``rel_error`` = ‖ŷ − y‖ / ‖y‖ over all held-out
   outputs, ``mse``), compacted (``compact_params``, ``compact_flops``, ``compact_rel_diff``: the
   largest relative difference between the compacted and the masked network's held-out outputs) and
-  the compacted network saved to ``checkpoints/compact/<method>-<stage>.safetensors``.
+  the compacted network saved to ``checkpoints/compact/<method>-<stage>-s<sparsity>.safetensors``.
 
 The retraining loop is the core cascade (:func:`sciprune.core.cascade.run_cascade`) with a
 supervised MSE epoch over the samples' calling convention.
@@ -114,6 +114,11 @@ def max_rel_diff(a: Tensor, b: Tensor) -> float:
     return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-300))
 
 
+def stage_name(method: str, stage: int, sparsity: float) -> str:
+    """``<method>-<stage>-s<sparsity>``: the file name of a stage's compacted network."""
+    return f"{method}-{stage:03d}-s{sparsity:g}"
+
+
 def compact_path(ctx: RunContext, name: str) -> Any:
     folder = ctx.checkpoints / "compact"
     folder.mkdir(exist_ok=True)
@@ -190,7 +195,7 @@ def run(cfg: PruneStudyConfig, ctx: RunContext) -> None:
 
         def eval_fn(m: nn.Module, *, stage: StageInfo, method: str = method) -> dict[str, Any]:
             meta = {"method": method, "sparsity": stage.sparsity, "stage": stage.index}
-            return evaluate(ctx, data.test, f"{method}-{stage.index:03d}", meta, m)
+            return evaluate(ctx, data.test, stage_name(method, stage.index, stage.sparsity), meta, m)
 
         stage_rows = run_cascade(
             dense, spec, prune_fn=partial(prune_step, method, cfg, data.train, sizes), train_fn=train_fn,

@@ -19,6 +19,7 @@ from sciprune.studies.base import RunContext
 from sciprune.studies.classify.timing import paired_times
 from sciprune.studies.prune.config import PruneStudyConfig
 from sciprune.studies.prune.samples import Samples
+from sciprune.studies.prune.protocol import stage_name
 from sciprune.studies.prune.usermodel import cwd_on_path
 
 
@@ -31,7 +32,7 @@ def write_timing(cfg: PruneStudyConfig, ctx: RunContext, test: Samples) -> None:
         rows: list[dict[str, Any]] = []
         for method in cfg.methods:
             for i, sparsity in enumerate(cfg.sparsities):
-                path = folder / f"{method}-{i:03d}.safetensors"
+                path = folder / f"{stage_name(method, i, sparsity)}.safetensors"
                 if not path.exists():
                     continue
                 net = load_model_and_meta(path)[0].to(ctx.device).eval()
