@@ -53,6 +53,7 @@ import torch_pruning as tp  # noqa: E402
 
 from sciprune.core import Traced, compact, id_prune_traced, prune  # noqa: E402
 from sciprune.core.units import units_of  # noqa: E402
+from sciprune.studies.prune.protocol import foldable, kept  # noqa: E402
 from tests.core.zoo import ZOO, build  # noqa: E402
 
 RATIOS = (0.5, 0.75)
@@ -130,11 +131,11 @@ def ours_id(model: nn.Module, xs: Inputs, id_xs: Inputs, ratio: float) -> nn.Mod
     """ID with correction in every group whose readers are all linear, neuron L2 in the others."""
     traced = Traced(copy.deepcopy(model), xs)
     groups = [g for g in units_of(traced).groups if g.prunable]
-    foldable = {g.name for g in groups if not traced.trace.sinks.get(g.name) and traced.trace.reads.get(g.name)}
-    others = [g.name for g in groups if g.name not in foldable]
+    ids = foldable(traced)
+    others = [g.name for g in groups if g.name not in ids]
     if others:
         prune(traced, ratio, criterion="neuron_l2", layers=others)
-    ranks = {g.name: max(1, g.size - round(ratio * g.size)) for g in groups if g.name in foldable}
+    ranks = {g.name: kept(g.size, ratio) for g in groups if g.name in ids}
     return compact(id_prune_traced(traced, id_xs, ranks=ranks)) if ranks else compact(traced)
 
 

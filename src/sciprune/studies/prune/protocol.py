@@ -145,8 +145,11 @@ def kept(size: int, sparsity: float) -> int:
 
 def foldable(model: nn.Module) -> set[str]:
     """The prunable groups of a traced ``model`` that ID pruning can fold: read only by Linear/Conv columns."""
-    return {g.name for g in units_of(model).groups
-            if g.prunable and not model.trace.sinks.get(g.name) and model.trace.reads.get(g.name)}
+    from sciprune.core import Traced
+
+    assert isinstance(model, Traced)
+    trace = model.trace
+    return {g.name for g in trace.units.groups if g.prunable and not trace.sinks.get(g.name) and trace.reads.get(g.name)}
 
 
 def prune_step(method: str, cfg: PruneStudyConfig, train: Samples, sizes: dict[str, int], model: nn.Module,
