@@ -14,7 +14,7 @@
   interpolation matrix into every consumer; a group read by something not linear in it (the
   contraction of DeepONet's branch·trunk product) cannot be folded and is pruned by neuron L2.
 * Each stage is evaluated on the held-out split (``rel_error`` = ‖ŷ − y‖ / ‖y‖ over all held-out
-  outputs, ``mse``), compacted (``compact_params``, ``compact_flops``, ``compact_rel_diff``: the
+  outputs, ``mse``), compacted (``compact_params``, ``compact_nnz``, ``compact_flops``, ``compact_rel_diff``: the
   largest relative difference between the compacted and the masked network's held-out outputs) and
   the compacted network saved to ``checkpoints/compact/<method>-<stage>-s<sparsity>.safetensors``.
 
@@ -132,7 +132,8 @@ def evaluate(ctx: RunContext, test: Samples, name: str, meta: dict[str, Any], mo
 
     out = errors(model, test)
     small = compact(model).eval()
-    out.update({"compact_params": count_params(small).total, "compact_flops": flops(small),
+    sizes = count_params(small)
+    out.update({"compact_params": sizes.total, "compact_nnz": sizes.nonzero, "compact_flops": flops(small),
                 "compact_rel_diff": max_rel_diff(test.call(small), test.call(model))})
     save_checkpoint(compact_path(ctx, name), small, meta=meta)
     return out

@@ -40,7 +40,7 @@ def plot(cfg: PruneStudyConfig, rows: list[dict[str, Any]], run_dir: Path) -> li
 
 def describe(cfg: PruneStudyConfig, rows: list[dict[str, Any]], run_dir: Path) -> str:
     """The table of error, parameters and FLOPs per method and sparsity; the measured speed."""
-    keys = ("method", "sparsity", "rel_error", "mse", "compact_params", "compact_flops", "compact_rel_diff")
+    keys = ("method", "sparsity", "rel_error", "mse", "compact_params", "compact_nnz", "compact_flops", "compact_rel_diff")
     shown = [{k: r.get(k) for k in keys} for r in rows]
     lines = [f"<p>Network <code>{html.escape(cfg.model)}</code> on "
              f"<code>{html.escape(cfg.data or 'the example samples')}</code>: held-out relative L2 error, "
