@@ -10,6 +10,8 @@ one InputError line, ``field 'train.lr' got 0.0: <message>`` (:mod:`sciprune.run
 * :data:`NonNegativeFloat`: a finite number ``>= 0`` (offsets, decays);
 * :data:`OpenFraction`: a fraction in the open interval ``(0, 1)`` (held-out shares);
 * :data:`Widths`: hidden-layer widths, 1 to 64 layers of ``1 .. MAX_WIDTH`` neurons;
+* :data:`Sparsities`: a schedule, 1 to 1000 fractions each in ``[0, 1)``;
+* :data:`RetrainPolicy`: a retraining policy of the cascade (``finetune``, ``reset``, ...);
 * :class:`Section`: a config section, frozen, unknown fields refused.
 """
 
@@ -20,6 +22,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from sciprune.core.cascade import RETRAIN_POLICIES
 from sciprune.nn.mlp import ACTIVATIONS
 
 MAX_WIDTH = 1_000_000
@@ -49,9 +52,24 @@ def _widths(v: list[int]) -> list[int]:
     return v
 
 
+def _sparsities(v: list[float]) -> list[float]:
+    bad = [s for s in v if not 0.0 <= s < 1.0]
+    if bad:
+        raise ValueError(f"each sparsity must be in [0, 1), got {bad[0]}")
+    return v
+
+
+def _policy(v: str) -> str:
+    if v not in RETRAIN_POLICIES:
+        raise ValueError(f"expected one of {', '.join(RETRAIN_POLICIES)}")
+    return v
+
+
 Activation = Annotated[str, AfterValidator(_activation)]
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
 PositiveFloat = Annotated[float, Field(gt=0.0), AfterValidator(_finite)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
 OpenFraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 Widths = Annotated[list[int], Field(min_length=1, max_length=64), AfterValidator(_widths)]
+Sparsities = Annotated[list[float], Field(min_length=1, max_length=1000), AfterValidator(_sparsities)]
+RetrainPolicy = Annotated[str, AfterValidator(_policy)]

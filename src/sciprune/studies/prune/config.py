@@ -11,9 +11,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sciprune.core.cascade import RETRAIN_POLICIES
 from sciprune.studies.base import StudyConfig
-from sciprune.studies.fields import OpenFraction, PositiveFloat, Section
+from sciprune.studies.fields import OpenFraction, PositiveFloat, RetrainPolicy, Section, Sparsities
 
 Method = Literal["weight", "neuron", "id"]
 METHODS: tuple[Method, ...] = ("weight", "neuron", "id")
@@ -81,12 +80,11 @@ class PruneStudyConfig(StudyConfig):
     test_fraction: OpenFraction = 0.2
     methods: list[Method] = Field(default_factory=lambda: list(METHODS[1:]), min_length=1, max_length=3,
                                   json_schema_extra={"cli": "method"})
-    sparsities: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75], min_length=1, max_length=1000,
-                                    json_schema_extra={"cli": "sparsities"})
+    sparsities: Sparsities = Field(default_factory=lambda: [0.25, 0.5, 0.75], json_schema_extra={"cli": "sparsities"})
     mode: Literal["oneshot", "iterative"] = "oneshot"
     train: TrainConfig = TrainConfig()
     retrain_epochs: int = Field(0, ge=0, le=100_000)
-    retrain: str = "finetune"
+    retrain: RetrainPolicy = "finetune"
     id_samples: int = Field(512, ge=1, le=10_000_000)
     timing_batch: int = Field(1024, ge=1, le=10_000_000)
 
@@ -98,14 +96,6 @@ class PruneStudyConfig(StudyConfig):
         module, sep, name = v.partition(":")
         if not sep or not module or not name or not all(p.isidentifier() for p in (*module.split("."), name)):
             raise ValueError("expected a factory as pkg.module:function (a Python module path, a colon, a callable's name)")
-        return v
-
-    @field_validator("sparsities")
-    @classmethod
-    def _range(cls, v: list[float]) -> list[float]:
-        bad = [s for s in v if not 0.0 <= s < 1.0]
-        if bad:
-            raise ValueError(f"each sparsity must be in [0, 1), got {bad[0]}")
         return v
 
     @field_validator("methods")
@@ -121,13 +111,6 @@ class PruneStudyConfig(StudyConfig):
         bad = [s for s in v if s != "x" and not (s.startswith("x") and s[1:].isdigit())]
         if bad:
             raise ValueError(f"{bad[0]!r} is not an input array's name; expected x or x0, x1, ...")
-        return v
-
-    @field_validator("retrain")
-    @classmethod
-    def _policy(cls, v: str) -> str:
-        if v not in RETRAIN_POLICIES:
-            raise ValueError(f"expected one of {', '.join(RETRAIN_POLICIES)}")
         return v
 
     @model_validator(mode="after")
