@@ -1,6 +1,7 @@
 """Any network, side by side with Torch-Pruning (DepGraph): sciprune's traced units vs Torch-Pruning 1.6.
 
-On every zoo model (``tests/core/zoo.py``) both libraries can handle, at 50 % and 75 % of the neurons
+On every zoo model (``tests/core/zoo.py``; the zoo's MLP and residual MLP also 64 wide, ``@64``) both
+libraries can handle, at 50 % and 75 % of the neurons
 of every prunable group:
 
 * ``params``: parameters after compaction, sciprune's neuron-L2 (``prune(..., "neuron_l2")`` then
@@ -59,6 +60,7 @@ from tests.core.zoo import ZOO, build  # noqa: E402
 RATIOS = (0.5, 0.75)
 STEPS, BATCH, ID_SCALE, LR = 400, 8, 32, 3e-3
 REPEATS = 5
+WIDE = ("mlp@64", "residual_mlp@64")  # the zoo's models are 6-16 wide; two with a width argument, wider
 Inputs = tuple[Tensor, ...]
 
 
@@ -67,11 +69,20 @@ def draw(shapes: list[tuple[int, ...]], scale: int, gen: torch.Generator) -> Inp
     return tuple(torch.randn((s[0] * scale, *s[1:]), generator=gen, dtype=torch.float64) for s in shapes)
 
 
+def make(name: str, seed: int = 0) -> tuple[nn.Module, Inputs]:
+    """Zoo model ``name`` (``name@W``: its factory with ``width=W``), float64, eval mode, and example inputs."""
+    base, _, width = name.partition("@")
+    if not width:
+        return build(base, seed=seed)
+    model, xs = build(base, seed=seed)
+    return ZOO[base][0](seed=seed, width=int(width)).to(torch.float64).eval(), xs
+
+
 def train(name: str, seed: int = 0) -> tuple[nn.Module, list[tuple[int, ...]]]:
     """Zoo model ``name`` trained ``STEPS`` Adam steps toward a nonlinear transform of a teacher."""
-    model, _ = build(name, seed=seed)
-    teacher, _ = build(name, seed=seed + 101)
-    shapes = ZOO[name][1]
+    model, _ = make(name, seed=seed)
+    teacher, _ = make(name, seed=seed + 101)
+    shapes = ZOO[name.partition("@")[0]][1]
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         ref = teacher(*draw(shapes, BATCH, gen))
@@ -175,7 +186,7 @@ def tp_matched(model: nn.Module, xs: Inputs, target: int) -> tuple[nn.Module, fl
 
 def handled(name: str) -> str | None:
     """Why a zoo model is left out (None: both libraries handle it)."""
-    model, xs = build(name)
+    model, xs = make(name)
     try:
         traced = Traced(copy.deepcopy(model), xs)
     except Exception as err:  # noqa: BLE001 - a benchmark reports, it does not stop
@@ -204,7 +215,7 @@ def main() -> None:
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     skipped = []
-    for name in ZOO:
+    for name in [*ZOO, *WIDE]:
         why = handled(name)
         if why is not None:
             skipped.append(f"{name} ({why})")
