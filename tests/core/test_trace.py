@@ -8,6 +8,8 @@ fewer.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -78,10 +80,7 @@ def check_every_group(net: Traced, xs: tuple[Tensor, ...], units_per_group: int 
             continue
         for u in sorted({0, g.size - 1})[:units_per_group]:
             ref = forced_zero(net, g, u, xs)
-            masked = Traced.__new__(Traced)  # a deep copy keeps the trace; masks go on the copy only
-            import copy
-
-            masked = copy.deepcopy(net)
+            masked = copy.deepcopy(net)  # the masks go on the copy only
             mask_unit(masked, g, u)
             got = outputs(masked, xs)
             assert close(got, ref), f"group {g.name} unit {u}: masked != forced zero ({float((got - ref).abs().max())})"
@@ -344,3 +343,31 @@ def test_families_fx_cannot_prove_are_refused_not_guessed(family):
         assert g.size >= 1
     assert declared  # the family's own declaration stays the way to prune it
     check_every_group(net, xs, 1)
+
+
+# --- every core route on traced units ----------------------------------------------------------
+
+@pytest.mark.parametrize("criterion,allocation", [("lamp", "global"), ("magnitude", "global"),
+                                                  ("neuron_l1", "global"), ("neuron_l2", "layerwise")])
+def test_core_criteria_and_allocations_run_on_traced_units_and_keep_every_layer(criterion, allocation):
+    model, xs = zoo.build("unet1d")
+    net = Traced(model, xs)
+    prune(net, 0.8, criterion=criterion, allocation=allocation, max_ratio=0.9)
+    small = compact(net)
+    assert close(outputs(small, xs), outputs(net, xs))
+    for g in units_of(small).groups:  # the never-empty guarantee holds per traced group
+        assert g.size >= 1
+
+
+def test_fold_constants_on_a_traced_chain_equals_zeroing_the_incoming_weights():
+    model, xs = zoo.build("autoencoder2d")  # dec -> sin -> permute -> Linear: sin(b) folds into the head
+    net = Traced(model, xs)
+    g = next(g for g in units_of(net).groups if g.name == "dec")
+    assert g.activation == "sin" and g.outgoing[0].fold_into == "module.head.bias"
+    ref = copy.deepcopy(net)
+    report = prune(net, 0.4, criterion="neuron_l2", layers=["dec"], fold_constants=True)
+    dead = ~get_masks(net)["module.dec.bias"]
+    with torch.no_grad():  # the reference: the same neurons' incoming weights zeroed, nothing else
+        ref.module.dec.weight[:, dead] = 0.0
+    assert report[0].neurons_pruned == int(dead.sum()) == 2
+    assert close(outputs(net, xs), outputs(ref, xs))

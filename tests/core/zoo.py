@@ -296,6 +296,64 @@ def concat_input_mlp(seed: int = 0) -> nn.Module:
     return _init(ConcatInputMLP(), seed)
 
 
+class TiedMLP(nn.Module):
+    """One hidden layer applied twice (weight tying): its rows and columns join the stream."""
+
+    def __init__(self, d_in: int = 3, width: int = 6, d_out: int = 2) -> None:
+        super().__init__()
+        self.inp = nn.Linear(d_in, width)
+        self.step = nn.Linear(width, width)
+        self.out = nn.Linear(width, d_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = torch.tanh(self.inp(x))
+        h = torch.tanh(self.step(h))
+        h = torch.tanh(self.step(h))
+        return self.out(h)
+
+
+def tied_mlp(seed: int = 0) -> nn.Module:
+    return _init(TiedMLP(), seed)
+
+
+class CNN2d(nn.Module):
+    """Conv2d layers, a global mean over the image, a linear head."""
+
+    def __init__(self, c_in: int = 2, c: int = 4, d_out: int = 3) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(c_in, c, 3, padding=1)
+        self.c2 = nn.Conv2d(c, c + 2, 3, stride=2)
+        self.head = nn.Linear(c + 2, d_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = nn.functional.gelu(self.c1(x))
+        h = torch.relu(self.c2(h))
+        return self.head(h.mean(dim=(2, 3)))
+
+
+def cnn2d(seed: int = 0) -> nn.Module:
+    return _init(CNN2d(), seed)
+
+
+class AutoEncoder2d(nn.Module):
+    """A strided Conv2d encoder and a ConvTranspose2d decoder, permuted to channels-last at the end."""
+
+    def __init__(self, c_in: int = 1, c: int = 4) -> None:
+        super().__init__()
+        self.enc = nn.Conv2d(c_in, c, 3, stride=2, padding=1)
+        self.dec = nn.ConvTranspose2d(c, c + 1, 2, stride=2)
+        self.head = nn.Linear(c + 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = torch.tanh(self.enc(x))
+        h = torch.sin(self.dec(h))
+        return self.head(h.permute(0, 2, 3, 1))
+
+
+def autoencoder2d(seed: int = 0) -> nn.Module:
+    return _init(AutoEncoder2d(), seed)
+
+
 ZOO: dict[str, tuple[Callable[..., nn.Module], list[tuple[int, ...]]]] = {
     "mlp": (mlp, [(9, 3)]),
     "residual_mlp": (residual_mlp, [(9, 2)]),
@@ -311,6 +369,9 @@ ZOO: dict[str, tuple[Callable[..., nn.Module], list[tuple[int, ...]]]] = {
     "bn_mlp": (bn_mlp, [(9, 3)]),
     "layernorm_mlp": (layernorm_mlp, [(9, 3)]),
     "concat_input_mlp": (concat_input_mlp, [(9, 2)]),
+    "tied_mlp": (tied_mlp, [(9, 3)]),
+    "cnn2d": (cnn2d, [(3, 2, 6, 6)]),
+    "autoencoder2d": (autoencoder2d, [(3, 1, 6, 6)]),
 }
 
 # models where some hidden channels are expected to be unprunable, and the reason's words

@@ -43,8 +43,13 @@ def _values(traced: Traced, inputs: tuple[Tensor, ...], names: set[str]) -> dict
                 seen[n.name] = out.detach()
             return out
 
-    with torch.no_grad():
-        Grab(gm).run(*inputs)
+    try:
+        with torch.no_grad():
+            Grab(gm).run(*inputs)
+    except Exception as err:  # a graph specialised to the example shapes (meta tracer), or wrong inputs
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise InputError(f"the traced graph of {type(traced.module).__name__} fails on the ID inputs ({first}); "
+                         "expected inputs shaped like the example inputs it was traced with") from None
     return seen
 
 
@@ -87,7 +92,7 @@ def id_prune_traced(traced: Traced, inputs: tuple[Tensor, ...] | Tensor, *,
 
 
 @torch.no_grad()
-def _prune_group(traced: Traced, xs: tuple[Tensor, ...], name: str, rank: int | None, eps: float | None) -> Traced:
+def _prune_group(traced: Traced, xs: tuple[Any, ...], name: str, rank: int | None, eps: float | None) -> Traced:
     g = next(g for g in traced.trace.units.groups if g.name == name)
     reads = traced.trace.reads[name]
     A = _activations(_values(traced, xs, {r.node for r in reads}), reads)

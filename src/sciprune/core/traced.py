@@ -33,25 +33,52 @@ from torch import Tensor, nn
 
 from sciprune.core.io import register_family
 from sciprune.core.masks import load_state_dict
-from sciprune.core.trace import TraceResult, trace_channels
+from sciprune.core.trace import TraceResult, map_tensors, tensors_of, trace_channels
 from sciprune.core.units import PruningUnits
 from sciprune.errors import InputError
 
 PREFIX = "module."
 
 
-def as_inputs(example_inputs: tuple[Tensor, ...] | list[Tensor] | Tensor) -> tuple[Tensor, ...]:
-    """``example_inputs`` as a tuple of tensors (one tensor is one input); anything else is refused."""
-    xs = (example_inputs,) if isinstance(example_inputs, Tensor) else tuple(example_inputs)
-    if not xs or not all(isinstance(x, Tensor) for x in xs):
-        raise InputError(f"example_inputs must be a tensor or a tuple of tensors; got {type(example_inputs).__name__}")
-    return xs
+def _nested_tensors(x: Any) -> bool:
+    if isinstance(x, Tensor):
+        return True
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(_nested_tensors(v) for v in x)
+
+
+def as_inputs(example_inputs: Any) -> tuple[Any, ...]:
+    """``example_inputs`` as the tuple of positional arguments of ``forward`` (one tensor is one input;
+    an argument may itself be a tuple of tensors, as DeepXDE's operator networks take); anything else
+    is refused."""
+    xs = (example_inputs,) if isinstance(example_inputs, Tensor) else example_inputs
+    if not isinstance(xs, (tuple, list)) or not xs or not all(_nested_tensors(x) for x in xs):
+        raise InputError(f"example_inputs must be a tensor or a tuple of tensors (or of tuples of tensors); "
+                         f"got {type(example_inputs).__name__}")
+    return tuple(map_tensors(lambda t: t.detach(), x) for x in xs)
+
+
+def _spec(x: Any) -> Any:
+    """JSON-able shapes and dtypes of (nested) example inputs."""
+    if isinstance(x, Tensor):
+        return [list(x.shape), str(x.dtype).removeprefix("torch.")]
+    return {"seq": [_spec(v) for v in x]}
+
+
+def _zeros(spec: Any, dtype: torch.dtype | None = None) -> Any:
+    """Zeros of the shapes :func:`_spec` recorded."""
+    if isinstance(spec, dict):
+        return tuple(_zeros(v, dtype) for v in spec.get("seq", []))
+    shape, dt = spec
+    stored = getattr(torch, str(dt), None)
+    if not isinstance(stored, torch.dtype):
+        raise InputError(f"checkpoint input dtype {dt!r} is not a torch dtype")
+    return torch.zeros([int(d) for d in shape], dtype=dtype if (dtype is not None and stored.is_floating_point) else stored)
 
 
 class Traced(nn.Module):
     """A user's network with pruning units traced from its graph (see the module docstring)."""
 
-    def __init__(self, model: nn.Module, example_inputs: tuple[Tensor, ...] | Tensor, *,
+    def __init__(self, model: nn.Module, example_inputs: Any, *,
                  factory: str | None = None, factory_kwargs: dict[str, Any] | None = None) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -59,7 +86,7 @@ class Traced(nn.Module):
         if isinstance(model, Traced):
             raise InputError("the model is already Traced; pass its .module to trace it again")
         self.module = model
-        self.example_inputs = tuple(x.detach() for x in as_inputs(example_inputs))
+        self.example_inputs = as_inputs(example_inputs)
         self.factory = factory
         self.factory_kwargs = dict(factory_kwargs or {})
         self.trace: TraceResult = trace_channels(model, self.example_inputs, PREFIX)
@@ -77,7 +104,7 @@ class Traced(nn.Module):
             "class": "Traced",
             "factory": self.factory,
             "factory_kwargs": dict(self.factory_kwargs),
-            "inputs": [[list(x.shape), str(x.dtype).removeprefix("torch.")] for x in self.example_inputs],
+            "inputs": [_spec(x) for x in self.example_inputs],
             "widths": {g.name: g.size for g in self.trace.units.groups},
         }
 
@@ -85,7 +112,7 @@ class Traced(nn.Module):
         total = 0
         for name, positions in self.trace.flop_sites:
             m = self.module.get_submodule(name)
-            w = m.weight.detach()
+            w = m.get_parameter("weight").detach()
             b = getattr(m, "bias", None)
             total += (2 * int((w != 0).sum()) + (int((b.detach() != 0).sum()) if b is not None else 0)) * positions
         return total
@@ -100,7 +127,7 @@ class Traced(nn.Module):
         """
         small = self.shrunk(keep)
         err = relative_difference(small, self, self.example_inputs)
-        tol = 1e-9 if self.example_inputs[0].dtype == torch.float64 else 1e-4
+        tol = 1e-9 if tensors_of(self.example_inputs)[0].dtype == torch.float64 else 1e-4
         if not err <= tol:
             raise InputError(
                 f"compacting the traced {type(self.module).__name__} changed its outputs on the example inputs "
@@ -141,7 +168,7 @@ def _flat(out: Any) -> Tensor:
     raise InputError(f"a traced model must return tensors (or tuples/dicts of them); got {type(out).__name__}")
 
 
-def relative_difference(a: nn.Module, b: nn.Module, xs: tuple[Tensor, ...]) -> float:
+def relative_difference(a: nn.Module, b: nn.Module, xs: tuple[Any, ...]) -> float:
     """``max |a(xs) - b(xs)| / (1 + max |b(xs)|)``, both in eval mode (training flags restored)."""
     flags = [(m, m.training) for net in (a, b) for m in net.modules()]
     try:
@@ -186,7 +213,7 @@ def _import_factory(spec: str) -> Any:
     if not sep or not mod or not fn:
         raise InputError(f"factory {spec!r} is not 'package.module:function'")
     try:
-        obj = importlib.import_module(mod)
+        obj: Any = importlib.import_module(mod)
     except ImportError as err:
         raise InputError(f"factory {spec!r}: cannot import module {mod!r} ({err}); expected an importable module") from None
     for part in fn.split("."):
@@ -208,7 +235,7 @@ def build_traced(arch: dict[str, Any], *, dtype: torch.dtype = torch.float32) ->
     if not isinstance(model, nn.Module):
         raise InputError(f"factory {spec!r} returned a {type(model).__name__}; expected an nn.Module")
     model = model.to(dtype)
-    inputs = tuple(torch.zeros(shape, dtype=getattr(torch, dt)) for shape, dt in arch.get("inputs", []))
+    inputs = tuple(_zeros(spec, dtype) for spec in arch.get("inputs", []))
     net = Traced(model, inputs, factory=spec, factory_kwargs=dict(arch.get("factory_kwargs") or {}))
     widths = dict(arch.get("widths") or {})
     sizes = {g.name: g.size for g in net.trace.units.groups}
