@@ -1,5 +1,5 @@
-"""DeepXDE's PyTorch networks (optional dependency, pinned in the dev extra): traced, pruned by neuron,
-compacted with equal outputs, ID-pruned, and run through ``sciprune prune`` (the tuple convention)."""
+"""DeepXDE's PyTorch networks (optional dependency, pinned in the dev extra): ID-pruned, and the
+docs' worked example (train a DeepONet in DeepXDE, ``sciprune prune`` it, load it back) run as written."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ import torch
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 dde = pytest.importorskip("deepxde", reason="DeepXDE is an optional test dependency (pip install -e '.[dev]')")
 
-from sciprune.core import Traced, compact, count_params, id_prune_traced, prune  # noqa: E402
+from sciprune.core import Traced, count_params, id_prune_traced  # noqa: E402
 from sciprune.files import read_csv  # noqa: E402
 from sciprune.studies.prune.protocol import foldable  # noqa: E402
-from sciprune.studies.prune.usermodel import PACKED_CLASSES  # noqa: E402
 from tests.runner.helpers import cli  # noqa: E402
 
 B, N, M, D = 24, 40, 8, 2  # functions, points, sensors, coordinates
@@ -50,63 +49,44 @@ def _nets() -> dict[str, tuple[torch.nn.Module, tuple[torch.Tensor, ...]]]:
     }
 
 
-def _wrapped(name: str) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+def _traced(name: str) -> tuple[Traced, tuple]:
+    """The network traced as DeepXDE calls it: operator nets take one tuple of inputs."""
     net, xs = _nets()[name]
     net = _init(net, 1)
-    return (net if name in ("FNN", "PFNN") else PACKED_CLASSES[len(xs)](net)), xs
+    args = xs if name in ("FNN", "PFNN") else (xs,)
+    return Traced(net, args), args
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
 
-# DeepXDE's operator nets compare shapes in Python before their einsum: torch.fx cannot trace that
-# control flow, so until the tracer has its torch.export fallback every channel is left unprunable
-# (correct, never guessed). Strict: these start passing, and must then lose the mark, with the fallback.
-_NO_FX = pytest.mark.xfail(strict=True, reason="torch.fx cannot trace DeepXDE's shape checks (tracer fallback pending)")
-NAMES = ["FNN", "PFNN", *(pytest.param(n, marks=_NO_FX) for n in ("DeepONet", "DeepONetCartesianProd", "MIONetCartesianProd"))]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_neuron_pruning_compacts_with_equal_outputs(name):
-    net, xs = _wrapped(name)
-    traced = Traced(net, xs)
-    groups = [g for g in traced.pruning_units().groups if g.prunable]
-    assert groups, f"{name}: no prunable group traced"
-    dense_params = count_params(traced).total
-    prune(traced, 0.5, criterion="neuron_l2")
-    with torch.no_grad():
-        masked = traced(*xs)
-        small = compact(traced)
-        assert _rel(small(*xs), masked) <= 1e-6
-    # every prunable group lost half its neurons, physically
-    widths = {g.name: g.size for g in small.pruning_units().groups}
-    assert all(widths[g.name] == g.size - round(0.5 * g.size) for g in groups)
-    assert count_params(small).total < dense_params
+NAMES = ["FNN", "PFNN", "DeepONet", "DeepONetCartesianProd", "MIONetCartesianProd"]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_id_pruning(name):
-    net, xs = _wrapped(name)
-    traced = Traced(net, xs)
+    """(Neuron pruning and compaction of these nets: tests/core/test_trace_deepxde.py.) ID prunes every group it
+    can fold into: exact at full rank, smaller at half rank; in the operator nets the branch·trunk group is
+    read by DeepXDE's einsum and left to neuron L2 (``foldable`` excludes it)."""
+    traced, args = _traced(name)
     ids = foldable(traced)
-    if name in ("FNN", "PFNN"):
-        assert ids == {g.name for g in traced.pruning_units().groups if g.prunable}
-    assert ids, f"{name}: no group ID can fold into"
+    prunable = {g.name for g in traced.pruning_units().groups if g.prunable}
+    assert ids and ids <= prunable
+    assert (ids == prunable) == (name in ("FNN", "PFNN"))
     sizes = {g.name: g.size for g in traced.pruning_units().groups if g.name in ids}
     with torch.no_grad():
-        dense = traced(*xs)
-        full = id_prune_traced(traced, xs, ranks=sizes)  # full rank: the same network
-        assert _rel(full(*xs), dense) <= 1e-6
-        half = id_prune_traced(traced, xs, ranks={k: max(1, n // 2) for k, n in sizes.items()})
+        dense = traced(*args)
+        full = id_prune_traced(traced, args, ranks=sizes)  # full rank: the same network
+        assert _rel(full(*args), dense) <= 1e-6
+        half = id_prune_traced(traced, args, ranks={k: max(1, n // 2) for k, n in sizes.items()})
         assert count_params(half).total < count_params(traced).total
-        assert torch.isfinite(half(*xs)).all()
+        assert torch.isfinite(half(*args)).all()
 
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "prune.md"
 
 
-@pytest.mark.xfail(strict=True, reason="torch.fx cannot trace DeepXDE's shape checks (tracer fallback pending)")
 def test_worked_example_runs(capsys, monkeypatch, tmp_path):
     """docs/prune.md's DeepXDE example, as written (fewer training iterations)."""
     text = DOC.read_text().split("### Worked example: a DeepXDE DeepONet", 1)[1]

@@ -88,6 +88,6 @@ def test_users_two_input_network_from_npz(capsys, monkeypatch, tmp_path):
     # gated product: the two branches' last layers form one coupled group (12), the hidden layers one each
     assert rows[0]["neurons"] == "12;12;12" and rows[1]["neurons"] == "6;6;6"
     small = load_model(tmp_path / "run" / "checkpoints" / "compact" / "neuron-000-s0.5.safetensors")
-    user_net = small.module.net  # the user's own class, narrower, called as before
+    user_net = small.module  # the user's own class, narrower, called as before
     assert type(user_net).__name__ == "Gated" and user_net.head.in_features == 6
     assert user_net((torch.zeros(4, 3), torch.zeros(4, 1))).shape == (4, 2)

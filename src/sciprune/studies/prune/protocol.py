@@ -2,9 +2,9 @@
 
 * The network is wrapped in :class:`sciprune.core.Traced` (its pruning units come from its traced
   graph, with a few training samples as example inputs; the factory and its keyword arguments are
-  recorded so checkpoints rebuild it without pickles). A network that takes its inputs as one tuple
-  (``inputs: tuple``) is traced as :class:`~.usermodel.Packed` ``(net)``: its checkpoints rebuild
-  through :func:`~.usermodel.packed`, and ``load_model(path).module.net`` is the user's network.
+  recorded so checkpoints rebuild it without pickles; ``load_model(path).module`` is the user's
+  network, narrower). A network that takes its inputs as one tuple (``inputs: tuple``, DeepXDE) is
+  traced with that tuple as its one example input.
 * ``train.epochs > 0`` trains it first (Adam on the mean squared error over the training split).
 * Per method a cascade walks the schedule (``mode``: one-shot from the dense network or iterative),
   retraining ``retrain_epochs`` after each step: ``weight`` masks the smallest weights of every
@@ -24,7 +24,6 @@ supervised MSE epoch over the samples' calling convention.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -42,7 +41,7 @@ from sciprune.studies.base import RunContext
 from sciprune.studies.prune.config import EXAMPLE, PruneStudyConfig
 from sciprune.studies.prune.example import example_field
 from sciprune.studies.prune.samples import Samples, Split, load_samples, split
-from sciprune.studies.prune.usermodel import PACKED, PACKED_CLASSES, dtype_of, user_network
+from sciprune.studies.prune.usermodel import dtype_of, user_network
 
 EXAMPLE_SAMPLES = 1024
 TRACE_SAMPLES = 8
@@ -66,15 +65,8 @@ def prepare(cfg: PruneStudyConfig, device: torch.device = torch.device("cpu")) -
     example = data.train.head(TRACE_SAMPLES).to(torch.device("cpu"), dtype)
     from sciprune.core import Traced
 
-    factory, kwargs = cfg.model, dict(cfg.model_kwargs)
-    if cfg.inputs == "tuple":  # net((x0, x1)) is traced and saved as Packed(net)(x0, x1)
-        arity = len(example.inputs)
-        net, factory = PACKED_CLASSES[arity](net), PACKED
-        kwargs = {"factory": cfg.model, "kwargs": kwargs, "inputs": arity}
-        data = Split(*(replace(s, packing="args") for s in (data.train, data.test)))
-        example = replace(example, packing="args")
     try:
-        traced = Traced(net, example.args, factory=factory, factory_kwargs=kwargs)
+        traced = Traced(net, example.args, factory=cfg.model, factory_kwargs=dict(cfg.model_kwargs))
     except InputError:
         raise
     except Exception as err:  # noqa: BLE001 - tracing a user's network may fail in any way
