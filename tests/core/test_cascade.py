@@ -1,14 +1,17 @@
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from sciprune.core.cascade import CascadeSpec, run_cascade, train_dense
+from sciprune.core.cascade import CascadeSpec, load_stage, run_cascade, stage_checkpoint, train_dense
 from sciprune.core.masks import get_masks
 from sciprune.core.pruning import prune
 from sciprune.core.seeding import torch_generator
 from sciprune.core.train import supervised
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
+from tests.core.steps import Steps
 
 
 def _problem():
@@ -27,39 +30,39 @@ def _setup(tmp_path, **spec_kw):
         return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
 
     model = MLP([4, 16, 16, 1], "tanh", generator=torch_generator(0, "init"))
-    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=4, seed=0, rewind_epoch=1)
 
     def prune_fn(m, s, g):
         prune(m, s, criterion="magnitude")
         return m
 
-    kw = dict(prune_fn=prune_fn, train_fn=train_fn, make_optimizer=make_opt, build=MLP.from_arch, seed=0,
-              eval_fn=torch.no_grad()(lambda m: {"mse": float(F.mse_loss(m(x), y))}))
+    steps = Steps(prune_fn, train_fn, torch.no_grad()(lambda m: {"mse": float(F.mse_loss(m(x), y))}), make_opt,
+                  MLP.from_arch)
+    dense = train_dense(model, steps, epochs=4, seed=0, rewind_epoch=1)
     spec = CascadeSpec((0.3, 0.5, 0.7, 0.9), **spec_kw)
-    return dense, spec, kw
+    return dense, spec, steps
 
 
 @pytest.mark.parametrize("policy", ["finetune", "reset", "lr_rewind", "weight_rewind"])
 def test_resume_gives_the_same_records(tmp_path, policy):
-    dense, spec, kw = _setup(tmp_path, mode="iterative", retrain_epochs=2, retrain=policy)
-    straight = run_cascade(dense, spec, checkpoint_dir=tmp_path / "a", **kw)
+    dense, spec, steps = _setup(tmp_path, mode="iterative", retrain_epochs=2, retrain=policy)
+    straight = run_cascade(dense, spec, steps, seed=0, checkpoint_dir=tmp_path / "a")
 
     class Killed(Exception):
         pass
 
-    def die_after_second(row):
-        if row["stage"] == 1:
+    def die_after_second(rows):
+        if rows[0]["stage"] == 1:
             raise Killed
 
     with pytest.raises(Killed):
-        run_cascade(dense, spec, checkpoint_dir=tmp_path / "b", on_stage=die_after_second, **kw)
-    resumed = run_cascade(dense, spec, checkpoint_dir=tmp_path / "b", resume=True, **kw)
+        run_cascade(dense, spec, steps.but(on_stage_fn=die_after_second), seed=0, checkpoint_dir=tmp_path / "b")
+    resumed = run_cascade(dense, spec, steps, seed=0, checkpoint_dir=tmp_path / "b", resume=True)
     assert resumed == straight
 
 
 def test_iterative_records_exact_sparsity_and_sizes(tmp_path):
-    dense, spec, kw = _setup(tmp_path, mode="iterative", retrain_epochs=1)
-    rows = run_cascade(dense, spec, **kw)
+    dense, spec, steps = _setup(tmp_path, mode="iterative", retrain_epochs=1)
+    rows = run_cascade(dense, spec, steps, seed=0)
     # all three layers pruned: 64 + 256 + 16 weights
     for row, s in zip(rows, spec.sparsities):
         expected = sum(round(s * n) for n in (64, 256, 16))
@@ -69,14 +72,14 @@ def test_iterative_records_exact_sparsity_and_sizes(tmp_path):
 
 
 def test_oneshot_without_retraining_starts_from_dense_each_time(tmp_path):
-    dense, spec, kw = _setup(tmp_path, mode="oneshot", retrain_epochs=0)
-    rows = run_cascade(dense, spec, **kw)
-    again = run_cascade(dense, CascadeSpec((0.9,), mode="oneshot"), **kw)
+    dense, spec, steps = _setup(tmp_path, mode="oneshot", retrain_epochs=0)
+    rows = run_cascade(dense, spec, steps, seed=0)
+    again = run_cascade(dense, CascadeSpec((0.9,), mode="oneshot"), steps, seed=0)
     assert rows[-1]["mse"] == again[0]["mse"]
 
 
 def test_weight_rewind_restores_surviving_weights(tmp_path):
-    dense, _, kw = _setup(tmp_path)
+    dense, _, steps = _setup(tmp_path)
     seen = {}
 
     def train_fn(model, opt, gen):
@@ -85,7 +88,7 @@ def test_weight_rewind_restores_surviving_weights(tmp_path):
         return 0.0
 
     spec = CascadeSpec((0.5,), retrain_epochs=1, retrain="weight_rewind")
-    run_cascade(dense, spec, **{**kw, "train_fn": train_fn})
+    run_cascade(dense, spec, steps.but(train_fn=train_fn), seed=0)
     rewound = dense.rewind["layers.1.weight"]
     kept = seen["w"] != 0
     assert torch.equal(seen["w"][kept], rewound[kept])
@@ -101,27 +104,21 @@ def test_spec_validation():
 
 
 def test_masks_survive_checkpoint_resume(tmp_path):
-    dense, spec, kw = _setup(tmp_path, mode="iterative", retrain_epochs=1)
-    run_cascade(dense, CascadeSpec((0.5,), retrain_epochs=1), checkpoint_dir=tmp_path / "c", **kw)
-    from sciprune.core.io import load_state
-
-    state = load_state(tmp_path / "c" / "stage_000.pt")
-    model = MLP.from_arch(state["arch"])
-    from sciprune.core.masks import load_state_dict
-
-    load_state_dict(model, state["state"])
-    assert len(get_masks(model)) == 3
+    dense, spec, steps = _setup(tmp_path, mode="iterative", retrain_epochs=1)
+    run_cascade(dense, CascadeSpec((0.5,), retrain_epochs=1), steps, seed=0, checkpoint_dir=tmp_path / "c")
+    assert len(get_masks(load_stage(tmp_path / "c", 0, MLP.from_arch))) == 3
 
 
 def test_d7_resume_refuses_a_directory_of_another_spec_or_seed(tmp_path):
-    dense, spec, kw = _setup(tmp_path, mode="iterative", retrain_epochs=1)
-    run_cascade(dense, spec, checkpoint_dir=tmp_path / "a", **kw)
+    dense, spec, steps = _setup(tmp_path, mode="iterative", retrain_epochs=1)
+    run_cascade(dense, spec, steps, seed=0, checkpoint_dir=tmp_path / "a")
     other = CascadeSpec((0.3, 0.6), mode="iterative", retrain_epochs=1)
-    with pytest.raises(InputError, match=r"cannot resume from .*stage_003.pt.*written with spec="):
-        run_cascade(dense, other, checkpoint_dir=tmp_path / "a", resume=True, **kw)
+    last = re.escape(stage_checkpoint(tmp_path / "a", 3).name)
+    with pytest.raises(InputError, match=rf"cannot resume from .*{last}.*written with spec="):
+        run_cascade(dense, other, steps, seed=0, checkpoint_dir=tmp_path / "a", resume=True)
     with pytest.raises(InputError, match=r"written with seed=0, this run has seed=1"):
-        run_cascade(dense, spec, checkpoint_dir=tmp_path / "a", resume=True, **{**kw, "seed": 1})
-    assert run_cascade(dense, spec, checkpoint_dir=tmp_path / "a", resume=True, **kw)  # the same run resumes
+        run_cascade(dense, spec, steps, seed=1, checkpoint_dir=tmp_path / "a", resume=True)
+    assert run_cascade(dense, spec, steps, seed=0, checkpoint_dir=tmp_path / "a", resume=True)  # the same run resumes
 
 
 def test_d7_dense_resume_checks_seed_and_epochs(tmp_path):
@@ -132,14 +129,14 @@ def test_d7_dense_resume_checks_seed_and_epochs(tmp_path):
         return torch.optim.SGD(params, lr=1e-2), None
 
     model = MLP([4, 8, 1], "tanh", generator=torch_generator(0, "init"))
-    train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=2, seed=0, checkpoint=tmp_path / "d.pt")
+    trainer = Steps(None, train_fn, None, make_opt, None)
+    train_dense(model, trainer, epochs=2, seed=0, checkpoint=tmp_path / "d.pt")
     with pytest.raises(InputError, match="written with seed=0, this run has seed=3"):
-        train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=2, seed=3, checkpoint=tmp_path / "d.pt",
-                    resume=True)
+        train_dense(model, trainer, epochs=2, seed=3, checkpoint=tmp_path / "d.pt", resume=True)
 
 
 def test_eval_fn_decides_its_grad_mode_and_nfe_passes_through(tmp_path):
-    dense, spec, kw = _setup(tmp_path, mode="oneshot")
+    dense, spec, steps = _setup(tmp_path, mode="oneshot")
     x, _ = _problem()
 
     def needs_autograd(m):
@@ -147,7 +144,7 @@ def test_eval_fn_decides_its_grad_mode_and_nfe_passes_through(tmp_path):
         (g,) = torch.autograd.grad(m(xi).sum(), xi)  # a CNF's divergence needs this
         return {"grad_norm": float(g.norm()), "nfe": 10}
 
-    rows = run_cascade(dense, CascadeSpec((0.5,)), **{**kw, "eval_fn": needs_autograd})
+    rows = run_cascade(dense, CascadeSpec((0.5,)), steps.but(eval_fn=needs_autograd), seed=0)
     assert rows[0]["grad_norm"] > 0 and rows[0]["nfe"] == 10 and rows[0]["flops_nfe"] == rows[0]["flops"] * 10
 
 
@@ -163,10 +160,11 @@ def test_per_step_schedule(tmp_path):
         return opt, sched
 
     model = MLP([4, 8, 1], "tanh", generator=torch_generator(0, "init"))
-    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=2, seed=0, schedule_every="step")
+    trainer = Steps(None, train_fn, None, make_opt, None)
+    dense = train_dense(model, trainer, epochs=2, seed=0, schedule_every="step")
     assert dense.lrs == [0.5 ** 16]
     with pytest.raises(InputError, match="schedule_every must be one of epoch, step; got 'batch'"):
-        train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=1, seed=0, schedule_every="batch")
+        train_dense(model, trainer, epochs=1, seed=0, schedule_every="batch")
 
 
 def test_ensemble_cascade_gives_rows_per_member(tmp_path):
@@ -185,7 +183,6 @@ def test_ensemble_cascade_gives_rows_per_member(tmp_path):
         return torch.optim.Adam(params, lr=1e-2), None
 
     model = StackedMLP(3, [4, 8, 1], "tanh", seed=0)
-    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=2, seed=0)
 
     def prune_fn(m, s, g):
         prune(m, [s / 3, s / 2, s], criterion="neuron_l2")
@@ -195,8 +192,9 @@ def test_ensemble_cascade_gives_rows_per_member(tmp_path):
     def eval_fn(m):
         return [{"mse": float(F.mse_loss(m(x)[j], y))} for j in range(3)]
 
-    rows = run_cascade(dense, CascadeSpec((0.6,), retrain_epochs=1), prune_fn=prune_fn, train_fn=train_fn,
-                       eval_fn=eval_fn, make_optimizer=make_opt, build=StackedMLP.from_arch, seed=0)
+    steps = Steps(prune_fn, train_fn, eval_fn, make_opt, StackedMLP.from_arch)
+    dense = train_dense(model, steps, epochs=2, seed=0)
+    rows = run_cascade(dense, CascadeSpec((0.6,), retrain_epochs=1), steps, seed=0)
     assert [r["member"] for r in rows] == [0, 1, 2]
     assert [r["neurons"] for r in rows] == [str(8 - round(0.2 * 8)), str(8 - round(0.3 * 8)), str(8 - round(0.6 * 8))]
     assert rows[2]["achieved_sparsity"] > rows[0]["achieved_sparsity"]
@@ -223,13 +221,13 @@ def test_lbfgs_retraining_masks_gradients_automatically(tmp_path):
         return torch.optim.LBFGS(params, lr=0.5, max_iter=5), None
 
     model = MLP([4, 8, 1], "tanh", generator=torch_generator(0, "init"))
-    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=1, seed=0)
 
     def prune_fn(m, s, g):
         prune(m, s)
         return m
 
-    rows = run_cascade(dense, CascadeSpec((0.5, 0.7), retrain_epochs=1), prune_fn=prune_fn, train_fn=train_fn,
-                       eval_fn=torch.no_grad()(lambda m: {"mse": float(F.mse_loss(m(x), y))}),
-                       make_optimizer=make_opt, build=MLP.from_arch, seed=0)
+    steps = Steps(prune_fn, train_fn, torch.no_grad()(lambda m: {"mse": float(F.mse_loss(m(x), y))}), make_opt,
+                  MLP.from_arch)
+    dense = train_dense(model, steps, epochs=1, seed=0)
+    rows = run_cascade(dense, CascadeSpec((0.5, 0.7), retrain_epochs=1), steps, seed=0)
     assert seen and all(seen) and len(rows) == 2

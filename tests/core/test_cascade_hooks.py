@@ -1,17 +1,20 @@
 """The cascade's hooks for studies: only the last stage's checkpoint kept, the stage told to
-``eval_fn``, and extra metrics returned by a train function reaching the rows."""
+``prune`` and ``evaluate``, ``on_stage`` told each stage's rows, and extra metrics returned by a train
+function reaching the rows."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from sciprune.core.cascade import CascadeSpec, StageInfo, run_cascade, split_train_result, train_dense
+from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, run_cascade, saved_stage_rows, saved_stages,
+                                   split_train_result, stage_checkpoint, train_dense)
 from sciprune.core.pruning import prune
 from sciprune.core.seeding import torch_generator
 from sciprune.core.train import supervised_epoch
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.stacked import StackedMLP
+from tests.core.steps import Steps
 
 
 def _data():
@@ -20,7 +23,7 @@ def _data():
     return x, torch.sin(x[:, :1]) + x[:, 1:2] * x[:, 2:3]
 
 
-def _cascade(model, train_fn, eval_fn, tmp_path=None, **kw):
+def _cascade(model, train_fn, eval_fn, tmp_path=None, on_stage=None, eval_stage=False, **kw):
     def make_opt(params):
         return torch.optim.Adam(params, lr=1e-2), None
 
@@ -28,10 +31,9 @@ def _cascade(model, train_fn, eval_fn, tmp_path=None, **kw):
         prune(m, s, criterion="magnitude")
         return m
 
-    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=2, seed=0)
-    rows = run_cascade(dense, CascadeSpec((0.3, 0.6, 0.8), retrain_epochs=1), prune_fn=prune_fn, train_fn=train_fn,
-                       eval_fn=eval_fn, make_optimizer=make_opt, build=type(model).from_arch, seed=0,
-                       checkpoint_dir=tmp_path, **kw)
+    steps = Steps(prune_fn, train_fn, eval_fn, make_opt, type(model).from_arch, on_stage, eval_stage)
+    dense = train_dense(model, steps, epochs=2, seed=0)
+    rows = run_cascade(dense, CascadeSpec((0.3, 0.6, 0.8), retrain_epochs=1), steps, seed=0, checkpoint_dir=tmp_path, **kw)
     return dense, rows
 
 
@@ -49,45 +51,70 @@ def test_keep_last_stage_only_and_resume_gives_the_same_rows(tmp_path):
     x, y = _data()
     net = lambda: MLP([3, 16, 1], "tanh", generator=torch_generator(0, "init"))  # noqa: E731
     _, every = _cascade(net(), _plain_train(x, y), _mse(x, y), tmp_path / "all")
-    assert sorted(p.name for p in (tmp_path / "all").glob("stage_*.pt")) == [f"stage_00{i}.pt" for i in range(3)]
+    assert saved_stages(tmp_path / "all") == [0, 1, 2]
+    assert sorted((tmp_path / "all").iterdir()) == [stage_checkpoint(tmp_path / "all", i) for i in range(3)]
     _, last = _cascade(net(), _plain_train(x, y), _mse(x, y), tmp_path / "last", keep_stages="last")
-    assert [p.name for p in (tmp_path / "last").glob("stage_*.pt")] == ["stage_002.pt"]
-    assert last == every
+    assert list((tmp_path / "last").iterdir()) == [stage_checkpoint(tmp_path / "last", 2)]
+    assert last == every and saved_stage_rows(tmp_path / "last") == every
 
     class Killed(Exception):
         pass
 
-    def die(row):
-        if row["stage"] == 1:
+    told = []
+
+    def die(rows):
+        told.append([r["stage"] for r in rows])
+        if rows[0]["stage"] == 1:
             raise Killed
 
     with pytest.raises(Killed):
         _cascade(net(), _plain_train(x, y), _mse(x, y), tmp_path / "k", keep_stages="last", on_stage=die)
-    assert [p.name for p in (tmp_path / "k").glob("stage_*.pt")] == ["stage_001.pt"]
+    assert told == [[0], [1]]  # once per stage, after its checkpoint is written
+    assert saved_stages(tmp_path / "k") == [1] and saved_stage_rows(tmp_path / "k") == every[:2]
     _, resumed = _cascade(net(), _plain_train(x, y), _mse(x, y), tmp_path / "k", keep_stages="last", resume=True)
     assert resumed == every
     with pytest.raises(InputError, match="keep_stages"):
         _cascade(net(), _plain_train(x, y), _mse(x, y), keep_stages="some")
 
 
-def test_eval_fn_that_accepts_stage_is_told_it_others_are_not(tmp_path):
+def test_prune_and_evaluate_are_told_their_stage(tmp_path):
     x, y = _data()
     seen: list[StageInfo] = []
 
-    def with_stage(m, *, stage):
+    def with_stage(m, stage):
         seen.append(stage)
         return {"told": stage.index}
 
-    _, rows = _cascade(MLP([3, 8, 1], "tanh", generator=torch_generator(0, "i")), _plain_train(x, y), with_stage)
+    _, rows = _cascade(MLP([3, 8, 1], "tanh", generator=torch_generator(0, "i")), _plain_train(x, y), with_stage,
+                       eval_stage=True)
     assert seen == [StageInfo(0, 0.3), StageInfo(1, 0.6), StageInfo(2, 0.8)]
     assert [r["told"] for r in rows] == [0, 1, 2]
-    kw_seen = []
-    _cascade(MLP([3, 8, 1], "tanh", generator=torch_generator(0, "i")), _plain_train(x, y),
-             lambda m, **kw: kw_seen.append(kw["stage"].sparsity) or {})
-    assert kw_seen == [0.3, 0.6, 0.8]
-    # an eval_fn without the keyword (every existing caller) is called with the model alone
-    _, plain = _cascade(MLP([3, 8, 1], "tanh", generator=torch_generator(0, "i")), _plain_train(x, y), _mse(x, y))
-    assert len(plain) == 3 and all("mse" in r for r in plain)
+
+
+def test_a_protocol_without_on_stage_inherits_one_that_does_nothing(tmp_path):
+    x, y = _data()
+
+    class Minimal(CascadeProtocol):
+        def build(self, arch):
+            return MLP.from_arch(arch)
+
+        def optimizer(self, params):
+            return torch.optim.SGD(params, lr=0.1), None
+
+        def train(self, model, optimizer, generator):
+            return _plain_train(x, y)(model, optimizer, generator)
+
+        def prune(self, model, sparsity, generator, stage):
+            prune(model, sparsity)
+            return model
+
+        def evaluate(self, model, stage):
+            return {"sparsity_told": stage.sparsity}
+
+    steps = Minimal()
+    dense = train_dense(MLP([3, 8, 1], "tanh", generator=torch_generator(0, "i")), steps, epochs=1, seed=0)
+    rows = run_cascade(dense, CascadeSpec((0.5,), retrain_epochs=1), steps, seed=0)
+    assert [r["sparsity_told"] for r in rows] == [0.5]
 
 
 def test_train_fn_mapping_reaches_the_rows_per_member(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 import sciprune.studies.classify.protocol as protocol
 from sciprune.files import read_csv
+from sciprune.core.cascade import stage_checkpoint
 from tests.runner.helpers import TINY, assert_resume_after_kill, cli
 
 
@@ -82,7 +83,7 @@ def test_two_dask_workers_give_the_same_metrics(capsys, monkeypatch, tmp_path, f
 
 
 def test_inspect_reads_stage_checkpoints(capsys, monkeypatch, finished):
-    stage = finished / "checkpoints" / "seed0" / "unit-oneshot" / "stage_002.pt"
+    stage = stage_checkpoint(finished / "checkpoints" / "seed0" / "unit-oneshot", 2)
     code, out, err = cli(capsys, monkeypatch, "inspect", str(stage))
     assert code == 0, err
     assert '"class": "MLP"' in out and "layers.0.weight" in out and "yes" in out  # masked

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import sciprune.runner.study as registry
+from sciprune.core.cascade import stage_checkpoint
 from tests.runner.helpers import cli
 
 
@@ -95,7 +96,7 @@ def test_stray_temporaries_are_removed_on_resume(capsys, monkeypatch, tmp_path, 
     out = tmp_path / "t"
     code, _, err = cli(capsys, monkeypatch, "toy", "--out", str(out), "-q")
     assert code == 0, err
-    strays = [out / ".metrics.csv.ab12_xyZ.tmp", out / "checkpoints" / ".stage_001.pt.q9w8e7r6.tmp"]
+    strays = [out / ".metrics.csv.ab12_xyZ.tmp", out / "checkpoints" / f".{stage_checkpoint(out, 1).name}.q9w8e7r6.tmp"]
     for p in strays:
         p.parent.mkdir(exist_ok=True)
         p.write_bytes(b"half a file")

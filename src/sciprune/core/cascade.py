@@ -1,7 +1,23 @@
 """The prune -> retrain loop every study runs: train dense, then (prune, retrain, evaluate) per stage.
 
-``train_dense`` trains a model once (checkpointed, so several cascades can start from it), and
-``run_cascade`` walks a sparsity schedule from it:
+A study writes its pieces once, as one object that follows :class:`CascadeProtocol`:
+
+* ``build(arch)`` rebuilds a network from its ``arch`` (checkpoints, one-shot restarts);
+* ``optimizer(params)`` returns ``(optimizer, scheduler or None)``;
+* ``train(model, optimizer, generator)`` runs one epoch and returns its mean loss, or a mapping:
+  ``loss`` (recorded as ``retrain_loss``), further entries that go into every row of the stage, and
+  ``per_member`` (one dict per member of an ensemble, each into its member's row);
+* ``prune(model, sparsity, generator, stage)`` masks ``model`` in place (returning it) or returns a
+  new, smaller network (e.g. ID pruning);
+* ``evaluate(model, stage)`` returns the study's metrics (a dict, or one per ensemble member); it runs
+  in eval mode and decides its own grad mode (wrap it in ``torch.no_grad()`` unless it needs autograd,
+  like a CNF's likelihood);
+* ``on_stage(rows)`` (optional; the base class's does nothing) is told each finished stage's rows,
+  after its checkpoint is written.
+
+``stage`` is a :class:`StageInfo` (index in the schedule, sparsity). :func:`train_dense` needs only
+``optimizer`` and ``train`` (a :class:`Trainer`), so the same object, or a lighter one, trains the dense
+network. :func:`run_cascade` then walks a sparsity schedule from it:
 
 * ``mode="iterative"``: each stage prunes the previous stage's network further (a cascade);
   ``mode="oneshot"``: each stage prunes the dense network directly.
@@ -19,23 +35,16 @@ the same numbers as an uninterrupted run (all randomness comes from generators d
 seed and key are the ones asked for (D7): a directory written by another run is refused.
 ``keep_stages="last"`` deletes a stage's checkpoint once the next one is written (a resume needs
 only the last complete stage; an ensemble's 18 stages at the published scale are ~9 GB otherwise);
-the default ``"all"`` keeps every stage.
+the default ``"all"`` keeps every stage. Only this module names the stage files: a study finds them
+with :func:`stage_checkpoint`, :func:`saved_stages`, :func:`load_stage` and :func:`saved_stage_rows`.
 
-``eval_fn`` runs in eval mode and decides its own grad mode (wrap it in ``torch.no_grad()``
-unless it needs autograd, like a CNF's likelihood). ``schedule_every="step"`` steps the
-learning-rate scheduler after every optimizer step instead of every epoch (a per-iteration
-schedule; ``train_fn`` needs no change). For a stacked ensemble (a model whose units declare
-``members > 1``) every stage gives one row per member (``member`` column, that member's sizes);
-``eval_fn`` may then return one dict per member. Study metrics pass through into the rows; a
-numeric ``nfe`` metric also gives ``flops_nfe = flops * nfe`` (the cost of one prediction of a
-neural ODE). An ``eval_fn`` that accepts a keyword ``stage`` (or ``**kwargs``) is called with
-``stage=StageInfo(index, sparsity)``; others are called with the model alone.
-
-A train function (:data:`CascadeTrainFn`) returns its mean loss, or a mapping: ``loss`` (recorded
-as ``retrain_loss``), further entries that go into every row of the stage, and ``per_member`` (one
-dict per member of an ensemble, each into its member's row). These come from the stage's last
-retraining epoch; they follow the ``eval_fn`` metrics in the row, and an ``eval_fn`` metric of the
-same name wins. ``train_dense`` keeps the last epoch's in
+``schedule_every="step"`` steps the learning-rate scheduler after every optimizer step instead of
+every epoch (a per-iteration schedule; ``train`` needs no change). For a stacked ensemble (a model
+whose units declare ``members > 1``) every stage gives one row per member (``member`` column, that
+member's sizes). Study metrics pass through into the rows; a numeric ``nfe`` metric also gives
+``flops_nfe = flops * nfe`` (the cost of one prediction of a neural ODE). The train metrics come from
+the stage's last retraining epoch; they follow the ``evaluate`` metrics in the row, and an
+``evaluate`` metric of the same name wins. ``train_dense`` keeps the last epoch's in
 ``Dense.train_metrics``.
 """
 
@@ -43,12 +52,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -63,9 +71,7 @@ from sciprune.errors import InputError
 
 T = TypeVar("T")
 Scheduler = Any  # torch.optim.lr_scheduler.LRScheduler (its base class name changed across versions)
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], tuple[torch.optim.Optimizer, Scheduler | None]]
-PruneFn = Callable[[nn.Module, float, torch.Generator], nn.Module]
-EvalFn = Callable[..., dict[str, Any] | list[dict[str, Any]]]  # (model) or (model, *, stage: StageInfo)
+Metrics = dict[str, Any] | list[dict[str, Any]]  # one dict, or one per member of an ensemble
 BuildFn = Callable[[dict[str, Any]], nn.Module]
 Progress = Callable[..., Iterator[Any]]
 
@@ -73,9 +79,47 @@ MODES = ("iterative", "oneshot")
 SCHEDULE_EVERY = ("epoch", "step")
 RETRAIN_POLICIES = ("finetune", "reset", "lr_rewind", "weight_rewind")
 KEEP_STAGES = ("all", "last")
-# ``train(model, optimizer, generator)``: one epoch; its mean loss, or a mapping with ``loss`` and more
-# (see the module docstring). Every :data:`sciprune.core.train.TrainFn` is one.
-CascadeTrainFn = Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float | Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """What ``prune`` and ``evaluate`` learn about their stage: its index in the schedule and its sparsity."""
+
+    index: int
+    sparsity: float
+
+
+class Trainer(Protocol):
+    """What training needs (:func:`train_dense`; the retraining of :func:`run_cascade`)."""
+
+    def optimizer(self, params: Iterable[nn.Parameter]) -> tuple[torch.optim.Optimizer, Scheduler | None]:
+        """A fresh optimizer over ``params`` and its learning-rate scheduler (or ``None``)."""
+        ...
+
+    def train(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+              generator: torch.Generator) -> float | Mapping[str, Any]:
+        """One epoch: its mean loss, or a mapping with ``loss`` and more (see the module docstring)."""
+        ...
+
+
+class CascadeProtocol(Trainer, Protocol):
+    """A study's pieces of the cascade (see the module docstring). Subclass it to inherit ``on_stage``."""
+
+    def build(self, arch: dict[str, Any]) -> nn.Module:
+        """A network from its ``arch`` (weights are loaded by the cascade)."""
+        ...
+
+    def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
+        """``model`` pruned to ``sparsity``: masked in place (and returned) or a new network."""
+        ...
+
+    def evaluate(self, model: nn.Module, stage: StageInfo) -> Metrics:
+        """The stage's metrics (one dict, or one per member of an ensemble)."""
+        ...
+
+    def on_stage(self, rows: list[dict[str, Any]]) -> None:
+        """Told each finished (and checkpointed) stage's rows; does nothing unless overridden."""
+        return None
 
 
 def split_train_result(result: float | Mapping[str, Any]) -> tuple[float, dict[str, Any]]:
@@ -86,24 +130,6 @@ def split_train_result(result: float | Mapping[str, Any]) -> tuple[float, dict[s
     if "loss" not in extra:
         raise InputError(f"a train function's mapping needs a 'loss' entry; got keys {sorted(extra)}")
     return float(extra.pop("loss")), extra
-
-
-@dataclass(frozen=True)
-class StageInfo:
-    """What ``eval_fn`` may learn about the stage it evaluates: its index in the schedule and its sparsity."""
-
-    index: int
-    sparsity: float
-
-
-def _takes_stage(fn: Callable[..., Any]) -> bool:
-    """Whether ``fn`` accepts a keyword ``stage`` (by name or through ``**kwargs``)."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):  # some builtins have no signature
-        return False
-    return any(p.kind is p.VAR_KEYWORD or (p.name == "stage" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
-               for p in params)
 
 
 def _no_progress(iterable: Iterable[T], **_: Any) -> Iterator[T]:
@@ -129,9 +155,8 @@ class Dense:
 
 def train_dense(
     model: nn.Module,
+    trainer: Trainer,
     *,
-    train_fn: CascadeTrainFn,
-    make_optimizer: OptimizerFactory,
     epochs: int,
     seed: int,
     rewind_epoch: int = 0,
@@ -140,7 +165,7 @@ def train_dense(
     progress: Progress = _no_progress,
     schedule_every: str = "epoch",
 ) -> Dense:
-    """Train ``model`` (which must have an ``arch``) for ``epochs``, in place.
+    """Train ``model`` (which must have an ``arch``) for ``epochs`` with ``trainer``'s pieces, in place.
 
     With ``resume`` and an existing ``checkpoint`` the trained state is loaded into ``model``
     instead, so either way ``model`` is the trained network when this returns.
@@ -152,14 +177,14 @@ def train_dense(
         return Dense(s["arch"], s["state"], s["rewind"], s["lrs"], s["optimizer"], s["losses"], s.get("train_metrics", {}))
     if not 0 <= rewind_epoch <= epochs:
         raise InputError(f"rewind_epoch must be in [0, epochs={epochs}]; got {rewind_epoch}")
-    optimizer, scheduler = make_optimizer(model.parameters())
+    optimizer, scheduler = trainer.optimizer(model.parameters())
     hooks = enforce_masks(model, optimizer, gradients=isinstance(optimizer, torch.optim.LBFGS))  # L-BFGS reads gradients (D3)
     scheduler = _per_step(optimizer, scheduler, schedule_every)
     rewind = _clone(model.state_dict())
     losses = []
     metrics: dict[str, Any] = {}
     for epoch in progress(range(epochs), desc="dense training", total=epochs):
-        loss, metrics = split_train_result(train_fn(model, optimizer, torch_generator(seed, "dense", epoch)))
+        loss, metrics = split_train_result(trainer.train(model, optimizer, torch_generator(seed, "dense", epoch)))
         losses.append(loss)
         if scheduler is not None:
             scheduler.step()
@@ -201,6 +226,18 @@ def _check_resume(path: Path, saved: dict[str, Any], expected: dict[str, Any]) -
             )
 
 
+def check_sparsities(values: Iterable[float], *, what: str = "sparsities", increasing: bool = False) -> tuple[float, ...]:
+    """``values`` as a tuple, each in [0, 1) (and strictly increasing when ``increasing``); else one
+    :class:`InputError` line naming ``what``, the first bad value and the rule."""
+    out = tuple(float(v) for v in values)
+    bad = [s for s in out if not 0.0 <= s < 1.0]
+    if bad:
+        raise InputError(f"{what} must lie in [0, 1); got {bad[0]}")
+    if increasing and any(b <= a for a, b in zip(out, out[1:])):
+        raise InputError(f"{what} must be strictly increasing; got {list(out)}")
+    return out
+
+
 @dataclass(frozen=True)
 class CascadeSpec:
     """How a cascade walks its schedule (see the module docstring)."""
@@ -217,52 +254,66 @@ class CascadeSpec:
             raise InputError(f"unknown retrain policy {self.retrain!r}; expected one of {', '.join(RETRAIN_POLICIES)}")
         if self.retrain_epochs < 0:
             raise InputError(f"retrain_epochs must be >= 0; got {self.retrain_epochs}")
-        bad = [s for s in self.sparsities if not 0.0 <= s < 1.0]
-        if bad:
-            raise InputError(f"sparsities must lie in [0, 1); got {bad[0]}")
+        check_sparsities(self.sparsities)
 
 
-def _stage_file(directory: Path, stage: int) -> Path:
+_STAGE = re.compile(r"stage_(\d+)\.pt")
+
+
+def stage_checkpoint(directory: Path, stage: int) -> Path:
+    """The file :func:`run_cascade` writes for ``stage`` (0-based index in the schedule) in ``directory``."""
     return directory / f"stage_{stage:03d}.pt"
 
 
-def _last_stage(directory: Path) -> int:
-    stages = [int(m.group(1)) for p in directory.glob("stage_*.pt") if (m := re.fullmatch(r"stage_(\d+)\.pt", p.name))]
-    return max(stages, default=-1)
+def saved_stages(directory: Path) -> list[int]:
+    """Indices of the stages whose checkpoints are in ``directory``, increasing (none: empty)."""
+    return sorted(int(m.group(1)) for p in directory.glob("stage_*.pt") if (m := _STAGE.fullmatch(p.name)))
+
+
+def load_network(path: Path, build: BuildFn) -> nn.Module:
+    """The network of a checkpoint :func:`train_dense` or :func:`run_cascade` wrote (``build(arch)``, then
+    its weights and masks loaded), in eval mode."""
+    saved = load_state(path)
+    model = build(saved["arch"])
+    load_state_dict(model, saved["state"])
+    return model.eval()
+
+
+def load_stage(directory: Path, stage: int, build: BuildFn) -> nn.Module:
+    """The network of ``stage`` of the cascade checkpointed in ``directory`` (see :func:`load_network`)."""
+    return load_network(stage_checkpoint(directory, stage), build)
+
+
+def saved_stage_rows(directory: Path) -> list[dict[str, Any]]:
+    """The rows recorded up to the last stage checkpointed in ``directory`` (what survives a failure later
+    in that cascade); none when no stage was saved."""
+    stages = saved_stages(directory)
+    return list(load_state(stage_checkpoint(directory, stages[-1]))["rows"]) if stages else []
 
 
 def run_cascade(
     dense: Dense,
     spec: CascadeSpec,
+    protocol: CascadeProtocol,
     *,
-    prune_fn: PruneFn,
-    train_fn: CascadeTrainFn,
-    eval_fn: EvalFn,
-    make_optimizer: OptimizerFactory,
-    build: BuildFn,
     seed: int,
     key: str = "cascade",
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     progress: Progress = _no_progress,
-    on_stage: Callable[[dict[str, Any]], None] | None = None,
-    schedule_every: str = "epoch",
     keep_stages: str = "all",
+    schedule_every: str = "epoch",
 ) -> list[dict[str, Any]]:
-    """Walk ``spec.sparsities`` from ``dense``; returns one record per stage.
+    """Walk ``spec.sparsities`` from ``dense`` with the study's ``protocol``; returns the rows of every stage.
 
-    ``prune_fn(model, sparsity, generator)`` masks ``model`` in place (returning it) or returns a new,
-    smaller network (e.g. ID pruning). ``eval_fn(model)`` returns the study's metrics. ``build(arch)``
-    rebuilds a network from its ``arch`` (for checkpoints and one-shot restarts). ``key`` names this
-    cascade in the derived seeds, so two cascades of one run draw independent numbers.
-    ``keep_stages="last"`` keeps only the last complete stage's checkpoint in ``checkpoint_dir``.
+    ``key`` names this cascade in the derived seeds, so two cascades of one run draw independent
+    numbers. ``keep_stages="last"`` keeps only the last complete stage's checkpoint in ``checkpoint_dir``.
     """
     if keep_stages not in KEEP_STAGES:
         raise InputError(f"keep_stages must be one of {', '.join(KEEP_STAGES)}; got {keep_stages!r}")
-    eval_takes_stage = _takes_stage(eval_fn)
 
     def fresh_dense() -> nn.Module:
-        m = build(dense.arch)
+        m = protocol.build(dense.arch)
         load_state_dict(m, dense.state)
         return m
 
@@ -275,55 +326,53 @@ def run_cascade(
     spec_record = dataclasses.asdict(spec)
     spec_record["sparsities"] = list(spec.sparsities)
     record: dict[str, Any] = {"spec": spec_record, "seed": seed, "key": key}
-    if resume and checkpoint_dir is not None and (last := _last_stage(checkpoint_dir)) >= 0:
-        saved = load_state(_stage_file(checkpoint_dir, last))
-        _check_resume(_stage_file(checkpoint_dir, last), saved, record)
-        model = build(saved["arch"])
+    if resume and checkpoint_dir is not None and (done := saved_stages(checkpoint_dir)):
+        last = stage_checkpoint(checkpoint_dir, done[-1])
+        saved = load_state(last)
+        _check_resume(last, saved, record)
+        model = protocol.build(saved["arch"])
         load_state_dict(model, saved["state"])
-        optimizer_state, rows, start = saved["optimizer"], list(saved["rows"]), last + 1
+        optimizer_state, rows, start = saved["optimizer"], list(saved["rows"]), done[-1] + 1
 
     stages = range(start, len(spec.sparsities))
     for stage in progress(stages, desc=key, total=len(stages)):
-        sparsity = spec.sparsities[stage]
+        info = StageInfo(stage, spec.sparsities[stage])
         if spec.mode == "oneshot":
             model, optimizer_state = fresh_dense(), dense.optimizer
         before = model
-        model = prune_fn(model, sparsity, torch_generator(seed, key, "prune", stage))
+        model = protocol.prune(model, info.sparsity, torch_generator(seed, key, "prune", stage), info)
         if model is not before:
             optimizer_state = None  # a new network: old optimizer state does not fit it
         losses: list[float] = []
         train_metrics: dict[str, Any] = {}
         if spec.retrain_epochs > 0:
-            optimizer_state, losses, train_metrics = _retrain(model, dense, spec, optimizer_state, train_fn,
-                                                              make_optimizer, seed, key, stage, schedule_every)
+            optimizer_state, losses, train_metrics = _retrain(model, dense, spec, optimizer_state, protocol,
+                                                              seed, key, stage, schedule_every)
         model.eval()
-        metrics = eval_fn(model, stage=StageInfo(stage, sparsity)) if eval_takes_stage else eval_fn(model)
-        stage_rows = _stage_rows(model, stage, sparsity, n_dense, members, losses, metrics, train_metrics)
+        metrics = protocol.evaluate(model, info)
+        stage_rows = _stage_rows(model, stage, info.sparsity, n_dense, members, losses, metrics, train_metrics)
         rows.extend(stage_rows)
         if checkpoint_dir is not None:
-            save_state(_stage_file(checkpoint_dir, stage), {
+            save_state(stage_checkpoint(checkpoint_dir, stage), {
                 "arch": dict(getattr(model, "arch")), "state": _clone(model.state_dict()),
                 "optimizer": optimizer_state, "rows": rows, **record,
             })
             if keep_stages == "last":  # the new stage is complete on disk: older ones are not needed to resume
                 for old in range(stage):
-                    _stage_file(checkpoint_dir, old).unlink(missing_ok=True)
-        if on_stage is not None:
-            for row in stage_rows:
-                on_stage(row)
+                    stage_checkpoint(checkpoint_dir, old).unlink(missing_ok=True)
+        protocol.on_stage(stage_rows)
     return rows
 
 
 def _stage_rows(model: nn.Module, stage: int, sparsity: float, n_dense: int, members: int, losses: list[float],
-                metrics: dict[str, Any] | list[dict[str, Any]],
-                train_metrics: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                metrics: Metrics, train_metrics: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One row (or one per member of an ensemble) for a finished stage."""
     if isinstance(metrics, list) and len(metrics) != members:
-        raise InputError(f"eval_fn returned {len(metrics)} metric dicts; expected one, or one per member ({members})")
+        raise InputError(f"evaluate returned {len(metrics)} metric dicts; expected one, or one per member ({members})")
     train_metrics = dict(train_metrics or {})
     per_member = train_metrics.pop("per_member", None)
     if per_member is not None and len(per_member) != members:
-        raise InputError(f"train_fn returned {len(per_member)} per_member dicts; expected one per member ({members})")
+        raise InputError(f"train returned {len(per_member)} per_member dicts; expected one per member ({members})")
     out = []
     for j in range(members):
         row: dict[str, Any] = {"stage": stage, "sparsity": sparsity}
@@ -347,7 +396,7 @@ def _stage_rows(model: nn.Module, stage: int, sparsity: float, n_dense: int, mem
 
 def _retrain(
     model: nn.Module, dense: Dense, spec: CascadeSpec, optimizer_state: dict[str, Any] | None,
-    train_fn: CascadeTrainFn, make_optimizer: OptimizerFactory, seed: int, key: str, stage: int, schedule_every: str = "epoch",
+    trainer: Trainer, seed: int, key: str, stage: int, schedule_every: str = "epoch",
 ) -> tuple[dict[str, Any] | None, list[float], dict[str, Any]]:
     """Retrain a pruned ``model`` by ``spec.retrain``; returns the optimizer state, the losses and the
     last epoch's extra train metrics."""
@@ -358,7 +407,7 @@ def _retrain(
                 if old is not None and old.shape == tensor.shape and not name.endswith("_mask"):
                     tensor.copy_(old)
         apply_masks(model)
-    optimizer, scheduler = make_optimizer(model.parameters())
+    optimizer, scheduler = trainer.optimizer(model.parameters())
     if spec.retrain in ("finetune", "reset"):
         scheduler = None
         if spec.retrain == "finetune" and optimizer_state is not None:
@@ -372,7 +421,7 @@ def _retrain(
     losses = []
     metrics: dict[str, Any] = {}
     for epoch in range(spec.retrain_epochs):
-        loss, metrics = split_train_result(train_fn(model, optimizer, torch_generator(seed, key, "retrain", stage, epoch)))
+        loss, metrics = split_train_result(trainer.train(model, optimizer, torch_generator(seed, key, "retrain", stage, epoch)))
         losses.append(loss)
         if scheduler is not None:
             scheduler.step()

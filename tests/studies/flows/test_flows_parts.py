@@ -16,7 +16,7 @@ from sciprune.nn.ode import CNF, Autonomous, NODEClassifier, Solver
 from sciprune.studies.flows.analysis import THRESHOLDS, hessian_stats, mode_statistics
 from sciprune.studies.flows.data import CLASSIFIERS, DENSITIES, make_toy
 from sciprune.nn.odefield import ConcatField, ConcatSquashField
-from sciprune.studies.flows.methods import compact_field, field_mlp, field_weights, kept_width, prune_field
+from sciprune.studies.flows.methods import compact_field, field_mlp, prune_field
 
 
 def test_toy_sets_are_seeded_standardised_on_train_and_labelled() -> None:
@@ -29,6 +29,19 @@ def test_toy_sets_are_seeded_standardised_on_train_and_labelled() -> None:
     assert make_toy("gaussians_spiral", 600, 60, 0).y_train.unique().tolist() == list(range(10))
     with pytest.raises(InputError, match="expected one of moons, spirals, circles, gaussians"):
         make_toy("checkerboard", 10, 10, 0)
+
+
+def field_weights(d: int, hidden: int, layers: int, *, time_column: bool = False) -> int:
+    """The reference's weight count of an ``l{layers}_h{hidden}`` field on a ``d``-dimensional state."""
+    t = 1 if time_column else 0
+    return (t + d) * hidden + (layers - 2) * (t + hidden) * hidden + (t + hidden) * d
+
+
+def kept_width(d: int, hidden: int, layers: int, sparsity: float, *, time_column: bool = False) -> int:
+    """The largest uniform width whose weights are at most ``(1 - sparsity)`` of the dense ones (by search)."""
+    budget = (1.0 - sparsity) * field_weights(d, hidden, layers, time_column=time_column)
+    return max([k for k in range(1, hidden + 1) if field_weights(d, k, layers, time_column=time_column) <= budget + 1e-9],
+               default=1)
 
 
 def test_kept_width_is_the_largest_within_the_budget() -> None:
@@ -47,12 +60,12 @@ def _cnf(hidden: int = 12) -> CNF:
 def test_wt_ft_id_through_the_wrappers() -> None:
     x = torch.randn(200, 2, generator=torch_generator(0, "x"))
     g = torch_generator(0, "g")
-    wt = prune_field("wt", _cnf(), 0.8, dense_hidden=12, layers=3, x_train=x, id_samples=50, id_times=3, generator=g)
+    wt = prune_field("wt", _cnf(), 0.8, x_train=x, id_samples=50, id_times=3, generator=g)
     w = [m.weight for m in field_mlp(wt).linears]
     assert sum(int((t == 0).sum()) for t in w) == round(0.8 * sum(t.numel() for t in w))  # global: one ranking
     assert set(get_masks(wt)) == {f"field.net.layers.{i}.weight" for i in range(3)}
 
-    ft = prune_field("ft", _cnf(), 0.8, dense_hidden=12, layers=3, x_train=x, id_samples=50, id_times=3, generator=g)
+    ft = prune_field("ft", _cnf(), 0.8, x_train=x, id_samples=50, id_times=3, generator=g)
     k = kept_width(2, 12, 3, 0.8)
     mlp = field_mlp(ft)
     for i in (0, 1):  # whole neurons: incoming row, bias and outgoing column together
@@ -66,7 +79,7 @@ def test_wt_ft_id_through_the_wrappers() -> None:
     assert small.flops() == ft.flops()
 
     dense = _cnf()
-    idp = prune_field("id", dense, 0.8, dense_hidden=12, layers=3, x_train=x, id_samples=50, id_times=3, generator=g)
+    idp = prune_field("id", dense, 0.8, x_train=x, id_samples=50, id_times=3, generator=g)
     assert field_mlp(idp).sizes == [2, k, k, 2] and isinstance(idp, CNF) and idp.trace == "exact"
     with torch.no_grad():  # the ID field follows the dense one on the states it saw
         err = (idp.transform(x) - dense.transform(x)).abs().max()
@@ -75,7 +88,7 @@ def test_wt_ft_id_through_the_wrappers() -> None:
 
 def test_classifier_wrapper_prunes_too() -> None:
     node = NODEClassifier(Autonomous(MLP([2, 16, 2], "tanh", generator=torch_generator(0, "n"))), Solver("rk4", steps=4))
-    prune_field("ft", node, 0.5, dense_hidden=16, layers=2, x_train=torch.zeros(4, 2), id_samples=4, id_times=2,
+    prune_field("ft", node, 0.5, x_train=torch.zeros(4, 2), id_samples=4, id_times=2,
                 generator=torch_generator(0))
     assert int(field_mlp(node).linears[0].weight.ne(0).any(1).sum()) == kept_width(2, 16, 2, 0.5)
 
@@ -93,7 +106,7 @@ def test_mode_statistics_count_modes_and_good_samples() -> None:
 def test_hessian_stats_match_the_full_masked_hessian() -> None:
     mlp = MLP([2, 3, 2], "tanh", generator=torch_generator(0, "h"))
     cnf = CNF(Autonomous(mlp), Solver("rk4", steps=3, adjoint=False), trace="hutchinson")
-    prune_field("wt", cnf, 0.3, dense_hidden=3, layers=2, x_train=torch.zeros(2, 2), id_samples=2, id_times=2, generator=torch_generator(0))
+    prune_field("wt", cnf, 0.3, x_train=torch.zeros(2, 2), id_samples=2, id_times=2, generator=torch_generator(0))
     x = torch.randn(64, 2, generator=torch_generator(0, "hx"))
     lam, tr = hessian_stats(cnf, x, steps=3, iters=40, probes=100, seed=0)
     # the full Hessian over the unpruned entries, one Hessian-vector product per parameter entry
@@ -115,7 +128,7 @@ def test_hessian_stats_match_the_full_masked_hessian() -> None:
 def test_ft_on_time_conditioned_fields_removes_whole_groups_and_compacts_exactly(cls) -> None:
     x = torch.randn(100, 2, generator=torch_generator(0, "x"))
     cnf = CNF(cls([2, 10, 10, 2], "softplus", seed=3), Solver("rk4", steps=4, adjoint=False), trace="exact")
-    prune_field("ft", cnf, 0.7, dense_hidden=10, layers=3, x_train=x, id_samples=1, id_times=2, generator=torch_generator(0))
+    prune_field("ft", cnf, 0.7, x_train=x, id_samples=1, id_times=2, generator=torch_generator(0))
     k = kept_width(2, 10, 3, 0.7, time_column=cls is ConcatField)
     assert [g.name for g in units_of(cnf).groups if g.prunable] == ["field.layers.0", "field.layers.1"]
     masks = get_masks(cnf)
@@ -137,7 +150,7 @@ def test_ft_folds_the_pruned_neurons_constant_into_the_next_bias() -> None:
     x = torch.randn(100, 2, generator=torch_generator(0, "x"))
     cnf = _cnf()
     ref = copy.deepcopy(cnf)
-    prune_field("ft", cnf, 0.6, dense_hidden=12, layers=3, x_train=x, id_samples=1, id_times=2, generator=torch_generator(0))
+    prune_field("ft", cnf, 0.6, x_train=x, id_samples=1, id_times=2, generator=torch_generator(0))
     for i in (0, 1):
         dead = ~field_mlp(cnf).linears[i].weight.ne(0).any(1)
         assert 0 < int(dead.sum()) < 12

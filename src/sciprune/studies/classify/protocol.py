@@ -1,6 +1,7 @@
 """The classify protocol: per seed, train a dense MLP once, then one cascade per method and variant.
 
-Methods (all layerwise, output layer never pruned, as in Keras_pruning):
+Methods (:mod:`sciprune.core.methods`; output layer never pruned, as in Keras_pruning), or any
+registered method or criterion:
 
 * ``weight``: unstructured magnitude pruning of each hidden weight matrix;
 * ``unit``: structured pruning of the neurons with the smallest L2 norm of incoming weights;
@@ -13,8 +14,7 @@ when ``prune.retrain_epochs > 0``, ``retrained`` (the same followed by retrainin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sciprune.core.cascade import CascadeSpec, dense_weights, network_stats, run_cascade, train_dense
+from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dense_weights, network_stats, run_cascade,
+                                   train_dense)
 from sciprune.core.compact import compact
 from sciprune.core.count import count_params
 from sciprune.core.idprune import id_prune_mlp
 from sciprune.core.io import save_checkpoint
-from sciprune.core.pruning import prune
+from sciprune.core.methods import dense_kept_width, prune_with, resolve_method
 from sciprune.core.seeding import torch_generator
-from sciprune.core.train import supervised
+from sciprune.core.train import supervised_epoch
 from sciprune.nn.mlp import MLP
 from sciprune.studies.base import RunContext
 from sciprune.shards import map_shards
@@ -48,26 +49,21 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch: int = 8192) -> di
     return {"accuracy": 100.0 * correct / len(x), "loss": loss / len(x)}
 
 
-def kept_neurons(widths: list[int], sparsity: float) -> list[int]:
-    """Neurons per hidden layer that unit pruning keeps at ``sparsity`` (ID keeps at least one)."""
-    return [max(1, w - round(sparsity * w)) for w in widths]
-
-
 def prune_step(method: str, cfg: ClassifyConfig, data: Split, model: nn.Module, sparsity: float,
                generator: torch.Generator) -> nn.Module:
-    """Prune ``model`` to ``sparsity`` by ``method`` (masks in place, or a new smaller net for ``id``)."""
+    """Prune ``model`` to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core.methods`): masks in
+    place, or a new smaller net for ID pruning, which keeps :func:`~sciprune.core.methods.kept_width`'s
+    neurons per layer (``per_layer``: as many as ``unit`` does, at least one)."""
     assert isinstance(model, MLP)
+    m = resolve_method(method)
+    if m.is_id:
+        idx = torch.randperm(len(data.x_train), generator=generator)[: cfg.prune.id_samples]
+        rank = list(dense_kept_width(model, sparsity, m.width).values())
+        return id_prune_mlp(model, data.x_train[idx].to(next(model.parameters()).device), rank=rank)
     hidden = [f"layers.{i}" for i in range(len(model.linears) - 1)]
+    widths = dense_kept_width(model, sparsity, m.width) if m.width != "per_layer" else None
     # min_keep=0: Keras_pruning's protocol removes round(s * n) even when that empties a layer
-    if method == "weight":
-        prune(model, sparsity, criterion="magnitude", layers=hidden, min_keep=0)
-        return model
-    if method == "unit":
-        prune(model, sparsity, criterion="neuron_l2", layers=hidden, min_keep=0)
-        return model
-    idx = torch.randperm(len(data.x_train), generator=generator)[: cfg.prune.id_samples]
-    return id_prune_mlp(model, data.x_train[idx].to(next(model.parameters()).device),
-                        rank=kept_neurons(model.sizes[1:-1], sparsity))
+    return prune_with(model, m, sparsity, widths=widths, layers=hidden, generator=generator, min_keep=0)
 
 
 @dataclass(frozen=True)
@@ -109,50 +105,74 @@ def run_seed(job: SeedJob) -> list[dict[str, Any]]:
     """Train the dense MLP of one seed, then run its method x variant cascades; its metric rows."""
     cfg, seed = job.cfg, job.seed
     ctx = RunContext(out=job.out, resume=job.resume, quiet=job.quiet, device=torch.device(job.device))
-    data = job.data if job.data is not None else _load(cfg)
-    dev = ctx.device
-    x_tr, y_tr, x_te, y_te = (t.to(dev) for t in (data.x_train, data.y_train, data.x_test, data.y_test))
-    sizes = [data.n_features, *cfg.model.hidden, data.n_classes]
-    train_fn = supervised(x_tr, y_tr, F.cross_entropy, batch_size=cfg.train.batch_size)
-
-    def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
-        return torch.optim.Adam(params, lr=cfg.train.lr), None
-
-    @torch.no_grad()
-    def eval_fn(model: nn.Module) -> dict[str, float]:
-        assert isinstance(model, MLP)
-        return {**evaluate(model, x_te, y_te), "compact_params": count_params(compact(model)).total}
-
+    steps = SeedSteps.of(cfg, job.data if job.data is not None else _load(cfg), ctx, seed)
     variants = {"oneshot": 0} | ({"retrained": cfg.prune.retrain_epochs} if cfg.prune.retrain_epochs else {})
     folder = ctx.checkpoints / f"seed{seed}"
-    model = MLP(sizes, cfg.model.activation, generator=torch_generator(seed, "init")).to(dev)
-    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_optimizer, epochs=cfg.train.epochs,
-                        seed=seed, checkpoint=folder / "dense.pt", resume=ctx.resume, progress=ctx.progress)
+    model = MLP(steps.sizes, cfg.model.activation, generator=torch_generator(seed, "init")).to(ctx.device)
+    dense = train_dense(model, steps, epochs=cfg.train.epochs, seed=seed, checkpoint=folder / "dense.pt",
+                        resume=ctx.resume, progress=ctx.progress)
     model.eval()
     with torch.no_grad():
         rows = [{"method": "dense", "variant": "dense", "seed": seed, "stage": -1, "sparsity": 0.0,
-                 **network_stats(model, dense_weights(model)), **eval_fn(model)}]
+                 **network_stats(model, dense_weights(model)), **steps.evaluate(model)}]
     for method in cfg.prune.methods:
         for variant, epochs in variants.items():
             spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="oneshot", retrain_epochs=epochs,
                                retrain=cfg.prune.retrain)
-            stage_rows = run_cascade(
-                dense, spec, prune_fn=partial(_prune_and_keep, method, cfg, data, ctx, seed, variant),
-                train_fn=train_fn, eval_fn=eval_fn, make_optimizer=make_optimizer,
-                build=lambda arch: MLP.from_arch(arch).to(dev), seed=seed, key=f"{method}-{variant}",
-                checkpoint_dir=folder / f"{method}-{variant}", resume=ctx.resume, progress=ctx.progress,
-            )
+            stage_rows = run_cascade(dense, spec, replace(steps, method=method, variant=variant), seed=seed,
+                                     key=f"{method}-{variant}", checkpoint_dir=folder / f"{method}-{variant}",
+                                     resume=ctx.resume, progress=ctx.progress)
             rows.extend({"method": method, "variant": variant, "seed": seed, **row} for row in stage_rows)
     return rows
 
 
-def _prune_and_keep(method: str, cfg: ClassifyConfig, data: Split, ctx: RunContext, seed: int, variant: str,
-                    model: nn.Module, sparsity: float, generator: torch.Generator) -> nn.Module:
-    """:func:`prune_step`, saving the network of the heat-map sparsity (first seed, one-shot)."""
-    pruned = prune_step(method, cfg, data, model, sparsity, generator)
-    if seed == cfg.seed and variant == "oneshot" and abs(sparsity - cfg.prune.heatmap_sparsity) < 1e-9:
-        save_checkpoint(heatmap_path(ctx.out, method), pruned, meta={"method": method, "sparsity": sparsity})
-    return pruned
+@dataclass(frozen=True)
+class SeedSteps(CascadeProtocol):
+    """The cascade's pieces for one seed (and, in a cascade, one ``method`` and ``variant``); ``on_device``
+    is ``data`` on the run's device (ID pruning draws its samples from ``data``, on the CPU)."""
+
+    cfg: ClassifyConfig
+    data: Split
+    on_device: Split
+    ctx: RunContext
+    seed: int
+    method: str = ""
+    variant: str = ""
+
+    @classmethod
+    def of(cls, cfg: ClassifyConfig, data: Split, ctx: RunContext, seed: int) -> "SeedSteps":
+        d = data
+        moved = replace(d, **{k: getattr(d, k).to(ctx.device) for k in ("x_train", "y_train", "x_test", "y_test")})
+        return cls(cfg, data, moved, ctx, seed)
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.data.n_features, *self.cfg.model.hidden, self.data.n_classes]
+
+    def build(self, arch: dict[str, Any]) -> nn.Module:
+        return MLP.from_arch(arch).to(self.ctx.device)
+
+    def optimizer(self, params: Any) -> tuple[torch.optim.Optimizer, None]:
+        return torch.optim.Adam(params, lr=self.cfg.train.lr), None
+
+    def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+        d = self.on_device
+        return supervised_epoch(model, optimizer, generator, inputs=d.x_train, targets=d.y_train,
+                                loss_fn=F.cross_entropy, batch_size=self.cfg.train.batch_size)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, stage: StageInfo | None = None) -> dict[str, float]:
+        assert isinstance(model, MLP)
+        return {**evaluate(model, self.on_device.x_test, self.on_device.y_test), "compact_params": count_params(compact(model)).total}
+
+    def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
+        """:func:`prune_step`, saving the network of the heat-map sparsity (first seed, one-shot)."""
+        cfg = self.cfg
+        pruned = prune_step(self.method, cfg, self.data, model, sparsity, generator)
+        if self.seed == cfg.seed and self.variant == "oneshot" and abs(sparsity - cfg.prune.heatmap_sparsity) < 1e-9:
+            save_checkpoint(heatmap_path(self.ctx.out, self.method), pruned,
+                            meta={"method": self.method, "sparsity": sparsity})
+        return pruned
 
 
 def heatmap_path(run_dir: Path, method: str) -> Path:

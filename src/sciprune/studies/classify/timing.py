@@ -13,8 +13,7 @@ import torch
 
 from sciprune.core.compact import compact
 from sciprune.core.count import count_params, mlp_flops
-from sciprune.core.io import load_state
-from sciprune.core.masks import load_state_dict
+from sciprune.core.cascade import load_network, stage_checkpoint
 from sciprune.core.seeding import torch_generator
 from sciprune.nn.mlp import MLP
 from sciprune.studies.base import RunContext
@@ -45,10 +44,9 @@ def paired_times(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor, *, rep
 
 def _load(path: Path) -> MLP:
     """A network from a stage or dense checkpoint of the cascade."""
-    saved = load_state(path)
-    model = MLP.from_arch(saved["arch"])
-    load_state_dict(model, saved["state"])
-    return model.eval()
+    model = load_network(path, MLP.from_arch)
+    assert isinstance(model, MLP)
+    return model
 
 
 def write_timing(cfg: ClassifyConfig, ctx: RunContext) -> None:
@@ -61,7 +59,7 @@ def write_timing(cfg: ClassifyConfig, ctx: RunContext) -> None:
     rows = []
     for method in [m for m in cfg.prune.methods if m in ("unit", "id")]:
         for i in stages:
-            path = folder / f"{method}-oneshot" / f"stage_{i:03d}.pt"
+            path = stage_checkpoint(folder / f"{method}-oneshot", i)
             if not path.exists():
                 continue
             net = compact(_load(path))

@@ -21,7 +21,10 @@ neural ODE classifier directly; every field family works (autonomous MLP, concat
   ``id_times`` times in :math:`[0, 1]`. It returns a physically smaller field; the next layer
   absorbs the interpolation matrix.
 
-Prune ratios are fractions of the field's dense weights.
+Prune ratios are fractions of the field's dense weights: every neuron method, these and any other
+registered method or structured criterion named in ``prune.methods``, keeps the ``weight_budget``
+width of :func:`sciprune.core.methods.kept_width`; weight methods and criteria prune by their own
+allocation (``wt`` global, a criterion layerwise).
 """
 
 from __future__ import annotations
@@ -31,12 +34,10 @@ from torch import Tensor, nn
 
 from sciprune.core.compact import compact
 from sciprune.core.idprune import id_prune_mlp
-from sciprune.core.pruning import prune
-from sciprune.core.units import units_of
+from sciprune.core.methods import dense_kept_width, prune_with, resolve_method
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import Autonomous, _ODEModel
-from sciprune.nn.odefield import ConcatField
 
 
 def field_mlp(model: _ODEModel) -> MLP:
@@ -47,21 +48,6 @@ def field_mlp(model: _ODEModel) -> MLP:
     raise InputError(f"ID pruning needs an autonomous MLP field; got {type(field).__name__} (use wt or ft)")
 
 
-def field_weights(d: int, hidden: int, layers: int, *, time_column: bool = False) -> int:
-    """Weights of an ``l{layers}_h{hidden}`` field on a ``d``-dimensional state."""
-    t = 1 if time_column else 0
-    return (t + d) * hidden + (layers - 2) * (t + hidden) * hidden + (t + hidden) * d
-
-
-def kept_width(d: int, hidden: int, layers: int, sparsity: float, *, time_column: bool = False) -> int:
-    """The largest uniform hidden width whose weights are at most ``(1 - sparsity)`` of the dense ones."""
-    budget = (1.0 - sparsity) * field_weights(d, hidden, layers, time_column=time_column)
-    k = hidden
-    while k > 1 and field_weights(d, k, layers, time_column=time_column) > budget + 1e-9:
-        k -= 1
-    return k
-
-
 def compact_field(model: _ODEModel) -> _ODEModel:
     """The model around its compacted field (structured-pruned neurons physically removed)."""
     field = model.field
@@ -69,22 +55,21 @@ def compact_field(model: _ODEModel) -> _ODEModel:
     return model.with_field(small)
 
 
-def prune_field(method: str, model: _ODEModel, sparsity: float, *, dense_hidden: int, layers: int, x_train: Tensor,
-                id_samples: int, id_times: int, generator: torch.Generator) -> _ODEModel:
-    """Prune ``model``'s field to ``sparsity`` by ``method``: masks in place, or a new model (``id``)."""
+def prune_field(method: str, model: _ODEModel, sparsity: float, *, x_train: Tensor, id_samples: int, id_times: int,
+                generator: torch.Generator, dense: nn.Module | None = None) -> _ODEModel:
+    """Prune ``model``'s field to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core.methods`):
+    masks in place, or a new model (ID). Neuron methods keep the ``weight_budget`` width of the dense
+    network ``dense`` (default ``model``, which must then be unpruned or only masked; pass the dense
+    network once ID pruning has made ``model`` smaller): prune ratios are fractions of weights."""
+    m = resolve_method(method).with_width("weight_budget")
+    widths = dense_kept_width(model if dense is None else dense, sparsity, m.width) if m.units == "neurons" else None
+    if not m.is_id:
+        prune_with(model, m, sparsity, widths=widths, generator=generator)
+        return model
+    assert widths is not None
+    mlp = field_mlp(model)
     d = int(x_train.shape[1])
-    k = kept_width(d, dense_hidden, layers, sparsity, time_column=isinstance(model.field, ConcatField))
-    if method == "wt":
-        prune(model, sparsity, criterion="magnitude", allocation="global")
-        return model
-    if method == "ft":
-        hidden = [g.name for g in units_of(model).groups if g.prunable]
-        prune(model, (dense_hidden - k) / dense_hidden, criterion="neuron_l1", layers=hidden, fold_constants=True)
-        return model
-    if method == "id":
-        mlp = field_mlp(model)
-        idx = torch.randperm(len(x_train), generator=generator)[:id_samples]
-        times = torch.linspace(0.0, 1.0, id_times)
-        states = model.trajectory(x_train[idx.to(x_train.device)].to(mlp.linears[0].weight), times).reshape(-1, d)
-        return model.with_field(Autonomous(id_prune_mlp(mlp, states, rank=k)))
-    raise InputError(f"unknown flows pruning method {method!r}; expected one of wt, ft, id")
+    idx = torch.randperm(len(x_train), generator=generator)[:id_samples]
+    times = torch.linspace(0.0, 1.0, id_times)
+    states = model.trajectory(x_train[idx.to(x_train.device)].to(mlp.linears[0].weight), times).reshape(-1, d)
+    return model.with_field(Autonomous(id_prune_mlp(mlp, states, rank=[widths[g] for g in widths])))

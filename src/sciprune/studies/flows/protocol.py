@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sciprune.core.cascade import CascadeSpec, dense_weights, network_stats, run_cascade, train_dense
-from sciprune.core.io import load_state
+from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dense_weights, load_network, network_stats,
+                                   run_cascade, saved_stage_rows, stage_checkpoint, train_dense)
 from sciprune.core.seeding import derive_seed, torch_generator
 from sciprune.files import atomic_write_text
 from sciprune.nn.mlp import MLP
@@ -180,27 +180,59 @@ def _failure_row(err: Exception, sparsity: float, stage: int) -> dict[str, Any]:
             "failed_nfe": getattr(err, "nfe", None), "error": str(err)}
 
 
-def _stage_rows(folder: Path) -> list[dict[str, Any]]:
-    """Rows of the cascade's last saved stage (what survives a failure later in that cascade)."""
-    stages = sorted(folder.glob("stage_*.pt"))
-    return list(load_state(stages[-1])["rows"]) if stages else []
+@dataclass(frozen=True)
+class NetSteps(CascadeProtocol):
+    """The cascade's pieces for one network of one task (and, in a cascade, one ``method``)."""
+
+    cfg: FlowsConfig
+    task: Task
+    data: Toy
+    seed: int
+    epoch: Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float]
+    dense: nn.Module  # an unpruned network of the task's shape: the widths of neuron methods are its
+    method: str = ""
+
+    @classmethod
+    def of(cls, cfg: FlowsConfig, task: Task, data: Toy, seed: int) -> "NetSteps":
+        return cls(cfg, task, data, seed, make_train_fn(task, data), build_model(task, seed))
+
+    def build(self, arch: dict[str, Any]) -> nn.Module:
+        return ode_from_arch(arch)
+
+    def optimizer(self, params: Any) -> tuple[torch.optim.Optimizer, None]:
+        return _optimizer(self.task)(params)
+
+    def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+        return self.epoch(model, optimizer, generator)
+
+    def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
+        assert isinstance(model, _ODEModel)
+        x = self.data.x_train
+        model.to(x.device)  # the cascade rebuilds networks (with their masks) on the CPU: move them, in place
+        if hasattr(model, "train_nfe"):
+            delattr(model, "train_nfe")  # this stage's retraining records its own
+        p = self.cfg.prune
+        return prune_field(self.method, model, sparsity, x_train=x, id_samples=p.id_samples, id_times=p.id_times,
+                           generator=generator, dense=self.dense)
+
+    def evaluate(self, model: nn.Module, stage: StageInfo | None = None) -> dict[str, Any]:
+        assert isinstance(model, _ODEModel)
+        model.to(self.data.x_train.device)
+        return evaluate(self.task, self.data, model, self.seed)
 
 
 def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunContext) -> list[dict[str, Any]]:
     """Dense training and every method's cascade for one network; its metric rows."""
     folder = net_folder(ctx.out, task, seed)
     base = {"task": task.name, "kind": task.kind, "seed": seed}
-    train_fn = make_train_fn(task, data)
-    make_opt = _optimizer(task)
-    device = data.x_train.device
-    model = build_model(task, seed).to(device)
+    steps = NetSteps.of(cfg, task, data, seed)
+    model = build_model(task, seed).to(data.x_train.device)
     n_dense = dense_weights(model)
     nfe_file = folder / "dense_nfe.json"
     trained = ctx.resume and (folder / "dense.pt").exists()
     try:
-        dense = train_dense(model, train_fn=train_fn, make_optimizer=make_opt, epochs=task.cfg.train.epochs,
-                            seed=derive(seed, task), checkpoint=folder / "dense.pt", resume=ctx.resume,
-                            progress=ctx.progress)
+        dense = train_dense(model, steps, epochs=task.cfg.train.epochs, seed=derive(seed, task),
+                            checkpoint=folder / "dense.pt", resume=ctx.resume, progress=ctx.progress)
         if trained and nfe_file.exists():
             setattr(model, "train_nfe", tuple(json.loads(nfe_file.read_text())))
         else:
@@ -217,34 +249,18 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
         return rows
     epochs = cfg.prune.retrain_epochs if cfg.prune.retrain_epochs is not None else task.cfg.train.epochs
     spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="iterative", retrain_epochs=epochs, retrain="lr_rewind")
-    hidden = task.cfg.field.hidden
     for method in cfg.prune.methods:
         mdir = folder / method
         marker = mdir / "failed.json"
         if ctx.resume and marker.exists():
             rows.extend(json.loads(marker.read_text()))
             continue
-        def prune_fn(m: nn.Module, sparsity: float, g: torch.Generator, method: str = method) -> nn.Module:
-            assert isinstance(m, _ODEModel)
-            m.to(device)  # the cascade rebuilds networks (with their masks) on the CPU: move them, in place
-            if hasattr(m, "train_nfe"):
-                delattr(m, "train_nfe")  # this stage's retraining records its own
-            return prune_field(method, m, sparsity, dense_hidden=hidden, layers=task.cfg.field.layers, x_train=data.x_train,
-                               id_samples=cfg.prune.id_samples, id_times=cfg.prune.id_times, generator=g)
-
-        def eval_fn(m: nn.Module) -> dict[str, Any]:
-            assert isinstance(m, _ODEModel)
-            m.to(device)
-            return evaluate(task, data, m, seed)
-
         try:
-            stage_rows = run_cascade(
-                dense, spec, prune_fn=prune_fn, train_fn=train_fn, eval_fn=eval_fn, make_optimizer=make_opt,
-                build=ode_from_arch, seed=derive(seed, task), key=method, checkpoint_dir=mdir,
-                resume=ctx.resume, progress=ctx.progress)
+            stage_rows = run_cascade(dense, spec, replace(steps, method=method), seed=derive(seed, task), key=method,
+                                     checkpoint_dir=mdir, resume=ctx.resume, progress=ctx.progress)
             rows.extend({"method": method, **base, **r} for r in stage_rows)
         except (Diverged, SolverFailed) as err:
-            done = [{"method": method, **base, **r} for r in _stage_rows(mdir)]
+            done = [{"method": method, **base, **r} for r in saved_stage_rows(mdir)]
             stage = len(done)
             failed = done + [{"method": method, **base, **_failure_row(err, cfg.prune.sparsities[stage], stage)}]
             atomic_write_text(marker, json.dumps(failed))
@@ -260,17 +276,14 @@ def derive(seed: int, task: Task) -> int:
 def load_stage(path: Path, device: torch.device | str = "cpu") -> _ODEModel:
     """A model from a dense or stage checkpoint of the cascade, on ``device`` (loaded on the CPU, masks
     included, then moved)."""
-    from sciprune.core.masks import load_state_dict
-
-    saved = load_state(path)
-    model = ode_from_arch(saved["arch"])
-    load_state_dict(model, saved["state"])
-    return model.to(device).eval()
+    model = load_network(path, ode_from_arch)
+    assert isinstance(model, _ODEModel)
+    return model.to(device)
 
 
 def stage_path(ctx_out: Path, task: Task, seed: int, method: str, stage: int) -> Path:
     folder = net_folder(ctx_out, task, seed)
-    return folder / "dense.pt" if method == "dense" else folder / method / f"stage_{stage:03d}.pt"
+    return folder / "dense.pt" if method == "dense" else stage_checkpoint(folder / method, stage)
 
 
 def run(cfg: FlowsConfig, ctx: RunContext) -> None:

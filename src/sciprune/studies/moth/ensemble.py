@@ -25,22 +25,22 @@ latest stage with test MSE ≤ threshold (its *sparsest capable network* so far)
 
 The loop is the core's: ``train_dense`` (one "epoch" = :func:`train_to_plateau` with the dense
 budget) and ``run_cascade`` (iterative, ``retrain="finetune"``: the Adam state carried across
-stages, one "epoch" per stage = :func:`train_to_plateau` with the stage budget), with this study's
-``eval_fn`` returning one metrics dict per member.
+stages, one "epoch" per stage = :func:`train_to_plateau` with the stage budget), with the study's
+pieces in one :class:`ShardSteps` object whose ``evaluate`` returns one metrics dict per member.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from sciprune.core.cascade import CascadeSpec, StageInfo, run_cascade, train_dense
+from sciprune.core.cascade import CascadeProtocol, CascadeSpec, StageInfo, run_cascade, train_dense
 from sciprune.core.count import dense_weights, network_stats
 from sciprune.core.flat import flat_optimizer
 from sciprune.core.io import load_state, save_state
@@ -205,14 +205,97 @@ def network_rows(model: StackedMLP, members: tuple[int, ...]) -> list[dict[str, 
     return rows
 
 
-def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Dense training (``core.cascade.train_dense``), then the schedule on ``core.cascade.run_cascade``.
+@dataclass(frozen=True)
+class Plateau:
+    """Training to the plateau rule with a batch budget (a :class:`~sciprune.core.cascade.Trainer`): one
+    "epoch" is one :func:`train_to_plateau`; it returns each member's batches and whether it plateaued
+    as ``per_member`` metrics, which the cascade puts in the rows."""
 
-    The study plugs in its ``train_fn`` (:func:`train_to_plateau`; it returns each member's batches
-    and whether it plateaued as ``per_member`` metrics, which the cascade puts in the rows) and its
-    ``eval_fn`` (per-member test / validation MSE and structure, one dict per member, told its stage
-    by the cascade; it also keeps each member's optimum weights). Only the last complete stage's
-    checkpoint is kept. Returns ``(rows, timings)``: one row per member × stage (``stage`` 0 =
+    cfg: MothConfig
+    data: MothData
+    members: int
+    max_batches: int
+    min_batches: int = 0
+
+    def optimizer(self, params: Any) -> tuple[torch.optim.Optimizer, None]:
+        return make_adam(params, self.cfg.train.lr, self.members), None
+
+    def train(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, Any]:
+        assert isinstance(model, StackedMLP)
+        batches, stopped, loss = train_to_plateau(model, optimizer, self.data, self.cfg, generator,
+                                                  self.max_batches, self.min_batches)
+        return {"loss": loss, "per_member": [{"batches": int(b), "plateaued": bool(s)}
+                                             for b, s in zip(batches.tolist(), stopped.tolist())]}
+
+
+@dataclass
+class ShardSteps(CascadeProtocol):
+    """The cascade's pieces for one shard: magnitude pruning per layer and member, the plateau rule,
+    per-member evaluation (which also keeps each member's optimum weights in ``optimum.pt``) and the
+    wall time of each stage."""
+
+    job: ShardJob
+    data: MothData
+    trainer: Plateau
+    optimum: dict[str, Tensor]
+    optimum_stage: list[int]
+    timings: list[dict[str, Any]] = field(default_factory=list)
+    clock: float = field(default_factory=time.perf_counter)
+
+    @property
+    def optimum_file(self) -> Path:
+        return Path(self.job.checkpoint_dir) / "optimum.pt"
+
+    def build(self, arch: dict[str, Any]) -> torch.nn.Module:
+        return StackedMLP.from_arch(arch)
+
+    def optimizer(self, params: Any) -> tuple[torch.optim.Optimizer, None]:
+        return self.trainer.optimizer(params)
+
+    def train(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, Any]:
+        return self.trainer.train(model, optimizer, generator)
+
+    def prune(self, model: torch.nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> torch.nn.Module:
+        prune(model, sparsity, criterion="magnitude", allocation="layerwise")
+        apply_masks(model)
+        return model
+
+    def evaluate(self, model: torch.nn.Module, stage: StageInfo) -> list[dict[str, Any]]:
+        return self.evaluate_at(model, stage.index + 1)  # stage 0 is the dense network
+
+    def evaluate_at(self, model: torch.nn.Module, stage: int) -> list[dict[str, Any]]:
+        """Each member's metrics at ``stage`` (0 = dense); a capable member's weights become its optimum."""
+        assert isinstance(model, StackedMLP)
+        cfg, members = self.job.cfg, self.job.members
+        with torch.no_grad():
+            test, val = member_mse(model, self.data.test), member_mse(model, self.data.val)
+        out = []
+        for j, net in enumerate(network_rows(model, members)):
+            out.append({**net, "method": "magnitude", "seed": cfg.seed, "stage": stage, "test_mse": float(test[j]),
+                        "val_mse": float(val[j])})
+            if float(test[j]) <= cfg.threshold:
+                self.optimum_stage[j] = stage
+                for k, v in model.state_dict().items():
+                    if k in self.optimum:
+                        self.optimum[k][j] = v[j]
+        save_state(self.optimum_file, {"members": list(members), "arch": model.arch, "state": self.optimum,
+                                       "stage": self.optimum_stage})
+        return out
+
+    def on_stage(self, rows: list[dict[str, Any]]) -> None:
+        """Record the stage's wall time (since the previous stage ended) and its batches."""
+        now = time.perf_counter()
+        batches = [int(r["batches"]) for r in rows]
+        self.timings.append({"shard_first_member": self.job.members[0], "members": len(self.job.members),
+                             "stage": rows[0]["stage"], "seconds": now - self.clock,
+                             "member_batches": sum(batches), "max_batches": max(batches)})
+        self.clock = now
+
+
+def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Dense training (``core.cascade.train_dense``), then the schedule on ``core.cascade.run_cascade``
+    with :class:`ShardSteps`, finetuning (Adam state carried) to the plateau rule. Only the last complete
+    stage's checkpoint is kept. Returns ``(rows, timings)``: one row per member × stage (``stage`` 0 =
     dense), and wall times.
     """
     cfg = job.cfg
@@ -221,91 +304,35 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     directory = Path(job.checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
     model = build(cfg, job.members)
-    n_dense = dense_weights(model)
-    timings: list[dict[str, Any]] = []
-    clock = {"t": time.perf_counter()}
-
-    def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
-        return make_adam(params, cfg.train.lr, len(job.members)), None
-
-    def trainer(max_batches: int, min_batches: int = 0) -> Any:
-        def train(m: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, Any]:
-            assert isinstance(m, StackedMLP)
-            batches, stopped, loss = train_to_plateau(m, optimizer, data, cfg, generator, max_batches, min_batches)
-            return {"loss": loss, "per_member": [{"batches": int(b), "plateaued": bool(s)}
-                                                 for b, s in zip(batches.tolist(), stopped.tolist())]}
-        return train
-
-    optimum_file = directory / "optimum.pt"
-    if job.resume and optimum_file.exists():
-        best = load_state(optimum_file)
-        optimum, optimum_stage = best["state"], list(best["stage"])
-    else:
-        optimum = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.endswith("_mask")}
-        optimum_stage = [-1] * len(job.members)
-
-    def evaluate(m: torch.nn.Module, stage: int) -> list[dict[str, Any]]:
-        assert isinstance(m, StackedMLP)
-        with torch.no_grad():
-            test, val = member_mse(m, data.test), member_mse(m, data.val)
-        out = []
-        for j, net in enumerate(network_rows(m, job.members)):
-            out.append({**net, "method": "magnitude", "seed": cfg.seed, "stage": stage, "test_mse": float(test[j]),
-                        "val_mse": float(val[j])})
-            if float(test[j]) <= cfg.threshold:
-                optimum_stage[j] = stage
-                for k, v in m.state_dict().items():
-                    if k in optimum:
-                        optimum[k][j] = v[j]
-        save_state(optimum_file, {"members": list(job.members), "arch": m.arch, "state": optimum, "stage": optimum_stage})
-        return out
-
-    def timing(stage_rows: list[dict[str, Any]]) -> None:
-        now = time.perf_counter()
-        batches = [int(r["batches"]) for r in stage_rows]
-        timings.append({"shard_first_member": job.members[0], "members": len(job.members), "stage": stage_rows[0]["stage"],
-                        "seconds": now - clock["t"], "member_batches": sum(batches), "max_batches": max(batches)})
-        clock["t"] = now
-
+    steps = ShardSteps(job, data, Plateau(cfg, data, len(job.members), cfg.train.max_batches_stage),
+                       *_optimum(job, model))
     # dense: core's train_dense (checkpointed); its rows are kept beside its checkpoint
     dense_rows_file = directory / "dense_rows.pt"
-    dense = train_dense(model, train_fn=trainer(cfg.train.max_batches_dense, cfg.train.min_batches_dense),
-                        make_optimizer=make_optimizer, epochs=1, seed=cfg.seed, checkpoint=directory / "dense.pt",
-                        resume=job.resume and dense_rows_file.exists())
-    if job.resume and dense_rows_file.exists():
+    resumed = job.resume and dense_rows_file.exists()
+    dense = train_dense(model, replace(steps.trainer, max_batches=cfg.train.max_batches_dense,
+                                       min_batches=cfg.train.min_batches_dense),
+                        epochs=1, seed=cfg.seed, checkpoint=directory / "dense.pt", resume=resumed)
+    if resumed:
         dense_rows = load_state(dense_rows_file)["rows"]
     else:
         model.eval()
-        dense_rows = []
+        n_dense = dense_weights(model)
         per_member = dense.train_metrics["per_member"]
-        for j, metrics in enumerate(evaluate(model, 0)):
-            dense_rows.append({"stage": 0, "sparsity": 0.0, "member": j,
-                               **network_stats(model, n_dense // model.members, member=j),
-                               "retrain_loss": dense.losses[-1], **metrics, **per_member[j]})
-        timing(dense_rows)
+        dense_rows = [{"stage": 0, "sparsity": 0.0, "member": j, **network_stats(model, n_dense // model.members, member=j),
+                       "retrain_loss": dense.losses[-1], **metrics, **per_member[j]}
+                      for j, metrics in enumerate(steps.evaluate_at(model, 0))]
+        steps.on_stage(dense_rows)
         save_state(dense_rows_file, {"rows": dense_rows})
+    rows = run_cascade(dense, CascadeSpec(tuple(cfg.schedule), mode="iterative", retrain_epochs=1, retrain="finetune"),
+                       steps, seed=cfg.seed, key="moth", checkpoint_dir=directory, resume=job.resume, keep_stages="last")
+    return [*dense_rows, *rows], steps.timings
 
-    # the schedule: core's run_cascade, finetuning (Adam state carried) to the plateau rule
-    def eval_fn(m: torch.nn.Module, *, stage: StageInfo) -> list[dict[str, Any]]:
-        return evaluate(m, stage.index + 1)  # stage 0 is the dense network
 
-    def prune_fn(m: torch.nn.Module, sparsity: float, _g: torch.Generator) -> torch.nn.Module:
-        prune(m, sparsity, criterion="magnitude", allocation="layerwise")
-        apply_masks(m)
-        return m
-
-    pending: list[dict[str, Any]] = []
-
-    def on_stage(row: dict[str, Any]) -> None:  # one call per member's row; a stage is complete with the last
-        pending.append(row)
-        if len(pending) == len(job.members):
-            timing(pending)
-            pending.clear()
-
-    rows = run_cascade(
-        dense, CascadeSpec(tuple(cfg.schedule), mode="iterative", retrain_epochs=1, retrain="finetune"),
-        prune_fn=prune_fn, train_fn=trainer(cfg.train.max_batches_stage), eval_fn=eval_fn,
-        make_optimizer=make_optimizer, build=lambda arch: StackedMLP.from_arch(arch), seed=cfg.seed,
-        key="moth", checkpoint_dir=directory, resume=job.resume, on_stage=on_stage, keep_stages="last",
-    )
-    return [*dense_rows, *rows], timings
+def _optimum(job: ShardJob, model: StackedMLP) -> tuple[dict[str, Tensor], list[int]]:
+    """Each member's optimum weights and stage so far: saved ones on resume, else the initial weights and -1."""
+    optimum_file = Path(job.checkpoint_dir) / "optimum.pt"
+    if job.resume and optimum_file.exists():
+        best = load_state(optimum_file)
+        return best["state"], list(best["stage"])
+    return ({k: v.detach().clone() for k, v in model.state_dict().items() if not k.endswith("_mask")},
+            [-1] * len(job.members))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.cascade import CascadeSpec, Dense, run_cascade, train_dense
+from sciprune.core.cascade import CascadeProtocol, CascadeSpec, Dense, StageInfo, load_stage, run_cascade, train_dense
 from sciprune.core.count import count_params
 from sciprune.core.io import load_state, save_checkpoint, save_state
 from sciprune.core.masks import load_state_dict
@@ -163,30 +164,66 @@ class BestEpoch:
         self.reset()
 
 
-def _control(cfg: NifConfig, ctx: RunContext, dense: Dense, tfn: Any, make_opt: Any, build: Any, sp: Split,
-             base: dict[str, Any], dense_nodes: int, numbers: int, save_field: Any) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class NifSteps(CascadeProtocol):
+    """The cascade's pieces. ``method`` ``None`` prunes nothing (the same-epochs control); ``l2`` and ``id``
+    prune nodes (see the module docstring) to ``sparsity`` of the dense ``groups``. With a ``keeper``
+    (:class:`BestEpoch`) retraining keeps the best epoch, restored before evaluation."""
+
+    dtype: torch.dtype
+    epoch: Any  # the train function (one epoch)
+    make_opt: Any  # the optimizer factory
+    sp: Split
+    keeper: BestEpoch | None = None
+    method: str | None = None
+    groups: dict[str, int] = field(default_factory=dict)
+    allocation: str = "layerwise"
+    p_train: Tensor | None = None
+    id_samples: int = 0
+
+    def build(self, arch: dict[str, Any]) -> nn.Module:
+        return build_nif(arch).to(self.dtype)
+
+    def optimizer(self, params: Any) -> Any:
+        return self.make_opt(params)
+
+    def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+        return float((self.keeper or self.epoch)(model, optimizer, generator))
+
+    def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
+        if self.keeper is not None:
+            self.keeper.reset()
+        if self.method is None:
+            return model
+        assert self.p_train is not None
+        if self.method == "l2":
+            return prune_nodes(model, self.groups, sparsity, self.allocation, self.p_train)
+        # ID keeps as many nodes per group as L2 would (decided on a copy), chosen by the ID
+        counts = group_sizes(prune_nodes(copy.deepcopy(model), self.groups, sparsity, self.allocation, self.p_train))
+        idx = torch.randperm(self.sp.train_in.shape[0], generator=generator)[:self.id_samples]
+        return id_fold(model, self.sp.train_in[idx], counts)  # type: ignore[arg-type]
+
+    def evaluate(self, model: nn.Module, stage: StageInfo) -> dict[str, Any]:
+        if self.keeper is not None:
+            self.keeper.restore(model)
+        return errors(model, self.sp)
+
+
+def _control(cfg: NifConfig, ctx: RunContext, dense: Dense, steps: NifSteps, sp: Split,
+             base: dict[str, Any], dense_nodes: int, numbers: int) -> list[dict[str, Any]]:
     """The dense NIF retrained stage by stage with the cascade's schedule and nothing pruned."""
     spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="iterative", retrain_epochs=cfg.prune.retrain_epochs,
                        retrain="lr_rewind" if cfg.prune.retrain_lr is not None else "finetune")
-    retrain_opt = optimizer_factory(cfg.prune.retrain_lr, cfg.prune.retrain_lr_steps) if cfg.prune.retrain_lr else make_opt
+    retrain_opt = optimizer_factory(cfg.prune.retrain_lr, cfg.prune.retrain_lr_steps) if cfg.prune.retrain_lr else steps.make_opt
     ckdir = ctx.checkpoints / "nif-same_epochs"
     ckdir.mkdir(exist_ok=True)
-    keeper = BestEpoch(tfn, sp.train_in, with_weights(sp.train_u, sp.train_w)) if cfg.prune.keep_best else None
-
-    def eval_fn(m: nn.Module) -> dict[str, Any]:
-        if keeper is not None:
-            keeper.restore(m)
-        return errors(m, sp)
-
-    recs = run_cascade(dense, spec, prune_fn=lambda m, s, g: m, train_fn=keeper or tfn, eval_fn=eval_fn,
-                       make_optimizer=retrain_opt, build=build, seed=cfg.seed, key="nif-same_epochs",
-                       checkpoint_dir=ckdir, resume=ctx.resume, progress=ctx.progress)
+    keeper = BestEpoch(steps.epoch, sp.train_in, with_weights(sp.train_u, sp.train_w)) if cfg.prune.keep_best else None
+    control = replace(steps, make_opt=retrain_opt, keeper=keeper)
+    recs = run_cascade(dense, spec, control, seed=cfg.seed, key="nif-same_epochs", checkpoint_dir=ckdir,
+                       resume=ctx.resume, progress=ctx.progress)
     out = []
     for rec in recs:
-        st = load_state(ckdir / f"stage_{rec['stage']:03d}.pt")
-        m = build(st["arch"])
-        load_state_dict(m, st["state"])
-        m.eval()
+        m = load_stage(ckdir, rec["stage"], control.build)
         out.append({"method": "nif", "variant": "same_epochs", **base, "stage": rec["stage"] + 1, "sparsity": 0.0,
                     "rel_l2": rec["rel_l2"], "rmse": rec["rmse"], **size_stats(m, dense_nodes, numbers),
                     "pod_rank": None, "retrain_loss": rec.get("retrain_loss")})
@@ -205,13 +242,11 @@ def run(cfg: NifConfig, ctx: RunContext) -> None:
             raise InputError(f"--resume: the checkpoint {str(ctx.checkpoints / 'dense.pt')!r} holds another architecture; "
                              "resume with the same config or use another --out")
 
-    def build(a: dict[str, Any]) -> nn.Module:
-        return build_nif(a).to(dtype)
-
     model = build_nif(arch, torch_generator(cfg.seed, "init")).to(dtype)
     tfn = train_fn(sp.train_in, targets, cfg.train.batch_size)
     make_opt = optimizer_factory(cfg.train.lr, cfg.train.lr_steps)
-    dense = train_dense(model, train_fn=tfn, make_optimizer=make_opt, epochs=cfg.train.epochs, seed=cfg.seed,
+    steps = NifSteps(dtype, tfn, make_opt, sp)
+    dense = train_dense(model, steps, epochs=cfg.train.epochs, seed=cfg.seed,
                         checkpoint=ctx.checkpoints / "dense.pt", resume=ctx.resume, progress=ctx.progress)
     if cfg.train.lbfgs_iters:
         path = ctx.checkpoints / "dense_lbfgs.pt"
@@ -255,7 +290,7 @@ def run(cfg: NifConfig, ctx: RunContext) -> None:
     p_train = sp.train_in[:, :data.p.shape[1]]
 
     if cfg.prune.control and cfg.prune.retrain_epochs > 0:
-        rows.extend(_control(cfg, ctx, dense, tfn, make_opt, build, sp, base, dense_nodes, data.numbers, save_field))
+        rows.extend(_control(cfg, ctx, dense, steps, sp, base, dense_nodes, data.numbers))
         ctx.write_rows(rows)
 
     variants = ([("oneshot", "oneshot", 0)] if cfg.prune.oneshot or cfg.prune.retrain_epochs == 0 else []) + \
@@ -265,36 +300,18 @@ def run(cfg: NifConfig, ctx: RunContext) -> None:
             key = f"{method}-{variant}"
 
             keeper = BestEpoch(tfn, sp.train_in, targets) if cfg.prune.keep_best and epochs > 0 else None
-
-            def prune_fn(m: nn.Module, s: float, g: torch.Generator, method: str = method) -> nn.Module:
-                if keeper is not None:
-                    keeper.reset()
-                if method == "l2":
-                    return prune_nodes(m, groups, s, cfg.prune.allocation, p_train)
-                # ID keeps as many nodes per group as L2 would (decided on a copy), chosen by the ID
-                counts = group_sizes(prune_nodes(copy.deepcopy(m), groups, s, cfg.prune.allocation, p_train))
-                idx = torch.randperm(sp.train_in.shape[0], generator=g)[:cfg.prune.id_samples]
-                return id_fold(m, sp.train_in[idx], counts)  # type: ignore[arg-type]
-
-            def eval_fn(m: nn.Module, keeper: BestEpoch | None = keeper) -> dict[str, Any]:
-                if keeper is not None:
-                    keeper.restore(m)
-                return errors(m, sp)
-
             rewind = cfg.prune.retrain_lr is not None
             spec = CascadeSpec(tuple(cfg.prune.sparsities), mode=mode, retrain_epochs=epochs,
                                retrain="lr_rewind" if rewind else "finetune")
             retrain_opt = optimizer_factory(cfg.prune.retrain_lr, cfg.prune.retrain_lr_steps) if cfg.prune.retrain_lr else make_opt
+            pruning = replace(steps, make_opt=retrain_opt, keeper=keeper, method=method, groups=groups,
+                              allocation=cfg.prune.allocation, p_train=p_train, id_samples=cfg.prune.id_samples)
             ckdir = ctx.checkpoints / key
             ckdir.mkdir(exist_ok=True)
-            recs = run_cascade(dense, spec, prune_fn=prune_fn, train_fn=keeper or tfn, eval_fn=eval_fn, make_optimizer=retrain_opt,
-                               build=build, seed=cfg.seed, key=key, checkpoint_dir=ckdir, resume=ctx.resume,
+            recs = run_cascade(dense, spec, pruning, seed=cfg.seed, key=key, checkpoint_dir=ckdir, resume=ctx.resume,
                                progress=ctx.progress)
             for rec in recs:
-                st = load_state(ckdir / f"stage_{rec['stage']:03d}.pt")
-                m = build(st["arch"])
-                load_state_dict(m, st["state"])
-                m.eval()
+                m = load_stage(ckdir, rec["stage"], pruning.build)
                 name = f"{key}_s{rec['sparsity']:.2f}"
                 save_field(m, name)
                 save_checkpoint(ctx.checkpoints / f"{name}.safetensors", m, meta={"stage": name})

@@ -15,6 +15,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
+from sciprune.core.cascade import load_stage
 from sciprune.core.io import load_state
 from sciprune.core.masks import load_state_dict
 from sciprune.core.seeding import torch_generator
@@ -63,10 +64,7 @@ def write_timing(cfg: Any, ctx: RunContext, sp: Split, rows: list[dict[str, Any]
     for r in rows:
         if r["method"] in ("l2", "id") and r["variant"] == "retrained" or (r["method"] in ("l2", "id") and cfg.prune.retrain_epochs == 0):
             key = f"{r['method']}-{r['variant']}"
-            st = load_state(ctx.checkpoints / key / f"stage_{int(r['stage']) - 1:03d}.pt")
-            m = cast(Any, build_nif(st["arch"]).to(dtype))
-            load_state_dict(m, st["state"])
-            m.eval()
+            m = cast(Any, load_stage(ctx.checkpoints / key, int(r["stage"]) - 1, lambda a: build_nif(a).to(dtype)))
             pps = points_per_second(m, q)
             ideal = dense.shape_flops() / m.shape_flops()
             out.append({"what": "inference", "model": key, "sparsity": r["sparsity"], "points": cfg.timing_points,
