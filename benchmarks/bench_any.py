@@ -54,7 +54,8 @@ import torch_pruning as tp  # noqa: E402
 
 from sciprune.core import Traced, compact, id_prune_traced, prune  # noqa: E402
 from sciprune.core.units import units_of  # noqa: E402
-from sciprune.studies.prune.protocol import foldable, kept  # noqa: E402
+from sciprune.core.methods import dense_kept_width  # noqa: E402
+from sciprune.studies.prune.protocol import foldable  # noqa: E402
 from tests.core.zoo import ZOO, build  # noqa: E402
 
 RATIOS = (0.5, 0.75)
@@ -146,7 +147,7 @@ def ours_id(model: nn.Module, xs: Inputs, id_xs: Inputs, ratio: float) -> nn.Mod
     others = [g.name for g in groups if g.name not in ids]
     if others:
         prune(traced, ratio, criterion="neuron_l2", layers=others)
-    ranks = {g.name: kept(g.size, ratio) for g in groups if g.name in ids}
+    ranks = {k: v for k, v in dense_kept_width(traced, ratio).items() if k in ids}
     return compact(id_prune_traced(traced, id_xs, ranks=ranks)) if ranks else compact(traced)
 
 

@@ -322,7 +322,7 @@ for name, pattern in {
 case("prune-weights-pickle", r"pickled Python objects that could run code", *PR, "--data", F + "/prune/good.npz",
      "--weights", F + "/prune/module.pt", "--out", O)
 for name, flag, value, pattern in [
-    ("method", "--method", "magnitude", r"'methods.0' got 'magnitude'"), ("method-twice", "--method", "id,id", r"named twice"),
+    ("method", "--method", "l3", r"unknown pruning method 'l3'; expected one of .*neuron"), ("method-twice", "--method", "id,id", r"named twice"),
     ("method-empty", "--method", "''", r"'methods'"), ("sparsity-one", "--sparsities", "0.5,1.0", r"\[0, 1\)"),
     ("sparsity-text", "--sparsities", "half", r"'sparsities.0' got 'half'"), ("mode", "--mode", "greedy", r"--mode.*'greedy' is not one of"),
     ("retrain", "--retrain", "sometimes", r"'retrain' got 'sometimes'"), ("inputs", "--inputs", "list", r"--inputs"),

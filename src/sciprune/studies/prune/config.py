@@ -14,8 +14,8 @@ from pydantic import Field, field_validator, model_validator
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import OpenFraction, PositiveFloat, RetrainPolicy, Section, Sparsities
 
-Method = Literal["weight", "neuron", "id"]
-METHODS: tuple[Method, ...] = ("weight", "neuron", "id")
+METHODS = ("weight", "neuron", "id")  # the names; any registered method or criterion works too
+ALIASES = {"neuron": "neuron_l2"}  # whole neurons by the L2 norm of their slices (the criterion as a method)
 EXAMPLE = "sciprune.studies.prune.example:residual_mlp"
 
 
@@ -58,8 +58,9 @@ class PruneStudyConfig(StudyConfig):
         shared: x arrays passed whole to every call instead of split by sample (the trunk points
             of a Cartesian-product DeepONet).
         test_fraction: held-out share of the samples (split with the seed); errors are measured on it.
-        methods: weight (magnitude, unstructured), neuron (L2 of each neuron's slices) and/or id
-            (interpolative decomposition, consumers corrected); a list or comma-separated.
+        methods: weight (magnitude, unstructured), neuron (L2 of each neuron's slices), id
+            (interpolative decomposition, consumers corrected), or any registered method or
+            criterion (unit, wt, ft, lamp, neuron_l1, ...); a list or comma-separated.
         sparsities: the schedule: fractions of weights (weight) or of neurons in every group
             (neuron, id), each in [0, 1).
         mode: oneshot (each sparsity from the dense network) or iterative (each stage prunes the
@@ -78,8 +79,8 @@ class PruneStudyConfig(StudyConfig):
     inputs: Literal["args", "tuple"] = Field("args", json_schema_extra={"cli": "inputs"})
     shared: list[str] = Field(default_factory=list, max_length=64, json_schema_extra={"cli": "shared"})
     test_fraction: OpenFraction = 0.2
-    methods: list[Method] = Field(default_factory=lambda: list(METHODS[1:]), min_length=1, max_length=3,
-                                  json_schema_extra={"cli": "method"})
+    methods: list[str] = Field(default_factory=lambda: list(METHODS[1:]), min_length=1, max_length=16,
+                               json_schema_extra={"cli": "method"})
     sparsities: Sparsities = Field(default_factory=lambda: [0.25, 0.5, 0.75], json_schema_extra={"cli": "sparsities"})
     mode: Literal["oneshot", "iterative"] = "oneshot"
     train: TrainConfig = TrainConfig()
@@ -101,8 +102,14 @@ class PruneStudyConfig(StudyConfig):
     @field_validator("methods")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
+        from sciprune.core.methods import available_methods
+
+        known = sorted({*available_methods(), *ALIASES})
+        bad = [m for m in v if m not in known]
+        if bad:
+            raise ValueError(f"unknown pruning method {bad[0]!r}; expected one of {', '.join(known)}")
         if len(set(v)) != len(v):
-            raise ValueError(f"a method is named twice in {v}; expected each of {', '.join(METHODS)} at most once")
+            raise ValueError(f"a method is named twice in {v}; expected each at most once")
         return v
 
     @field_validator("shared")

@@ -24,21 +24,24 @@ supervised MSE epoch over the samples' calling convention.
 
 from __future__ import annotations
 
-from functools import partial
+import copy
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.cascade import CascadeSpec, StageInfo, dense_weights, network_stats, run_cascade, train_dense
+from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dense_weights, network_stats, run_cascade,
+                                   train_dense)
 from sciprune.core.count import count_params, flops
 from sciprune.core.io import build_model, save_checkpoint
+from sciprune.core.methods import Method, dense_kept_width, prune_with, resolve_method
 from sciprune.core.pruning import prune
 from sciprune.core.seeding import torch_generator
 from sciprune.core.units import units_of
 from sciprune.errors import InputError
 from sciprune.studies.base import RunContext
-from sciprune.studies.prune.config import EXAMPLE, PruneStudyConfig
+from sciprune.studies.prune.config import ALIASES, EXAMPLE, PruneStudyConfig
 from sciprune.studies.prune.example import example_field
 from sciprune.studies.prune.samples import Samples, Split, load_samples, split
 from sciprune.studies.prune.usermodel import dtype_of, user_network
@@ -131,11 +134,6 @@ def evaluate(ctx: RunContext, test: Samples, name: str, meta: dict[str, Any], mo
     return out
 
 
-def kept(size: int, sparsity: float) -> int:
-    """Neurons a group of ``size`` keeps at ``sparsity`` (at least one)."""
-    return max(1, size - round(sparsity * size))
-
-
 def foldable(model: nn.Module) -> set[str]:
     """The prunable groups of a traced ``model`` that ID pruning can fold: read only by Linear/Conv columns."""
     from sciprune.core import Traced
@@ -145,26 +143,58 @@ def foldable(model: nn.Module) -> set[str]:
     return {g.name for g in trace.units.groups if g.prunable and not trace.sinks.get(g.name) and trace.reads.get(g.name)}
 
 
-def prune_step(method: str, cfg: PruneStudyConfig, train: Samples, sizes: dict[str, int], model: nn.Module,
-               sparsity: float, generator: torch.Generator) -> nn.Module:
-    """Prune ``model`` to ``sparsity`` by ``method`` (masks in place; a new, smaller network for ``id``)."""
-    if method == "weight":
-        prune(model, sparsity, criterion="magnitude")
-        return model
-    if method == "neuron":
-        prune(model, sparsity, criterion="neuron_l2")
-        return model
-    from sciprune.core import Traced, id_prune_traced
+def method_of(name: str) -> Method:
+    """The registered method ``name`` (:mod:`sciprune.core.methods`); ``neuron`` is the ``neuron_l2`` criterion."""
+    return resolve_method(ALIASES.get(name, name))
 
-    assert isinstance(model, Traced)
-    current = {g.name: g.size for g in units_of(model).groups if g.prunable}
-    ranks = {name: min(current[name], kept(n, sparsity)) for name, n in sizes.items() if name in current}
-    linear = {n: k for n, k in ranks.items() if n in foldable(model)}
-    others = sorted(set(ranks) - set(linear))
-    if others:  # a group read by a non-linear sink (DeepONet's dot product): ID cannot fold, neuron L2 prunes it
-        prune(model, sparsity, criterion="neuron_l2", layers=others)
-    idx = torch.randperm(train.n, generator=generator)[: cfg.id_samples].sort().values.to(train.y.device)
-    return id_prune_traced(model, train.take(idx).args, ranks=linear) if linear else model
+
+@dataclass(frozen=True)
+class PruneSteps(CascadeProtocol):
+    """The cascade's pieces for the user's traced network and one ``method`` (``""`` for dense training)."""
+
+    cfg: PruneStudyConfig
+    ctx: RunContext
+    data: Split
+    dense: nn.Module  # the dense traced network: kept widths are fractions of its groups
+    method: str = ""
+
+    def build(self, arch: dict[str, Any]) -> nn.Module:
+        return build_model(arch).to(self.ctx.device)
+
+    def optimizer(self, params: Any) -> tuple[torch.optim.Optimizer, None]:
+        return torch.optim.Adam(params, lr=self.cfg.train.lr), None
+
+    def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+        return mse_epoch(self.data.train, self.cfg.train.batch_size, model, optimizer, generator)
+
+    def evaluate(self, model: nn.Module, stage: StageInfo) -> dict[str, Any]:
+        meta = {"method": self.method, "sparsity": stage.sparsity, "stage": stage.index}
+        return evaluate(self.ctx, self.data.test, stage_name(self.method, stage.index, stage.sparsity), meta, model)
+
+    def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
+        """Prune ``model`` to ``sparsity`` (masks in place; a new, smaller network for ID).
+
+        A neuron method keeps :func:`~sciprune.core.methods.dense_kept_width` of the dense network's groups.
+        ID keeps as many, choosing them by interpolative decomposition of each group's activations on
+        ``id_samples`` training samples where every reader is linear; a group read by something not linear
+        in it (DeepONet's branch·trunk contraction) cannot be folded and is pruned by neuron L2.
+        """
+        m = method_of(self.method)
+        widths = dense_kept_width(self.dense, sparsity, m.width)
+        if not m.is_id:
+            return prune_with(model, m, sparsity, widths=None if m.width == "per_layer" else widths, generator=generator)
+        from sciprune.core import Traced, id_prune_traced
+
+        assert isinstance(model, Traced)
+        current = {g.name: g.size for g in units_of(model).groups if g.prunable}
+        ranks = {name: min(current[name], k) for name, k in widths.items() if name in current}
+        linear = {n: k for n, k in ranks.items() if n in foldable(model)}
+        others = sorted(set(ranks) - set(linear))
+        if others:
+            prune(model, sparsity, criterion="neuron_l2", layers=others)
+        train = self.data.train
+        idx = torch.randperm(train.n, generator=generator)[: self.cfg.id_samples].sort().values.to(train.y.device)
+        return id_prune_traced(model, train.take(idx).args, ranks=linear) if linear else model
 
 
 def run(cfg: PruneStudyConfig, ctx: RunContext) -> None:
@@ -172,32 +202,21 @@ def run(cfg: PruneStudyConfig, ctx: RunContext) -> None:
     from sciprune.studies.prune.timing import write_timing
 
     model, data = prepare(cfg, ctx.device)
-    sizes = {g.name: g.size for g in units_of(model).groups if g.prunable}
-    train_fn = partial(mse_epoch, data.train, cfg.train.batch_size)
-
-    def make_optimizer(params: Any) -> tuple[torch.optim.Optimizer, None]:
-        return torch.optim.Adam(params, lr=cfg.train.lr), None
-
-    dense = train_dense(model, train_fn=train_fn, make_optimizer=make_optimizer, epochs=cfg.train.epochs,
-                        seed=cfg.seed, checkpoint=ctx.checkpoints / "dense.pt", resume=ctx.resume, progress=ctx.progress)
+    steps = PruneSteps(cfg, ctx, data, copy.deepcopy(model))
+    dense = train_dense(model, steps, epochs=cfg.train.epochs, seed=cfg.seed, checkpoint=ctx.checkpoints / "dense.pt",
+                        resume=ctx.resume, progress=ctx.progress)
     model.eval()
-    rows: list[dict[str, Any]] = [{
-        "method": "dense", "seed": cfg.seed, "stage": -1, "sparsity": 0.0,
-        **network_stats(model, dense_weights(model)),
-        **evaluate(ctx, data.test, "dense", {"method": "dense", "sparsity": 0.0}, model)}]
+    steps = replace(steps, dense=copy.deepcopy(model))
+    with torch.no_grad():
+        rows: list[dict[str, Any]] = [{
+            "method": "dense", "seed": cfg.seed, "stage": -1, "sparsity": 0.0,
+            **network_stats(model, dense_weights(model)),
+            **evaluate(ctx, data.test, "dense", {"method": "dense", "sparsity": 0.0}, model)}]
     ctx.write_rows(rows)
+    spec = CascadeSpec(tuple(cfg.sparsities), mode=cfg.mode, retrain_epochs=cfg.retrain_epochs, retrain=cfg.retrain)
     for method in cfg.methods:
-        spec = CascadeSpec(tuple(cfg.sparsities), mode=cfg.mode, retrain_epochs=cfg.retrain_epochs, retrain=cfg.retrain)
-
-        def eval_fn(m: nn.Module, *, stage: StageInfo, method: str = method) -> dict[str, Any]:
-            meta = {"method": method, "sparsity": stage.sparsity, "stage": stage.index}
-            return evaluate(ctx, data.test, stage_name(method, stage.index, stage.sparsity), meta, m)
-
-        stage_rows = run_cascade(
-            dense, spec, prune_fn=partial(prune_step, method, cfg, data.train, sizes), train_fn=train_fn,
-            eval_fn=eval_fn, make_optimizer=make_optimizer, build=lambda arch: build_model(arch).to(ctx.device),
-            seed=cfg.seed, key=method, checkpoint_dir=ctx.checkpoints / method, resume=ctx.resume,
-            progress=ctx.progress)
+        stage_rows = run_cascade(dense, spec, replace(steps, method=method), seed=cfg.seed, key=method,
+                                 checkpoint_dir=ctx.checkpoints / method, resume=ctx.resume, progress=ctx.progress)
         rows.extend({"method": method, "seed": cfg.seed, **row} for row in stage_rows)
         ctx.write_rows(rows)
     write_timing(cfg, ctx, data.test)
