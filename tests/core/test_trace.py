@@ -213,7 +213,8 @@ def test_an_untraceable_model_has_no_prunable_group_and_keeps_its_weight_units()
     net = Traced(_Branchy(), torch.randn(3, 2))
     assert [g for g in units_of(net).groups if g.prunable] == []
     assert [w.param for w in units_of(net).weights] == ["module.a.weight", "module.b.weight"]
-    assert "torch.fx could not trace the model" in str(explain(net, ()))
+    text = str(explain(net, ()))
+    assert "torch.fx could not trace the model" in text and "if h.sum() > 0" in text  # the line that stopped it
     with pytest.raises(InputError, match="needs a hidden layer"):
         prune(net, 0.5, criterion="neuron_l2")
 
@@ -371,3 +372,59 @@ def test_fold_constants_on_a_traced_chain_equals_zeroing_the_incoming_weights():
         ref.module.dec.weight[:, dead] = 0.0
     assert report[0].neurons_pruned == int(dead.sum()) == 2
     assert close(outputs(net, xs), outputs(ref, xs))
+
+
+class _Keyword(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(2, 5), nn.Linear(5, 4), nn.Linear(4, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = torch.tanh(self.a(x))
+        g = torch.tanh(self.b(input=h))  # a module called by keyword: its columns would be missed
+        return self.c(g)
+
+
+class _Later(_Keyword):
+    def forward(self, x: Tensor) -> Tensor:
+        h = torch.tanh(self.a(x))
+        g = torch.tanh(self.b(h))
+        return self.c(torch.where(g > 0, g, 2 * g))  # a traced value in a later argument
+
+
+def test_traced_values_passed_by_keyword_or_in_later_arguments_are_refused_not_missed():
+    net = Traced(_Keyword(), torch.randn(3, 2))
+    assert [g.name for g in units_of(net).groups if g.prunable] == []  # b refused: its output is not traced
+    assert "module b with a traced value passed by keyword" in str(explain(net, ()))
+    net = Traced(_Later(), torch.randn(3, 2))
+    assert [g.name for g in units_of(net).groups if g.prunable] == ["a"]
+    assert "torch.where with traced values in other arguments than its first" in str(explain(net, ()))
+
+
+class _Outer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(2, 3), nn.Linear(2, 4), nn.Linear(12, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        outer = torch.einsum("bi,bj->bij", torch.tanh(self.a(x)), torch.tanh(self.b(x)))
+        return self.c(outer.flatten(1))
+
+
+def test_an_einsum_keeping_two_traced_axes_is_refused():
+    net = Traced(_Outer(), torch.randn(3, 2))
+    assert [g for g in units_of(net).groups if g.prunable] == []
+    assert "einsum keeping two traced feature axes" in str(explain(net, ()))
+
+
+def test_a_unit_with_an_unknown_constant_is_not_removed_when_only_its_inputs_are_zero():
+    model, xs = zoo.build("bn_mlp")  # l2 -> sigmoid -> dropout -> l3: the constant sigmoid(0) is not proved foldable
+    net = Traced(model, xs)
+    g = next(g for g in units_of(net).groups if g.name == "l2")
+    assert g.activation == "opaque" and all(s.fold_into is None for s in g.outgoing)
+    with torch.no_grad():
+        model.l2.weight[0] = 0.0
+        model.l2.bias[0] = 0.0  # unit 0 now emits sigmoid(0) = 0.5, still read by l3
+    small, keep = compact_with_indices(net)
+    assert keep["l2"].shape[1] == 7  # kept: removing it would drop 0.5 * W3[:, 0]
+    assert close(outputs(small, xs), outputs(net, xs))

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from sciprune.core.idprune import interpolative_decomposition
 from sciprune.core.trace import Read
-from sciprune.core.traced import Traced, as_inputs
+from sciprune.core.traced import Traced, as_inputs, on_device_of
 from sciprune.errors import InputError
 
 
@@ -71,7 +71,7 @@ def id_prune_traced(traced: Traced, inputs: tuple[Tensor, ...] | Tensor, *,
         raise InputError(f"id_prune_traced needs a Traced model; got {type(traced).__name__} (wrap it: Traced(model, inputs))")
     if (ranks is None) == (eps is None):
         raise InputError(f"give exactly one of ranks and eps; got ranks={ranks!r}, eps={eps!r}")
-    xs = as_inputs(inputs)
+    xs = on_device_of(traced.module, as_inputs(inputs))
     groups = {g.name: g for g in traced.trace.units.groups if g.prunable}
     names = list(ranks) if ranks is not None else list(groups)
     for name in names:

@@ -37,6 +37,7 @@ import copy
 import inspect
 import linecache
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -168,7 +169,11 @@ def trace_channels(model: nn.Module, example_inputs: tuple[Any, ...], prefix: st
         gm = fx_graph(model, example_inputs)
     except Exception as err:  # fx raises many types for untraceable code (control flow on values, ...)
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        return TraceResult(PruningUnits(weights, ()), {}, [Blocked(f"torch.fx cannot trace the model ({first})", "model", "")],
+        user = [f for f in traceback.extract_tb(err.__traceback__)
+                if "/torch/" not in f.filename and "/sciprune/core/" not in f.filename]
+        where = f'"{user[-1].filename}", line {user[-1].lineno}, in {user[-1].name}: {user[-1].line}' if user else ""
+        return TraceResult(PruningUnits(weights, ()), {},
+                           [Blocked(f"torch.fx cannot trace the model ({first})", "control flow" if where else "", where)],
                            {}, {}, {}, [], error=first)
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
@@ -207,9 +212,13 @@ def _assemble(an: Walk, weights: tuple[WeightUnit, ...], gm: fx.GraphModule) -> 
     units: dict[Any, _Unit] = {}
 
     def unit(key: Any) -> _Unit:
-        return units.setdefault(an.find(key), _Unit())
+        root = an.find(key)
+        u = units.get(root)
+        if u is None:
+            u = units[root] = _Unit()
+        return u
 
-    for (param, axis, p) in an.roles:
+    for (param, axis, p) in an.positions:
         unit(("p", param, axis, p)).pos.setdefault((param, axis), []).append(p)
     for buf, axis, p, s in an.buffers:
         unit(("s", s)).bufs.setdefault((buf, axis), []).append(p)
@@ -228,7 +237,7 @@ def _assemble(an: Walk, weights: tuple[WeightUnit, ...], gm: fx.GraphModule) -> 
         u.biases.add(an.producer_bias[s])
     unowned = list(an.unowned)
     for u in units.values():
-        if not any(an.roles[(k[0], k[1], p)][0] == "in" for k, ps in u.pos.items() for p in ps):
+        if not any(an.roles[k][0] == "in" for k in u.pos):
             if u.pos:
                 u.blocked.append(Blocked("no layer produces these channels (a network input, or a norm's output)", "", ""))
             else:
@@ -239,8 +248,8 @@ def _assemble(an: Walk, weights: tuple[WeightUnit, ...], gm: fx.GraphModule) -> 
         if not u.pos:
             continue
         act, fold_ok = _activation(an, u)
-        sig = tuple(sorted((an.roles[(k[0], k[1], ps[0])][0], k[0], k[1], len(ps),
-                            an.roles[(k[0], k[1], ps[0])][1] if fold_ok else None) for k, ps in u.pos.items()))
+        sig = tuple(sorted((an.roles[k][0], k[0], k[1], len(ps), an.roles[k][1] if fold_ok else None)
+                           for k, ps in u.pos.items()))
         bsig = tuple(sorted((k[0], k[1], len(ps)) for k, ps in u.bufs.items()))
         sigs.setdefault((sig, bsig, act, bool(u.blocked), tuple(sorted(_read_sig(u)))), []).append(u)
     groups: list[NeuronGroup] = []
@@ -284,7 +293,7 @@ def _order(us: list[_Unit]) -> tuple[int, ...]:
 def _activation(an: Walk, u: _Unit) -> tuple[str, bool]:
     """The group's ``activation`` and whether its readers may fold its constant (module docstring)."""
     chains = {r[4] for r in u.reads}
-    atts = {k[0] for k, ps in u.pos.items() if an.roles[(k[0], k[1], ps[0])][0] == "att"}
+    atts = {k[0] for k in u.pos if an.roles[k][0] == "att"}
     if (len(u.producers) == 1 and not u.sinks and not u.bufs and len(chains) == 1 and None not in chains
             and atts <= {b for b in u.biases if b is not None}):
         ch = next(iter(chains))

@@ -57,6 +57,17 @@ def as_inputs(example_inputs: Any) -> tuple[Any, ...]:
     return tuple(map_tensors(lambda t: t.detach(), x) for x in xs)
 
 
+def on_device_of(model: nn.Module, xs: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``xs`` on the device of ``model``'s first parameter or buffer (unchanged without any)."""
+    ref: Tensor | None = next(iter(model.parameters()), None)
+    if ref is None:
+        ref = next(iter(model.buffers()), None)
+    if ref is None:
+        return xs
+    device = ref.device
+    return tuple(map_tensors(lambda t: t.to(device), x) for x in xs)
+
+
 def _spec(x: Any) -> Any:
     """JSON-able shapes and dtypes of (nested) example inputs."""
     if isinstance(x, Tensor):
@@ -89,7 +100,7 @@ class Traced(nn.Module):
         self.example_inputs = as_inputs(example_inputs)
         self.factory = factory
         self.factory_kwargs = dict(factory_kwargs or {})
-        self.trace: TraceResult = trace_channels(model, self.example_inputs, PREFIX)
+        self.trace: TraceResult = trace_channels(model, on_device_of(model, self.example_inputs), PREFIX)
         self.training = model.training  # the wrapper follows the model's mode (not its submodules')
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -126,7 +137,7 @@ class Traced(nn.Module):
         (a construct the tracer did not see) is refused rather than returned.
         """
         small = self.shrunk(keep)
-        err = relative_difference(small, self, self.example_inputs)
+        err = relative_difference(small, self, on_device_of(self.module, self.example_inputs))
         tol = 1e-9 if tensors_of(self.example_inputs)[0].dtype == torch.float64 else 1e-4
         if not err <= tol:
             raise InputError(

@@ -111,9 +111,11 @@ def _op_name(node: fx.Node) -> str:
 class Walk:
     def __init__(self, model: nn.Module, gm: fx.GraphModule, prefix: str, batch: int) -> None:
         self.model, self.gm, self.prefix, self.batch = model, gm, prefix, batch
-        self.parent: dict[Any, Any] = {}
+        self.ids: dict[Any, int] = {}   # union-find element -> index into parent
+        self.parent: list[int] = []
         self.n_slots = 0
-        self.roles: dict[tuple[str, int, int], tuple[str, str | None]] = {}   # param position -> (role, fold_into)
+        self.roles: dict[tuple[str, int], tuple[str, str | None]] = {}   # (param, axis) -> (role, fold_into)
+        self.positions: dict[tuple[str, int, int], None] = {}             # every (param, axis, index) met
         self.buffers: list[tuple[str, int, int, int]] = []                    # (buffer, axis, pos, slot)
         self.blocks: list[tuple[int, Blocked]] = []                           # (slot, why)
         self.unowned: list[Blocked] = []
@@ -127,13 +129,19 @@ class Walk:
         self.env: dict[str, Any] = {}
 
     # --- union-find -------------------------------------------------------------------------------
-    def find(self, x: Any) -> Any:
-        self.parent.setdefault(x, x)
+    def find(self, key: Any) -> int:
+        """The root index of element ``key`` (a channel ``("s", n)`` or a position ``("p", param, axis, i)``)."""
+        x = self.ids.get(key)
+        if x is None:
+            x = self.ids[key] = len(self.parent)
+            self.parent.append(x)
+            return x
+        parent = self.parent
         root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:
-            self.parent[x], x = root, self.parent[x]
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
         return root
 
     def union(self, a: Any, b: Any) -> None:
@@ -179,26 +187,30 @@ class Walk:
         self.calls += 1
         self.order.setdefault(module, len(self.order))
         bias = self.param(module, "bias") if getattr(m, "bias", None) is not None else None
+        self.roles[(self.param(module, "weight"), row_axis)] = ("in", None)
+        if bias is not None:
+            self.roles[(bias, 0)] = ("att", None)
         slots: list[int | None] = []
         for o in range(n):
             s = self.new_slot()
             slots.append(s)
             self.union(("s", s), ("p", self.param(module, "weight"), row_axis, o))
-            self.roles[(self.param(module, "weight"), row_axis, o)] = ("in", None)
+            self.positions[(self.param(module, "weight"), row_axis, o)] = None
             if bias is not None:
                 self.union(("s", s), ("p", bias, 0, o))
-                self.roles[(bias, 0, o)] = ("att", None)
+                self.positions[(bias, 0, o)] = None
             self.producers[s] = self.calls
             self.producer_bias[s] = bias
         return Chan(axis, slots, [0.0] * n, [("identity", self.calls)] * n)
 
     def consume(self, chan: Chan, module: str, col_axis: int, node: fx.Node, reader: str, fold: str | None) -> None:
         w = self.param(module, "weight")
+        self.roles[(w, col_axis)] = ("out", fold)
         for p, s in enumerate(chan.slots):
             if s is None:
                 continue
             self.union(("s", s), ("p", w, col_axis, p))
-            self.roles[(w, col_axis, p)] = ("out", fold)
+            self.positions[(w, col_axis, p)] = None
             self.reads.append((s, reader, chan.axis, p, chan.dead[p], chan.chain[p], fold))
 
     def sink(self, chan: Chan, node: fx.Node, dead: Sequence[Dead] | None = None) -> None:
@@ -216,9 +228,10 @@ class Walk:
         for node in self.gm.graph.nodes:
             try:
                 out = self.visit(node)
-            except _Refuse as r:
+            except Exception as err:  # a refusal, or a call whose arguments no rule expected: refused too
+                reason = err.reason if isinstance(err, _Refuse) else f"{_op_name(node)} is not understood by the tracer ({type(err).__name__})"
                 ins = [self.val(a) for a in (*node.args, *node.kwargs.values())]
-                self.block_all(ins, node, r.reason)
+                self.block_all(ins, node, reason)
                 out = None
             self.env[node.name] = out
 
@@ -231,6 +244,10 @@ class Walk:
             self.block_all(args, node, "reaches the network output")
             return None
         tracked = _chans(args) + _chans(list(kwargs.values()))
+        if _chans(list(kwargs.values())) and not (node.op != "call_module" and set(kwargs) == {"other"}):
+            raise _Refuse(f"{_op_name(node)} with a traced value passed by keyword")
+        if node.op == "call_module" and _chans(args[1:]):
+            raise _Refuse(f"{_op_name(node)} with more than one traced argument")
         if node.op == "call_module":
             return self.module_call(node, self.gm.get_submodule(str(node.target)), args, kwargs, tracked)
         if node.op == "call_method" and node.target in _SIZE_METHODS:
@@ -297,7 +314,8 @@ class Walk:
                     if getattr(m, local, None) is not None:
                         key = (self.param(name, local), 0, p)
                         self.union(("s", s), ("p", *key))
-                        self.roles[key] = ("att", None)
+                        self.positions[key] = None
+                        self.roles[key[:2]] = ("att", None)
                 for local in ("running_mean", "running_var"):
                     if isinstance(getattr(m, local, None), Tensor):
                         self.buffers.append((self.param(name, local), 0, p, s))
@@ -323,6 +341,10 @@ class Walk:
         x = args[0] if args else None
         xs = self.shape(node.args[0]) if node.args else None
         ys = self.shape(node)
+        several = (not meth and (t in _BINARY or t in (torch.cat, torch.concat, torch.concatenate, torch.stack, torch.einsum))) \
+            or (meth and t in _BINARY_METHODS) or (t is operator.getitem and isinstance(x, list))
+        if not several and (len(tracked) != 1 or not isinstance(x, Chan)):
+            raise _Refuse(f"{_op_name(node)} with traced values in other arguments than its first")
         if (not meth and t in _NAMED_FUNCTIONS) or (meth and t in _NAMED_METHODS):
             if len(args) > 1 or kwargs.keys() - {"inplace"}:
                 raise _Refuse("element-wise function with extra arguments")
@@ -414,10 +436,9 @@ class Walk:
             dead = [_combine(kind, d1, d2, flip) for d1, d2 in zip(a.dead, db)]
             return Chan(axis, slots, dead, [None] * n)
         if isinstance(b, (int, float, bool)):
-            c = float(b) * (alpha if not flip else 1.0)
-            dead = [_combine(kind, d, c, flip) for d in a.dead]
             if flip and alpha != 1:
-                dead = [alpha * d if d is not None else None for d in dead]
+                raise _Refuse("binary op with alpha and a traced second operand")
+            dead = [_combine(kind, d, float(b) * alpha, flip) for d in a.dead]
             return Chan(axis, list(a.slots), dead, [None] * n)
         sb = self.shape(nb)
         if sb is None:
@@ -612,6 +633,10 @@ class Walk:
                 for ch in sub:
                     if ch in letters:
                         raise _Refuse("einsum of traced channels with a tensor that is not traced on the same index")
+        if sum(1 for ch in letters if ch in out) > 1:
+            raise _Refuse("einsum keeping two traced feature axes")
+        if any(sub.count(sub[c.axis]) > 1 for sub, c in zip(subs, ops) if isinstance(c, Chan)):
+            raise _Refuse("einsum with a repeated index on a traced feature axis")
         result = None
         for ch, chans in letters.items():
             first = chans[0]
