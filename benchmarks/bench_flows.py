@@ -44,7 +44,7 @@ from sciprune.nn.ode import CNF, Solver, _ODEModel  # noqa: E402
 from sciprune.runner.run import load_run  # noqa: E402
 from sciprune.studies.flows.analysis import nearest_stages  # noqa: E402
 from sciprune.studies.flows.methods import compact_field  # noqa: E402
-from sciprune.studies.flows.protocol import load_stage, load_toy, stage_path, tasks  # noqa: E402
+from sciprune.studies.flows.tasks import load_stage, load_toy, stage_path, tasks  # noqa: E402
 
 ROUNDS = 40
 RATIOS = (0.5, 0.9, 0.98)

@@ -98,7 +98,7 @@ for name, setting, pattern in [
     ("sparsity-one", "prune.sparsities=[0.5, 1.0]", r"\[0, 1\)"), ("sparsity-neg", "prune.sparsities=[-0.1]", r"\[0, 1\)"),
     ("sparsity-nan", "prune.sparsities=[.nan]", r"expected a finite number|\[0, 1\)"), ("sparsity-empty", "prune.sparsities=[]", r"prune.sparsities"),
     ("sparsity-text", "prune.sparsities=[half]", r"prune.sparsities.0"), ("sparsity-bool", "prune.sparsities=[true]", r"not a true/false"),
-    ("method", "prune.methods=[l3]", r"'weight', 'unit' or 'id'"), ("methods-empty", "prune.methods=[]", r"prune.methods"),
+    ("method", "prune.methods=[l3]", r"unknown pruning method 'l3'; expected a method or criterion: .*unit, weight"), ("methods-empty", "prune.methods=[]", r"prune.methods"),
     ("retrain-policy", "prune.retrain=sometimes", r"'prune.retrain' got 'sometimes'"),
     ("retrain-epochs-neg", "prune.retrain_epochs=-2", r"prune.retrain_epochs"),
     ("id-samples-zero", "prune.id_samples=0", r"prune.id_samples"), ("heatmap-one", "prune.heatmap_sparsity=1.0", r"heatmap_sparsity"),
@@ -313,6 +313,8 @@ case("prune-data-empty", r"'data' got ''", *PR, "--data", "", "--out", O)
 case("prune-shared-unknown", r"--shared names x3, which data file .* does not hold", *PR, "--data", F + "/prune/good.npz",
      "--shared", "x3", "--out", O)
 case("prune-shared-all", r"--shared names every input", *PR, "--data", F + "/prune/good.npz", "--shared", "x", "--out", O)
+case("prune-iterative-order", r"mode=iterative prunes each stage further: sparsities must increase", *PR, "--mode", "iterative",
+     "--sparsities", "0.5,0.25", "--out", O)
 case("prune-shared-name", r"'y' is not an input array's name", *PR, "--shared", "y", "--out", O)
 for name, pattern in {
     "missing": r"lacks head.bias", "extra": r"has unknown extra.weight", "shape": r"lift.weight has shape \(16, 2\); the network's is \(32, 2\)",

@@ -51,7 +51,7 @@ def test_sparsity_out_of_range(capsys, monkeypatch, tmp_path, value):
 
 
 def test_unknown_method_lists_valid_ones(capsys, monkeypatch, tmp_path):
-    _expect_error(capsys, monkeypatch, r"prune.methods.0.*'l3'.*'weight', 'unit' or 'id'", "classify",
+    _expect_error(capsys, monkeypatch, r"prune.methods.*'l3'.*expected a method or criterion: .*lamp.*unit, weight", "classify",
                   "--out", str(tmp_path / "o"), "--set", "prune.methods=[l3]")
 
 

@@ -9,9 +9,12 @@ number. ``golden/meta.json`` records torch's version and CPU capability
 * when both match, the comparison is **byte for byte**: the same kernels on the same inputs give the
   same bits, so any difference is a change of arithmetic (an operation reordered, a seed drawn
   differently), which is what this test exists to catch;
-* otherwise every numeric cell must agree within **rtol 1e-9** (and every other cell exactly): another
-  SIMD width or torch release may sum in another order and move the last bits, and 1e-9 still
-  refuses any real change (a reordered seed or a different pruning decision moves metrics by far more).
+* otherwise every numeric cell must agree within **rtol 1e-6** (and every other cell exactly): another
+  SIMD width or torch release sums float32 in another order, and training carries that on. Measured
+  with ``ATEN_CPU_CAPABILITY=default`` against the AVX2 golden files (torch 2.13): classify equal,
+  moth and nif off by up to ~1.3e-8 relative (``retrain_loss``, ``test_mse``, ``rel_l2``), so 1e-9
+  would fail on another CPU for no change of the code; 1e-6 (about 100x that) still refuses a real
+  change (a seed drawn differently or another pruning decision moves these metrics by 1e-3 or more).
 
 The presets are shrunk as ``tests/runner/test_demo.py`` shrinks them (seconds per study). Runs use one
 intra-op thread, as the golden ones did: nif's dense training sums in an order that depends on the
@@ -35,6 +38,7 @@ from tests.runner.test_demo import SMALL
 GOLDEN = Path(__file__).parent / "golden"
 STUDIES = ["classify", "flows", "moth", "nif", "amr"]
 WRITE = os.environ.get("SCIPRUNE_WRITE_GOLDEN") == "1"
+RTOL = 1e-6  # another CPU capability or torch release (see the module docstring)
 
 
 def _platform() -> dict[str, str]:
@@ -48,7 +52,7 @@ def _close(a: str, b: str) -> bool:
         return a == b
     if math.isnan(x) or math.isnan(y):
         return math.isnan(x) and math.isnan(y)
-    return math.isclose(x, y, rel_tol=1e-9, abs_tol=0.0)
+    return math.isclose(x, y, rel_tol=RTOL, abs_tol=0.0)
 
 
 @pytest.fixture
@@ -83,4 +87,4 @@ def test_demo_metrics_equal_the_golden_file(capsys, monkeypatch, tmp_path, one_t
     for i, (r, e) in enumerate(zip(rows, expected)):
         assert list(r) == list(e), f"{study} row {i}: columns differ"
         bad = {k: (r[k], e[k]) for k in r if not _close(str(r[k]), str(e[k]))}
-        assert not bad, f"{study} row {i}: {bad} (rtol 1e-9; recorded on {meta}, running on {_platform()})"
+        assert not bad, f"{study} row {i}: {bad} (rtol {RTOL}; recorded on {meta}, running on {_platform()})"

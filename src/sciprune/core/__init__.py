@@ -1,11 +1,19 @@
-"""The pruning core: masks, criteria, ID pruning, compaction, counting, schedules, cascades, I/O.
+"""The pruning core: masks, criteria, methods, ID pruning, compaction, counting, schedules, cascades, I/O.
 
 Knows no study, YAML or CLI. Everything here is re-exported explicitly; submodules hold the rest.
 """
 
+from sciprune.core.cascade import CascadeProtocol as CascadeProtocol
 from sciprune.core.cascade import CascadeSpec as CascadeSpec
 from sciprune.core.cascade import Dense as Dense
+from sciprune.core.cascade import StageInfo as StageInfo
+from sciprune.core.cascade import Trainer as Trainer
+from sciprune.core.cascade import load_network as load_network
+from sciprune.core.cascade import load_stage as load_stage
 from sciprune.core.cascade import run_cascade as run_cascade
+from sciprune.core.cascade import saved_stage_rows as saved_stage_rows
+from sciprune.core.cascade import saved_stages as saved_stages
+from sciprune.core.cascade import stage_checkpoint as stage_checkpoint
 from sciprune.core.cascade import train_dense as train_dense
 from sciprune.core.compact import CSRMLP as CSRMLP
 from sciprune.core.compact import compact as compact
@@ -38,6 +46,12 @@ from sciprune.core.masks import load_state_dict as load_state_dict
 from sciprune.core.masks import mask_gradients as mask_gradients
 from sciprune.core.masks import remove_masks as remove_masks
 from sciprune.core.masks import set_mask as set_mask
+from sciprune.core.methods import Method as Method
+from sciprune.core.methods import available_methods as available_methods
+from sciprune.core.methods import kept_width as kept_width
+from sciprune.core.methods import prune_with as prune_with
+from sciprune.core.methods import register_method as register_method
+from sciprune.core.methods import resolve_method as resolve_method
 from sciprune.core.pruning import layer_reports as layer_reports
 from sciprune.core.pruning import prune as prune
 from sciprune.core.schedule import explicit as explicit

@@ -234,7 +234,7 @@ def check_sparsities(values: Iterable[float], *, what: str = "sparsities", incre
     if bad:
         raise InputError(f"{what} must lie in [0, 1); got {bad[0]}")
     if increasing and any(b <= a for a, b in zip(out, out[1:])):
-        raise InputError(f"{what} must be strictly increasing; got {list(out)}")
+        raise InputError(f"sparsities must increase strictly (an iterative cascade prunes further at every stage); got {list(out)}")
     return out
 
 

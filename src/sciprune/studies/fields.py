@@ -10,7 +10,15 @@ one InputError line, ``field 'train.lr' got 0.0: <message>`` (:mod:`sciprune.run
 * :data:`NonNegativeFloat`: a finite number ``>= 0`` (offsets, decays);
 * :data:`OpenFraction`: a fraction in the open interval ``(0, 1)`` (held-out shares);
 * :data:`Widths`: hidden-layer widths, 1 to 64 layers of ``1 .. MAX_WIDTH`` neurons;
-* :data:`Sparsities`: a schedule, 1 to 1000 fractions each in ``[0, 1)``;
+* :data:`Sparsities`: sparsities each pruned *from the dense network* (one-shot): fractions in
+  ``[0, 1)``, any order;
+* :data:`Schedule`: the sparsities of an *iterative* cascade (each stage prunes the previous one
+  further): fractions in ``[0, 1)``, strictly increasing (masks are cumulative, so a stage can only
+  prune more). One rule per meaning; both are :func:`sciprune.core.cascade.check_sparsities`, the
+  check :class:`~sciprune.core.cascade.CascadeSpec` applies too;
+* :data:`MethodNames`: pruning methods, each a name of :mod:`sciprune.core.methods` or any
+  registered criterion (checked against the registries when the config is read);
+* :data:`CriterionName`: a registered pruning criterion (:mod:`sciprune.core.criteria`);
 * :data:`RetrainPolicy`: a retraining policy of the cascade (``finetune``, ``reset``, ...);
 * :class:`Section`: a config section, frozen, unknown fields refused.
 """
@@ -22,7 +30,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from sciprune.core.cascade import RETRAIN_POLICIES
+from sciprune.core.cascade import RETRAIN_POLICIES, check_sparsities
+from sciprune.core.criteria import get_criterion
+from sciprune.core.methods import resolve_method
 from sciprune.nn.mlp import ACTIVATIONS
 
 MAX_WIDTH = 1_000_000
@@ -53,9 +63,23 @@ def _widths(v: list[int]) -> list[int]:
 
 
 def _sparsities(v: list[float]) -> list[float]:
-    bad = [s for s in v if not 0.0 <= s < 1.0]
-    if bad:
-        raise ValueError(f"each sparsity must be in [0, 1), got {bad[0]}")
+    check_sparsities(v, what="each sparsity")
+    return v
+
+
+def _schedule(v: list[float]) -> list[float]:
+    check_sparsities(v, what="each sparsity", increasing=True)
+    return v
+
+
+def _methods(v: list[str]) -> list[str]:
+    for name in v:
+        resolve_method(name)
+    return v
+
+
+def _criterion(v: str) -> str:
+    get_criterion(v)
     return v
 
 
@@ -72,4 +96,7 @@ NonNegativeFloat = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
 OpenFraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 Widths = Annotated[list[int], Field(min_length=1, max_length=64), AfterValidator(_widths)]
 Sparsities = Annotated[list[float], Field(min_length=1, max_length=1000), AfterValidator(_sparsities)]
+Schedule = Annotated[list[float], Field(min_length=1, max_length=1000), AfterValidator(_schedule)]
+MethodNames = Annotated[list[str], Field(min_length=1, max_length=100), AfterValidator(_methods)]
+CriterionName = Annotated[str, AfterValidator(_criterion)]
 RetrainPolicy = Annotated[str, AfterValidator(_policy)]

@@ -159,3 +159,14 @@ def test_ft_folds_the_pruned_neurons_constant_into_the_next_bias() -> None:
     with torch.no_grad():
         torch.testing.assert_close(cnf.transform(x), ref.transform(x), atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(compact_field(cnf).log_prob(x), cnf.log_prob(x), atol=1e-5, rtol=1e-5)
+
+
+def test_any_registered_criterion_is_a_method_with_the_weight_budget_width() -> None:
+    """A structured criterion keeps FT's width (prune ratios are fractions of weights); an unstructured
+    one removes exactly that fraction of each layer's weights (layerwise)."""
+    x = torch.randn(50, 2, generator=torch_generator(0, "x"))
+    rnd = prune_field("neuron_random", _cnf(), 0.8, x_train=x, id_samples=1, id_times=2, generator=torch_generator(0))
+    k = kept_width(2, 12, 3, 0.8)
+    assert [int(m.weight.ne(0).any(1).sum()) for m in field_mlp(rnd).linears[:2]] == [k, k]
+    lamp = prune_field("lamp", _cnf(), 0.5, x_train=x, id_samples=1, id_times=2, generator=torch_generator(0))
+    assert [int((m.weight == 0).sum()) for m in field_mlp(lamp).linears] == [round(0.5 * n) for n in (24, 144, 24)]

@@ -160,3 +160,26 @@ def test_a_cuda_run_follows_the_device_and_matches_the_cpu_rows(capsys, monkeypa
             if a["status"] == b["status"] == "ok" and a.get(key) not in (None, ""):
                 assert float(b[key]) == pytest.approx(float(a[key]), rel=0.05, abs=2.0)
     assert {r["device"] for r in read_csv(out / "timing.csv")} == {"cuda"}
+
+
+def test_two_workers_give_the_same_metrics(capsys, monkeypatch, tmp_path, finished):
+    """Each (task, network) is one shard (``map_shards``): on two local dask workers the rows are the same bytes."""
+    out = tmp_path / "w2"
+    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", "--workers", "2", *TINY)
+    assert code == 0, err
+    assert (out / "metrics.csv").read_bytes() == (finished / "metrics.csv").read_bytes()
+
+
+def test_a_resumed_run_never_recomputes_a_finished_network(capsys, monkeypatch, tmp_path, finished):
+    import shutil
+
+    out = tmp_path / "again"
+    shutil.copytree(finished, out)
+
+    def refuse(*a, **k):
+        raise AssertionError("a finished network was computed again")
+
+    monkeypatch.setattr(protocol, "run_task_net", refuse)
+    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", "--resume", *TINY)
+    assert code == 0, err
+    assert (out / "metrics.csv").read_bytes() == (finished / "metrics.csv").read_bytes()

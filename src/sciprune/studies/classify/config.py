@@ -9,11 +9,10 @@ from pydantic import Field, field_validator, model_validator
 from sciprune.core.cascade import RETRAIN_POLICIES
 from sciprune.core.schedule import KERAS
 from sciprune.studies.base import StudyConfig
-from sciprune.studies.fields import Activation, OpenFraction, PositiveFloat, Section, Widths
+from sciprune.studies.fields import Activation, MethodNames, OpenFraction, PositiveFloat, Section, Sparsities, Widths
 from sciprune.validate import memory
 
-Method = Literal["weight", "unit", "id"]
-METHODS: tuple[Method, ...] = ("weight", "unit", "id")
+METHODS = ("weight", "unit", "id")
 MAX_FEATURES, MAX_CLASSES = 784, 256  # MNIST-sized inputs; IDX labels are bytes
 
 
@@ -46,20 +45,14 @@ class TrainConfig(Section):
 
 
 class PruneConfig(Section):
-    methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
-    sparsities: list[float] = Field(default_factory=lambda: list(KERAS), min_length=1, max_length=1000)
+    methods: MethodNames = Field(default_factory=lambda: list(METHODS),
+                                 description="pruning methods: weight, unit, id (sciprune.core.methods) or any registered criterion")
+    sparsities: Sparsities = Field(default_factory=lambda: list(KERAS),
+                                   description="sparsities, each pruned from the dense network (one-shot), in [0, 1)")
     retrain_epochs: int = Field(2, ge=0, le=100_000, description="0: only the one-shot curves; >0: also the retrained curves")
     retrain: str = "finetune"
     id_samples: int = Field(500, ge=1, le=10_000_000, description="training inputs the ID sees")
     heatmap_sparsity: float = Field(0.9, ge=0.0, lt=1.0)
-
-    @field_validator("sparsities")
-    @classmethod
-    def _range(cls, v: list[float]) -> list[float]:
-        bad = [s for s in v if not 0.0 <= s < 1.0]
-        if bad:
-            raise ValueError(f"each sparsity must be in [0, 1), got {bad[0]}")
-        return v
 
     @field_validator("retrain")
     @classmethod

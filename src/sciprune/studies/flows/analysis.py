@@ -37,7 +37,7 @@ from sciprune.nn.ode import CNF, SolverFailed, _ODEModel, ode_from_arch
 from sciprune.studies.base import RunContext
 from sciprune.studies.flows.config import FlowsConfig
 from sciprune.studies.flows.data import Toy
-from sciprune.studies.flows.protocol import Task, load_stage, stage_path, tasks
+from sciprune.studies.flows.tasks import Task, load_stage, stage_path, tasks
 
 THRESHOLDS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0)
 MODE_SETS = ("gaussians", "gaussians_spiral")

@@ -6,14 +6,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sciprune.core.methods import resolve_method
 from sciprune.core.schedule import geometric_linear
 from sciprune.nn.ode import SOLVERS
 from sciprune.studies.base import StudyConfig
-from sciprune.studies.fields import Activation, Section
+from sciprune.studies.fields import Activation, MethodNames, Schedule, Section
 from sciprune.studies.flows.data import CLASSIFIERS, DENSITIES
 
-Method = Literal["wt", "ft", "id"]
-METHODS: tuple[Method, ...] = ("wt", "ft", "id")
+METHODS = ("wt", "ft", "id")
 
 
 class FieldConfig(Section):
@@ -102,22 +102,13 @@ class ClassifierConfig(Section):
 
 
 class PruneConfig(Section):
-    methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
-    sparsities: list[float] = Field(default_factory=lambda: list(geometric_linear()), min_length=1,
-                                    description="prune ratios (fractions of the fields' weights removed)")
+    methods: MethodNames = Field(default_factory=lambda: list(METHODS),
+                                 description="pruning methods: wt, ft, id (sciprune.core.methods) or any registered criterion")
+    sparsities: Schedule = Field(default_factory=lambda: list(geometric_linear()),
+                                 description="prune ratios of the iterative cascade (fractions of the fields' weights removed), increasing")
     retrain_epochs: int | None = Field(None, ge=0, le=1_000_000, description="default: the training epochs (LR rewinding)")
     id_samples: int = Field(1024, ge=1, le=10_000_000, description="ID: states visited along training trajectories")
     id_times: int = Field(5, ge=2, le=10_000, description="ID: times in [0, 1] at which states are collected")
-
-    @field_validator("sparsities")
-    @classmethod
-    def _range(cls, v: list[float]) -> list[float]:
-        bad = [s for s in v if not 0.0 <= s < 1.0]
-        if bad:
-            raise ValueError(f"each prune ratio must be in [0, 1), got {bad[0]}")
-        if any(b <= a for a, b in zip(v, v[1:])):
-            raise ValueError("prune ratios must increase (the cascade prunes further at every stage)")
-        return v
 
 
 class AnalysisConfig(Section):
@@ -146,7 +137,7 @@ class FlowsConfig(StudyConfig):
 
     @model_validator(mode="after")
     def _id_needs_autonomous(self) -> "FlowsConfig":
-        if "id" in self.prune.methods:
+        if any(resolve_method(m).is_id for m in self.prune.methods):
             for name, sec in (("densities", self.densities), ("classifiers", self.classifiers)):
                 if sec.names and sec.field.kind != "autonomous":
                     raise ValueError(f"prune method 'id' needs autonomous fields; {name}.field.kind is "

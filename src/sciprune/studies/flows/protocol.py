@@ -33,71 +33,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dense_weights, load_network, network_stats,
-                                   run_cascade, saved_stage_rows, stage_checkpoint, train_dense)
-from sciprune.core.seeding import derive_seed, torch_generator
+from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dense_weights, network_stats, run_cascade,
+                                   saved_stage_rows, train_dense)
+from sciprune.core.io import load_state, save_state
+from sciprune.core.seeding import torch_generator
 from sciprune.files import atomic_write_text
-from sciprune.nn.mlp import MLP
-from sciprune.nn.odefield import ConcatField, ConcatSquashField
-from sciprune.nn.ode import CNF, NODEClassifier, Autonomous, Solver, SolverFailed, _ODEModel, ode_from_arch
+from sciprune.shards import map_shards
+from sciprune.nn.ode import CNF, SolverFailed, _ODEModel, ode_from_arch
 from sciprune.studies.base import RunContext
-from sciprune.studies.flows.config import ClassifierConfig, DensityConfig, FlowsConfig
-from sciprune.studies.flows.data import Toy, make_toy
+from sciprune.studies.flows.analysis import write_analysis
+from sciprune.studies.flows.config import DensityConfig, FlowsConfig
+from sciprune.studies.flows.data import Toy
 from sciprune.studies.flows.methods import prune_field
+from sciprune.studies.flows.tasks import Task, build_model, derive, load_toy, net_folder, tasks
+from sciprune.studies.flows.timing import write_timing
 
 
 class Diverged(RuntimeError):
     """A training loss that became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class Task:
-    """One data set with its model family: ``kind`` is ``density`` (CNF) or ``classifier`` (NODE)."""
-
-    kind: str
-    name: str
-    cfg: DensityConfig | ClassifierConfig
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}-{self.name}"
-
-
-def tasks(cfg: FlowsConfig) -> list[Task]:
-    return ([Task("density", n, cfg.densities) for n in cfg.densities.names]
-            + [Task("classifier", n, cfg.classifiers) for n in cfg.classifiers.names])
-
-
-def load_toy(cfg: FlowsConfig, task: Task) -> Toy:
-    return make_toy(task.name, task.cfg.n_train, task.cfg.n_test, cfg.seed)
-
-
-def solver_of(task: Task) -> Solver:
-    return Solver(**task.cfg.solver.model_dump())
-
-
-def build_field(task: Task, seed: int) -> nn.Module:
-    """The task's vector field, initialised from ``seed``."""
-    f = task.cfg.field
-    sizes = [2] + [f.hidden] * (f.layers - 1) + [2]
-    if f.kind == "concat":
-        return ConcatField(sizes, f.activation, seed=derive_seed(seed, task.key, "init"))
-    if f.kind == "concatsquash":
-        return ConcatSquashField(sizes, f.activation, seed=derive_seed(seed, task.key, "init"))
-    return Autonomous(MLP(sizes, f.activation, generator=torch_generator(seed, task.key, "init")))
-
-
-def build_model(task: Task, seed: int) -> _ODEModel:
-    field = build_field(task, seed)
-    if isinstance(task.cfg, DensityConfig):
-        return CNF(field, solver_of(task), trace=task.cfg.trace)
-    return NODEClassifier(field, solver_of(task))
-
-
-def flops_per_nfe(model: _ODEModel) -> int:
-    """FLOPs of one field evaluation for one sample (non-zero weights and biases only; the trace's
-    extra vector-Jacobian product of a CNF is not counted)."""
-    return model.flops()
 
 
 def make_train_fn(task: Task, data: Toy) -> Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float]:
@@ -168,10 +121,6 @@ def _optimizer(task: Task) -> Callable[[Any], tuple[torch.optim.Optimizer, None]
         return cls(params, lr=t.lr, weight_decay=t.weight_decay), None
 
     return make
-
-
-def net_folder(ctx_out: Path, task: Task, seed: int) -> Path:
-    return ctx_out / "checkpoints" / task.key / f"net{seed}"
 
 
 def _failure_row(err: Exception, sparsity: float, stage: int) -> dict[str, Any]:
@@ -268,32 +217,40 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
     return rows
 
 
-def derive(seed: int, task: Task) -> int:
-    """The root seed of one network's training and cascades (distinct per task)."""
-    return derive_seed(seed, task.key)
+@dataclass(frozen=True)
+class NetJob:
+    """One independent shard of a flows run: one network of one task (picklable, for dask)."""
+
+    cfg: FlowsConfig
+    task: Task
+    seed: int
+    out: Path
+    resume: bool
+    device: str
+    quiet: bool
 
 
-def load_stage(path: Path, device: torch.device | str = "cpu") -> _ODEModel:
-    """A model from a dense or stage checkpoint of the cascade, on ``device`` (loaded on the CPU, masks
-    included, then moved)."""
-    model = load_network(path, ode_from_arch)
-    assert isinstance(model, _ODEModel)
-    return model.to(device)
-
-
-def stage_path(ctx_out: Path, task: Task, seed: int, method: str, stage: int) -> Path:
-    folder = net_folder(ctx_out, task, seed)
-    return folder / "dense.pt" if method == "dense" else stage_checkpoint(folder / method, stage)
+def run_net(job: NetJob) -> list[dict[str, Any]]:
+    """One network's rows (:func:`run_task_net`), kept in its folder: a resumed run reads a finished
+    network's rows back instead of computing any of them again."""
+    ctx = RunContext(out=job.out, resume=job.resume, quiet=job.quiet, device=torch.device(job.device))
+    done = net_folder(job.out, job.task, job.seed) / "rows.pt"
+    if job.resume and done.exists():
+        return list(load_state(done)["rows"])
+    rows = run_task_net(job.cfg, job.task, load_toy(job.cfg, job.task).to(ctx.device), job.seed, ctx)
+    save_state(done, {"rows": rows})
+    return rows
 
 
 def run(cfg: FlowsConfig, ctx: RunContext) -> None:
-    """Every task and network (rows written after each), then the analyses and the timing.
+    """Every task and network (one shard each: in-process, on ``--workers`` local dask processes or on
+    ``--scheduler``; rows written as each finishes, in job order), then the analyses and the timing.
 
-    On the CPU it runs on one intra-op thread (restored afterwards): the fields are tiny, so more
-    threads only add synchronisation (a Hessian-vector product took 0.8 s on one thread, 9 s on two,
-    on a loaded 2-core machine), and a fixed thread count keeps resumed runs bit-identical. On a GPU
-    (``--device cuda``) the threads are left alone; the 2-D fields are launch-bound there, so expect
-    no speed-up at these sizes.
+    On the CPU it runs on one intra-op thread (restored afterwards; every shard pins one thread too):
+    the fields are tiny, so more threads only add synchronisation (a Hessian-vector product took 0.8 s
+    on one thread, 9 s on two, on a loaded 2-core machine), and a fixed thread count keeps resumed
+    and sharded runs bit-identical. On a GPU (``--device cuda``) the threads are left alone; the 2-D
+    fields are launch-bound there, so expect no speed-up at these sizes.
     """
     if ctx.device.type != "cpu":
         _run(cfg, ctx)
@@ -307,15 +264,18 @@ def run(cfg: FlowsConfig, ctx: RunContext) -> None:
 
 
 def _run(cfg: FlowsConfig, ctx: RunContext) -> None:
-    from sciprune.studies.flows.analysis import write_analysis
-    from sciprune.studies.flows.timing import write_timing
+    sharded = ctx.workers > 1 or ctx.scheduler is not None
+    jobs = [NetJob(cfg, t, cfg.seed + n, ctx.out, ctx.resume, str(ctx.device), ctx.quiet or sharded)
+            for t in tasks(cfg) for n in range(cfg.nets)]
+    finished: dict[int, list[dict[str, Any]]] = {}
 
-    all_tasks = tasks(cfg)
-    datasets = {t.key: load_toy(cfg, t).to(ctx.device) for t in all_tasks}
-    rows: list[dict[str, Any]] = []
-    jobs = [(t, cfg.seed + n) for t in all_tasks for n in range(cfg.nets)]
-    for task, seed in ctx.progress(jobs, desc="flows: networks", total=len(jobs)):
-        rows.extend(run_task_net(cfg, task, datasets[task.key], seed, ctx))
-        ctx.write_rows(rows)
+    def save(i: int, rows: list[dict[str, Any]]) -> None:
+        finished[i] = rows
+        ctx.write_rows([row for j in sorted(finished) for row in finished[j]])
+
+    results = map_shards(run_net, jobs, workers=ctx.workers, scheduler=ctx.scheduler, progress=ctx.progress,
+                         desc="flows: networks", on_result=save)
+    rows = [row for r in results for row in r]
+    datasets = {t.key: load_toy(cfg, t).to(ctx.device) for t in tasks(cfg)}
     write_analysis(cfg, ctx, datasets, rows)
     write_timing(cfg, ctx, datasets, rows)

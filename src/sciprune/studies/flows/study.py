@@ -14,7 +14,8 @@ from sciprune.studies.base import Study
 from sciprune.studies.flows.analysis import read_analysis
 from sciprune.studies.flows.config import FlowsConfig
 from sciprune.studies.flows.plots import curves, dense_stat, plot_cost, plot_grids, plot_metric, plot_modes
-from sciprune.studies.flows.protocol import Task, run, tasks
+from sciprune.studies.flows.protocol import run
+from sciprune.studies.flows.tasks import Task, tasks
 
 NLL_MARGIN = 0.02  # nats: the goal "no worse than dense + 0.02"
 ACC_MARGIN = 1.0   # points: the goal "within 1 point of dense"

@@ -24,7 +24,7 @@ from sciprune.studies.flows.analysis import nearest_stages
 from sciprune.studies.flows.config import FlowsConfig
 from sciprune.studies.flows.data import Toy
 from sciprune.studies.flows.methods import compact_field
-from sciprune.studies.flows.protocol import flops_per_nfe, load_stage, stage_path, tasks
+from sciprune.studies.flows.tasks import flops_per_nfe, load_stage, stage_path, tasks
 
 
 def solve_once(model: _ODEModel, x: torch.Tensor, seed: int) -> int:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from sciprune.studies.base import StudyConfig
-from sciprune.studies.fields import NonNegativeFloat, OpenFraction, PositiveFloat, Section
+from sciprune.studies.fields import CriterionName, NonNegativeFloat, OpenFraction, PositiveFloat, Schedule, Section
 
 #: the published schedule: fraction of each layer's weights removed after each stage
 SCHEDULE = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.90, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98)
@@ -54,22 +54,26 @@ class TrainConfig(Section):
         return self
 
 
+class PruneConfig(Section):
+    criterion: CriterionName = Field("magnitude", description="pruning criterion (sciprune.core.criteria, or a registered "
+                                     "one): unstructured ones prune weights, structured ones neurons; the rows' method")
+    allocation: Literal["layerwise", "global"] = Field(
+        "layerwise", description="layerwise: every layer pruned to the stage's fraction; global: one ranking per member")
+    retrain: Literal["finetune", "reset", "lr_rewind", "weight_rewind"] = Field(
+        "finetune", description="retraining policy of the cascade (finetune: the Adam state carried across stages)")
+
+
 class MothConfig(StudyConfig):
     study: Literal["moth"] = "moth"
     members: int = Field(10, ge=1, le=100_000, description="networks in the Monte Carlo ensemble")
     shards: int = Field(1, ge=1, le=100_000, description="the members are split into this many independent shards (dask tasks)")
     threshold: PositiveFloat = Field(1e-3, description="a network is capable when its test MSE (scaled units) is at most this")
-    schedule: list[float] = Field(default_factory=lambda: list(SCHEDULE), min_length=1)
+    schedule: Schedule = Field(default_factory=lambda: list(SCHEDULE),
+                               description="fraction of each member's weights removed after each stage, increasing")
+    prune: PruneConfig = Field(default_factory=PruneConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-
-    @field_validator("schedule")
-    @classmethod
-    def _increasing(cls, v: list[float]) -> list[float]:
-        if any(not 0.0 < s < 1.0 for s in v) or any(b <= a for a, b in zip(v, v[1:])):
-            raise ValueError(f"schedule must be increasing fractions in (0, 1); got {v}")
-        return v
 
     @model_validator(mode="after")
     def _shards(self) -> "MothConfig":

@@ -10,8 +10,9 @@ member has its own optimizer state. Adam steps one member-major buffer ``[P, N]`
 parameter (:func:`make_adam`), so freezing a member indexes one row of it and of each moment.
 
 Each stage (dense, then each sparsity of the schedule) prunes every member's layers to the
-stage's fraction of its weights by magnitude (``core.pruning.prune``, layerwise, per member; the
-masks are cumulative, so pruned weights never come back) and retrains to the **plateau rule**, per
+stage's fraction of its weights (``core.pruning.prune``, per member, by the config's
+``prune.criterion`` and ``prune.allocation``: magnitude, layerwise by default; the masks are
+cumulative, so pruned weights never come back) and retrains to the **plateau rule**, per
 member on validation data: every ``check_every`` batches each member's MSE on the validation rows
 is recorded; once ``2·window`` batches are recorded, a member whose mean over the older window is
 less than ``1 + improvement`` times its mean over the newer one has plateaued and **stops**: it
@@ -230,7 +231,8 @@ class Plateau:
 
 @dataclass
 class ShardSteps(CascadeProtocol):
-    """The cascade's pieces for one shard: magnitude pruning per layer and member, the plateau rule,
+    """The cascade's pieces for one shard: pruning by ``prune.criterion`` (magnitude by default) and
+    ``prune.allocation`` per member, the plateau rule,
     per-member evaluation (which also keeps each member's optimum weights in ``optimum.pt``) and the
     wall time of each stage."""
 
@@ -256,7 +258,8 @@ class ShardSteps(CascadeProtocol):
         return self.trainer.train(model, optimizer, generator)
 
     def prune(self, model: torch.nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> torch.nn.Module:
-        prune(model, sparsity, criterion="magnitude", allocation="layerwise")
+        p = self.job.cfg.prune
+        prune(model, sparsity, criterion=p.criterion, allocation=p.allocation, generator=generator)
         apply_masks(model)
         return model
 
@@ -271,7 +274,7 @@ class ShardSteps(CascadeProtocol):
             test, val = member_mse(model, self.data.test), member_mse(model, self.data.val)
         out = []
         for j, net in enumerate(network_rows(model, members)):
-            out.append({**net, "method": "magnitude", "seed": cfg.seed, "stage": stage, "test_mse": float(test[j]),
+            out.append({**net, "method": cfg.prune.criterion, "seed": cfg.seed, "stage": stage, "test_mse": float(test[j]),
                         "val_mse": float(val[j])})
             if float(test[j]) <= cfg.threshold:
                 self.optimum_stage[j] = stage
@@ -323,7 +326,7 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
                       for j, metrics in enumerate(steps.evaluate_at(model, 0))]
         steps.on_stage(dense_rows)
         save_state(dense_rows_file, {"rows": dense_rows})
-    rows = run_cascade(dense, CascadeSpec(tuple(cfg.schedule), mode="iterative", retrain_epochs=1, retrain="finetune"),
+    rows = run_cascade(dense, CascadeSpec(tuple(cfg.schedule), mode="iterative", retrain_epochs=1, retrain=cfg.prune.retrain),
                        steps, seed=cfg.seed, key="moth", checkpoint_dir=directory, resume=job.resume, keep_stages="last")
     return [*dense_rows, *rows], steps.timings
 

@@ -41,7 +41,8 @@ def describe(cfg: MothConfig, rows: list[dict[str, Any]], run_dir: Path) -> str:
     sizes = "-".join(map(str, [10, *cfg.model.hidden, 7]))
     lines = [f"<p>{s['members']} networks {sizes} ({cfg.model.activation}), trained on {d.get('train', '?')} "
              f"simulated flights ({d.get('failed_integrations', 0)} integrations did not converge and were left out; "
-             f"{d.get('dropped_nan', 0)} rows with NaN dropped), pruned layerwise by magnitude. "
+             f"{d.get('dropped_nan', 0)} rows with NaN dropped), pruned {cfg.prune.allocation} by {html.escape(cfg.prune.criterion)} "
+             f"(retrain policy {cfg.prune.retrain}). "
              f"Threshold: test MSE ≤ {cfg.threshold:g} (scaled units).</p>"]
     if s["members_passing"] == 0:
         lines.append(f"<p><b>No member passes the threshold.</b> {html.escape(s.get('note', ''))}</p>")

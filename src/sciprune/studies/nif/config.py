@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from sciprune.studies.base import StudyConfig
-from sciprune.studies.fields import Section
+from sciprune.studies.fields import Schedule, Section
 
 Method = Literal["l2", "id"]
 METHODS: tuple[Method, ...] = ("l2", "id")
@@ -86,7 +86,7 @@ class TrainConfig(Section):
 
 class PruneConfig(Section):
     methods: list[Method] = Field(default_factory=lambda: list(METHODS))
-    sparsities: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], min_length=1)
+    sparsities: Schedule = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     allocation: Literal["layerwise", "global"] = "layerwise"
     retrain_epochs: int = Field(20, ge=0, le=10_000_000, description="0: one-shot curves only; >0: also the iterative retrained cascade")
     oneshot: bool = Field(True, description="also record each sparsity pruned from the dense net without retraining")
@@ -98,16 +98,6 @@ class PruneConfig(Section):
                             "starting weights included (costs one full forward per epoch)")
     control: bool = Field(True, description="also retrain the unpruned dense NIF with the retrained cascade's schedule "
                           "(rows nif/same_epochs): a dense model trained as long as each pruned stage")
-
-    @field_validator("sparsities")
-    @classmethod
-    def _range(cls, v: list[float]) -> list[float]:
-        bad = [s for s in v if not 0.0 < s < 1.0]
-        if bad:
-            raise ValueError(f"each sparsity must be in (0, 1), got {bad[0]}")
-        if sorted(v) != v:
-            raise ValueError(f"sparsities must increase (a cascade prunes further); got {v}")
-        return v
 
 
 class NifConfig(StudyConfig):

@@ -125,6 +125,9 @@ class PruneStudyConfig(StudyConfig):
         if self.data is None and self.model != EXAMPLE:
             raise ValueError(f"--model {self.model!r} needs --data (an .npz with x or x0, x1, ... and y); "
                              "only the shipped example model brings its own samples")
+        if self.mode == "iterative" and any(b <= a for a, b in zip(self.sparsities, self.sparsities[1:])):
+            raise ValueError(f"mode=iterative prunes each stage further: sparsities must increase; got {list(self.sparsities)} "
+                             "(sort them, or --mode oneshot)")
         if self.retrain_epochs == 0 and self.retrain != "finetune":
             raise ValueError(f"retrain={self.retrain!r} is given but retrain_epochs=0 (no retraining); "
                              "set --retrain-epochs or leave --retrain out")
