@@ -428,3 +428,18 @@ def test_a_unit_with_an_unknown_constant_is_not_removed_when_only_its_inputs_are
     small, keep = compact_with_indices(net)
     assert keep["l2"].shape[1] == 7  # kept: removing it would drop 0.5 * W3[:, 0]
     assert close(outputs(small, xs), outputs(net, xs))
+
+
+class _MyLinear(nn.Linear):
+    """A user's Linear with its own initialisation (torch's forward)."""
+
+    def __init__(self, i: int, o: int) -> None:
+        super().__init__(i, o)
+        with torch.no_grad():
+            self.bias.fill_(0.1)
+
+
+def test_a_users_subclass_of_linear_with_torchs_forward_is_a_linear():
+    model = nn.Sequential(_MyLinear(2, 5), nn.Tanh(), _MyLinear(5, 1))
+    net = Traced(model, torch.randn(3, 2))
+    assert [g.name for g in units_of(net).groups if g.prunable] == ["0"]

@@ -120,3 +120,11 @@ def test_a_traced_checkpoint_without_factory_or_with_a_bad_one_is_refused(tmp_pa
     save_checkpoint(path, Traced(model, xs, factory="tests.core.zoo:pfnn"))
     with pytest.raises(InputError, match=r"PFNN fails on example inputs of shapes \[\(9, 3\)\]"):
         load_model(path)
+
+
+def test_a_factory_that_cannot_be_saved_is_refused_at_once():
+    model, xs = zoo.build("mlp")
+    with pytest.raises(InputError, match="factory must be 'package.module:function'"):
+        Traced(model, xs, factory="tests.core.zoo.mlp")
+    with pytest.raises(InputError, match="factory_kwargs must be JSON-able"):
+        Traced(model, xs, factory="tests.core.zoo:mlp", factory_kwargs={"gen": torch.Generator()})

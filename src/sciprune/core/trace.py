@@ -116,6 +116,14 @@ def _with_source(base: type[TracerT]) -> type[TracerT]:
     """``base`` recording each node's user source line in ``node.meta["stack_trace"]``."""
 
     class Recording(base):  # type: ignore[valid-type,misc]
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+            # a user's subclass of Linear/Conv/BatchNorm that keeps torch's forward (only its init
+            # differs) is that layer: a leaf, like torch's own
+            for cls in (nn.Linear, *CONVS, *TCONVS, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d):
+                if isinstance(m, cls) and type(m).forward is cls.forward:
+                    return True
+            return bool(super().is_leaf_module(m, qualname))
+
         def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:
             node = super().create_node(*args, **kwargs)
             node.meta["stack_trace"] = _user_frame()

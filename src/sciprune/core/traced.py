@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 from typing import Any
 
 import torch
@@ -98,6 +99,12 @@ class Traced(nn.Module):
             raise InputError("the model is already Traced; pass its .module to trace it again")
         self.module = model
         self.example_inputs = as_inputs(example_inputs)
+        if factory is not None and (not isinstance(factory, str) or factory.count(":") != 1):
+            raise InputError(f"factory must be 'package.module:function'; got {factory!r}")
+        try:
+            json.dumps(dict(factory_kwargs or {}))
+        except (TypeError, ValueError):
+            raise InputError(f"factory_kwargs must be JSON-able (numbers, strings, lists, dicts); got {factory_kwargs!r}") from None
         self.factory = factory
         self.factory_kwargs = dict(factory_kwargs or {})
         self.trace: TraceResult = trace_channels(model, on_device_of(model, self.example_inputs), PREFIX)
