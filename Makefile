@@ -23,6 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,bench]"   # torch-pruning for bench_any.py
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

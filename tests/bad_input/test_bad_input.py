@@ -414,6 +414,67 @@ for name, pattern in {
 }.items():
     case(f"report-r2-{name}", pattern, "report", f"{F}/results2/{name}")
 
+# -- prune: a user's network and samples (the factory is imported and run; every failure one line) --
+PR = ["prune", "--preset", "demo", "--set", "train.epochs=0"]
+U = "tests.bad_input.usernets"
+for name, model, pattern in [
+    ("no-module", "nosuch_pkg.nets:build", r"no module named 'nosuch_pkg'"),
+    ("broken-module", "tests.bad_input.usernets_broken:build", r"importing 'tests.bad_input.usernets_broken' failed \(ImportError: this module is broken"),
+    ("no-attr", U + ":nothing", r"has no attribute 'nothing'; expected a function .*callables there: .*raises"),
+    ("not-callable", U + ":NOT_CALLABLE", r"'NOT_CALLABLE' is a int, not callable"),
+    ("raises", U + ":raises", r"raised RuntimeError: the user's factory failed on purpose"),
+    ("returns-dict", U + ":returns_dict", r"returned a dict; expected a torch.nn.Module"),
+    ("no-params", U + ":no_parameters", r"returned a Tanh without floating-point parameters"),
+    ("returns-tuple", U + ":returns_tuple", r"returned a tuple; expected one tensor"),
+    ("syntax", "nets.build", r"expected a factory as pkg.module:function"),
+    ("syntax-colons", "a:b:c", r"expected a factory as pkg.module:function"),
+]:
+    case(f"prune-model-{name}", pattern, *PR, "--model", model, "--data", F + "/prune/good.npz", "--out", O)
+case("prune-model-kwargs-wrong", r"raised TypeError: .*unexpected keyword argument 'widht'", *PR,
+     "--model-kwargs", "{widht: 3}", "--out", O)
+case("prune-model-kwargs-value", r"raised RuntimeError", *PR, "--model-kwargs", "{width: -1}", "--out", O)
+case("prune-model-kwargs-scalar", r"'model_kwargs' got 3", *PR, "--model-kwargs", "3", "--out", O)
+case("prune-model-needs-data", r"needs --data", *PR, "--model", U + ":two_inputs", "--out", O)
+case("prune-two-inputs-tuple", r"raised TypeError.*--inputs args", *PR, "--model", U + ":two_inputs",
+     "--data", F + "/prune/two.npz", "--inputs", "tuple", "--out", O)
+for name, pattern in {
+    "noy": r"has no array y \(the targets\)", "nox": r"has no inputs \(x, or x0, x1, \.\.\.\)",
+    "extra": r"holds arrays named z; expected only y and x", "both": r"holds both x and x0",
+    "gap": r"numbers its inputs x0, x2; expected x0, x1, \.\.\. without gaps", "rows": r"x has 40 rows but y has 30",
+    "nan": r"array x holds 1 NaN or infinite values", "text": r"array x has dtype <U1; expected real numbers",
+    "bool": r"array x has dtype bool; expected real numbers", "scalar": r"array x has shape \(\); expected at least one row",
+    "wide": r"raised RuntimeError.*check the data's shapes", "twoout": r"gives shape \(4, 1\) but y has \(4, 2\)",
+    "tiny": r"the data has 1 samples", "notnpz": r"data file .* could not be read", "objects": r"could not be read|dtype object",
+    "plain.npy": r"could not be read|holds arrays named|has no array y", "none": r"data file .* does not exist",
+}.items():
+    file = name if name.endswith(".npy") else name + ".npz"
+    case(f"prune-data-{name.replace('.', '-')}", pattern, *PR, "--data", f"{F}/prune/{file}", "--out", O)
+case("prune-data-dir", r"data file .* is a directory", *PR, "--data", F + "/prune", "--out", O)
+case("prune-data-empty", r"'data' got ''", *PR, "--data", "", "--out", O)
+case("prune-shared-unknown", r"--shared names x3, which data file .* does not hold", *PR, "--data", F + "/prune/good.npz",
+     "--shared", "x3", "--out", O)
+case("prune-shared-all", r"--shared names every input", *PR, "--data", F + "/prune/good.npz", "--shared", "x", "--out", O)
+case("prune-iterative-order", r"mode=iterative prunes each stage further: sparsities must increase", *PR, "--mode", "iterative",
+     "--sparsities", "0.5,0.25", "--out", O)
+case("prune-shared-name", r"'y' is not an input array's name", *PR, "--shared", "y", "--out", O)
+for name, pattern in {
+    "missing": r"lacks head.bias", "extra": r"has unknown extra.weight", "shape": r"lift.weight has shape \(16, 2\); the network's is \(32, 2\)",
+    "nan": r"holds NaN or infinite values", "random": r"corrupt or truncated|neither a safetensors", "none": r"weights file .* does not exist",
+}.items():
+    case(f"prune-weights-{name}", pattern, *PR, "--data", F + "/prune/good.npz", "--weights", f"{F}/prune/{name}.safetensors", "--out", O)
+case("prune-weights-pickle", r"pickled Python objects that could run code", *PR, "--data", F + "/prune/good.npz",
+     "--weights", F + "/prune/module.pt", "--out", O)
+for name, flag, value, pattern in [
+    ("method", "--method", "l3", r"unknown pruning method 'l3'; expected one of .*neuron"), ("method-twice", "--method", "id,id", r"named twice"),
+    ("method-empty", "--method", "''", r"'methods'"), ("sparsity-one", "--sparsities", "0.5,1.0", r"\[0, 1\)"),
+    ("sparsity-text", "--sparsities", "half", r"'sparsities.0' got 'half'"), ("mode", "--mode", "greedy", r"--mode.*'greedy' is not one of"),
+    ("retrain", "--retrain", "sometimes", r"'retrain' got 'sometimes'"), ("inputs", "--inputs", "list", r"--inputs"),
+    ("test-fraction", "--test-fraction", "1.0", r"'test_fraction' got 1.0"), ("id-samples", "--id-samples", "0", r"'id_samples' got 0"),
+    ("retrain-unused", "--retrain", "reset", r"retrain='reset' is given but retrain_epochs=0"),
+    ("scheduler", "--scheduler", "tcp://127.0.0.1:8786", r"does not run on a dask scheduler"),
+]:
+    case(f"prune-{name}", pattern, *PR, flag, value, "--out", O)
+
 MFEM = ("amr-mesh-", "report-amr", "amr-inr-")
 
 

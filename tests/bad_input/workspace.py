@@ -236,6 +236,7 @@ def build(w: Path) -> None:
     (folder / "it_0.mesh").write_text(QUAD.format(ids="0 1 3 2", last="1 1"))
     (folder / "it_0.gf").write_text("FiniteElementSpace\nFiniteElementCollection: H1_2D_P1\nVDim: 1\nOrdering: 0\n\n0\n0\n")
     build_round2(w)
+    _prune_inputs(w / "prune")
 
 
 # -- round 2: ownership, damaged results of every study ----------------------------------------------
@@ -375,3 +376,40 @@ def build_round2(w: Path) -> None:
     (bad / ".sciprune" / "run.json").write_bytes(b"\xff\xfe garbage")
     other = _marked(rs / "othermarker", "classify", classify, header + "dense,dense,0,-1,0.0,100,90.0,0.3\n")
     (other / ".sciprune" / "run.json").write_text('{"format": "docker", "study": 3}')
+
+
+def _prune_inputs(pr: Path) -> None:
+    """Samples and weights for ``sciprune prune`` (the shipped example: 2 inputs -> 1 output, width 32)."""
+    from sciprune.studies.prune.example import residual_mlp
+
+    pr.mkdir()
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-1, 1, (40, 2)), rng.uniform(-1, 1, (40, 1))
+    np.savez(pr / "good.npz", x=x, y=y)
+    np.savez(pr / "noy.npz", x=x)
+    np.savez(pr / "nox.npz", y=y)
+    np.savez(pr / "extra.npz", x=x, y=y, z=y)
+    np.savez(pr / "both.npz", x=x, x0=x, y=y)
+    np.savez(pr / "gap.npz", x0=x, x2=x, y=y)
+    np.savez(pr / "rows.npz", x=x, y=y[:30])
+    np.savez(pr / "nan.npz", x=np.where(np.arange(80).reshape(40, 2) == 7, np.nan, x), y=y)
+    np.savez(pr / "text.npz", x=np.array([["a", "b"]] * 40), y=y)
+    np.savez(pr / "bool.npz", x=x > 0, y=y)
+    np.savez(pr / "scalar.npz", x=np.float64(1.0), y=y)
+    np.savez(pr / "wide.npz", x=rng.uniform(-1, 1, (40, 3)), y=y)
+    np.savez(pr / "twoout.npz", x=x, y=rng.uniform(-1, 1, (40, 2)))
+    np.savez(pr / "two.npz", x0=x, x1=x, y=y)
+    np.savez(pr / "tiny.npz", x=x[:1], y=y[:1])
+    np.save(pr / "plain.npy", x)
+    (pr / "notnpz.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    np.savez(pr / "objects.npz", x=np.array([{"a": 1}] * 40, dtype=object), y=y)
+    net = residual_mlp()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(pr / "good.safetensors"))
+    torch.save(net.state_dict(), pr / "good.pt")
+    state = net.state_dict()
+    save_file({k: v.contiguous() for k, v in list(state.items())[:-1]}, str(pr / "missing.safetensors"))
+    save_file({**{k: v.contiguous() for k, v in state.items()}, "extra.weight": torch.zeros(2)}, str(pr / "extra.safetensors"))
+    save_file({k: v.contiguous() for k, v in residual_mlp(width=16).state_dict().items()}, str(pr / "shape.safetensors"))
+    save_file({k: torch.full_like(v, float("nan")) for k, v in state.items()}, str(pr / "nan.safetensors"))
+    torch.save(net, pr / "module.pt")
+    (pr / "random.safetensors").write_bytes(bytes(range(256)) * 4)

@@ -15,6 +15,7 @@ SMALL = {
     "nif": ["train.epochs=20", "prune.sparsities=[0.5]", "prune.retrain_epochs=2", "prune.id_samples=200"],
     "moth": ["members=2", "data.samples=600", "schedule=[0.5, 0.9]", "model.hidden=[8]", "train.check_every=10",
              "train.window=20", "train.max_batches_dense=60", "train.max_batches_stage=30", "train.val_rows=100"],
+    "prune": ["train.epochs=2", "sparsities=[0.5]", "id_samples=64", "timing_batch=64"],
 }
 
 

@@ -26,6 +26,7 @@ STUDIES: Mapping[str, str] = {
     "flows": "sciprune.studies.flows.study",
     "nif": "sciprune.studies.nif.study",
     "moth": "sciprune.studies.moth.study",
+    "prune": "sciprune.studies.prune.study",
 }
 
 

@@ -19,6 +19,7 @@ one InputError line, ``field 'train.lr' got 0.0: <message>`` (:mod:`sciprune.run
 * :data:`MethodNames`: pruning methods, each a name of :mod:`sciprune.core.methods` or any
   registered criterion (checked against the registries when the config is read);
 * :data:`CriterionName`: a registered pruning criterion (:mod:`sciprune.core.criteria`);
+* :data:`RetrainPolicy`: a retraining policy of the cascade (``finetune``, ``reset``, ...);
 * :class:`Section`: a config section, frozen, unknown fields refused.
 """
 
@@ -29,7 +30,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from sciprune.core.cascade import check_sparsities
+from sciprune.core.cascade import RETRAIN_POLICIES, check_sparsities
 from sciprune.core.criteria import get_criterion
 from sciprune.core.methods import resolve_method
 from sciprune.nn.mlp import ACTIVATIONS
@@ -82,6 +83,12 @@ def _criterion(v: str) -> str:
     return v
 
 
+def _policy(v: str) -> str:
+    if v not in RETRAIN_POLICIES:
+        raise ValueError(f"expected one of {', '.join(RETRAIN_POLICIES)}")
+    return v
+
+
 Activation = Annotated[str, AfterValidator(_activation)]
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
 PositiveFloat = Annotated[float, Field(gt=0.0), AfterValidator(_finite)]
@@ -92,3 +99,4 @@ Sparsities = Annotated[list[float], Field(min_length=1, max_length=1000), AfterV
 Schedule = Annotated[list[float], Field(min_length=1, max_length=1000), AfterValidator(_schedule)]
 MethodNames = Annotated[list[str], Field(min_length=1, max_length=100), AfterValidator(_methods)]
 CriterionName = Annotated[str, AfterValidator(_criterion)]
+RetrainPolicy = Annotated[str, AfterValidator(_policy)]

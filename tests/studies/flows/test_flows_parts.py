@@ -16,7 +16,11 @@ from sciprune.nn.ode import CNF, Autonomous, NODEClassifier, Solver
 from sciprune.studies.flows.analysis import THRESHOLDS, hessian_stats, mode_statistics
 from sciprune.studies.flows.data import CLASSIFIERS, DENSITIES, make_toy
 from sciprune.nn.odefield import ConcatField, ConcatSquashField
-from sciprune.studies.flows.methods import compact_field, field_mlp, prune_field
+from sciprune.core.cascade import StageInfo
+from sciprune.studies.flows.config import FlowsConfig
+from sciprune.studies.flows.data import Toy
+from sciprune.studies.flows.methods import compact_field, field_mlp
+from sciprune.studies.flows.protocol import NetSteps
 
 
 def test_toy_sets_are_seeded_standardised_on_train_and_labelled() -> None:
@@ -50,6 +54,15 @@ def test_kept_width_is_the_largest_within_the_budget() -> None:
         k = kept_width(2, 64, 4, s)
         assert field_weights(2, k, 4) <= (1 - s) * field_weights(2, 64, 4) < field_weights(2, k + 1, 4)
     assert kept_width(2, 8, 2, 0.999) == 1
+
+
+def prune_field(method, model, sparsity, *, x_train, id_samples, id_times, generator, dense=None):
+    """``NetSteps.prune`` (the study's pruning) of ``model`` by ``method``; ``dense`` (default ``model``
+    itself, unpruned) gives the neuron methods' widths."""
+    cfg = FlowsConfig.model_validate({"prune": {"methods": [method], "id_samples": id_samples, "id_times": id_times}})
+    data = Toy("test", x_train, x_train, x_train, x_train, 0.0, 1.0)
+    steps = NetSteps(cfg, None, data, 0, None, model if dense is None else dense, method)
+    return steps.prune(model, sparsity, generator, StageInfo(0, sparsity))
 
 
 def _cnf(hidden: int = 12) -> CNF:

@@ -179,7 +179,7 @@ def test_a_resumed_run_never_recomputes_a_finished_network(capsys, monkeypatch, 
     def refuse(*a, **k):
         raise AssertionError("a finished network was computed again")
 
-    monkeypatch.setattr(protocol, "run_task_net", refuse)
+    monkeypatch.setattr(protocol, "train_dense", refuse)
     code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", "--resume", *TINY)
     assert code == 0, err
     assert (out / "metrics.csv").read_bytes() == (finished / "metrics.csv").read_bytes()

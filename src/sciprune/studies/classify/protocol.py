@@ -49,23 +49,6 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch: int = 8192) -> di
     return {"accuracy": 100.0 * correct / len(x), "loss": loss / len(x)}
 
 
-def prune_step(method: str, cfg: ClassifyConfig, data: Split, model: nn.Module, sparsity: float,
-               generator: torch.Generator) -> nn.Module:
-    """Prune ``model`` to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core.methods`): masks in
-    place, or a new smaller net for ID pruning, which keeps :func:`~sciprune.core.methods.kept_width`'s
-    neurons per layer (``per_layer``: as many as ``unit`` does, at least one)."""
-    assert isinstance(model, MLP)
-    m = resolve_method(method)
-    if m.is_id:
-        idx = torch.randperm(len(data.x_train), generator=generator)[: cfg.prune.id_samples]
-        rank = list(dense_kept_width(model, sparsity, m.width).values())
-        return id_prune_mlp(model, data.x_train[idx].to(next(model.parameters()).device), rank=rank)
-    hidden = [f"layers.{i}" for i in range(len(model.linears) - 1)]
-    widths = dense_kept_width(model, sparsity, m.width) if m.width != "per_layer" else None
-    # min_keep=0: Keras_pruning's protocol removes round(s * n) even when that empties a layer
-    return prune_with(model, m, sparsity, widths=widths, layers=hidden, generator=generator, min_keep=0)
-
-
 @dataclass(frozen=True)
 class SeedJob:
     """One independent shard of a classify run: everything for one seed (picklable, for dask)."""
@@ -166,14 +149,26 @@ class SeedSteps(CascadeProtocol):
         return {**evaluate(model, self.on_device.x_test, self.on_device.y_test), "compact_params": count_params(compact(model)).total}
 
     def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
-        """:func:`prune_step`, saving the network of the heat-map sparsity (first seed, one-shot)."""
-        cfg = self.cfg
-        pruned = prune_step(self.method, cfg, self.data, model, sparsity, generator)
+        """Prune ``model`` to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core.methods`): masks in
+        place, or a new smaller net for ID pruning, which keeps :func:`~sciprune.core.methods.kept_width`'s
+        neurons per layer (``per_layer``: as many as ``unit`` does, at least one), its samples drawn from
+        ``data`` (on the CPU). Saves the network of the heat-map sparsity (first seed, one-shot)."""
+        assert isinstance(model, MLP)
+        cfg, m = self.cfg, resolve_method(self.method)
+        pruned: nn.Module
+        if m.is_id:
+            idx = torch.randperm(len(self.data.x_train), generator=generator)[: cfg.prune.id_samples]
+            rank = list(dense_kept_width(model, sparsity, m.width).values())
+            pruned = id_prune_mlp(model, self.data.x_train[idx].to(next(model.parameters()).device), rank=rank)
+        else:
+            hidden = [f"layers.{i}" for i in range(len(model.linears) - 1)]
+            widths = dense_kept_width(model, sparsity, m.width) if m.width != "per_layer" else None
+            # min_keep=0: Keras_pruning's protocol removes round(s * n) even when that empties a layer
+            pruned = prune_with(model, m, sparsity, widths=widths, layers=hidden, generator=generator, min_keep=0)
         if self.seed == cfg.seed and self.variant == "oneshot" and abs(sparsity - cfg.prune.heatmap_sparsity) < 1e-9:
             save_checkpoint(heatmap_path(self.ctx.out, self.method), pruned,
                             meta={"method": self.method, "sparsity": sparsity})
         return pruned
-
 
 def heatmap_path(run_dir: Path, method: str) -> Path:
     return run_dir / "checkpoints" / f"heatmap-{method}.safetensors"

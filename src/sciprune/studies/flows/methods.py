@@ -1,4 +1,5 @@
-r"""The three ways Sparse flows prunes a vector field, all on ``sciprune.core``.
+r"""The three ways Sparse flows prunes a vector field, all on ``sciprune.core`` (``NetSteps.prune`` of
+:mod:`.protocol` applies them; this module holds the field helpers they need).
 
 The wrappers (:mod:`sciprune.nn.ode`) declare their field's pruning units, so core prunes a CNF or a
 neural ODE classifier directly; every field family works (autonomous MLP, concat, ConcatSquash).
@@ -29,12 +30,9 @@ allocation (``wt`` global, a criterion layerwise).
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from sciprune.core.compact import compact
-from sciprune.core.idprune import id_prune_mlp
-from sciprune.core.methods import dense_kept_width, prune_with, resolve_method
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import Autonomous, _ODEModel
@@ -54,22 +52,3 @@ def compact_field(model: _ODEModel) -> _ODEModel:
     small: nn.Module = Autonomous(compact(field.net)) if isinstance(field, Autonomous) else compact(field)
     return model.with_field(small)
 
-
-def prune_field(method: str, model: _ODEModel, sparsity: float, *, x_train: Tensor, id_samples: int, id_times: int,
-                generator: torch.Generator, dense: nn.Module | None = None) -> _ODEModel:
-    """Prune ``model``'s field to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core.methods`):
-    masks in place, or a new model (ID). Neuron methods keep the ``weight_budget`` width of the dense
-    network ``dense`` (default ``model``, which must then be unpruned or only masked; pass the dense
-    network once ID pruning has made ``model`` smaller): prune ratios are fractions of weights."""
-    m = resolve_method(method).with_width("weight_budget")
-    widths = dense_kept_width(model if dense is None else dense, sparsity, m.width) if m.units == "neurons" else None
-    if not m.is_id:
-        prune_with(model, m, sparsity, widths=widths, generator=generator)
-        return model
-    assert widths is not None
-    mlp = field_mlp(model)
-    d = int(x_train.shape[1])
-    idx = torch.randperm(len(x_train), generator=generator)[:id_samples]
-    times = torch.linspace(0.0, 1.0, id_times)
-    states = model.trajectory(x_train[idx.to(x_train.device)].to(mlp.linears[0].weight), times).reshape(-1, d)
-    return model.with_field(Autonomous(id_prune_mlp(mlp, states, rank=[widths[g] for g in widths])))

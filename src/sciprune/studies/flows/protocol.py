@@ -35,16 +35,18 @@ from torch import nn
 
 from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dense_weights, network_stats, run_cascade,
                                    saved_stage_rows, train_dense)
+from sciprune.core.idprune import id_prune_mlp
 from sciprune.core.io import load_state, save_state
+from sciprune.core.methods import dense_kept_width, prune_with, resolve_method
 from sciprune.core.seeding import torch_generator
 from sciprune.files import atomic_write_text, read_result_json
 from sciprune.shards import map_shards
-from sciprune.nn.ode import CNF, SolverFailed, _ODEModel, ode_from_arch
+from sciprune.nn.ode import CNF, Autonomous, SolverFailed, _ODEModel, ode_from_arch
 from sciprune.studies.base import RunContext
 from sciprune.studies.flows.analysis import write_analysis
 from sciprune.studies.flows.config import DensityConfig, FlowsConfig
 from sciprune.studies.flows.data import Toy
-from sciprune.studies.flows.methods import prune_field
+from sciprune.studies.flows.methods import field_mlp
 from sciprune.studies.flows.tasks import Task, build_model, derive, load_toy, net_folder, tasks
 from sciprune.studies.flows.timing import write_timing
 
@@ -155,14 +157,25 @@ class NetSteps(CascadeProtocol):
         return self.epoch(model, optimizer, generator)
 
     def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
+        """Prune ``model``'s field to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core.methods`;
+        :mod:`.methods`): masks in place, or a new model (ID, on states along ``prune.id_samples``
+        training trajectories at ``prune.id_times`` times). Neuron methods keep the ``weight_budget``
+        width of the unpruned network ``dense``: prune ratios are fractions of weights."""
         assert isinstance(model, _ODEModel)
         x = self.data.x_train
         model.to(x.device)  # the cascade rebuilds networks (with their masks) on the CPU: move them, in place
         if hasattr(model, "train_nfe"):
             delattr(model, "train_nfe")  # this stage's retraining records its own
-        p = self.cfg.prune
-        return prune_field(self.method, model, sparsity, x_train=x, id_samples=p.id_samples, id_times=p.id_times,
-                           generator=generator, dense=self.dense)
+        m = resolve_method(self.method).with_width("weight_budget")
+        widths = dense_kept_width(self.dense, sparsity, m.width) if m.units == "neurons" else None
+        if not m.is_id:
+            return prune_with(model, m, sparsity, widths=widths, generator=generator)
+        assert widths is not None
+        p, mlp, d = self.cfg.prune, field_mlp(model), int(x.shape[1])
+        idx = torch.randperm(len(x), generator=generator)[: p.id_samples]
+        times = torch.linspace(0.0, 1.0, p.id_times)
+        states = model.trajectory(x[idx.to(x.device)].to(mlp.linears[0].weight), times).reshape(-1, d)
+        return model.with_field(Autonomous(id_prune_mlp(mlp, states, rank=[widths[g] for g in widths])))
 
     def evaluate(self, model: nn.Module, stage: StageInfo | None = None) -> dict[str, Any]:
         assert isinstance(model, _ODEModel)
@@ -170,9 +183,29 @@ class NetSteps(CascadeProtocol):
         return evaluate(self.task, self.data, model, self.seed)
 
 
-def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunContext) -> list[dict[str, Any]]:
-    """Dense training and every method's cascade for one network; its metric rows."""
+@dataclass(frozen=True)
+class NetJob:
+    """One independent shard of a flows run: one network of one task (picklable, for dask)."""
+
+    cfg: FlowsConfig
+    task: Task
+    seed: int
+    out: Path
+    resume: bool
+    device: str
+    quiet: bool
+
+
+def run_net(job: NetJob) -> list[dict[str, Any]]:
+    """Dense training and every method's cascade for one network; its metric rows, kept in its folder:
+    a resumed run reads a finished network's rows back instead of computing any of them again."""
+    cfg, task, seed = job.cfg, job.task, job.seed
+    ctx = RunContext(out=job.out, resume=job.resume, quiet=job.quiet, device=torch.device(job.device))
     folder = net_folder(ctx.out, task, seed)
+    done = folder / "rows.pt"
+    if ctx.resume and done.exists():
+        return list(load_state(done)["rows"])
+    data = load_toy(cfg, task).to(ctx.device)
     base = {"task": task.name, "kind": task.kind, "seed": seed}
     steps = NetSteps.of(cfg, task, data, seed)
     model = build_model(task, seed).to(data.x_train.device)
@@ -192,13 +225,12 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
                          **network_stats(model, n_dense), **evaluate(task, data, model, seed)}
             dense_row["flops_nfe"] = dense_row["flops"] * dense_row["nfe"]
     except (Diverged, SolverFailed) as err:
-        return [{"method": "dense", **base, **_failure_row(err, 0.0, -1)}]
+        dense_row = {"method": "dense", **base, **_failure_row(err, 0.0, -1)}
     rows = [dense_row]
-    if dense_row["status"] != "ok":
-        return rows
     epochs = cfg.prune.retrain_epochs if cfg.prune.retrain_epochs is not None else task.cfg.train.epochs
     spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="iterative", retrain_epochs=epochs, retrain="lr_rewind")
-    for method in cfg.prune.methods:
+    methods = cfg.prune.methods if dense_row["status"] == "ok" else []  # a failed dense network: no cascades
+    for method in methods:
         mdir = folder / method
         marker = mdir / "failed.json"
         if ctx.resume and marker.exists():
@@ -209,35 +241,11 @@ def run_task_net(cfg: FlowsConfig, task: Task, data: Toy, seed: int, ctx: RunCon
                                      checkpoint_dir=mdir, resume=ctx.resume, progress=ctx.progress)
             rows.extend({"method": method, **base, **r} for r in stage_rows)
         except (Diverged, SolverFailed) as err:
-            done = [{"method": method, **base, **r} for r in saved_stage_rows(mdir)]
-            stage = len(done)
-            failed = done + [{"method": method, **base, **_failure_row(err, cfg.prune.sparsities[stage], stage)}]
+            done_rows = [{"method": method, **base, **r} for r in saved_stage_rows(mdir)]
+            stage = len(done_rows)
+            failed = done_rows + [{"method": method, **base, **_failure_row(err, cfg.prune.sparsities[stage], stage)}]
             atomic_write_text(marker, json.dumps(failed))
             rows.extend(failed)
-    return rows
-
-
-@dataclass(frozen=True)
-class NetJob:
-    """One independent shard of a flows run: one network of one task (picklable, for dask)."""
-
-    cfg: FlowsConfig
-    task: Task
-    seed: int
-    out: Path
-    resume: bool
-    device: str
-    quiet: bool
-
-
-def run_net(job: NetJob) -> list[dict[str, Any]]:
-    """One network's rows (:func:`run_task_net`), kept in its folder: a resumed run reads a finished
-    network's rows back instead of computing any of them again."""
-    ctx = RunContext(out=job.out, resume=job.resume, quiet=job.quiet, device=torch.device(job.device))
-    done = net_folder(job.out, job.task, job.seed) / "rows.pt"
-    if job.resume and done.exists():
-        return list(load_state(done)["rows"])
-    rows = run_task_net(job.cfg, job.task, load_toy(job.cfg, job.task).to(ctx.device), job.seed, ctx)
     save_state(done, {"rows": rows})
     return rows
 
@@ -252,30 +260,24 @@ def run(cfg: FlowsConfig, ctx: RunContext) -> None:
     and sharded runs bit-identical. On a GPU (``--device cuda``) the threads are left alone; the 2-D
     fields are launch-bound there, so expect no speed-up at these sizes.
     """
-    if ctx.device.type != "cpu":
-        _run(cfg, ctx)
-        return
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if ctx.device.type == "cpu":
+        torch.set_num_threads(1)
     try:
-        _run(cfg, ctx)
+        sharded = ctx.workers > 1 or ctx.scheduler is not None
+        jobs = [NetJob(cfg, t, cfg.seed + n, ctx.out, ctx.resume, str(ctx.device), ctx.quiet or sharded)
+                for t in tasks(cfg) for n in range(cfg.nets)]
+        finished: dict[int, list[dict[str, Any]]] = {}
+
+        def save(i: int, rows: list[dict[str, Any]]) -> None:
+            finished[i] = rows
+            ctx.write_rows([row for j in sorted(finished) for row in finished[j]])
+
+        results = map_shards(run_net, jobs, workers=ctx.workers, scheduler=ctx.scheduler, progress=ctx.progress,
+                             desc="flows: networks", on_result=save)
+        rows = [row for r in results for row in r]
+        datasets = {t.key: load_toy(cfg, t).to(ctx.device) for t in tasks(cfg)}
+        write_analysis(cfg, ctx, datasets, rows)
+        write_timing(cfg, ctx, datasets, rows)
     finally:
         torch.set_num_threads(before)
-
-
-def _run(cfg: FlowsConfig, ctx: RunContext) -> None:
-    sharded = ctx.workers > 1 or ctx.scheduler is not None
-    jobs = [NetJob(cfg, t, cfg.seed + n, ctx.out, ctx.resume, str(ctx.device), ctx.quiet or sharded)
-            for t in tasks(cfg) for n in range(cfg.nets)]
-    finished: dict[int, list[dict[str, Any]]] = {}
-
-    def save(i: int, rows: list[dict[str, Any]]) -> None:
-        finished[i] = rows
-        ctx.write_rows([row for j in sorted(finished) for row in finished[j]])
-
-    results = map_shards(run_net, jobs, workers=ctx.workers, scheduler=ctx.scheduler, progress=ctx.progress,
-                         desc="flows: networks", on_result=save)
-    rows = [row for r in results for row in r]
-    datasets = {t.key: load_toy(cfg, t).to(ctx.device) for t in tasks(cfg)}
-    write_analysis(cfg, ctx, datasets, rows)
-    write_timing(cfg, ctx, datasets, rows)

@@ -1,0 +1,227 @@
+"""The protocol of ``sciprune prune``: trace the user's network, (train,) then one cascade per method.
+
+* The network is wrapped in :class:`sciprune.core.Traced` (its pruning units come from its traced
+  graph, with a few training samples as example inputs; the factory and its keyword arguments are
+  recorded so checkpoints rebuild it without pickles; ``load_model(path).module`` is the user's
+  network, narrower). A network that takes its inputs as one tuple (``inputs: tuple``, DeepXDE) is
+  traced with that tuple as its one example input.
+* ``train.epochs > 0`` trains it first (Adam on the mean squared error over the training split).
+* Per method a cascade walks the schedule (``mode``: one-shot from the dense network or iterative),
+  retraining ``retrain_epochs`` after each step: ``weight`` masks the smallest weights of every
+  weight unit, ``neuron`` the neurons with the smallest L2 norm of their slices in every group,
+  ``id`` keeps in every group as many neurons as ``neuron`` does (at least one) by interpolative
+  decomposition of the group's activations on ``id_samples`` training samples, folding the
+  interpolation matrix into every consumer; a group read by something not linear in it (the
+  contraction of DeepONet's branch·trunk product) cannot be folded and is pruned by neuron L2.
+* Each stage is evaluated on the held-out split (``rel_error`` = ‖ŷ − y‖ / ‖y‖ over all held-out
+  outputs, ``mse``), compacted (``compact_params``, ``compact_nnz``, ``compact_flops``, ``compact_rel_diff``: the
+  largest relative difference between the compacted and the masked network's held-out outputs) and
+  the compacted network saved to ``checkpoints/compact/<method>-<stage>-s<sparsity>.safetensors``.
+
+The retraining loop is the core cascade (:func:`sciprune.core.cascade.run_cascade`) with a
+supervised MSE epoch over the samples' calling convention.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dense_weights, network_stats, run_cascade,
+                                   train_dense)
+from sciprune.core.count import count_params, flops
+from sciprune.core.io import build_model, save_checkpoint
+from sciprune.core.methods import Method, dense_kept_width, prune_with, resolve_method
+from sciprune.core.pruning import prune
+from sciprune.core.seeding import torch_generator
+from sciprune.core.units import units_of
+from sciprune.errors import InputError
+from sciprune.studies.base import RunContext
+from sciprune.studies.prune.config import ALIASES, EXAMPLE, PruneStudyConfig
+from sciprune.studies.prune.example import example_field
+from sciprune.studies.prune.samples import Samples, Split, load_samples, split
+from sciprune.studies.prune.usermodel import dtype_of, user_network
+
+EXAMPLE_SAMPLES = 1024
+TRACE_SAMPLES = 8
+
+
+def samples_of(cfg: PruneStudyConfig) -> Samples:
+    """The config's samples: its ``.npz``, or the example's generated field (example model only)."""
+    if cfg.data is not None:
+        return load_samples(cfg.data, shared=list(cfg.shared), packing=cfg.inputs)
+    assert cfg.model == EXAMPLE
+    x, y = example_field(EXAMPLE_SAMPLES, torch_generator(cfg.seed, "example-data"))
+    return Samples(("x",), (x,), (False,), y, "args")
+
+
+def prepare(cfg: PruneStudyConfig, device: torch.device = torch.device("cpu")) -> tuple[nn.Module, Split]:
+    """The traced network and the split samples (each check one InputError line)."""
+    samples = samples_of(cfg)
+    net = user_network(cfg.model, dict(cfg.model_kwargs), cfg.weights, samples)
+    data = split(samples, cfg.test_fraction, torch_generator(cfg.seed, "split"))
+    dtype = dtype_of(net)
+    example = data.train.head(TRACE_SAMPLES).to(torch.device("cpu"), dtype)
+    from sciprune.core import Traced
+
+    try:
+        traced = Traced(net, example.args, factory=cfg.model, factory_kwargs=dict(cfg.model_kwargs))
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - tracing a user's network may fail in any way
+        detail = " ".join(str(err).split())[:200]
+        raise InputError(f"--model {cfg.model!r}: the network could not be traced ({type(err).__name__}: {detail}); "
+                         "expected a forward pass torch.fx or torch.export can follow (see sciprune.core.explain)") from None
+    return traced.to(device), Split(data.train.to(device, dtype), data.test.to(device, dtype))
+
+
+def mse_epoch(train: Samples, batch_size: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+              generator: torch.Generator) -> float:
+    """One pass over ``train`` in minibatches shuffled by ``generator``: mean squared error; its mean."""
+    model.train()
+    order = torch.randperm(train.n, generator=generator).to(train.y.device)
+    total = 0.0
+    for start in range(0, train.n, batch_size):
+        batch = train.take(order[start : start + batch_size])
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.mse_loss(batch.call(model), batch.y)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * batch.n
+    return total / train.n
+
+
+@torch.no_grad()
+def errors(model: nn.Module, test: Samples) -> dict[str, float]:
+    """Held-out relative L2 error ‖ŷ − y‖ / ‖y‖ and mean squared error."""
+    pred = test.call(model.eval()).double()
+    y = test.y.double()
+    diff = float(torch.linalg.vector_norm(pred - y))
+    return {"rel_error": diff / max(float(torch.linalg.vector_norm(y)), 1e-300), "mse": diff**2 / y.numel()}
+
+
+def max_rel_diff(a: Tensor, b: Tensor) -> float:
+    """``max |a - b| / max |b|`` (the largest difference, relative to the output's scale)."""
+    return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-300))
+
+
+def stage_name(method: str, stage: int, sparsity: float) -> str:
+    """``<method>-<stage>-s<sparsity>``: the file name of a stage's compacted network."""
+    return f"{method}-{stage:03d}-s{sparsity:g}"
+
+
+def compact_path(ctx: RunContext, name: str) -> Any:
+    folder = ctx.checkpoints / "compact"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{name}.safetensors"
+
+
+@torch.no_grad()
+def evaluate(ctx: RunContext, test: Samples, name: str, meta: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    """Errors of ``model``; its compacted network counted, checked against it and saved as ``name``."""
+    from sciprune.core import compact
+
+    out = errors(model, test)
+    small = compact(model).eval()
+    sizes = count_params(small)
+    out.update({"compact_params": sizes.total, "compact_nnz": sizes.nonzero, "compact_flops": flops(small),
+                "compact_rel_diff": max_rel_diff(test.call(small), test.call(model))})
+    save_checkpoint(compact_path(ctx, name), small, meta=meta)
+    return out
+
+
+def foldable(model: nn.Module) -> set[str]:
+    """The prunable groups of a traced ``model`` that ID pruning can fold: read only by Linear/Conv columns."""
+    from sciprune.core import Traced
+
+    assert isinstance(model, Traced)
+    trace = model.trace
+    return {g.name for g in trace.units.groups if g.prunable and not trace.sinks.get(g.name) and trace.reads.get(g.name)}
+
+
+def method_of(name: str) -> Method:
+    """The registered method ``name`` (:mod:`sciprune.core.methods`); ``neuron`` is the ``neuron_l2`` criterion."""
+    return resolve_method(ALIASES.get(name, name))
+
+
+@dataclass(frozen=True)
+class PruneSteps(CascadeProtocol):
+    """The cascade's pieces for the user's traced network and one ``method`` (``""`` for dense training)."""
+
+    cfg: PruneStudyConfig
+    ctx: RunContext
+    data: Split
+    dense: nn.Module  # the dense traced network: kept widths are fractions of its groups
+    method: str = ""
+
+    def build(self, arch: dict[str, Any]) -> nn.Module:
+        return build_model(arch).to(self.ctx.device)
+
+    def optimizer(self, params: Any) -> tuple[torch.optim.Optimizer, None]:
+        return torch.optim.Adam(params, lr=self.cfg.train.lr), None
+
+    def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+        return mse_epoch(self.data.train, self.cfg.train.batch_size, model, optimizer, generator)
+
+    def evaluate(self, model: nn.Module, stage: StageInfo) -> dict[str, Any]:
+        meta = {"method": self.method, "sparsity": stage.sparsity, "stage": stage.index}
+        return evaluate(self.ctx, self.data.test, stage_name(self.method, stage.index, stage.sparsity), meta, model)
+
+    def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
+        """Prune ``model`` to ``sparsity`` (masks in place; a new, smaller network for ID).
+
+        A neuron method keeps :func:`~sciprune.core.methods.dense_kept_width` of the dense network's groups.
+        ID keeps as many, choosing them by interpolative decomposition of each group's activations on
+        ``id_samples`` training samples where every reader is linear; a group read by something not linear
+        in it (DeepONet's branch·trunk contraction) cannot be folded and is pruned by neuron L2.
+        """
+        m = method_of(self.method)
+        widths = dense_kept_width(self.dense, sparsity, m.width)
+        if not m.is_id:
+            return prune_with(model, m, sparsity, widths=None if m.width == "per_layer" else widths, generator=generator)
+        from sciprune.core import Traced, id_prune_traced
+
+        assert isinstance(model, Traced)
+        current = {g.name: g.size for g in units_of(model).groups if g.prunable}
+        ranks = {name: min(current[name], k) for name, k in widths.items() if name in current}
+        linear = {n: k for n, k in ranks.items() if n in foldable(model)}
+        others = sorted(set(ranks) - set(linear))
+        if others:
+            prune(model, sparsity, criterion="neuron_l2", layers=others)
+        train = self.data.train
+        idx = torch.randperm(train.n, generator=generator)[: self.cfg.id_samples].sort().values.to(train.y.device)
+        return id_prune_traced(model, train.take(idx).args, ranks=linear) if linear else model
+
+
+def run(cfg: PruneStudyConfig, ctx: RunContext) -> None:
+    """Dense (trained or as loaded), then one cascade per method; rows into metrics.csv, then timing."""
+    from sciprune.studies.prune.timing import write_timing
+
+    model, data = prepare(cfg, ctx.device)
+    steps = PruneSteps(cfg, ctx, data, copy.deepcopy(model))
+    dense = train_dense(model, steps, epochs=cfg.train.epochs, seed=cfg.seed, checkpoint=ctx.checkpoints / "dense.pt",
+                        resume=ctx.resume, progress=ctx.progress)
+    model.eval()
+    steps = replace(steps, dense=copy.deepcopy(model))
+    with torch.no_grad():
+        rows: list[dict[str, Any]] = [{
+            "method": "dense", "seed": cfg.seed, "stage": -1, "sparsity": 0.0,
+            **network_stats(model, dense_weights(model)),
+            **evaluate(ctx, data.test, "dense", {"method": "dense", "sparsity": 0.0}, model)}]
+    ctx.write_rows(rows)
+    spec = CascadeSpec(tuple(cfg.sparsities), mode=cfg.mode, retrain_epochs=cfg.retrain_epochs, retrain=cfg.retrain)
+    for method in cfg.methods:
+        stage_rows = run_cascade(dense, spec, replace(steps, method=method), seed=cfg.seed, key=method,
+                                 checkpoint_dir=ctx.checkpoints / method, resume=ctx.resume, progress=ctx.progress)
+        rows.extend({"method": method, "seed": cfg.seed, **row} for row in stage_rows)
+        ctx.write_rows(rows)
+    write_timing(cfg, ctx, data.test)
+
+
+def check(cfg: PruneStudyConfig) -> None:
+    """The factory, weights and samples, checked (and the network traced) before anything is written."""
+    prepare(cfg)
