@@ -47,8 +47,7 @@ TINY: dict[str, dict[str, Any]] = {
             "timing": False},
 }
 #: studies whose shards do not yet go through sciprune.shards.map_shards on this branch (issue #17)
-NOT_SHARDED = {"flows": "flows runs its networks in the calling process on this branch (sharding: issue #17)",
-               "nif": "nif runs its cascades in the calling process on this branch (sharding: issue #17)"}
+NOT_SHARDED: dict[str, str] = {}
 START_TIMEOUT = 30.0
 
 

@@ -23,8 +23,7 @@ from sciprune.studies.planning import Phase, Plan, Probe, finish, mlp_flops
 def plan(cfg: AMRConfig, calibrate: bool) -> Plan:
     from sciprune.studies.amr.driver import make_lift, single_threaded_torch
     from sciprune.studies.amr.evaluate import TrueError
-    from sciprune.studies.amr.examine import (CHUNK, examine_basic, examine_interpolation, examine_pruning,
-                                              examine_ranks)
+    from sciprune.studies.amr.examine import CHUNK, ElementPass, examine
     from sciprune.studies.amr.inr import resolve_inr
     from sciprune.studies.amr.meshing import AMRMesh, load_mesh
 
@@ -41,18 +40,8 @@ def plan(cfg: AMRConfig, calibrate: bool) -> Plan:
 
     def chunk() -> None:
         with single_threaded_torch():
-            if cfg.mode == "pruning":
-                examine_pruning(inr, lift, corners, ids, id_samples=n_id, error_samples=n_err, epsilon=cfg.epsilon,
-                                threshold=cfg.threshold, prop_threshold=cfg.prop_threshold, offset=cfg.error_offset, seed=seed, it=0)
-            elif cfg.mode == "basic":
-                examine_basic(inr, lift, corners, np.zeros((CHUNK, children)), ids, error_samples=n_err,
-                              threshold=cfg.threshold, offset=cfg.error_offset, component=cfg.component, seed=seed, it=0)
-            elif cfg.indicator == "interpolation":
-                examine_interpolation(inr, lift, corners, ids, id_samples=n_id, error_samples=n_err,
-                                      epsilon=cfg.surrogate_epsilon, seed=seed, it=0)
-            else:
-                examine_ranks(inr, lift, corners, ids, id_samples=n_id, epsilon=cfg.epsilon,
-                              residual_samples=n_err if cfg.indicator == "residual" else 0, seed=seed, it=0)
+            vals = np.zeros((CHUNK, children)) if cfg.mode == "basic" else None
+            examine(ElementPass.of(cfg, inr, lift, 0), corners, ids, vals)
 
     error: list[TrueError] = []
 

@@ -21,7 +21,7 @@ from sciprune.studies.flows.protocol import Task, build_model, load_toy, tasks
 from sciprune.studies.planning import Phase, Plan, Probe, finish, training_memory
 
 #: whether this branch runs the (data set, network) pairs as independent shards; they run in the caller here
-SHARDED = False
+SHARDED = True
 #: field evaluations assumed per solve for the FLOP model (fixed-step solvers: stages x steps)
 NOMINAL_NFE = 30
 

@@ -313,7 +313,7 @@ def memory_terms(cfg: NifConfig, rows: int, distinct_p: int, dims: tuple[int, in
     resident = {f"the NIF ({params:.3g} parameters: ShapeNet {u} units x {L + 2} layers, P={shape:.3g}) with its optimizer state":
                 float(params * (6 * nb + 1)),
                 f"the data ({rows:.3g} rows)": 6.0 * 8 * rows * (d_p + d_x + d_u + 1)}
-    held = int(round(getattr(cfg.data, "held_out", cfg.data.test_fraction) * rows)) or rows
+    held = int(round(cfg.data.held_out * rows)) or rows
     transient = {f"train.batch_size={t.batch_size} ({t.batch_size} x {generated:.3g} generated weights)": batch(min(t.batch_size, rows), 5),
                  "a prediction chunk (at most 65536 rows)": max(batch(min(65536, rows), 2), batch(min(65536, held), 2)),
                  f"prune.id_samples={cfg.prune.id_samples} float64 activations": 3.0 * 8 * cfg.prune.id_samples * u * (L + 1)}

@@ -18,24 +18,26 @@ import torch
 from sciprune.nn.nif import build_nif
 from sciprune.studies.nif.config import NifConfig
 from sciprune.studies.nif.protocol import arch_of, load_data
-from sciprune.studies.nif.train import weighted_mse
+from sciprune.studies.nif.train import epochs_for, weighted_mse
 from sciprune.studies.planning import Phase, Plan, Probe, finish, probe_rows, step_probe, training_memory
 
 #: whether this branch runs the cascades as independent shards (``map_shards``); they run in the caller here
-SHARDED = False
+SHARDED = True
 
 
 def plan(cfg: NifConfig, calibrate: bool) -> Plan:
     dtype = torch.float64 if cfg.train.dtype == "float64" else torch.float32
     data = load_data(cfg)
     rows = int(data.u.shape[0])
-    n_test = round(cfg.data.test_fraction * rows) or rows  # test_fraction 0: tested on the training rows
-    n_train = rows - (n_test if cfg.data.test_fraction else 0)
+    n_test = round(cfg.data.held_out * rows) or rows  # nothing held out: tested on the training rows
+    n_train = rows - (n_test if cfg.data.held_out else 0)
     d_in = int(data.p.shape[1] + data.x.shape[1])
     model = build_nif(arch_of(cfg, data), torch.Generator().manual_seed(0)).to(dtype)
     params = sum(p.numel() for p in model.parameters())
     bs = min(cfg.train.batch_size, n_train)
     steps = math.ceil(n_train / bs)
+    epochs = epochs_for(cfg.train.epochs, cfg.train.steps, 200, n_train, cfg.train.batch_size)
+    retrain_epochs = epochs_for(cfg.prune.retrain_epochs, cfg.prune.retrain_steps, 20, n_train, cfg.train.batch_size)
     g = torch.Generator().manual_seed(0)
     # real rows (a NIF runs ShapeNet once per distinct p in a batch: random inputs would time the worst case)
     table = torch.from_numpy(np.concatenate([data.p, data.x], axis=1).astype(np.float64)).to(dtype)
@@ -60,14 +62,14 @@ def plan(cfg: NifConfig, calibrate: bool) -> Plan:
     p = cfg.prune
     stages = len(p.sparsities)
     per_epoch_best = (n_train / len(x_eval)) if p.keep_best else 0.0  # keep_best: a full forward per epoch
-    dense_probes = [step(cfg.train.epochs * steps + 2 * cfg.train.lbfgs_iters * steps), evaluation(1)]
+    dense_probes = [step(epochs * steps + 2 * cfg.train.lbfgs_iters * steps), evaluation(1)]
     memory = training_memory(params, bs * flops_row / 4, 4.0 * rows * (d_in + data.u.shape[1] + 1))
     phases = [Phase("dense training", 1, tuple(dense_probes), memory, parallel=False)]
-    retrained = len(p.methods) + (1 if p.control else 0) if p.retrain_epochs else 0
+    retrained = len(p.methods) + (1 if p.control else 0) if retrain_epochs else 0
     if retrained:
         width = cfg.model.shape.units
         id_flops = 4.0 * p.id_samples * width * width * max(cfg.model.shape.nlayers, 1)
-        probes = [step(stages * p.retrain_epochs * steps), evaluation(stages + stages * p.retrain_epochs * per_epoch_best)]
+        probes = [step(stages * retrain_epochs * steps), evaluation(stages + stages * retrain_epochs * per_epoch_best)]
         if "id" in p.methods:
             probes.append(Probe(f"ID of the ShapeNet nodes on {p.id_samples} rows (share of a task)",
                                 stages / retrained, id_flops))
