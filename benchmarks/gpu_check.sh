@@ -100,13 +100,13 @@ done
 say ""
 
 # --- 2. the AMR element pass (no MFEM needed) ----------------------------------------------------
-say "## AMR element pass (examine_interpolation with ID, corner INR, 4096 elements): cuda vs 1 CPU thread"
+say "## AMR element pass (the interpolation indicator through the ID-pruned INR, corner INR, 4096 elements): cuda vs 1 CPU thread"
 say ""
 run amr-elements 120 "$PY" - <<'PYEOF'
 import time
 import numpy as np
 import torch
-from sciprune.studies.amr.examine import examine_interpolation
+from sciprune.studies.amr.examine import ElementPass, examine
 from sciprune.studies.amr.inr import resolve_inr
 
 torch.set_num_threads(1)
@@ -117,13 +117,15 @@ B, h = 4096, 1 / 64
 lo = rng.random((B, 1, 2)) * (1 - h)
 corners = lo + h * np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])[None]
 ids = np.arange(B)
-kw = dict(seed=0, it=0, id_samples=32, error_samples=128, epsilon=1e-3)
 lift = lambda p: p
-examine_interpolation(gpu, lift, corners[:256], ids[:256], **kw)  # warm-up
+kw = dict(seed=0, it=0, id_samples=32, error_samples=128, epsilon=1e-3)
+def run(net, c, i):
+    return examine(ElementPass("interpolation", net, lift, **kw), c, i)
+run(gpu, corners[:256], ids[:256])  # warm-up
 times = {}
 for name, net in (("cpu", inr), ("cuda", gpu)):
     t0 = time.perf_counter()
-    v = examine_interpolation(net, lift, corners, ids, **kw)
+    v = run(net, corners, ids)
     if name == "cuda":
         torch.cuda.synchronize()
     times[name] = (time.perf_counter() - t0, v)
