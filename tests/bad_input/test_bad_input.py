@@ -356,16 +356,16 @@ case("classify-resume-badmarker", r"has a damaged sciprune marker", "classify", 
 case("report-marker-other-study", r"its marker names the 'moth' study, its config.yaml the 'amr' study", "report",
      F + "/results2/amr-marker-moth")
 # a data file refused inside the run (nif, moth read theirs there): --out is left absent
-case("nif-data-missing", r"data file '.*none.npz' does not exist; expected a .npz or .csv file", "nif", "--preset", "demo",
+case("nif-data-missing", r"data file '.*none.npz' does not exist; expected a .npz \(array 'data'\), .npy or .csv file", "nif", "--preset", "demo",
      "--set", "data.kind=file", "--set", f"data.path={F}/none.npz", "--out", O)
 case("nif-data-text", r"data file '.*text.npz' is not .*\.npz", "nif", "--preset", "demo", "--set", "data.kind=file",
      "--set", f"data.path={F}/text.npz", "--out", O)
-case("nif-data-columns", r"data file '.*afile' has suffix ''; expected .npz or .csv", "nif", "--preset", "demo", "--set", "data.kind=file",
+case("nif-data-columns", r"data file '.*afile' has suffix ''; expected a .npz, .npy or .csv file", "nif", "--preset", "demo", "--set", "data.kind=file",
      "--set", f"data.path={F}/afile", "--out", O)
-case("moth-data-missing", r"data file .*none.h5 does not exist; make one with: sciprune moth simulate", "moth", "train",
+case("moth-data-missing", r"data file '.*none.h5' does not exist; make one with: sciprune moth simulate", "moth", "train",
      "--preset", "demo", "--data", F + "/none.h5", "--out", O)
-case("moth-data-not-hdf5", r"text.npz is not an HDF5 file", "moth", "train", "--preset", "demo", "--data", F + "/text.npz", "--out", O)
-case("moth-data-empty-hdf5", r"moth.h5' is (not|damaged).*expected .*sciprune moth simulate|moth.h5 is not an HDF5 file.*expected the output of sciprune moth simulate", "moth", "train", "--preset", "demo", "--data", F + "/moth.h5", "--out", O)
+case("moth-data-not-hdf5", r"text.npz' is not an HDF5 file \(no HDF5 signature.*\); expected the output of sciprune moth simulate", "moth", "train", "--preset", "demo", "--data", F + "/text.npz", "--out", O)
+case("moth-data-empty-hdf5", r"moth.h5' is a damaged or truncated HDF5 file \(.*\); expected the output of sciprune moth simulate", "moth", "train", "--preset", "demo", "--data", F + "/moth.h5", "--out", O)
 
 # -- round 2: report on damaged results of every study: one line naming the file and what is expected ---
 DAMAGED = r"is damaged \({why}\); expected {what} written by sciprune"

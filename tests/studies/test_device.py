@@ -67,7 +67,7 @@ def test_an_inr_moved_to_a_device_gives_the_same_values_and_verdicts():
     pytest.importorskip("mfem")
     import numpy as np
 
-    from sciprune.studies.amr.examine import examine_interpolation
+    from sciprune.studies.amr.examine import ElementPass, examine
     from sciprune.studies.amr.inr import resolve_inr
 
     inr = resolve_inr("corner")
@@ -76,8 +76,9 @@ def test_an_inr_moved_to_a_device_gives_the_same_values_and_verdicts():
     x = np.random.default_rng(0).random((50, 2))
     assert torch.equal(inr(x), moved(x))
     corners = np.array([[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]]) * 0.5
-    a = examine_interpolation(inr, lambda p: p, corners, np.arange(1), seed=0, it=0, id_samples=16, error_samples=16, epsilon=1e-3)
-    b = examine_interpolation(moved, lambda p: p, corners, np.arange(1), seed=0, it=0, id_samples=16, error_samples=16, epsilon=1e-3)
+    kw = dict(seed=0, it=0, id_samples=16, error_samples=16, epsilon=1e-3)
+    a = examine(ElementPass("interpolation", inr, lambda p: p, **kw), corners, np.arange(1))
+    b = examine(ElementPass("interpolation", moved, lambda p: p, **kw), corners, np.arange(1))
     assert np.array_equal(a.error, b.error)
 
 

@@ -30,7 +30,7 @@ def test_pruning_run_writes_every_output(tmp_path: Path) -> None:
     cfg, rows = run_study(tmp_path, inr="corner", mode="pruning", paraview=True, **SMALL)
     params = json.loads((tmp_path / "parameters.json").read_text())
     for key in [*AMRConfig.model_fields, "workers", "device"]:
-        assert key in params
+        assert key in params or key == "memory_limit"  # saved only when set (older folders resume)
     assert params["uniform_baseline"] is True and params["baseline"] and params["device"] == "cpu"
     assert params["limits_used"] == {"max_it": 4, "max_dofs": 5000, "id_samples": 256}  # the seed's defaults
     its = params["iterations"]

@@ -59,6 +59,6 @@ def describe(cfg: MothConfig, rows: list[dict[str, Any]], run_dir: Path) -> str:
 
 STUDY = Study(name="moth", title="MothPruning: Monte Carlo magnitude pruning of a flight controller",
               config=MothConfig, run=run, summarize=summarize, plot=plot, describe=describe, commands=commands,
-              columns={"member": "int", "stage": "int", "test_mse": "number"}, methods=lambda cfg: ["magnitude"],
+              columns={"member": "int", "stage": "int", "test_mse": "number"}, methods=lambda cfg: [cfg.prune.criterion],
               check=check_data,
               plan=cost_plan)

@@ -41,6 +41,7 @@ from sciprune.core.seeding import torch_generator
 from sciprune.core.units import units_of
 from sciprune.errors import InputError
 from sciprune.studies.base import RunContext
+from sciprune.studies.prune.names import stage_name
 from sciprune.studies.prune.config import ALIASES, EXAMPLE, PruneStudyConfig
 from sciprune.studies.prune.example import example_field
 from sciprune.studies.prune.samples import Samples, Split, load_samples, split
@@ -107,11 +108,6 @@ def errors(model: nn.Module, test: Samples) -> dict[str, float]:
 def max_rel_diff(a: Tensor, b: Tensor) -> float:
     """``max |a - b| / max |b|`` (the largest difference, relative to the output's scale)."""
     return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-300))
-
-
-def stage_name(method: str, stage: int, sparsity: float) -> str:
-    """``<method>-<stage>-s<sparsity>``: the file name of a stage's compacted network."""
-    return f"{method}-{stage:03d}-s{sparsity:g}"
 
 
 def compact_path(ctx: RunContext, name: str) -> Any:

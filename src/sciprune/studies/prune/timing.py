@@ -19,7 +19,7 @@ from sciprune.studies.base import RunContext
 from sciprune.studies.classify.timing import paired_times
 from sciprune.studies.prune.config import PruneStudyConfig
 from sciprune.studies.prune.samples import Samples
-from sciprune.studies.prune.protocol import stage_name
+from sciprune.studies.prune.names import stage_name
 from sciprune.studies.prune.usermodel import cwd_on_path
 
 
