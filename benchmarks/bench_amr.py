@@ -61,7 +61,7 @@ STARTUP = """
 import time, json, resource
 t0 = time.perf_counter()
 import numpy, torch, mfem.ser
-import sciprune.studies.amr.driver, sciprune.studies.amr.study, sciprune.core.idprune
+import sciprune.studies.amr.driver, sciprune.studies.amr.study, sciprune.core._idprune
 print(json.dumps({"imports": time.perf_counter() - t0,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

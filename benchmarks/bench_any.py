@@ -52,9 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.core.zoo
 
 import torch_pruning as tp  # noqa: E402
 
-from sciprune.core import Traced, compact, id_prune_traced, prune  # noqa: E402
-from sciprune.core.units import units_of  # noqa: E402
-from sciprune.core.methods import dense_kept_width  # noqa: E402
+from sciprune.core import Traced, compact, dense_kept_width, id_prune_traced, prune, units_of
 from sciprune.studies.prune.protocol import foldable  # noqa: E402
 from tests.core.zoo import ZOO, build  # noqa: E402
 

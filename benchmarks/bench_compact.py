@@ -1,7 +1,7 @@
 """Inference speed of compacted networks against the ideal FLOP ratio.
 
 A 2-256-256-256-256-1 ReLU MLP; 50, 75 and 90 % of the neurons of every hidden layer are removed
-by structured masks (row, bias and column), then :func:`sciprune.core.compact.compact` builds the
+by structured masks (row, bias and column), then :func:`sciprune.core._compact.compact` builds the
 smaller dense network. Measured side by side in one run, at batch 1, 4,096 and 65,536:
 
 * dense: the original network; compact: the compacted one (its outputs are checked equal);
@@ -22,10 +22,7 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from sciprune.core.compact import compact  # noqa: E402
-from sciprune.core.count import mlp_flops  # noqa: E402
-from sciprune.core.masks import set_mask  # noqa: E402
-from sciprune.core.seeding import torch_generator  # noqa: E402
+from sciprune.core import compact, mlp_flops, set_mask, torch_generator
 from sciprune.nn.mlp import MLP  # noqa: E402
 
 SIZES = [2, 256, 256, 256, 256, 1]

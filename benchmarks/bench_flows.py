@@ -8,7 +8,7 @@ every round (best of ``ROUNDS``) so that load on the shared machine hits them al
 1. **NLL evaluation, WT-pruned vs dense**: the test-set log-likelihood solve of the dense and the
    WT-masked field (stored dense, masks as zeros): NFE (an adaptive solver may take more or
    fewer steps for a pruned field) and wall time.
-2. **Compacted FT vs dense**: the FT field compacted (:func:`sciprune.core.compact.compact`) to
+2. **Compacted FT vs dense**: the FT field compacted (:func:`sciprune.core._compact.compact`) to
    its surviving neurons: time per solve against the FLOP ratio per solve (FLOPs per NFE x NFE).
 3. **Masks per NFE, ours vs ``torch.nn.utils.prune``**: one field evaluation (what an ODE solver
    repeats hundreds of times), at batch 1 (one trajectory) and 1,024, of the WT-masked field with our masks (buffers; the forward is a
@@ -38,8 +38,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn.utils import prune as torch_prune  # noqa: E402
 
-from sciprune.core.masks import get_masks  # noqa: E402
-from sciprune.core.seeding import torch_generator  # noqa: E402
+from sciprune.core import get_masks, torch_generator
 from sciprune.nn.ode import CNF, Solver, _ODEModel  # noqa: E402
 from sciprune.runner.run import load_run  # noqa: E402
 from sciprune.studies.flows.analysis import nearest_stages  # noqa: E402

@@ -37,8 +37,7 @@ import scipy.linalg  # noqa: E402
 import torch  # noqa: E402
 
 from sciprune.core._idfactor import resolve  # noqa: E402
-from sciprune.core.idprune import id_prune  # noqa: E402
-from sciprune.core.seeding import torch_generator  # noqa: E402
+from sciprune.core import id_prune, torch_generator
 from sciprune.nn.mlp import MLP  # noqa: E402
 
 EPS = 1e-3

@@ -1,7 +1,7 @@
 """Cost of masks in training: an Adam step with masks enforced vs the same step without masks.
 
 Masks are state (boolean buffers) enforced by an optimizer step post-hook
-(:func:`sciprune.core.masks.enforce_masks`): the forward and backward passes stay plain dense
+(:func:`sciprune.core._masks.enforce_masks`): the forward and backward passes stay plain dense
 passes, and each step multiplies each masked parameter and its Adam moments by a cached float
 copy of its mask (a boolean ``masked_fill_`` was ~50x slower per call on CPU). Each
 configuration builds three identical MLPs, masks 80 % of every weight matrix of one (unstructured,
@@ -13,7 +13,7 @@ and the hook's own time, measured alone.
 
 Two more tables, timed the same way:
 
-* **gradient masking** (:func:`sciprune.core.masks.mask_gradients`, opt-in, for clipping /
+* **gradient masking** (:func:`sciprune.core._masks.mask_gradients`, opt-in, for clipping /
   L-BFGS / gradient criteria): the masked step with ``enforce_masks(..., gradients=True)`` vs
   the masked step without it;
 * **stacked ensemble** (:class:`sciprune.nn.stacked.StackedMLP`): one training step of ``P``
@@ -35,8 +35,7 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from sciprune.core.masks import enforce_masks, mask_gradients, set_mask  # noqa: E402
-from sciprune.core.seeding import torch_generator  # noqa: E402
+from sciprune.core import enforce_masks, mask_gradients, set_mask, torch_generator
 from sciprune.nn.mlp import MLP  # noqa: E402
 from sciprune.nn.stacked import StackedMLP  # noqa: E402
 

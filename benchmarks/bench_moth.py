@@ -44,9 +44,7 @@ import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
-from sciprune.core.masks import enforce_masks, get_masks  # noqa: E402
-from sciprune.core.pruning import prune  # noqa: E402
-from sciprune.core.seeding import torch_generator  # noqa: E402
+from sciprune.core import enforce_masks, get_masks, prune, torch_generator
 from sciprune.nn.mlp import MLP  # noqa: E402
 from sciprune.runner.config import load_preset  # noqa: E402
 from sciprune.studies.moth import ensemble  # noqa: E402

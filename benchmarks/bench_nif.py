@@ -26,9 +26,7 @@ from collections.abc import Callable  # noqa: E402
 
 import torch  # noqa: E402
 
-from sciprune.core.pruning import prune  # noqa: E402
-from sciprune.core.seeding import torch_generator  # noqa: E402
-from sciprune.core.shrink import compact_units  # noqa: E402
+from sciprune.core import compact_units, prune, torch_generator
 from sciprune.nn.nif import NIFMultiScale, theta_context  # noqa: E402
 
 torch.set_num_threads(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sciprune.core.seeding import torch_generator
+from sciprune.core import torch_generator
 from sciprune.nn.mlp import MLP
 
 

@@ -16,8 +16,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from sciprune.core.atomic import atomic_write_bytes as atomic_write_bytes
-from sciprune.core.atomic import atomic_write_with as atomic_write_with
+from sciprune.core import atomic_write_bytes as atomic_write_bytes, atomic_write_with as atomic_write_with
 from sciprune.errors import InputError
 
 

@@ -14,7 +14,7 @@ import yaml
 from safetensors.torch import save_file
 from torch import nn
 
-from sciprune.core.io import save_checkpoint
+from sciprune.core import save_checkpoint
 from sciprune.nn.mlp import MLP
 from sciprune.runner.config import dump_config, load_preset, validate
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from sciprune.core.cascade import CascadeProtocol
+from sciprune.core import CascadeProtocol
 
 
 @dataclass(frozen=True)

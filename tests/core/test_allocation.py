@@ -4,10 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from sciprune.core.criteria import lamp
-from sciprune.core.masks import get_masks
-from sciprune.core.pruning import layer_reports, prune
-from sciprune.core.seeding import torch_generator
+from sciprune.core._criteria import lamp
+from sciprune.core import get_masks, layer_reports, prune, torch_generator
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 
@@ -92,7 +90,8 @@ def test_a_model_without_units_is_refused_with_the_way_to_trace_it():
 
 
 def test_a_data_aware_criterion_is_one_function_and_one_registry_entry(gen):
-    from sciprune.core.criteria import _CRITERIA, Criterion, register_criterion
+    from sciprune.core import Criterion, register_criterion
+    from sciprune.core._criteria import _CRITERIA
 
     def activation_rms(weight, *, out_weight=None, generator=None, context=None, group=None):
         # mean square activation of each neuron of the scored layer over the context's inputs

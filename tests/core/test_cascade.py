@@ -4,11 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sciprune.core.cascade import CascadeSpec, load_stage, run_cascade, stage_checkpoint, train_dense
-from sciprune.core.masks import get_masks
-from sciprune.core.pruning import prune
-from sciprune.core.seeding import torch_generator
-from sciprune.core.train import supervised
+from sciprune.core import (
+    CascadeSpec, get_masks, load_stage, prune, run_cascade, stage_checkpoint, supervised, torch_generator,
+    train_dense,
+)
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from tests.core.steps import Steps

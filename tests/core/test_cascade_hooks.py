@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, run_cascade, saved_stage_rows, saved_stages,
-                                   split_train_result, stage_checkpoint, train_dense)
-from sciprune.core.pruning import prune
-from sciprune.core.seeding import torch_generator
-from sciprune.core.train import supervised_epoch
+from sciprune.core import (
+    CascadeProtocol, CascadeSpec, StageInfo, prune, run_cascade, saved_stage_rows, saved_stages,
+    stage_checkpoint, supervised_epoch, torch_generator, train_dense,
+)
+from sciprune.core._cascade import split_train_result
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.stacked import StackedMLP

@@ -8,9 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from sciprune.core.compact import compact_mlp, CSRMLP, compact, to_csr
-from sciprune.core.masks import get_masks, set_mask
-from sciprune.core.seeding import torch_generator
+from sciprune.core import CSRMLP, compact, compact_mlp, get_masks, set_mask, to_csr, torch_generator
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 
@@ -122,9 +120,9 @@ def test_bad_input() -> None:
 
 
 def test_kept_indices_and_the_generic_path_agree_with_the_mlp_path(mlp, gen) -> None:
-    from sciprune.core.compact import compact_with_indices
-    from sciprune.core.pruning import prune
-    from sciprune.core.shrink import compact_units
+    from sciprune.core import compact_with_indices
+    from sciprune.core import prune
+    from sciprune.core import compact_units
 
     prune(mlp, 0.5, criterion="neuron_l2")
     small, keep = compact_with_indices(mlp)

@@ -6,10 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from sciprune.core.compact import CSRMLP, compact
-from sciprune.core.count import ParamCount, count_params, layer_sparsity, mlp_flops
-from sciprune.core.masks import set_mask
-from sciprune.core.seeding import torch_generator
+from sciprune.core import (
+    CSRMLP, ParamCount, compact, count_params, layer_sparsity, mlp_flops, set_mask, torch_generator,
+)
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 
@@ -70,8 +69,8 @@ def test_mlp_flops_rejects_other_modules() -> None:
 
 
 def test_d6_network_stats_without_weight_units_does_not_divide_by_zero() -> None:
-    from sciprune.core.count import network_stats
-    from sciprune.core.units import PruningUnits
+    from sciprune.core import network_stats
+    from sciprune.core import PruningUnits
 
     class Bare(nn.Module):
         def __init__(self) -> None:
@@ -86,8 +85,8 @@ def test_d6_network_stats_without_weight_units_does_not_divide_by_zero() -> None
 
 
 def test_network_stats_per_member_and_flops_with_nfe() -> None:
-    from sciprune.core.count import dense_weights, flops, network_stats
-    from sciprune.core.pruning import prune
+    from sciprune.core import dense_weights, flops, network_stats
+    from sciprune.core import prune
     from sciprune.nn.stacked import StackedMLP
 
     ens = StackedMLP(2, [3, 4, 1], "relu", generator=torch_generator(0, "init"))

@@ -3,11 +3,8 @@
 import pytest
 import torch
 
-from sciprune.core.activations import fast_tanh
-from sciprune.core.flat import FlatParameters, flat_of, flat_optimizer
-from sciprune.core.masks import enforce_masks, get_masks
-from sciprune.core.pruning import prune
-from sciprune.core.seeding import torch_generator
+from sciprune.core import FlatParameters, enforce_masks, fast_tanh, flat_optimizer, get_masks, prune, torch_generator
+from sciprune.core._flat import flat_of
 from sciprune.nn.mlp import MLP
 from sciprune.nn.stacked import StackedMLP
 

@@ -9,11 +9,9 @@ import math
 import pytest
 import torch
 
-from sciprune.core.compact import compact
-from sciprune.core.fold import unit_constants
-from sciprune.core.pruning import dead_units, prune
-from sciprune.core.seeding import torch_generator
-from sciprune.core.units import units_of
+from sciprune.core import compact, prune, torch_generator, units_of
+from sciprune.core._fold import unit_constants
+from sciprune.core._pruning import dead_units
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.odefield import ConcatField, ConcatSquashField

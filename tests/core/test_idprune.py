@@ -8,9 +8,8 @@ import scipy.linalg
 import torch
 
 import sciprune.core._idfactor as idfactor_module
-import sciprune.core.idprune as idprune_module
-from sciprune.core.idprune import id_prune, id_prune_mlp, interpolative_decomposition
-from sciprune.core.seeding import torch_generator
+import sciprune.core._idprune as idprune_module
+from sciprune.core import id_prune, id_prune_mlp, interpolative_decomposition, torch_generator
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 

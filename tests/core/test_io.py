@@ -4,9 +4,9 @@ import pickle
 import pytest
 import torch
 
-from sciprune.core.io import load_checkpoint, load_model, load_state, save_checkpoint, save_state, torch_load
-from sciprune.core.masks import get_masks
-from sciprune.core.pruning import prune
+from sciprune.core import (
+    get_masks, load_checkpoint, load_model, load_state, prune, save_checkpoint, save_state, torch_load,
+)
 from sciprune.errors import InputError
 
 
@@ -71,7 +71,7 @@ def test_plain_state_dict_file(mlp, tmp_path):
 def test_a_safetensors_header_length_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path) -> None:
     from safetensors.torch import save_file
 
-    from sciprune.core.io import load_checkpoint
+    from sciprune.core import load_checkpoint
 
     path = tmp_path / "m.safetensors"
     for pad in range(300):  # find metadata whose header length has low byte 0x80 (a pickle's magic)
@@ -86,7 +86,7 @@ def test_a_safetensors_header_length_starting_with_0x80_is_not_taken_for_a_pickl
 def test_an_unregistered_family_is_one_clear_error(tmp_path) -> None:
     from safetensors.torch import save_file
 
-    from sciprune.core.io import load_model
+    from sciprune.core import load_model
 
     path = tmp_path / "x.safetensors"
     save_file({"w": torch.zeros(1)}, str(path), metadata={"sciprune": json.dumps({"arch": {"class": "Nope"}})})

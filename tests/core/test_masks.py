@@ -5,10 +5,9 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from sciprune.core.masks import (
-    apply_masks, enforce_masks, get_masks, import_torch_prune, load_state_dict, remove_masks, set_mask,
+from sciprune.core import (
+    apply_masks, enforce_masks, get_masks, import_torch_prune, load_state_dict, prune, remove_masks, set_mask,
 )
-from sciprune.core.pruning import prune
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 

@@ -3,8 +3,7 @@
 import torch
 from torch import nn
 
-from sciprune.core.masks import enforce_masks, mask_gradients, set_mask
-from sciprune.core.pruning import prune
+from sciprune.core import enforce_masks, mask_gradients, prune, set_mask
 from sciprune.nn.mlp import MLP
 
 

@@ -4,10 +4,11 @@ the studies documented (classify's per-layer rule, Sparse flows' weight budget).
 import pytest
 import torch
 
-from sciprune.core.criteria import Criterion, _CRITERIA, register_criterion
-from sciprune.core.methods import Method, available_methods, dense_kept_width, kept_weights, kept_width, resolve_method
-from sciprune.core.seeding import torch_generator
-from sciprune.core.units import units_of
+from sciprune.core import (
+    Criterion, Method, available_methods, dense_kept_width, kept_weights, kept_width, register_criterion,
+    resolve_method, torch_generator, units_of,
+)
+from sciprune.core._criteria import _CRITERIA
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import Autonomous

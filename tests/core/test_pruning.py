@@ -1,9 +1,8 @@
 import pytest
 import torch
 
-from sciprune.core.criteria import available_criteria, get_criterion, neuron_l2
-from sciprune.core.masks import get_masks
-from sciprune.core.pruning import layer_reports, prune
+from sciprune.core import available_criteria, get_criterion, get_masks, layer_reports, prune
+from sciprune.core._criteria import neuron_l2
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 

@@ -1,6 +1,6 @@
 import pytest
 
-from sciprune.core.schedule import KERAS, explicit, geometric_linear, named_schedule, polynomial
+from sciprune.core import KERAS, explicit, geometric_linear, named_schedule, polynomial
 from sciprune.errors import InputError
 
 

@@ -14,10 +14,11 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from sciprune.core import Traced, compact, compact_with_indices, count_params, explain, network_stats, prune
-from sciprune.core.count import dense_weights
-from sciprune.core.masks import get_masks, set_mask
-from sciprune.core.units import NeuronGroup, drop_mask, units_of
+from sciprune.core import (
+    NeuronGroup, Traced, compact, compact_with_indices, count_params, dense_weights, explain, get_masks,
+    network_stats, prune, set_mask, units_of,
+)
+from sciprune.core._units import drop_mask
 from sciprune.errors import InputError
 from tests.core import zoo
 

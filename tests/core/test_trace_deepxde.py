@@ -12,9 +12,8 @@ import os
 import pytest
 import torch
 
-from sciprune.core import Traced, compact, prune
-from sciprune.core.traced import relative_difference
-from sciprune.core.units import units_of
+from sciprune.core import Traced, compact, prune, units_of
+from sciprune.core._traced import relative_difference
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 dde = pytest.importorskip("deepxde")

@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from sciprune.core import Traced, compact, count_params, id_prune_traced, load_model, prune, save_checkpoint
-from sciprune.core.units import units_of
+from sciprune.core import Traced, compact, count_params, id_prune_traced, load_model, prune, save_checkpoint, units_of
 from sciprune.errors import InputError
 from tests.core import zoo
 

@@ -17,9 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor, nn
 
-from sciprune.core import Traced, compact, prune
-from sciprune.core.shrink import compact_units
-from sciprune.core.units import units_of
+from sciprune.core import Traced, compact, compact_units, prune, units_of
 from tests.core.test_trace import close, forced_zero, mask_unit, outputs
 
 ACTS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, "sin": torch.sin,

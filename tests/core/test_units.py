@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit, chain_units
-from sciprune.core.seeding import torch_generator
+from sciprune.core import NeuronGroup, PruningUnits, Slice, WeightUnit, chain_units, torch_generator
 from sciprune.nn import MLP, ConcatField, ConcatSquashField, StackedMLP
 
 

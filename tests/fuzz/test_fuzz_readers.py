@@ -139,8 +139,8 @@ def test_mesh_reader(data: bytes) -> None:
 
 # -- checkpoints --------------------------------------------------------------------------------------
 def _good_checkpoint() -> bytes:
-    from sciprune.core.io import save_checkpoint
-    from sciprune.core.seeding import torch_generator
+    from sciprune.core import save_checkpoint
+    from sciprune.core import torch_generator
     from sciprune.nn.mlp import MLP
 
     path = _file(b"", "good.safetensors")

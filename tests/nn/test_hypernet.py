@@ -4,11 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from sciprune.core.masks import get_masks, load_state_dict
-from sciprune.core.pruning import prune
-from sciprune.core.seeding import torch_generator
-from sciprune.core.shrink import compact_state, compact_units
-from sciprune.core.units import PruningUnits
+from sciprune.core import (
+    PruningUnits, compact_state, compact_units, get_masks, load_state_dict, prune, torch_generator,
+)
 from sciprune.errors import InputError
 from sciprune.nn.hypernet import ShapeNetLayout
 

@@ -7,12 +7,8 @@ import math
 import pytest
 import torch
 
-from sciprune.core.io import save_checkpoint
-from sciprune.core.seeding import torch_generator
+from sciprune.core import compact_units, network_stats, prune, save_checkpoint, torch_generator
 from sciprune.errors import InputError
-from sciprune.core.count import network_stats
-from sciprune.core.pruning import prune
-from sciprune.core.shrink import compact_units
 from sciprune.nn.hypernet import ShapeNetLayout
 from sciprune.nn.nif import (
     NIF, NIFLastLayer, NIFMultiScale, build_nif, id_fold, load_nif, node_scores, theta_context, unique_rows,
@@ -143,7 +139,7 @@ def test_masked_nodes_compact_to_the_same_outputs():
 
 
 def test_pruned_nodes_stay_zero_under_training():
-    from sciprune.core.masks import enforce_masks
+    from sciprune.core import enforce_masks
 
     m = _models()[1]
     inp = _inputs(m)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.seeding import torch_generator
+from sciprune.core import torch_generator
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import CNF, NODEClassifier, Autonomous, Solver, SolverFailed, standard_normal_logpdf

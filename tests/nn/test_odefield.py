@@ -1,12 +1,7 @@
 import pytest
 import torch
 
-from sciprune.core.count import count_params
-from sciprune.core.io import load_model, save_checkpoint
-from sciprune.core.masks import get_masks
-from sciprune.core.pruning import prune
-from sciprune.core.seeding import torch_generator
-from sciprune.core.shrink import compact_units
+from sciprune.core import compact_units, count_params, get_masks, load_model, prune, save_checkpoint, torch_generator
 from sciprune.errors import InputError
 from sciprune.nn.odefield import ConcatField, ConcatSquashField
 

@@ -1,11 +1,7 @@
 import pytest
 import torch
 
-from sciprune.core.count import count_params
-from sciprune.core.io import load_model, save_checkpoint
-from sciprune.core.masks import get_masks
-from sciprune.core.pruning import prune
-from sciprune.core.seeding import torch_generator
+from sciprune.core import count_params, get_masks, load_model, prune, save_checkpoint, torch_generator
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.stacked import StackedMLP
@@ -119,7 +115,7 @@ def test_one_batched_matmul_per_layer(ens, gen):
 
 @pytest.mark.parametrize("act", ["tanh", "sigmoid"])
 def test_prune_then_compact_per_member_is_exact(act, gen):
-    from sciprune.core.compact import compact_with_indices
+    from sciprune.core import compact_with_indices
 
     ens = StackedMLP(3, [4, 20, 15, 3], act, generator=torch_generator(1, "init")).double()
     prune(ens, [0.2, 0.6, 0.4], criterion="neuron_l2")

@@ -30,7 +30,7 @@ def test_killed_amr_run_resumes_to_the_same_metrics(capsys, monkeypatch, tmp_pat
         cli(capsys, monkeypatch, *ARGS, "--out", str(out))
     monkeypatch.setattr(driver, "run_uniform_baseline", real)
     assert (out / "it_0.mesh").exists() and not (out / "metrics.csv").exists()
-    from sciprune.core.atomic import _create_temporary
+    from sciprune.core._atomic import _create_temporary
 
     stray = _create_temporary(out, "parameters.json")[0]  # a write the kill interrupted (journaled)
     stray.write_text("{half")

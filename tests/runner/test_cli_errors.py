@@ -7,7 +7,7 @@ import hashlib
 import pytest
 import torch
 
-from sciprune.core.io import save_checkpoint
+from sciprune.core import save_checkpoint
 from tests.runner.helpers import TINY, cli
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import sciprune.studies.classify.protocol as protocol
 from sciprune.files import read_csv
-from sciprune.core.cascade import stage_checkpoint
+from sciprune.core import stage_checkpoint
 from tests.runner.helpers import TINY, assert_resume_after_kill, cli
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from sciprune.core.io import load_state, save_state
+from sciprune.core import load_state, save_state
 from sciprune.errors import InputError
 from sciprune.files import collecting_notes, read_csv, read_result_array, read_result_arrays, read_result_json
 from tests.runner.helpers import cli

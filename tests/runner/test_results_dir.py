@@ -13,7 +13,7 @@ import time
 import pytest
 
 import sciprune.runner.study as registry
-from sciprune.core.cascade import stage_checkpoint
+from sciprune.core import stage_checkpoint
 from tests.runner.helpers import cli
 
 
@@ -98,7 +98,7 @@ def _tree(folder):
 
 
 def test_only_recorded_temporaries_are_removed_on_resume(capsys, monkeypatch, tmp_path, toy):
-    from sciprune.core.atomic import JOURNAL, _create_temporary
+    from sciprune.core._atomic import JOURNAL, _create_temporary
 
     out = tmp_path / "t"
     code, _, err = cli(capsys, monkeypatch, "toy", "--out", str(out), "-q")
@@ -121,7 +121,7 @@ def test_only_recorded_temporaries_are_removed_on_resume(capsys, monkeypatch, tm
 
 
 def test_a_finished_write_leaves_no_record(tmp_path):
-    from sciprune.core.atomic import JOURNAL
+    from sciprune.core._atomic import JOURNAL
     from sciprune.files import atomic_write_text
 
     (tmp_path / JOURNAL).mkdir(parents=True)

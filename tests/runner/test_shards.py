@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sciprune.core.seeding import torch_generator
+from sciprune.core import torch_generator
 from sciprune.errors import InputError
 from sciprune.shards import MALLOC_ENV, map_shards
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 import yaml
 
-from sciprune.core.criteria import _CRITERIA, Criterion, register_criterion
+from sciprune.core import Criterion, register_criterion
+from sciprune.core._criteria import _CRITERIA
 from sciprune.files import read_csv
 from sciprune.runner.config import apply_overrides, load_preset
 from tests.runner.helpers import cli

@@ -1,4 +1,4 @@
-"""Batched truncated column-pivoted factorizations behind :mod:`sciprune.core.idprune` (private).
+"""Batched truncated column-pivoted factorizations behind :mod:`sciprune.core._idprune` (private).
 
 Everything here works on a batch ``A`` (B, n, m) of contiguous float64 matrices and returns, for
 each member, the pivots ``I`` (in pivot order, ``-1`` padding), the rows :math:`R_{1:k,:} = Q^\\top A`

@@ -13,8 +13,8 @@ Entry ``(i, o)`` of ``W_l`` sits at ``w_offset(l) + i * out_l + o``; ``b_l[o]`` 
 ShapeNet hidden node ``j`` of layer ``l`` owns its incoming column ``W_l[:, j]``, its bias
 ``b_l[j]`` and its outgoing row ``W_{l+1}[j, :]``; in ParameterNet that is a set of rows of
 ``W_last`` (``(P, r)`` as a torch weight) and entries of ``b_last``. :meth:`ShapeNetLayout.groups`
-declares those as :class:`~sciprune.core.units.NeuronGroup` s, so ``core.prune`` with a
-structured criterion removes whole ShapeNet nodes, and :func:`~sciprune.core.shrink.compact_state`
+declares those as :class:`~sciprune.core._units.NeuronGroup` s, so ``core.prune`` with a
+structured criterion removes whole ShapeNet nodes, and :func:`~sciprune.core._shrink.compact_state`
 cuts them out of ``W_last`` / ``b_last``: the remaining positions, in order, are exactly the flat
 vector of the narrower ShapeNet :meth:`ShapeNetLayout.narrowed` describes.
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from sciprune.core.units import NeuronGroup, Slice
+from sciprune.core import NeuronGroup, Slice
 from sciprune.errors import InputError
 
 

@@ -14,12 +14,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.activations import ACTIVATIONS as ACTIVATIONS
-from sciprune.core.activations import get_activation as get_activation
-from sciprune.core.io import register_family
-from sciprune.core.masks import load_state_dict
-from sciprune.core.shrink import compact_state
-from sciprune.core.units import MLPLike, PruningUnits, chain_units
+from sciprune.core import (
+    ACTIVATIONS as ACTIVATIONS, MLPLike, PruningUnits, chain_units, compact_state,
+    get_activation as get_activation, load_state_dict, register_family,
+)
 from sciprune.errors import InputError
 
 class MLP(MLPLike):
@@ -115,12 +113,12 @@ class MLP(MLPLike):
     def pruning_units(self) -> PruningUnits:
         """Every weight matrix (layer ``layers.i``); every layer's neurons as a group (incoming row,
         bias, next layer's column folding into its bias), the output layer's group declared but not
-        prunable by default (:func:`~sciprune.core.units.chain_units`)."""
+        prunable by default (:func:`~sciprune.core._units.chain_units`)."""
         return chain_units(self.sizes, self.activations)
 
     def compact_units(self, keep: dict[str, Tensor]) -> "MLP":
         """A narrower MLP keeping, per hidden layer ``layers.i``, the neurons ``keep["layers.i"][0]``
-        (see :func:`sciprune.core.shrink.compact_units`; :func:`sciprune.core.compact.compact` is the
+        (see :func:`sciprune.core._shrink.compact_units`; :func:`sciprune.core._compact.compact` is the
         MLP-specific path that also folds non-zero biases of dead neurons)."""
         sd = compact_state(self, keep)
         sizes = [self.sizes[0]] + [

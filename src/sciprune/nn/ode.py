@@ -37,8 +37,7 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
-from sciprune.core.io import build_model, register_family
-from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit, units_of
+from sciprune.core import NeuronGroup, PruningUnits, Slice, WeightUnit, build_model, register_family, units_of
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP  # registers the MLP family (fields built from an arch)
 

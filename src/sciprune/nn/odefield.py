@@ -15,7 +15,7 @@ activation :math:`\\sigma` after every layer but the last:
 (the torchdiffeq convention). Pruning units: the weight units are the main weights (``W_l``; the
 tiny gate / hyper-bias maps are not weight units, as in the Sparse-flows protocol); a hidden neuron
 owns its incoming row, its bias, its gate and hyper-bias rows (ConcatSquash) and the next layer's
-column (at offset 1 after the time column for ``concat``): :func:`sciprune.core.units.chain_units`.
+column (at offset 1 after the time column for ``concat``): :func:`sciprune.core._units.chain_units`.
 The output layer's group is declared but never prunable by default.
 """
 
@@ -27,10 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.io import register_family
-from sciprune.core.masks import load_state_dict
-from sciprune.core.shrink import compact_state
-from sciprune.core.units import PruningUnits, chain_units
+from sciprune.core import PruningUnits, chain_units, compact_state, load_state_dict, register_family
 from sciprune.errors import InputError
 from sciprune.nn.mlp import get_activation
 
@@ -138,7 +135,7 @@ class ConcatField(_Field):
         return x
 
     def pruning_units(self) -> PruningUnits:
-        """:func:`~sciprune.core.units.chain_units` with the next layer's columns at offset 1 (after
+        """:func:`~sciprune.core._units.chain_units` with the next layer's columns at offset 1 (after
         the time column)."""
         return chain_units(self.sizes, self._activations(), in_offset=1)
 
@@ -191,7 +188,7 @@ class ConcatSquashField(_Field):
         return x
 
     def pruning_units(self) -> PruningUnits:
-        """:func:`~sciprune.core.units.chain_units` over the layers' ``linear`` maps, with each neuron's
+        """:func:`~sciprune.core._units.chain_units` over the layers' ``linear`` maps, with each neuron's
         gate and hyper-bias rows attached."""
         return chain_units(self.sizes, self._activations(), weight="linear.weight", bias="linear.bias",
                            rows=("gate.weight", "gate.bias", "hyper_bias.weight"))

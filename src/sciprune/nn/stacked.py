@@ -19,10 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.io import register_family
-from sciprune.core.masks import load_state_dict
-from sciprune.core.shrink import compact_state
-from sciprune.core.units import PruningUnits, chain_units
+from sciprune.core import PruningUnits, chain_units, compact_state, load_state_dict, register_family
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP, get_activation
 
@@ -131,12 +128,12 @@ class StackedMLP(nn.Module):
     def pruning_units(self) -> PruningUnits:
         """Per layer ``layers.l``: its ``[P, out, in]`` weight (one member axis), and its neurons as a
         group (row, bias, next layer's column; the output layer's group declared but not prunable by
-        default): :func:`~sciprune.core.units.chain_units` with ``member_axes=1``."""
+        default): :func:`~sciprune.core._units.chain_units` with ``member_axes=1``."""
         return chain_units(self.sizes, self.activations, member_axes=1, members=self.members)
 
     def compact_units(self, keep: dict[str, Tensor]) -> "StackedMLP":
         """A narrower ensemble keeping, per hidden layer ``layers.i`` and member ``p``, the neurons
-        ``keep["layers.i"][p]`` (the same count in every member; see :mod:`sciprune.core.shrink`)."""
+        ``keep["layers.i"][p]`` (the same count in every member; see :mod:`sciprune.core._shrink`)."""
         sd = compact_state(self, keep)
         sizes = [self.sizes[0]] + [
             int(keep[f"layers.{i}"].shape[1]) if f"layers.{i}" in keep else self.sizes[i + 1] for i in range(len(self.sizes) - 2)

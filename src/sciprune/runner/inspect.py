@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sciprune.core.io import Checkpoint, load_checkpoint
+from sciprune.core import Checkpoint, MASK_SUFFIX, load_checkpoint
 from sciprune.errors import InputError
-from sciprune.core.masks import MASK_SUFFIX
 from sciprune.validate import input_file, reading, safetensors_header
 
 

@@ -17,7 +17,7 @@ The contract (every study inherits it; see docs/design.md, "Results folder"):
 * :func:`hold` takes ``.sciprune.lock`` (a ``filelock`` lock: released by the OS if the process
   dies) and writes the holder's pid to ``.sciprune.pid``; a second run is refused naming that pid.
 * Temporaries: every atomic write records its temporary's name in ``.sciprune/pending/`` before
-  creating it (:mod:`sciprune.core.atomic`); under the lock, :func:`remove_recorded_temporaries`
+  creating it (:mod:`sciprune.core._atomic`); under the lock, :func:`remove_recorded_temporaries`
   deletes exactly the files so recorded. A user's ``.name.XXXXXXXX.tmp`` is never deleted.
 """
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sciprune.core.atomic import JOURNAL
+from sciprune.core._atomic import JOURNAL
 from sciprune.errors import InputError
 from sciprune.files import atomic_write_json
 from sciprune.validate import output_dir

@@ -14,11 +14,11 @@ one InputError line, ``field 'train.lr' got 0.0: <message>`` (:mod:`sciprune.run
   ``[0, 1)``, any order;
 * :data:`Schedule`: the sparsities of an *iterative* cascade (each stage prunes the previous one
   further): fractions in ``[0, 1)``, strictly increasing (masks are cumulative, so a stage can only
-  prune more). One rule per meaning; both are :func:`sciprune.core.cascade.check_sparsities`, the
-  check :class:`~sciprune.core.cascade.CascadeSpec` applies too;
-* :data:`MethodNames`: pruning methods, each a name of :mod:`sciprune.core.methods` or any
+  prune more). One rule per meaning; both are :func:`sciprune.core._cascade.check_sparsities`, the
+  check :class:`~sciprune.core._cascade.CascadeSpec` applies too;
+* :data:`MethodNames`: pruning methods, each a name of :mod:`sciprune.core._methods` or any
   registered criterion (checked against the registries when the config is read);
-* :data:`CriterionName`: a registered pruning criterion (:mod:`sciprune.core.criteria`);
+* :data:`CriterionName`: a registered pruning criterion (:mod:`sciprune.core._criteria`);
 * :data:`RetrainPolicy`: a retraining policy of the cascade (``finetune``, ``reset``, ...);
 * :class:`Section`: a config section, frozen, unknown fields refused.
 """
@@ -30,9 +30,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from sciprune.core.cascade import RETRAIN_POLICIES, check_sparsities
-from sciprune.core.criteria import get_criterion
-from sciprune.core.methods import resolve_method
+from sciprune.core import RETRAIN_POLICIES, check_sparsities, get_criterion, resolve_method
 from sciprune.nn.mlp import ACTIVATIONS
 
 MAX_WIDTH = 1_000_000

@@ -187,8 +187,8 @@ def step_probe(what: str, count: float, model: torch.nn.Module, x: torch.Tensor,
     every retraining step of a cascade runs)."""
     import copy
 
-    from sciprune.core.masks import enforce_masks
-    from sciprune.core.pruning import prune
+    from sciprune.core import enforce_masks
+    from sciprune.core import prune
 
     cls = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
     if masked:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import sciprune.core._idfactor as idfactor_module
-import sciprune.core.idprune as idprune_module
+import sciprune.core._idprune as idprune_module
 from sciprune.nn.mlp import MLP
 from sciprune.studies.amr.forward import forward_live
 

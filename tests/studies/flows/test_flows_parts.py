@@ -7,16 +7,13 @@ import copy
 import pytest
 import torch
 
-from sciprune.core.masks import get_masks
-from sciprune.core.units import units_of
-from sciprune.core.seeding import torch_generator
+from sciprune.core import StageInfo, get_masks, torch_generator, units_of
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import CNF, Autonomous, NODEClassifier, Solver
 from sciprune.studies.flows.analysis import THRESHOLDS, hessian_stats, mode_statistics
 from sciprune.studies.flows.data import CLASSIFIERS, DENSITIES, make_toy
 from sciprune.nn.odefield import ConcatField, ConcatSquashField
-from sciprune.core.cascade import StageInfo
 from sciprune.studies.flows.config import FlowsConfig
 from sciprune.studies.flows.data import Toy
 from sciprune.studies.flows.methods import compact_field, field_mlp

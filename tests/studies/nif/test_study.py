@@ -261,8 +261,8 @@ def test_kept_counts_equal_what_l2_pruning_keeps(sparsity):
 
     import torch
 
-    from sciprune.core.seeding import torch_generator
-    from sciprune.core.units import units_of
+    from sciprune.core import torch_generator
+    from sciprune.core import units_of
     from sciprune.nn.nif import build_nif
 
     arch = {"class": "NIFMultiScale", "shape": {"input_dim": 1, "output_dim": 1, "units": 13, "nlayers": 2, "activation": "swish",
@@ -281,7 +281,8 @@ def test_a_criterion_registered_here_is_used_from_yaml(capsys, monkeypatch, tmp_
     """prune.methods takes any registered structured criterion: a node-pruning cascade scored by it."""
     import yaml
 
-    from sciprune.core.criteria import _CRITERIA, Criterion, register_criterion  # noqa: F401
+    from sciprune.core import Criterion, register_criterion
+    from sciprune.core._criteria import _CRITERIA
     from sciprune.nn.nif import hyper_node_rms
 
     calls = {"n": 0}
@@ -290,7 +291,7 @@ def test_a_criterion_registered_here_is_used_from_yaml(capsys, monkeypatch, tmp_
         calls["n"] += 1
         return -hyper_node_rms(weight, **kw)
 
-    monkeypatch.setattr("sciprune.core.criteria._CRITERIA", dict(_CRITERIA))  # the registration ends with the test
+    monkeypatch.setattr("sciprune.core._criteria._CRITERIA", dict(_CRITERIA))  # the registration ends with the test
     register_criterion(Criterion("test_largest_first", True, largest_first, "test", wants_context=True))
     cfg = yaml.safe_load((PRESETS / "demo.yaml").read_text())
     cfg["train"]["epochs"] = 30

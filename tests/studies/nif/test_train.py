@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sciprune.core.pruning import prune
-from sciprune.core.seeding import torch_generator
+from sciprune.core import prune, torch_generator
 from sciprune.nn.nif import NIFMultiScale, theta_context
 from sciprune.studies.nif.train import lbfgs, optimizer_factory, piecewise, weighted_mse, with_weights
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit
+from sciprune.core import NeuronGroup, PruningUnits, Slice, WeightUnit
 from sciprune.errors import InputError
 from sciprune.nn.nif.activations import _act
 from sciprune.nn.nif.initialisers import _tn
@@ -208,13 +208,13 @@ class _HyperNIF(nn.Module):
     def compact_units(self, keep: dict[str, Tensor]) -> _HyperNIF:
         """A narrower NIF keeping, per group, the node indices ``keep[name]`` (``(k,)`` or ``(1, k)``).
 
-        θ rows are cut by :func:`sciprune.core.shrink.compact_state` (masks carried); the remaining
+        θ rows are cut by :func:`sciprune.core._shrink.compact_state` (masks carried); the remaining
         positions, in order, are the flat vector of the narrower ShapeNet. Same outputs when every
         dropped node's generated weights are zero (a masked node), or when the caller has folded
         their contribution into the kept ones (ID).
         """
-        from sciprune.core.masks import load_state_dict
-        from sciprune.core.shrink import compact_state
+        from sciprune.core import load_state_dict
+        from sciprune.core import compact_state
 
         keep = {k: torch.as_tensor(v, dtype=torch.long).reshape(1, -1) for k, v in keep.items()}
         index = {id(lin): i for i, lin in enumerate(self.layout.linears)}

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sciprune.core.io import register_family
+from sciprune.core import register_family
 from sciprune.errors import InputError
 from sciprune.nn.nif.models import NIF, NIFLastLayer, NIFMultiScale
 
@@ -41,8 +41,8 @@ def load_nif(path: Any, *, expect: dict[str, Any] | None = None) -> nn.Module:
 
     ``expect``: the architecture the caller needs; a checkpoint of another one is refused with one line.
     """
-    from sciprune.core.io import load_checkpoint
-    from sciprune.core.masks import load_state_dict
+    from sciprune.core import load_checkpoint
+    from sciprune.core import load_state_dict
 
     ckpt = load_checkpoint(path)
     arch = ckpt.meta.get("arch")

@@ -20,7 +20,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.units import PruningUnits, WeightUnit
+from sciprune.core import PruningUnits, WeightUnit
 from sciprune.errors import InputError
 from sciprune.nn.nif.hyper import _HyperNIF
 from sciprune.nn.nif.initialisers import _tn, _uniform

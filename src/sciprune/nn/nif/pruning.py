@@ -13,7 +13,7 @@ from typing import cast
 import torch
 from torch import Tensor
 
-from sciprune.core.units import NeuronGroup
+from sciprune.core import NeuronGroup
 from sciprune.nn.nif.hyper import _HyperNIF
 from sciprune.nn.nif.layout import LAST
 from sciprune.nn.nif.parameternet import unique_rows
@@ -51,7 +51,7 @@ def id_fold(model: _HyperNIF, samples: Tensor, keep: dict[str, int]) -> _HyperNI
 
     For each group in ShapeNet order, its node outputs :math:`H` stacked over ``samples`` (rows
     ``[p | x]``; every stream position stacked for a residual stream) get a rank-``k`` column ID
-    :math:`H \approx H_{:,I}\,T` (:func:`sciprune.core.idprune.interpolative_decomposition`). A
+    :math:`H \approx H_{:,I}\,T` (:func:`sciprune.core._idprune.interpolative_decomposition`). A
     reader of the group computes :math:`h W(p)`, and :math:`W(p)`'s rows are rows of
     :math:`θ(p) = W_\text{last} z(p) + b_\text{last}`, linear in :math:`z`; so replacing the kept
     rows by :math:`T W(p)` is the same linear map applied to ``W_last`` rows and ``b_last``
@@ -60,9 +60,9 @@ def id_fold(model: _HyperNIF, samples: Tensor, keep: dict[str, int]) -> _HyperNI
     shared ``T`` serves every reader (an approximation of the same order).
     Returns a compacted model; ``model`` is not changed.
     """
-    from sciprune.core.idprune import interpolative_decomposition
+    from sciprune.core import interpolative_decomposition
 
-    from sciprune.core.shrink import compact_units
+    from sciprune.core import compact_units
 
     small, _ = compact_units(_copy(model))
     current = cast(_HyperNIF, small)
@@ -99,7 +99,7 @@ def _copy(model: _HyperNIF) -> _HyperNIF:
 
 
 def _register_criterion() -> None:
-    from sciprune.core.criteria import Criterion, available_criteria, register_criterion
+    from sciprune.core import Criterion, available_criteria, register_criterion
 
     if "hyper_node_rms" not in available_criteria():
         register_criterion(Criterion("hyper_node_rms", True, hyper_node_rms,

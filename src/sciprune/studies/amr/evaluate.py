@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sciprune.core.seeding import numpy_generator
+from sciprune.core import numpy_generator
 from sciprune.studies.amr.inr import INR
 from sciprune.studies.amr.interp import (
     BoxLocator,

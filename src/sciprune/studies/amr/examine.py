@@ -9,7 +9,7 @@ reference's ``B(E)``) and use the relative error, with offset ``c`` (``error_off
 
 **PruningAMR** (per element ``E``): ID-prune the INR (in its stored precision, float32 for the
 shipped INRs, like the reference; the factorisation itself is float64) on ``n_ID`` samples in ``E``
-(:func:`sciprune.core.idprune.id_prune`, tolerance ``epsilon``), keeping ``k_l`` of the ``m_l``
+(:func:`sciprune.core._idprune.id_prune`, tolerance ``epsilon``), keeping ``k_l`` of the ``m_l``
 neurons of hidden layer ``l``; then on ``n_err`` fresh samples compare ``f`` with the pruned network
 ``f~`` (the forward of ``f`` there skips each element's dead ReLU inputs, like the ID's forward).
 Refine iff :math:`e(f, \\tilde f) > T` or :math:`P_E = \\sum_l k_l / \\sum_l m_l > P`.
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sciprune.core.idprune import id_prune
+from sciprune.core import id_prune
 from sciprune.studies.amr.config import AMRConfig
 from sciprune.studies.amr.forward import forward_live
 from sciprune.studies.amr.inr import INR

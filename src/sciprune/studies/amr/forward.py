@@ -5,7 +5,7 @@ For ``B`` elements with ``n`` samples each, layer ``l`` computes
 that are nonzero on some of the element's samples (a ReLU neuron that is off on a whole small
 element contributes exact zeros; on the shipped INRs 40-95 % of each layer's inputs on an element).
 Only exact zeros are left out of the sums, so the values equal ``mlp(x)`` up to rounding. The
-ID's own forward (:mod:`sciprune.core.idprune`) skips the same columns; this module re-uses its
+ID's own forward (:mod:`sciprune.core._idprune`) skips the same columns; this module re-uses its
 per-layer kernel.
 """
 
@@ -15,7 +15,7 @@ from torch import Tensor
 
 from sciprune.core._idfactor import live_columns
 from sciprune.core import idprune
-from sciprune.core.idprune import _hidden_layer, _live
+from sciprune.core._idprune import _hidden_layer, _live
 from sciprune.nn.mlp import MLP
 
 

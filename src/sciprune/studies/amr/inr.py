@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sciprune.core.io import load_model_and_meta, save_checkpoint
+from sciprune.core import load_model_and_meta, save_checkpoint
 from sciprune.errors import InputError
 from sciprune.validate import input_file, reading, safetensors_header
 from sciprune.nn.mlp import MLP
@@ -39,7 +39,7 @@ _EVAL_CHUNK = 1 << 15
 
 
 def save_mlp(path: str | Path, mlp: MLP, *, meta: dict[str, Any] | None = None) -> None:
-    """Write ``mlp`` as a sciprune checkpoint (:func:`sciprune.core.io.save_checkpoint`)."""
+    """Write ``mlp`` as a sciprune checkpoint (:func:`sciprune.core._io.save_checkpoint`)."""
     save_checkpoint(path, mlp, meta=meta)
 
 

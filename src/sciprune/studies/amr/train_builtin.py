@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from sciprune.core.seeding import torch_generator
+from sciprune.core import torch_generator
 from sciprune.nn.mlp import MLP
 from sciprune.studies.amr.builtin import SPECS, BuiltinSpec
 from sciprune.studies.amr.inr import DATA, save_mlp

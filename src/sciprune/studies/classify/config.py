@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sciprune.core.cascade import RETRAIN_POLICIES
-from sciprune.core.schedule import KERAS
+from sciprune.core import KERAS, RETRAIN_POLICIES
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import Activation, MethodNames, OpenFraction, PositiveFloat, Section, Sparsities, Widths
 from sciprune.validate import memory
@@ -68,7 +67,7 @@ class PruneConfig(Section):
     """
 
     methods: MethodNames = Field(default_factory=lambda: list(METHODS),
-                                 description="pruning methods: weight, unit, id (sciprune.core.methods) or any registered criterion")
+                                 description="pruning methods: weight, unit, id (sciprune.core._methods) or any registered criterion")
     sparsities: Sparsities = Field(default_factory=lambda: list(KERAS),
                                    description="sparsities, each pruned from the dense network (one-shot), in [0, 1)")
     retrain_epochs: int = Field(2, ge=0, le=100_000, description="0: only the one-shot curves; >0: also the retrained curves")

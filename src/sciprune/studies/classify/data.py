@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sciprune.core.seeding import numpy_generator
+from sciprune.core import numpy_generator
 from sciprune.errors import InputError
 from sciprune.validate import input_dir, input_file
 

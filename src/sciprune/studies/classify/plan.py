@@ -16,8 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from sciprune.core.idprune import id_prune_mlp
-from sciprune.core.compact import compact
+from sciprune.core import compact, id_prune_mlp
 from sciprune.nn.mlp import MLP
 from sciprune.studies.classify.config import ClassifyConfig
 from sciprune.studies.classify.timing import TIMED_SPARSITIES

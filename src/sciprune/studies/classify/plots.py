@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sciprune.core.io import load_model  # noqa: E402
+from sciprune.core import load_model
 from sciprune.errors import InputError  # noqa: E402
 from sciprune.nn.mlp import MLP  # noqa: E402
 from sciprune.files import atomic_write_with  # noqa: E402

@@ -1,6 +1,6 @@
 """The classify protocol: per seed, train a dense MLP once, then one cascade per method and variant.
 
-Methods (:mod:`sciprune.core.methods`; output layer never pruned, as in Keras_pruning), or any
+Methods (:mod:`sciprune.core._methods`; output layer never pruned, as in Keras_pruning), or any
 registered method or criterion:
 
 * ``weight``: unstructured magnitude pruning of each hidden weight matrix;
@@ -22,15 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dense_weights, network_stats, run_cascade,
-                                   train_dense)
-from sciprune.core.compact import compact
-from sciprune.core.count import count_params
-from sciprune.core.idprune import id_prune_mlp
-from sciprune.core.io import save_checkpoint
-from sciprune.core.methods import dense_kept_width, prune_with, resolve_method
-from sciprune.core.seeding import torch_generator
-from sciprune.core.train import supervised_epoch
+from sciprune.core import (
+    CascadeProtocol, CascadeSpec, StageInfo, compact, count_params, dense_kept_width, dense_weights,
+    id_prune_mlp, network_stats, prune_with, resolve_method, run_cascade, save_checkpoint, supervised_epoch,
+    torch_generator, train_dense,
+)
 from sciprune.nn.mlp import MLP
 from sciprune.studies.base import RunContext
 from sciprune.shards import map_shards
@@ -149,8 +145,8 @@ class SeedSteps(CascadeProtocol):
         return {**evaluate(model, self.on_device.x_test, self.on_device.y_test), "compact_params": count_params(compact(model)).total}
 
     def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
-        """Prune ``model`` to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core.methods`): masks in
-        place, or a new smaller net for ID pruning, which keeps :func:`~sciprune.core.methods.kept_width`'s
+        """Prune ``model`` to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core._methods`): masks in
+        place, or a new smaller net for ID pruning, which keeps :func:`~sciprune.core._methods.kept_width`'s
         neurons per layer (``per_layer``: as many as ``unit`` does, at least one), its samples drawn from
         ``data`` (on the CPU). Saves the network of the heat-map sparsity (first seed, one-shot)."""
         assert isinstance(model, MLP)

@@ -11,10 +11,7 @@ from pathlib import Path
 
 import torch
 
-from sciprune.core.compact import compact
-from sciprune.core.count import count_params, mlp_flops
-from sciprune.core.cascade import load_network, stage_checkpoint
-from sciprune.core.seeding import torch_generator
+from sciprune.core import compact, count_params, load_network, mlp_flops, stage_checkpoint, torch_generator
 from sciprune.nn.mlp import MLP
 from sciprune.studies.base import RunContext
 from sciprune.files import atomic_write_csv

@@ -30,8 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sciprune.core.masks import get_masks
-from sciprune.core.seeding import torch_generator
+from sciprune.core import get_masks, torch_generator
 from sciprune.errors import InputError
 from sciprune.files import atomic_write_with, read_result_arrays
 from sciprune.nn.ode import CNF, SolverFailed, _ODEModel, ode_from_arch

@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sciprune.core.methods import resolve_method
-from sciprune.core.schedule import geometric_linear
+from sciprune.core import geometric_linear, resolve_method
 from sciprune.nn.ode import ADAPTIVE, SOLVERS
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import Activation, MethodNames, Schedule, Section
@@ -154,7 +153,7 @@ class PruneConfig(Section):
     """The pruning cascade."""
 
     methods: MethodNames = Field(default_factory=lambda: list(METHODS),
-                                 description="pruning methods: wt, ft, id (sciprune.core.methods) or any registered criterion")
+                                 description="pruning methods: wt, ft, id (sciprune.core._methods) or any registered criterion")
     sparsities: Schedule = Field(default_factory=lambda: list(geometric_linear()),
                                  description="prune ratios of the iterative cascade (fractions of the fields' weights removed), increasing")
     retrain_epochs: int | None = Field(None, ge=0, le=1_000_000, description="default: the training epochs (LR rewinding)")

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sciprune.core.seeding import numpy_generator
+from sciprune.core import numpy_generator
 from sciprune.errors import InputError
 
 Gen = Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]

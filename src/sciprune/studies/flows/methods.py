@@ -5,7 +5,7 @@ The wrappers (:mod:`sciprune.nn.ode`) declare their field's pruning units, so co
 neural ODE classifier directly; every field family works (autonomous MLP, concat, ConcatSquash).
 
 * ``wt``: global unstructured magnitude pruning over all the field's declared weights (its
-  ``nn.Linear`` main weights; :func:`sciprune.core.pruning.prune`, ``magnitude``, ``global``): the
+  ``nn.Linear`` main weights; :func:`sciprune.core._pruning.prune`, ``magnitude``, ``global``): the
   reference's ThresNet.
 * ``ft``: per-layer structured neuron pruning by the L1 norm of incoming weights, the same number of
   neurons ``k`` kept in every hidden layer, never the output layer, a neuron's whole group masked
@@ -17,14 +17,14 @@ neural ODE classifier directly; every field family works (autonomous MLP, concat
   layers) :math:`w(k) = d k + (L-2) k^2 + k d` for MLP and ConcatSquash fields and
   :math:`(1+d) k + (L-2)(1+k) k + (1+k) d` for concat fields (the time column).
 * ``id``: interpolative-decomposition pruning of an autonomous MLP field
-  (:func:`sciprune.core.idprune.id_prune_mlp`) to the same ``k`` neurons per layer, on *states
+  (:func:`sciprune.core._idprune.id_prune_mlp`) to the same ``k`` neurons per layer, on *states
   visited along trajectories*: training points integrated through the flow and sampled at
   ``id_times`` times in :math:`[0, 1]`. It returns a physically smaller field; the next layer
   absorbs the interpolation matrix.
 
 Prune ratios are fractions of the field's dense weights: every neuron method, these and any other
 registered method or structured criterion named in ``prune.methods``, keeps the ``weight_budget``
-width of :func:`sciprune.core.methods.kept_width`; weight methods and criteria prune by their own
+width of :func:`sciprune.core._methods.kept_width`; weight methods and criteria prune by their own
 allocation (``wt`` global, a criterion layerwise).
 """
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from sciprune.core.compact import compact
+from sciprune.core import compact
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import Autonomous, _ODEModel

@@ -3,9 +3,9 @@
 For each task (a toy density for a CNF, or a toy classification set for a neural ODE classifier)
 and each of ``nets`` independently initialised networks (seeds ``seed, seed+1, ...``):
 
-1. train the dense model (:func:`sciprune.core.cascade.train_dense`, checkpointed);
+1. train the dense model (:func:`sciprune.core._cascade.train_dense`, checkpointed);
 2. for each method (``wt``, ``ft``, ``id``; :mod:`.methods`) walk the prune ratios iteratively
-   (:func:`sciprune.core.cascade.run_cascade`, ``mode="iterative"``), retraining after every step
+   (:func:`sciprune.core._cascade.run_cascade`, ``mode="iterative"``), retraining after every step
    with learning-rate rewinding (a fresh optimizer and the whole schedule, as many epochs as the
    dense training unless ``prune.retrain_epochs`` says otherwise);
 3. evaluate every stage: test NLL in nats averaged over ``nll_reps`` Hutchinson evaluations (CNFs)
@@ -33,12 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dense_weights, network_stats, run_cascade,
-                                   saved_stage_rows, train_dense)
-from sciprune.core.idprune import id_prune_mlp
-from sciprune.core.io import load_state, save_state
-from sciprune.core.methods import dense_kept_width, prune_with, resolve_method
-from sciprune.core.seeding import torch_generator
+from sciprune.core import (
+    CascadeProtocol, CascadeSpec, StageInfo, dense_kept_width, dense_weights, id_prune_mlp, load_state,
+    network_stats, prune_with, resolve_method, run_cascade, save_state, saved_stage_rows, torch_generator,
+    train_dense,
+)
 from sciprune.files import atomic_write_text, read_result_json
 from sciprune.shards import map_shards
 from sciprune.nn.ode import CNF, Autonomous, SolverFailed, _ODEModel, ode_from_arch
@@ -157,7 +156,7 @@ class NetSteps(CascadeProtocol):
         return self.epoch(model, optimizer, generator)
 
     def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
-        """Prune ``model``'s field to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core.methods`;
+        """Prune ``model``'s field to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core._methods`;
         :mod:`.methods`): masks in place, or a new model (ID, on states along ``prune.id_samples``
         training trajectories at ``prune.id_times`` times). Neuron methods keep the ``weight_budget``
         width of the unpruned network ``dense``: prune ratios are fractions of weights."""

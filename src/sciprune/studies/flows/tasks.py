@@ -15,8 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sciprune.core.cascade import load_network, stage_checkpoint
-from sciprune.core.seeding import derive_seed, torch_generator
+from sciprune.core import derive_seed, load_network, stage_checkpoint, torch_generator
 from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import CNF, Autonomous, NODEClassifier, Solver, _ODEModel, ode_from_arch
 from sciprune.nn.odefield import ConcatField, ConcatSquashField

@@ -6,7 +6,7 @@ solved (CNFs: the log-likelihood with its trace; classifiers: the logits), best 
 machine hits all alike. On a GPU (``--device cuda``) each solve is timed between two
 synchronisations and ``threads`` is recorded as 0 (``device`` names where it ran). A WT-masked field is timed as it is stored (dense kernels; its masks cost nothing per
 evaluation, so any difference is NFE and noise); an FT field is compacted
-(:func:`sciprune.core.compact.compact`) and timed as the smaller network.
+(:func:`sciprune.core._compact.compact`) and timed as the smaller network.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from sciprune.core.seeding import torch_generator
+from sciprune.core import torch_generator
 from sciprune.files import atomic_write_csv
 from sciprune.nn.ode import CNF, SolverFailed, _ODEModel
 from sciprune.studies.base import RunContext

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sciprune.core.io import load_state
+from sciprune.core import load_state
 from sciprune.errors import InputError
 from sciprune.studies.moth.data import INPUTS
 

@@ -78,7 +78,7 @@ class TrainConfig(Section):
 
 
 class PruneConfig(Section):
-    criterion: CriterionName = Field("magnitude", description="pruning criterion (sciprune.core.criteria, or a registered "
+    criterion: CriterionName = Field("magnitude", description="pruning criterion (sciprune.core._criteria, or a registered "
                                      "one): unstructured ones prune weights, structured ones neurons; the rows' method")
     allocation: Literal["layerwise", "global"] = Field(
         "layerwise", description="layerwise: every layer pruned to the stage's fraction; global: one ranking per member")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sciprune.core.seeding import numpy_generator
+from sciprune.core import numpy_generator
 from sciprune.errors import InputError
 from sciprune.studies.moth.simulate import COLUMNS, VERSION
 from sciprune.validate.hdf5 import attribute, dataset, open_hdf5, read

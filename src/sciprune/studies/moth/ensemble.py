@@ -41,13 +41,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sciprune.core.cascade import CascadeProtocol, CascadeSpec, StageInfo, run_cascade, train_dense
-from sciprune.core.count import dense_weights, network_stats
-from sciprune.core.flat import flat_optimizer
-from sciprune.core.io import load_state, save_state
-from sciprune.core.masks import apply_masks
-from sciprune.core.pruning import prune
-from sciprune.core.seeding import torch_generator
+from sciprune.core import (
+    CascadeProtocol, CascadeSpec, StageInfo, apply_masks, dense_weights, flat_optimizer, load_state,
+    network_stats, prune, run_cascade, save_state, torch_generator, train_dense,
+)
 from sciprune.nn.mlp import MLP
 from sciprune.nn.stacked import StackedMLP
 from sciprune.studies.moth.config import MothConfig
@@ -84,7 +81,7 @@ def build(cfg: MothConfig, members: tuple[int, ...]) -> StackedMLP:
 
 def make_adam(params: Any, lr: float, members: int) -> torch.optim.Optimizer:
     """The ensemble's Adam: fused (one kernel per step) over one member-major
-    :class:`~sciprune.core.flat.FlatParameters` buffer ``[P, N]`` holding every parameter, so a step is a
+    :class:`~sciprune.core._flat.FlatParameters` buffer ``[P, N]`` holding every parameter, so a step is a
     few calls whatever the depth, and a member's weights and moments are row ``p`` of the buffer and
     of each moment (what freezing a member indexes)."""
     return flat_optimizer(params, torch.optim.Adam, members=members, lr=lr, fused=True)
@@ -223,7 +220,7 @@ def network_rows(model: StackedMLP, members: tuple[int, ...]) -> list[dict[str, 
 
 @dataclass(frozen=True)
 class Plateau:
-    """Training to the plateau rule with a batch budget (a :class:`~sciprune.core.cascade.Trainer`): one
+    """Training to the plateau rule with a batch budget (a :class:`~sciprune.core._cascade.Trainer`): one
     "epoch" is one :func:`train_to_plateau`; it returns each member's batches and whether it plateaued
     as ``per_member`` metrics, which the cascade puts in the rows."""
 

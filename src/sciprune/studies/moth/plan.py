@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from sciprune.core.seeding import torch_generator
+from sciprune.core import torch_generator
 from sciprune.nn.mlp import MLP
 from sciprune.nn.stacked import StackedMLP
 from sciprune.studies.moth.config import MothConfig

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sciprune.core.seeding import numpy_generator
+from sciprune.core import numpy_generator
 
 BLOCK = 4096
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sciprune.core.methods import Method, resolve_method
+from sciprune.core import Method, resolve_method
 from sciprune.errors import InputError
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import Schedule, Section
@@ -17,7 +17,7 @@ METHODS: tuple[str, ...] = ("l2", "id")
 
 def method_of(name: str) -> Method:
     """The pruning method ``name`` means here: ``l2`` is pNIF's node score (``hyper_node_rms``); any other
-    name is core's registry (:func:`sciprune.core.methods.resolve_method`: ``id``, a registered method or
+    name is core's registry (:func:`sciprune.core._methods.resolve_method`: ``id``, a registered method or
     criterion) and must prune neurons (ShapeNet nodes)."""
     import sciprune.nn.nif  # noqa: F401  (registers hyper_node_rms)
 
@@ -194,7 +194,7 @@ class PruneConfig(Section):
 
     methods: list[str] = Field(default_factory=lambda: list(METHODS), description="l2 (pNIF: the hyper_node_rms node "
                                "score), id (interpolative decomposition), or the name of any registered structured "
-                               "criterion (sciprune.core.criteria.register_criterion): node pruning scored by it")
+                               "criterion (sciprune.core._criteria.register_criterion): node pruning scored by it")
     sparsities: Schedule = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     allocation: Literal["layerwise", "global"] = "layerwise"
     retrain_epochs: int | None = Field(None, ge=0, le=10_000_000, description="0: one-shot curves only; >0: also the "

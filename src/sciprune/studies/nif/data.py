@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sciprune.core.seeding import numpy_generator
+from sciprune.core import numpy_generator
 from sciprune.errors import InputError
 from sciprune.studies.nif.grid import detect_grid
 

@@ -9,7 +9,7 @@ Methods (the nodes of ShapeNet; a residual stream counts once):
 
 Variants: ``oneshot`` (each sparsity from the dense NIF, no retraining) and ``retrained`` (the
 seed's loop: prune further, retrain ``prune.retrain_epochs`` epochs, repeat), both on
-:func:`sciprune.core.cascade.run_cascade`. Every stage's model is compacted, so ``params_total`` is
+:func:`sciprune.core._cascade.run_cascade`. Every stage's model is compacted, so ``params_total`` is
 what the pruned NIF really stores. POD rows give the baseline at every rank.
 
 Control (``prune.control``): the unpruned dense NIF retrained with the retrained cascade's exact
@@ -39,16 +39,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.cascade import CascadeProtocol, CascadeSpec, Dense, StageInfo, load_stage, run_cascade, train_dense
-from sciprune.core.count import count_params
-from sciprune.core.io import load_state, save_checkpoint, save_state
-from sciprune.core.masks import load_state_dict
-from sciprune.core.seeding import torch_generator
+from sciprune.core import (
+    CascadeProtocol, CascadeSpec, Dense, Method, PruningUnits, StageInfo, compact_units, count_params,
+    kept_width, load_stage, load_state, load_state_dict, prune, run_cascade, save_checkpoint, save_state,
+    torch_generator, train_dense, units_of,
+)
 from sciprune.errors import InputError
-from sciprune.core.pruning import prune
-from sciprune.core.shrink import compact_units
-from sciprune.core.methods import Method, kept_width
-from sciprune.core.units import PruningUnits, units_of
 from sciprune.files import atomic_write_json, atomic_write_with
 from sciprune.nn.nif import build_nif, id_fold, theta_context
 from sciprune.shards import map_shards
@@ -367,7 +363,7 @@ class CascadeJob:
 
 
 class DenseSteps:
-    """The dense training's :class:`~sciprune.core.cascade.Trainer`: an epoch function and an optimizer factory."""
+    """The dense training's :class:`~sciprune.core._cascade.Trainer`: an epoch function and an optimizer factory."""
 
     def __init__(self, epoch: Any, make_opt: Any) -> None:
         self.epoch, self.make_opt = epoch, make_opt

@@ -15,10 +15,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.cascade import load_stage
-from sciprune.core.io import load_state
-from sciprune.core.masks import load_state_dict
-from sciprune.core.seeding import torch_generator
+from sciprune.core import load_stage, load_state, load_state_dict, torch_generator
 from sciprune.files import atomic_write_csv
 from sciprune.nn.nif import build_nif
 from sciprune.studies.base import RunContext

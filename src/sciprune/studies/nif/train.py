@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.masks import enforce_masks, get_masks
-from sciprune.core.train import TrainFn, supervised
+from sciprune.core import TrainFn, enforce_masks, get_masks, supervised
 
 
 def epochs_for(epochs: int | None, steps: int | None, default: int, rows: int, batch_size: int) -> int:

@@ -102,7 +102,7 @@ class PruneStudyConfig(StudyConfig):
     @field_validator("methods")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
-        from sciprune.core.methods import available_methods
+        from sciprune.core import available_methods
 
         known = sorted({*available_methods(), *ALIASES})
         bad = [m for m in v if m not in known]

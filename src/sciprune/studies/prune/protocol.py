@@ -18,7 +18,7 @@
   largest relative difference between the compacted and the masked network's held-out outputs) and
   the compacted network saved to ``checkpoints/compact/<method>-<stage>-s<sparsity>.safetensors``.
 
-The retraining loop is the core cascade (:func:`sciprune.core.cascade.run_cascade`) with a
+The retraining loop is the core cascade (:func:`sciprune.core._cascade.run_cascade`) with a
 supervised MSE epoch over the samples' calling convention.
 """
 
@@ -31,14 +31,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.cascade import (CascadeProtocol, CascadeSpec, StageInfo, dense_weights, network_stats, run_cascade,
-                                   train_dense)
-from sciprune.core.count import count_params, flops
-from sciprune.core.io import build_model, save_checkpoint
-from sciprune.core.methods import Method, dense_kept_width, prune_with, resolve_method
-from sciprune.core.pruning import prune
-from sciprune.core.seeding import torch_generator
-from sciprune.core.units import units_of
+from sciprune.core import (
+    CascadeProtocol, CascadeSpec, Method, StageInfo, build_model, count_params, dense_kept_width, dense_weights,
+    flops, network_stats, prune, prune_with, resolve_method, run_cascade, save_checkpoint, torch_generator,
+    train_dense, units_of,
+)
 from sciprune.errors import InputError
 from sciprune.studies.base import RunContext
 from sciprune.studies.prune.names import stage_name
@@ -76,7 +73,7 @@ def prepare(cfg: PruneStudyConfig, device: torch.device = torch.device("cpu")) -
     except Exception as err:  # noqa: BLE001 - tracing a user's network may fail in any way
         detail = " ".join(str(err).split())[:200]
         raise InputError(f"--model {cfg.model!r}: the network could not be traced ({type(err).__name__}: {detail}); "
-                         "expected a forward pass torch.fx or torch.export can follow (see sciprune.core.explain)") from None
+                         "expected a forward pass torch.fx or torch.export can follow (see sciprune.core._explain)") from None
     return traced.to(device), Split(data.train.to(device, dtype), data.test.to(device, dtype))
 
 
@@ -140,7 +137,7 @@ def foldable(model: nn.Module) -> set[str]:
 
 
 def method_of(name: str) -> Method:
-    """The registered method ``name`` (:mod:`sciprune.core.methods`); ``neuron`` is the ``neuron_l2`` criterion."""
+    """The registered method ``name`` (:mod:`sciprune.core._methods`); ``neuron`` is the ``neuron_l2`` criterion."""
     return resolve_method(ALIASES.get(name, name))
 
 
@@ -170,7 +167,7 @@ class PruneSteps(CascadeProtocol):
     def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
         """Prune ``model`` to ``sparsity`` (masks in place; a new, smaller network for ID).
 
-        A neuron method keeps :func:`~sciprune.core.methods.dense_kept_width` of the dense network's groups.
+        A neuron method keeps :func:`~sciprune.core._methods.dense_kept_width` of the dense network's groups.
         ID keeps as many, choosing them by interpolative decomposition of each group's activations on
         ``id_samples`` training samples where every reader is linear; a group read by something not linear
         in it (DeepONet's branch·trunk contraction) cannot be folded and is pruned by neuron L2.

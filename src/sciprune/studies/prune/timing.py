@@ -12,8 +12,7 @@ from typing import Any
 
 import torch
 
-from sciprune.core.count import count_params, flops
-from sciprune.core.io import load_model_and_meta
+from sciprune.core import count_params, flops, load_model_and_meta
 from sciprune.files import atomic_write_csv
 from sciprune.studies.base import RunContext
 from sciprune.studies.classify.timing import paired_times

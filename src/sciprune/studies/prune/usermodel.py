@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sciprune.core.io import load_checkpoint
+from sciprune.core import load_checkpoint
 from sciprune.errors import InputError
 from sciprune.studies.prune.samples import Samples
 from sciprune.validate import input_file, safetensors_header

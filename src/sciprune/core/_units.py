@@ -34,19 +34,19 @@ attached weights are all zero, its constant output :math:`c = \sigma(0)` (the gr
 
 Refinements made while generalising ``core`` (issue 6): ``Slice.fold_into`` (above); any module
 with a ``pruning_units()`` method is understood (``arch`` is needed only to save and load); a model
-without one is refused (issue 16: wrap it in :class:`sciprune.core.traced.Traced`, whose units are
+without one is refused (issue 16: wrap it in :class:`sciprune.core._traced.Traced`, whose units are
 traced from its graph; the former module-order guess was silently wrong on residual and parallel
 networks); a group's
 ``activation`` gives the constant :math:`\sigma(0)` of a removed unit; families compact through
-:func:`sciprune.core.shrink.compact_state`; :class:`MLPLike` is the base class of MLP chains that
-ID pruning and :func:`~sciprune.core.compact.compact` need, so ``core`` never imports
+:func:`sciprune.core._shrink.compact_state`; :class:`MLPLike` is the base class of MLP chains that
+ID pruning and :func:`~sciprune.core._compact.compact` need, so ``core`` never imports
 ``sciprune.nn``. Structured criteria see a group as a unit view: incoming weights
-``(size, K)`` and outgoing weights ``(K', size)`` per member (:func:`sciprune.core.pruning.group_views`).
+``(size, K)`` and outgoing weights ``(K', size)`` per member (:func:`sciprune.core._pruning.group_views`).
 
 ``fold_into`` also serves structured pruning: ``prune(..., fold_constants=True)`` folds a newly
 removed neuron's constant :math:`\sigma(b_u)` (its output once its incoming weights are cut) the
 same way, per member. Whether a group's neurons have such a constant is read from what the group
-declares (:func:`sciprune.core.fold.unit_constants`): no ``attached`` slice (constant
+declares (:func:`sciprune.core._fold.unit_constants`): no ``attached`` slice (constant
 :math:`\sigma(0)`) or exactly one that gives each unit one entry of a per-member vector (its bias:
 :math:`\sigma(b_u)`); a group with any other attached slice (ConcatSquash gate / hyper-bias rows,
 generated rows) is not folded. Declare the bias as the only attached slice only when the neuron
@@ -56,7 +56,7 @@ Chain-shaped families (MLP, stacked ensemble, ConcatField, ConcatSquashField) de
 through one helper, :func:`chain_units`: the same slices, the same ``fold_into`` targets and the same
 declared-but-not-prunable output group for all of them.
 
-Families also carry ``arch`` (JSON-able) and register a builder with :mod:`sciprune.core.io`, and
+Families also carry ``arch`` (JSON-able) and register a builder with :mod:`sciprune.core._io`, and
 may implement ``compact_units`` (a physically smaller network) and ``flops`` (see
 :class:`Prunable`).
 """
@@ -119,10 +119,10 @@ class Prunable(Protocol):
     """A network family ``core`` can prune, compact, count, save and load.
 
     Required: ``pruning_units()`` and ``arch`` (a JSON-able dict with a ``"class"`` key whose
-    builder is registered with :func:`sciprune.core.io.register_family`). Optional methods that
+    builder is registered with :func:`sciprune.core._io.register_family`). Optional methods that
     ``core`` uses when present: ``compact_units(keep) -> nn.Module`` (a smaller network keeping,
     for each prunable group name, the sorted neuron indices ``keep[name]`` of shape
-    ``(members, k)``, the same ``k`` for every member; :func:`sciprune.core.shrink.compact_state`
+    ``(members, k)``, the same ``k`` for every member; :func:`sciprune.core._shrink.compact_state`
     does the work), ``flops() -> int`` (one forward for one sample: ``2 nnz(W) + nnz(b)`` per
     linear map) and, for ensembles, ``flops_per_member() -> list[int]``.
     """
@@ -136,7 +136,7 @@ class Prunable(Protocol):
 class MLPLike(nn.Module):
     """Base class of chains of ``nn.Linear`` layers ``layers[0..L-1]`` with named activations
     (:class:`sciprune.nn.mlp.MLP` derives from it): what ID pruning,
-    :func:`~sciprune.core.compact.compact` and CSR export operate on, without ``core`` importing
+    :func:`~sciprune.core._compact.compact` and CSR export operate on, without ``core`` importing
     the family."""
 
     sizes: list[int]
@@ -202,7 +202,7 @@ def chain_units(
 
 def units_of(model: nn.Module) -> PruningUnits:
     """The units ``model`` declares; a model that declares none is refused with one clear line
-    (wrap it in :class:`sciprune.core.traced.Traced` to have its units traced from its graph:
+    (wrap it in :class:`sciprune.core._traced.Traced` to have its units traced from its graph:
     nothing is guessed from module order)."""
     from sciprune.errors import InputError
 

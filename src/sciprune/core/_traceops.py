@@ -1,4 +1,4 @@
-r"""How each op of a traced graph moves channels: the rules :func:`sciprune.core.trace.trace_channels` applies.
+r"""How each op of a traced graph moves channels: the rules :func:`sciprune.core._trace.trace_channels` applies.
 
 :class:`Walk` visits the ``torch.fx`` nodes in order and keeps, for every value, a :class:`Chan`: which
 channel (a union-find element) sits at each position of its feature axis, the value that position takes
@@ -7,7 +7,7 @@ named activation ``σ``. A rule either maps channels (element-wise ops, ``cat``,
 axis moves, reductions over other axes), joins them (``a + b``, ``a * b``, ``einsum`` indices), creates
 them (``Linear``/``Conv`` outputs, joined with their rows and biases), records readers (columns; sums
 and contractions as *sinks*, exact only when the dead value there is 0) or **refuses**: the channels
-the op touches are blocked with the op, its source line and the reason. See :mod:`sciprune.core.trace`
+the op touches are blocked with the op, its source line and the reason. See :mod:`sciprune.core._trace`
 for the whole picture.
 """
 

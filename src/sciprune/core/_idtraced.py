@@ -4,7 +4,7 @@ For a group of :math:`m` units read (at one or more points of the graph, e.g. a 
 by several blocks) only by ``Linear``/``Conv`` columns, the activations at every read point are
 stacked as rows of :math:`A` (samples × positions × read points, :math:`m` columns) and factored by
 a column interpolative decomposition :math:`A \approx A_{:,K}\,T`
-(:func:`sciprune.core.idprune.interpolative_decomposition`). Every consumer is linear in the group's
+(:func:`sciprune.core._idprune.interpolative_decomposition`). Every consumer is linear in the group's
 activation, :math:`\sum_u W_{:,u} h_u \approx \sum_{r} h_{K_r} \sum_u T_{r,u} W_{:,u}`, so its kept
 columns become :math:`W_{:,K} \leftarrow W T^\top` (per position of a unit that a consumer reads at
 several positions: a flattened channel) and the other units are removed by compaction. At rank
@@ -24,9 +24,9 @@ import torch
 import torch.fx as fx
 from torch import Tensor
 
-from sciprune.core.idprune import interpolative_decomposition
-from sciprune.core.trace import Read
-from sciprune.core.traced import Traced, as_inputs, on_device_of
+from sciprune.core._idprune import interpolative_decomposition
+from sciprune.core._trace import Read
+from sciprune.core._traced import Traced, as_inputs, on_device_of
 from sciprune.errors import InputError
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from sciprune.core.trace import Blocked, TraceResult
-from sciprune.core.traced import Traced
+from sciprune.core._trace import Blocked, TraceResult
+from sciprune.core._traced import Traced
 
 
 @dataclass(frozen=True)

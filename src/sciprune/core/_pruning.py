@@ -2,7 +2,7 @@ r"""From scores to masks: how much to remove, where, and the exact top-k that do
 
 ``prune(model, sparsity, criterion=..., allocation=...)`` masks the lowest-scoring weights
 (unstructured criteria) or neurons (structured criteria) of the units a model declares
-(:mod:`sciprune.core.units`; a plain chain of ``nn.Linear`` layers is understood without a
+(:mod:`sciprune.core._units`; a plain chain of ``nn.Linear`` layers is understood without a
 declaration) so that exactly ``round(sparsity * n)`` of them are removed:
 
 * **layerwise** allocation removes that fraction from every prunable layer;
@@ -20,9 +20,9 @@ Sparsity is cumulative: items pruned earlier count towards the target and are re
 pruned weights never come back. Ties are broken by position (a stable sort), so the same scores
 always give the same mask.
 
-A *neuron* is a unit of a :class:`~sciprune.core.units.NeuronGroup`: pruning it masks every slice
+A *neuron* is a unit of a :class:`~sciprune.core._units.NeuronGroup`: pruning it masks every slice
 of the group (incoming row, bias, outgoing columns, attached rows), so a compacted network
-(:func:`sciprune.core.compact.compact`) has exactly the same outputs. Groups declared not
+(:func:`sciprune.core._compact.compact`) has exactly the same outputs. Groups declared not
 prunable (output layers) are pruned only when named explicitly in ``layers``.
 
 A removed neuron used to emit a constant once its incoming weights were cut (:math:`\sigma(b_j)`
@@ -31,7 +31,7 @@ keeps it: before masking, :func:`fold_removed` adds :math:`\sigma(b_j) \sum_i W_
 slice) to the bias named by the slice's ``fold_into``, per member, so the pruned network equals
 the one with the removed neurons' incoming weights zeroed and nothing else changed. Groups whose
 removed neuron does not emit a constant are skipped; the rule is
-:func:`sciprune.core.fold.unit_constants`'s: exactly one attached slice, one bias entry per unit
+:func:`sciprune.core._fold.unit_constants`'s: exactly one attached slice, one bias entry per unit
 (an MLP or concat-field neuron); any other attached slice (a ConcatSquash gate or hyper-bias row:
 the output depends on ``t``) means no fold. Off by default.
 """
@@ -46,10 +46,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.criteria import Criterion, get_criterion
-from sciprune.core.fold import fold_delta, outgoing_per_unit, unit_constants
-from sciprune.core.masks import MASK_SUFFIX, set_mask
-from sciprune.core.units import NeuronGroup, PruningUnits, WeightUnit, drop_mask, gather, members_of, units_of
+from sciprune.core._criteria import Criterion, get_criterion
+from sciprune.core._fold import fold_delta, outgoing_per_unit, unit_constants
+from sciprune.core._masks import MASK_SUFFIX, set_mask
+from sciprune.core._units import NeuronGroup, PruningUnits, WeightUnit, drop_mask, gather, members_of, units_of
 from sciprune.errors import InputError
 
 ALLOCATIONS = ("layerwise", "global")
@@ -204,7 +204,7 @@ def prune(
 
     Args:
         sparsity: a fraction in [0, 1), or one per member of a stacked ensemble.
-        criterion: a registered criterion name (:func:`sciprune.core.criteria.available_criteria`).
+        criterion: a registered criterion name (:func:`sciprune.core._criteria.available_criteria`).
         allocation: ``"layerwise"`` (the same fraction per layer) or ``"global"`` (one ranking per member).
         layers: names of the layers (weight units' ``layer`` / group names) to prune; default: every
             weight unit for unstructured criteria, every prunable group for structured ones.
@@ -308,7 +308,7 @@ def fold_removed(model: nn.Module, removed: list[tuple[NeuronGroup, Tensor]]) ->
 
     ``removed``: per group, ``(members, size)`` booleans (the units this prune call removes; units
     removed earlier were folded then). For every group whose units emit a constant once their
-    incoming weights are cut (:func:`sciprune.core.fold.unit_constants`: :math:`\sigma(b_u)` for a
+    incoming weights are cut (:func:`sciprune.core._fold.unit_constants`: :math:`\sigma(b_u)` for a
     neuron whose only attached slice is its bias; none for ConcatSquash neurons, whose output
     depends on ``t``), and every outgoing slice naming a bias in ``fold_into``,
     :math:`b_o \mathrel{+}= \sigma(b_u) \sum_i W_{o,i}` per member. All constants and outgoing

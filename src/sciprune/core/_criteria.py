@@ -3,7 +3,7 @@
 A criterion scores what may be removed; *lower scores are pruned first*. It never mutates the
 model. Unstructured criteria score every weight (same shape as the weight); structured criteria
 score every output neuron of a layer (shape ``(out_features,)``). Turning scores into masks
-(how many to remove, per layer or globally) is :mod:`sciprune.core.pruning`'s job.
+(how many to remove, per layer or globally) is :mod:`sciprune.core._pruning`'s job.
 
 Adding a criterion is one function plus one :func:`register_criterion` call.
 """
@@ -31,9 +31,9 @@ class Criterion:
     (a layer's ``(out, in)`` matrix for an MLP), and ``out_weight`` ``(K', size)`` its outgoing
     weights as columns (the next layer's matrix for an MLP); scores have shape ``(size,)``.
     ``generator`` feeds random criteria. A data-aware criterion sets ``wants_context`` and
-    receives ``context=`` (whatever the caller handed :func:`~sciprune.core.pruning.prune`:
+    receives ``context=`` (whatever the caller handed :func:`~sciprune.core._pruning.prune`:
     data, activations, gradients) and, when structured, ``group=`` (the
-    :class:`~sciprune.core.units.NeuronGroup` scored).
+    :class:`~sciprune.core._units.NeuronGroup` scored).
     """
 
     name: str
@@ -65,7 +65,7 @@ def get_criterion(name: str) -> Criterion:
     except KeyError:
         raise InputError(
             f"unknown pruning criterion {name!r}; expected one of {', '.join(available_criteria())} "
-            "(see sciprune.core.criteria.register_criterion to add one)"
+            "(see sciprune.core._criteria.register_criterion to add one)"
         ) from None
 
 

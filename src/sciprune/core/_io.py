@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from sciprune.errors import InputError
-from sciprune.core.atomic import atomic_write_with
+from sciprune.core._atomic import atomic_write_with
 
 META_KEY = "sciprune"
 
@@ -159,7 +159,7 @@ def build_model(arch: dict[str, Any], *, dtype: torch.dtype = torch.float32) -> 
     if builder is None:
         raise InputError(
             f"unknown network family {name!r}; registered families are {', '.join(registered_families()) or 'none'} "
-            "(import the module that defines it, or see sciprune.core.io.register_family)"
+            "(import the module that defines it, or see sciprune.core._io.register_family)"
         )
     return builder(arch, dtype=dtype)
 
@@ -171,7 +171,7 @@ def load_model(path: str | Path, *, trust_pickle: bool = False) -> nn.Module:
 
 def load_model_and_meta(path: str | Path, *, trust_pickle: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """:func:`load_model` plus the checkpoint's metadata. The model keeps the stored dtype."""
-    from sciprune.core.masks import load_state_dict
+    from sciprune.core._masks import load_state_dict
 
     ckpt = load_checkpoint(path, trust_pickle=trust_pickle)
     arch = ckpt.meta.get("arch")

@@ -28,7 +28,7 @@ Adam, its entries still move by their momentum, as a parameter with a zero gradi
 
 **Safety.** A parameter whose ``.data`` is replaced after flattening would silently stop
 training; ``gather`` checks every parameter still lives in the buffer and raises otherwise.
-:mod:`sciprune.core.masks` enforces masks on a flat buffer in one multiply (see
+:mod:`sciprune.core._masks` enforces masks on a flat buffer in one multiply (see
 :func:`flat_of`).
 """
 

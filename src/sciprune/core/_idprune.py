@@ -38,8 +38,8 @@ from sciprune.core._idfactor import (
     METHODS, Workspace, factor, id_with_error, interp_from_r, live_columns, nonzero_columns,
 )
 from sciprune.errors import InputError
-from sciprune.core.activations import get_activation
-from sciprune.core.units import MLPLike as MLP
+from sciprune.core._activations import get_activation
+from sciprune.core._units import MLPLike as MLP
 
 #: float64 elements of A processed at once (8 MB per chunk: small enough that the allocator reuses memory).
 CHUNK_ELEMENTS = 1 << 20
@@ -165,7 +165,7 @@ class PrunedMLPBatch:
         cols = [self.weights[0].shape[2]] + ks
         ws = [w[b, :r, :c].to(dtype) for w, r, c in zip(self.weights, rows, cols)]
         bs = [bias[b, :r].to(dtype) for bias, r in zip(self.biases, rows)]
-        from sciprune.core.compact import mlp_from_layers
+        from sciprune.core._compact import mlp_from_layers
 
         return mlp_from_layers(ws, bs, self.activations)
 

@@ -3,7 +3,7 @@
 The same functions give dense, masked and compacted counts: they count what the given network
 holds. A masked network still stores (and a dense forward still multiplies) its zeros, so
 :func:`count_params` reports its ``total`` unchanged and its ``nonzero`` reduced, while a compacted
-network (:func:`sciprune.core.compact.compact`) has a smaller ``total`` too.
+network (:func:`sciprune.core._compact.compact`) has a smaller ``total`` too.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def count_params(model: nn.Module) -> ParamCount:
 
 def _linear_layers(model: nn.Module) -> list[tuple[Tensor, int]]:
     """``(weight, out_features)`` of each layer of a sciprune MLP or :class:`CSRMLP`, in order."""
-    from sciprune.core.compact import CSRMLP
-    from sciprune.core.units import MLPLike
+    from sciprune.core._compact import CSRMLP
+    from sciprune.core._units import MLPLike
 
     if isinstance(model, MLPLike):
         return [(layer.weight.detach(), layer.out_features) for layer in model.linears]
@@ -98,7 +98,7 @@ def flops(model: nn.Module, *, nfe: float = 1) -> float:
 def dense_weights(model: nn.Module) -> int:
     """Entries of all declared weight units (for an MLP: its weight matrices): the denominator
     of ``achieved_sparsity``."""
-    from sciprune.core.units import units_of
+    from sciprune.core._units import units_of
 
     return sum(model.get_parameter(w.param).numel() for w in units_of(model).weights)
 
@@ -118,7 +118,7 @@ def network_stats(model: nn.Module, dense_weights: int, *, member: int | None = 
     With ``member`` (a stacked ensemble's index) every figure is that member's alone
     (``dense_weights`` then counts one member's weights) and ``flops`` its ``flops_per_member``.
     """
-    from sciprune.core.units import gather, units_of
+    from sciprune.core._units import gather, units_of
 
     u = units_of(model)
     weights = [(_member_view(model.get_parameter(w.param).detach(), w.member_axes, member)) for w in u.weights]
@@ -147,7 +147,7 @@ def network_stats(model: nn.Module, dense_weights: int, *, member: int | None = 
     if member is not None and callable(per_member):
         stats["flops"] = per_member()[member]
     elif hasattr(model, "sizes") or callable(getattr(model, "flops", None)):
-        from sciprune.core.units import MLPLike
+        from sciprune.core._units import MLPLike
 
         stats["flops"] = mlp_flops(model) if isinstance(model, MLPLike) else flops(model)
     return stats

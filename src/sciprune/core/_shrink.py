@@ -1,4 +1,4 @@
-"""Compaction of any family through its declared neuron groups (see :mod:`sciprune.core.units`).
+"""Compaction of any family through its declared neuron groups (see :mod:`sciprune.core._units`).
 
 A unit ``u`` of a prunable group is *removable* when
 
@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.fold import fold_delta, outgoing_per_unit, zero_input_constant
-from sciprune.core.masks import MASK_SUFFIX
-from sciprune.core.units import NeuronGroup, PruningUnits, gather, members_of, units_of
+from sciprune.core._fold import fold_delta, outgoing_per_unit, zero_input_constant
+from sciprune.core._masks import MASK_SUFFIX
+from sciprune.core._units import NeuronGroup, PruningUnits, gather, members_of, units_of
 from sciprune.errors import InputError
 
 

@@ -2,7 +2,7 @@ r"""Pruning methods: one registry from a method name to what it prunes and how m
 
 A :class:`Method` is
 
-* a **criterion** (any name of :mod:`sciprune.core.criteria`) or ``None`` for **ID pruning**
+* a **criterion** (any name of :mod:`sciprune.core._criteria`) or ``None`` for **ID pruning**
   (interpolative decomposition: keep the neurons an ID of the layer's activations selects and let the
   next layer absorb the interpolation matrix);
 * the **units** it selects: ``weights`` (unstructured criteria) or ``neurons`` (structured criteria
@@ -11,7 +11,7 @@ A :class:`Method` is
 * a **kept-width rule** (neuron methods): how many neurons of each group survive sparsity
   :math:`s` (:func:`kept_width`);
 * ``fold_constants``: a removed neuron's constant output :math:`\sigma(b_j)` is folded into the next
-  bias (:func:`sciprune.core.pruning.prune`).
+  bias (:func:`sciprune.core._pruning.prune`).
 
 Kept-width rules, for groups of dense sizes :math:`n_g`:
 
@@ -41,9 +41,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from sciprune.core.criteria import available_criteria, get_criterion
-from sciprune.core.pruning import prune
-from sciprune.core.units import PruningUnits, units_of
+from sciprune.core._criteria import available_criteria, get_criterion
+from sciprune.core._pruning import prune
+from sciprune.core._units import PruningUnits, units_of
 from sciprune.errors import InputError
 
 ALLOCATIONS = ("layerwise", "global")
@@ -107,7 +107,7 @@ def resolve_method(name: str) -> Method:
         return Method(name, name, description=get_criterion(name).description)
     raise InputError(
         f"unknown pruning method {name!r}; expected a method or criterion: {', '.join(available_methods())} "
-        "(see sciprune.core.criteria.register_criterion to add one)"
+        "(see sciprune.core._criteria.register_criterion to add one)"
     )
 
 
@@ -161,7 +161,7 @@ def kept_weights(units: PruningUnits, shapes: Mapping[str, Sequence[int]], width
 def prune_with(model: nn.Module, method: Method, sparsity: float, *, widths: Mapping[str, int] | None = None,
                layers: Sequence[str] | None = None, generator: torch.Generator | None = None, min_keep: int = 1,
                context: Any = None) -> nn.Module:
-    """Mask ``model`` in place by a criterion ``method`` (:func:`sciprune.core.pruning.prune`); returns it.
+    """Mask ``model`` in place by a criterion ``method`` (:func:`sciprune.core._pruning.prune`); returns it.
 
     A weight method removes ``sparsity`` of the weights of ``layers`` (default: every weight unit) by its
     allocation. A neuron method with the ``per_layer`` rule removes ``round(sparsity * n)`` neurons of each
@@ -170,7 +170,7 @@ def prune_with(model: nn.Module, method: Method, sparsity: float, *, widths: Map
     and return a new network: the study calls ID pruning itself, with :func:`kept_width`'s widths.
     """
     if method.criterion is None:
-        raise InputError(f"method {method.name!r} is ID pruning: it needs samples; call sciprune.core.idprune with kept_width's ranks")
+        raise InputError(f"method {method.name!r} is ID pruning: it needs samples; call sciprune.core._idprune with kept_width's ranks")
     kw: dict[str, Any] = {"criterion": method.criterion, "allocation": method.allocation, "layers": layers,
                           "generator": generator, "min_keep": min_keep, "context": context}
     if method.fold_constants:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from sciprune.core.flat import FlatParameters, flat_of
+from sciprune.core._flat import FlatParameters, flat_of
 from sciprune.errors import InputError
 
 MASK_SUFFIX = "_mask"
@@ -131,7 +131,7 @@ class _FloatMasks:
 
 
 class _FlatFloatMasks:
-    """The float keep-factor of a whole :class:`~sciprune.core.flat.FlatParameters` buffer (``1`` where
+    """The float keep-factor of a whole :class:`~sciprune.core._flat.FlatParameters` buffer (``1`` where
     the entry is kept or unmasked), rebuilt when any of its parameters' masks is replaced or edited
     (the same identity-and-version test as :class:`_FloatMasks`); ``None`` when none is masked."""
 
@@ -162,7 +162,7 @@ def enforce_masks(model: nn.Module, optimizer: torch.optim.Optimizer, *, gradien
     weight decay cannot revive them), and their optimizer state (momenta) is zeroed too. Masks set,
     replaced or edited in place after this call are honoured: the buffer is looked up at every step.
     A parameter shared by several modules keeps the entries pruned by any of them. An optimizer over
-    a :class:`~sciprune.core.flat.FlatParameters` buffer is served by one factor laid out like the
+    a :class:`~sciprune.core._flat.FlatParameters` buffer is served by one factor laid out like the
     buffer (its parameters' masks side by side), so the buffer and its moments take one multiply each.
 
     The hook multiplies by a cached floating-point copy of each mask (``x * 0 == 0`` exactly), which

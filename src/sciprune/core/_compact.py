@@ -1,6 +1,6 @@
 """Compaction of structured-pruned MLPs, and CSR export of unstructured-pruned ones.
 
-Structured pruning (see ``core/masks.py``) zeroes a hidden neuron's incoming row, bias and outgoing
+Structured pruning (see ``core/_masks.py``) zeroes a hidden neuron's incoming row, bias and outgoing
 column but keeps it in the dense tensors. :func:`compact` builds a physically smaller
 :class:`~sciprune.nn.mlp.MLP` with the same outputs. Hidden neuron ``j`` of layer ``l`` (weights
 ``W_l`` of shape ``(out, in)``) is removed when
@@ -27,10 +27,10 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.activations import get_activation
-from sciprune.core.io import build_model
-from sciprune.core.masks import get_masks, set_mask
-from sciprune.core.units import MLPLike
+from sciprune.core._activations import get_activation
+from sciprune.core._io import build_model
+from sciprune.core._masks import get_masks, set_mask
+from sciprune.core._units import MLPLike
 from sciprune.errors import InputError
 
 MLP = MLPLike  # the MLP family (sciprune.nn.mlp.MLP), seen through its protocol: core imports no family
@@ -60,7 +60,7 @@ def compact(model: nn.Module) -> nn.Module:
     """A physically smaller network with the same outputs as the structured-pruned ``model``.
 
     An MLP goes through :func:`compact_mlp`; any other family through its declared groups
-    (:func:`sciprune.core.shrink.compact_units`). :func:`compact_with_indices` also returns the
+    (:func:`sciprune.core._shrink.compact_units`). :func:`compact_with_indices` also returns the
     kept indices.
     """
     return compact_with_indices(model)[0]
@@ -73,7 +73,7 @@ def compact_with_indices(model: nn.Module) -> tuple[nn.Module, dict[str, Tensor]
     if isinstance(model, MLPLike):
         small, keep = _compact_mlp(model)
         return small, {f"layers.{l}": k[None].cpu() for l, k in enumerate(keep)}
-    from sciprune.core.shrink import compact_units
+    from sciprune.core._shrink import compact_units
 
     return compact_units(model)
 

@@ -1,14 +1,14 @@
-r"""``Traced``: any ``nn.Module`` as a :class:`~sciprune.core.units.Prunable`, through its traced graph.
+r"""``Traced``: any ``nn.Module`` as a :class:`~sciprune.core._units.Prunable`, through its traced graph.
 
 ``Traced(model, example_inputs)`` wraps a user's network (``.module``); ``forward`` calls it unchanged.
-Its units come from :func:`sciprune.core.trace.trace_channels` (parameter names carry the prefix
-``module.``), so :func:`~sciprune.core.pruning.prune`, :func:`~sciprune.core.compact.compact`,
-:func:`~sciprune.core.count.count_params`, :func:`~sciprune.core.count.network_stats`,
-:func:`~sciprune.core.io.save_checkpoint` and :func:`~sciprune.core.io.load_model` work on it through
+Its units come from :func:`sciprune.core._trace.trace_channels` (parameter names carry the prefix
+``module.``), so :func:`~sciprune.core._pruning.prune`, :func:`~sciprune.core._compact.compact`,
+:func:`~sciprune.core._count.count_params`, :func:`~sciprune.core._count.network_stats`,
+:func:`~sciprune.core._io.save_checkpoint` and :func:`~sciprune.core._io.load_model` work on it through
 the same paths as on a shipped family.
 
 * :meth:`Traced.compact_units` cuts every parameter and mask along the removed units
-  (:func:`sciprune.core.shrink.compact_state`, constants folded), cuts ``BatchNorm`` running statistics
+  (:func:`sciprune.core._shrink.compact_state`, constants folded), cuts ``BatchNorm`` running statistics
   with them, and puts the smaller tensors into a deep copy of the model, updating ``in_features``,
   ``out_channels``, ``num_features``, ...; the copy is traced again.
 * :meth:`Traced.flops`: :math:`\sum (2\,\mathrm{nnz}(W) + \mathrm{nnz}(b))\, P` over every call of a
@@ -17,7 +17,7 @@ the same paths as on a shipped family.
   convolution), read from the example inputs.
 * :attr:`Traced.arch`: ``{"class": "Traced", "factory": "pkg.mod:fn", "factory_kwargs": {...},
   "inputs": [[shape, dtype], ...], "widths": {group: size}}``. The ``"Traced"`` builder of
-  :mod:`sciprune.core.io` calls the factory, traces its model on zeros of the stored input shapes,
+  :mod:`sciprune.core._io` calls the factory, traces its model on zeros of the stored input shapes,
   shrinks every group to its stored width and returns it for the safetensors state to be loaded: no
   pickle is ever read. Without a factory a traced model can be saved, not rebuilt.
 """
@@ -32,10 +32,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.io import register_family
-from sciprune.core.masks import load_state_dict
-from sciprune.core.trace import TraceResult, map_tensors, tensors_of, trace_channels
-from sciprune.core.units import PruningUnits
+from sciprune.core._io import register_family
+from sciprune.core._masks import load_state_dict
+from sciprune.core._trace import TraceResult, map_tensors, tensors_of, trace_channels
+from sciprune.core._units import PruningUnits
 from sciprune.errors import InputError
 
 PREFIX = "module."
@@ -139,7 +139,7 @@ class Traced(nn.Module):
         """A new ``Traced`` around a physically smaller copy of the model keeping, for each named group,
         the units ``keep[name]`` (``(1, k)`` sorted indices).
 
-        The removed units must be removable (:func:`sciprune.core.shrink.removable`), so the smaller
+        The removed units must be removable (:func:`sciprune.core._shrink.removable`), so the smaller
         network computes what this one does: that is checked on the example inputs, and a difference
         (a construct the tracer did not see) is refused rather than returned.
         """
@@ -156,7 +156,7 @@ class Traced(nn.Module):
 
     def shrunk(self, keep: dict[str, Tensor]) -> Traced:
         """:meth:`compact_units` without the check (the ``"Traced"`` builder shrinks fresh weights)."""
-        from sciprune.core.shrink import compact_state
+        from sciprune.core._shrink import compact_state
 
         sd = compact_state(self, keep, self.trace.units)
         for name, bufs in self.trace.buffers.items():

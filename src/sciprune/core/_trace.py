@@ -24,11 +24,11 @@ hard-coded size (``h[:, :16]``, ``split([16, 16])``, ``view(B, 32)``) that would
 compaction, a grouped convolution. A graph ``torch.fx`` cannot trace (data-dependent control flow)
 blocks every channel; weights stay prunable.
 
-The fold rule (:mod:`sciprune.core.fold`) needs the constant a removed unit emits: a unit with one
+The fold rule (:mod:`sciprune.core._fold`) needs the constant a removed unit emits: a unit with one
 producer read only through one named activation :math:`\sigma` (``Linear -> tanh -> Linear``) gets
 ``activation = σ`` and its ``Linear`` readers name their bias in ``fold_into``; any other unit gets
 no ``fold_into`` and ``activation`` ``"identity"`` when its dead value is 0 at every reader, else
-:data:`sciprune.core.fold.OPAQUE` (compaction then removes it only when nothing reads it).
+:data:`sciprune.core._fold.OPAQUE` (compaction then removes it only when nothing reads it).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ import torch.fx as fx
 from torch import Tensor, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from sciprune.core.fold import OPAQUE
-from sciprune.core.traceops import CONVS, TCONVS, Blocked, Dead, Walk
-from sciprune.core.units import NeuronGroup, PruningUnits, Slice, WeightUnit
+from sciprune.core._fold import OPAQUE
+from sciprune.core._traceops import CONVS, TCONVS, Blocked, Dead, Walk
+from sciprune.core._units import NeuronGroup, PruningUnits, Slice, WeightUnit
 from sciprune.errors import InputError
 
 __all__ = ["Blocked", "Read", "TraceResult", "fx_graph", "map_tensors", "tensors_of", "trace_channels"]
@@ -138,7 +138,7 @@ def fx_graph(model: nn.Module, example_inputs: tuple[Any, ...] = ()) -> fx.Graph
     Where plain symbolic tracing fails on control flow that depends only on *shapes* (``if t.dim() ==
     0``), the graph is traced again with ``torch.fx``'s meta tracer, which knows every shape from
     ``example_inputs``: that graph is specialised to those shapes (enough to find the units, which
-    :class:`~sciprune.core.traced.Traced` checks again after every compaction). Control flow on
+    :class:`~sciprune.core._traced.Traced` checks again after every compaction). Control flow on
     *values* fails both ways and is reported.
     """
     try:

@@ -61,12 +61,12 @@ from typing import Any, Protocol, TypeVar
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.count import dense_weights as dense_weights
-from sciprune.core.count import network_stats as network_stats
-from sciprune.core.io import load_state, save_state
-from sciprune.core.masks import apply_masks, enforce_masks, load_state_dict
-from sciprune.core.seeding import torch_generator
-from sciprune.core.units import units_of
+from sciprune.core._count import dense_weights as dense_weights
+from sciprune.core._count import network_stats as network_stats
+from sciprune.core._io import load_state, save_state
+from sciprune.core._masks import apply_masks, enforce_masks, load_state_dict
+from sciprune.core._seeding import torch_generator
+from sciprune.core._units import units_of
 from sciprune.errors import InputError
 
 T = TypeVar("T")

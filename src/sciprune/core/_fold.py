@@ -1,6 +1,6 @@
 r"""Folding a removed neuron's constant output into the biases that read it.
 
-A neuron ``u`` of a :class:`~sciprune.core.units.NeuronGroup` whose incoming weights are all zero
+A neuron ``u`` of a :class:`~sciprune.core._units.NeuronGroup` whose incoming weights are all zero
 emits a constant :math:`c_u` (when it is one, see :func:`unit_constants`). Removing the neuron
 (masking or cutting its outgoing weights) is exact only if that constant is carried over: for every
 ``outgoing`` slice ``s`` that names its linear map's bias in ``s.fold_into``,
@@ -8,8 +8,8 @@ emits a constant :math:`c_u` (when it is one, see :func:`unit_constants`). Remov
 .. math:: b_o \mathrel{+}= \sum_{u\ \text{removed}} c_u \sum_{i \in \text{index}[u]} W_{o,i},
 
 per member of a stacked ensemble. Two callers share these helpers:
-:func:`sciprune.core.shrink.compact_state` (compaction of units whose incoming *and attached*
-weights are zero: :math:`c = \sigma(0)`) and :func:`sciprune.core.pruning.prune` with
+:func:`sciprune.core._shrink.compact_state` (compaction of units whose incoming *and attached*
+weights are zero: :math:`c = \sigma(0)`) and :func:`sciprune.core._pruning.prune` with
 ``fold_constants=True`` (structured pruning: :math:`c_u = \sigma(b_u)`, what the neuron emitted
 once its incoming weights were cut).
 """
@@ -21,8 +21,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from sciprune.core.activations import get_activation
-from sciprune.core.units import NeuronGroup, Slice, gather, members_of
+from sciprune.core._activations import get_activation
+from sciprune.core._units import NeuronGroup, Slice, gather, members_of
 
 OPAQUE = "opaque"  # a group's activation when its zero-input output is not a known constant (traced units)
 
