@@ -14,8 +14,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from sciprune.core._idfactor import live_columns
-from sciprune.core import idprune
-from sciprune.core._idprune import _hidden_layer, _live
+from sciprune.core._idprune import FORWARD_COMPACT_BELOW, _hidden_layer, _live
 from sciprune.nn.mlp import MLP
 
 
@@ -26,5 +25,5 @@ def forward_live(mlp: MLP, x: Tensor) -> Tensor:
     for l in range(len(mlp.linears)):
         h = _hidden_layer(mlp, l, h, h.new_empty(B * n, mlp.sizes[l + 1]), cols)
         if l + 1 < len(mlp.linears):
-            cols = live_columns(_live(h.view(B, n, -1), mlp.activations[l]), idprune.FORWARD_COMPACT_BELOW)
+            cols = live_columns(_live(h.view(B, n, -1), mlp.activations[l]), FORWARD_COMPACT_BELOW)
     return h.view(B, n, -1)
