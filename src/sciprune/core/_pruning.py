@@ -152,7 +152,7 @@ def _score_weights(model: nn.Module, w: WeightUnit, crit: Criterion, gen: torch.
     m = members_of(p.shape, w.member_axes)
     pv = p.detach().reshape(m, *p.shape[w.member_axes:])
     extra = {"context": ctx} if crit.wants_context else {}
-    scores = torch.stack([crit.score(pv[j], generator=gen, **extra).to(torch.float64).flatten() for j in range(m)])
+    scores = torch.stack([crit.score(pv[j], generator=gen, **extra).to(torch.float64).flatten() for j in range(m)]).cpu()
     already = ~mask_or_ones(model, w.param).reshape(m, -1)
     return _Item(w.layer or w.param, scores, already.cpu(), w)
 
