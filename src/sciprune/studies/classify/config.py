@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from sciprune.core import KERAS, RETRAIN_POLICIES
+from sciprune.core import KERAS
 from sciprune.studies.base import StudyConfig
-from sciprune.studies.fields import Activation, MethodNames, OpenFraction, PositiveFloat, Section, Sparsities, Widths
+from sciprune.studies.fields import Activation, MethodNames, OpenFraction, PositiveFloat, RetrainPolicy, Section, Sparsities, Widths
 from sciprune.validate import memory
 
 METHODS = ("weight", "unit", "id")
@@ -67,20 +67,13 @@ class PruneConfig(Section):
     """
 
     methods: MethodNames = Field(default_factory=lambda: list(METHODS),
-                                 description="pruning methods: weight, unit, id (sciprune.core._methods) or any registered criterion")
+                                 description="pruning methods: weight, unit, id (sciprune.core.available_methods()) or any registered criterion")
     sparsities: Sparsities = Field(default_factory=lambda: list(KERAS),
                                    description="sparsities, each pruned from the dense network (one-shot), in [0, 1)")
     retrain_epochs: int = Field(2, ge=0, le=100_000, description="0: only the one-shot curves; >0: also the retrained curves")
-    retrain: str = "finetune"
+    retrain: RetrainPolicy = "finetune"
     id_samples: int = Field(500, ge=1, le=10_000_000, description="training inputs the ID sees")
     heatmap_sparsity: float = Field(0.9, ge=0.0, lt=1.0)
-
-    @field_validator("retrain")
-    @classmethod
-    def _policy(cls, v: str) -> str:
-        if v not in RETRAIN_POLICIES:
-            raise ValueError(f"expected one of {', '.join(RETRAIN_POLICIES)}")
-        return v
 
 
 class ClassifyConfig(StudyConfig):

@@ -6,7 +6,6 @@ and never into a test. Networks come from the first seed's one-shot stage checkp
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -16,27 +15,9 @@ from sciprune.nn.mlp import MLP
 from sciprune.studies.base import RunContext
 from sciprune.files import atomic_write_csv
 from sciprune.studies.classify.config import ClassifyConfig
+from sciprune.studies.timing import paired_times
 
 TIMED_SPARSITIES = (0.5, 0.75, 0.9)
-
-
-def paired_times(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor, *, repeats: int = 9) -> tuple[float, float]:
-    """Best-of-``repeats`` forward times of ``a`` and ``b`` in ms, measured alternately on one
-    thread, so a burst of load on a shared machine hits both alike."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            a(x), b(x)
-            best = [float("inf"), float("inf")]
-            for _ in range(repeats):
-                for i, net in enumerate((a, b)):
-                    t0 = time.perf_counter()
-                    net(x)
-                    best[i] = min(best[i], time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(before)
-    return 1e3 * best[0], 1e3 * best[1]
 
 
 def _load(path: Path) -> MLP:

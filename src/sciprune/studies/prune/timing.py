@@ -15,7 +15,7 @@ import torch
 from sciprune.core import count_params, flops, load_model_and_meta
 from sciprune.files import atomic_write_csv
 from sciprune.studies.base import RunContext
-from sciprune.studies.classify.timing import paired_times
+from sciprune.studies.timing import paired_times
 from sciprune.studies.prune.config import PruneStudyConfig
 from sciprune.studies.prune.samples import Samples
 from sciprune.studies.prune.names import stage_name
