@@ -59,6 +59,8 @@ Device = Annotated[str, typer.Option("--device", help="cpu (default) or cuda.")]
 Workers = Annotated[int, typer.Option("--workers", help="Worker processes/threads; results do not depend on it.")]
 Scheduler = Annotated[str | None, typer.Option("--scheduler", help="dask.distributed scheduler address (default: in-process).")]
 Set = Annotated[list[str] | None, typer.Option("--set", help="Override a config field: --set train.epochs=5 (repeatable).")]
+Plan = Annotated[bool, typer.Option("--plan", help="Print the run's cost plan (tasks, CPU time, memory, wall time on 1 / --workers / --plan-workers workers) and exit: nothing runs, --out is not created.")]
+PlanWorkers = Annotated[int | None, typer.Option("--plan-workers", metavar="M", help="With --plan: the remote workers (--scheduler) to plan for (default 16).")]
 
 
 @app.command()
@@ -66,12 +68,19 @@ def run(
     config: Annotated[str, typer.Argument(help="A YAML config (e.g. the config.yaml of an earlier run).")],
     out: Out = None, set_: Set = None, resume: Resume = False, quiet: Quiet = False,
     device: Device = "cpu", workers: Workers = 1, scheduler: Scheduler = None,
+    plan: Plan = False, plan_workers: PlanWorkers = None,
 ) -> None:
-    """Run the study a YAML config describes."""
+    """Run the study a YAML config describes (or, with --plan, print its cost plan and exit)."""
     from sciprune.runner.config import apply_overrides, load_yaml
     from sciprune.runner.run import run_config
 
     cfg = apply_overrides(load_yaml(config), set_ or [])
+    if plan or plan_workers is not None:
+        from sciprune.runner.plan import print_plan
+
+        typer.echo(print_plan(cfg, plan=plan, workers=workers, plan_workers=plan_workers, device=device,
+                              config_file=config))
+        return
     path = run_config(cfg, out=out if out is not None else Path("runs") / Path(config).stem, resume=resume,
                       quiet=quiet, device=device, workers=workers, scheduler=scheduler)
     typer.echo(f"results: {path}  (report: {path / 'report.html'})")

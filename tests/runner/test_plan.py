@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,36 @@ def test_plan_workers_without_plan_is_refused(capsys, monkeypatch, tmp_path):
     out = tmp_path / "x"
     code, _, err = cli(capsys, monkeypatch, "classify", "--preset", "demo", "--plan-workers", "8", "--out", str(out))
     assert code == 2 and "--plan-workers" in err and not out.exists()
+
+
+def test_run_plans_a_yaml_config_names_the_file_and_creates_nothing(capsys, monkeypatch, tmp_path):
+    import yaml
+
+    cfg = tmp_path / "slice.yaml"
+    cfg.write_text(yaml.safe_dump(load_preset("classify", "demo")))
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = cli(capsys, monkeypatch, "run", str(cfg), "--plan", "--workers", "2", "--plan-workers", "4")
+    assert code == 0, err
+    assert stdout.startswith(f"plan: sciprune run {cfg} (classify), calibrated on this machine")
+    assert "2 local workers (--workers 2)" in stdout and "4 remote workers" in stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slice.yaml"]  # no runs/
+    code, _, err = cli(capsys, monkeypatch, "run", str(cfg), "--plan-workers", "4")
+    assert code == 2 and "--plan-workers" in err and not (tmp_path / "runs").exists()
+
+
+SLICES = sorted((Path(__file__).resolve().parents[2] / "src" / "sciprune" / "studies").glob("*/presets/paper_slice.yaml"))
+
+
+@pytest.mark.parametrize("path", SLICES, ids=[p.parent.parent.name for p in SLICES])
+def test_every_paper_slice_is_a_valid_config_its_study_plans(path):
+    """The paper-scale slices (issue 17) are configs `sciprune run` accepts, and their plans price them."""
+    from sciprune.runner.config import load_yaml
+
+    cfg = validate(load_yaml(path))
+    assert cfg.study == path.parent.parent.name
+    plan = get_study(cfg.study).plan(cfg, False)  # type: ignore[misc]
+    assert plan.tasks >= 2 and any(ph.parallel and ph.tasks >= 2 for ph in plan.phases)  # shards for 2+ workers
+
+
+def test_the_slices_exist():
+    assert {p.parent.parent.name for p in SLICES} == {"flows", "moth"}

@@ -30,11 +30,14 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.3g} d"
 
 
-def plan_text(plan: Plan, *, local: int, remote: int, preset: str | None = None) -> str:
-    """The printout of ``plan`` for ``local`` local and ``remote`` remote workers."""
+def plan_text(plan: Plan, *, local: int, remote: int, preset: str | None = None, config_file: str | None = None) -> str:
+    """The printout of ``plan`` for ``local`` local and ``remote`` remote workers; its first line names the
+    command planned (``sciprune <study> --preset P``, or ``sciprune run FILE`` for a YAML config)."""
     how = (f"calibrated on this machine in {plan.calibration_seconds:.1f} s ({plan.threads} torch thread per task)"
            if plan.calibrated else "from the FLOP model (not calibrated)")
-    lines = [f"plan: sciprune {plan.study}" + (f" --preset {preset}" if preset else "") + f", {how}"]
+    command = (f"sciprune run {config_file} ({plan.study})" if config_file is not None
+               else f"sciprune {plan.study}" + (f" --preset {preset}" if preset else ""))
+    lines = [f"plan: {command}, {how}"]
     for i, ph in enumerate(plan.phases, 1):
         where = "independent tasks (dask shards)" if ph.parallel else "run in the calling process, one after another"
         lines.append(f"phase {i}: {ph.kind}: {ph.tasks} task{'s' * (ph.tasks != 1)}, {where}; "
@@ -70,7 +73,8 @@ def make_plan(config: dict[str, Any], *, calibrate: bool = True) -> Plan:
 
 
 def print_plan(config: dict[str, Any], *, plan: bool, workers: int, plan_workers: int | None,
-               preset: str | None = None, calibrate: bool = True, device: str = "cpu") -> str:
+               preset: str | None = None, calibrate: bool = True, device: str = "cpu",
+               config_file: str | None = None) -> str:
     """The plan's text for ``--plan`` (local workers: ``--workers``, or the machine's cores when 1;
     remote: ``--plan-workers``, 16 by default). ``--plan-workers`` without ``--plan`` is refused."""
     if not plan:
@@ -81,7 +85,8 @@ def print_plan(config: dict[str, Any], *, plan: bool, workers: int, plan_workers
     if not 1 <= workers <= 1024:
         raise InputError(f"--workers must be an integer in [1, 1024]; got {workers!r}")
     local = workers if workers > 1 else (os.cpu_count() or 1)
-    text = plan_text(make_plan(config, calibrate=calibrate), local=local, remote=plan_workers, preset=preset)
+    text = plan_text(make_plan(config, calibrate=calibrate), local=local, remote=plan_workers, preset=preset,
+                     config_file=config_file)
     if device != "cpu":
         text += (f"\nnote: the probes ran on this machine's CPU; the run on --device {device} is not estimated "
                  "(time a short preset there: benchmarks/gpu_check.sh)")
