@@ -126,3 +126,24 @@ def test_every_paper_slice_is_a_valid_config_its_study_plans(path):
 
 def test_the_slices_exist():
     assert {p.parent.parent.name for p in SLICES} == {"flows", "moth"}
+
+
+def test_a_probe_takes_its_fastest_round_and_a_slow_probe_runs_once(monkeypatch):
+    """`_time` on a fake CPU clock: contention only adds time, so the fastest round's mean is kept."""
+    from sciprune.studies import planning
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(planning.time, "process_time", lambda: clock["t"])
+    costs = iter([1.0, 0.2, 0.05, 0.05, 0.1, 0.1])  # warm-up; round 1: one run of 0.2; round 2: two of 0.05
+
+    def run() -> None:
+        clock["t"] += next(costs)
+
+    assert planning._time(run) == pytest.approx(0.05)  # rounds of 0.1 s budget; 0.3 s spent after round 2: stop
+    calls = {"n": 0}
+
+    def slow() -> None:
+        calls["n"] += 1
+        clock["t"] += 2.0
+
+    assert planning._time(slow) == pytest.approx(2.0) and calls["n"] == 2  # warm-up + one timed run
