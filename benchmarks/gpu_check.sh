@@ -8,7 +8,7 @@
 #      MFEM (PyMFEM's wheel, 102 MB, does not travel to the device machine; the amr study's own run is
 #      skipped there unless `import mfem` works);
 #   3. benchmarks/bench_id.py --device cuda at width 256 (and 32);
-#   4. the CUDA-only tests (tests/studies/test_device.py, the flows cuda test), if time is left.
+#   4. the CUDA-only tests (tests/studies/test_device.py, the flows and nif cuda tests), if time is left.
 #
 # Every step has its own timeout, a failed step does not stop the others, and each step's status
 # (ok / FAILED rc / TIMEOUT / skipped) is in the summary: $OUT/gpu_check.md (or /tmp/gpu_check/),
@@ -149,8 +149,8 @@ say ""
 
 # --- 4. the CUDA-only tests ---------------------------------------------------------------------
 say "## CUDA-only tests"
-run cuda-tests 180 "$PY" -m pytest -q -p no:cacheprovider tests/studies/test_device.py tests/studies/flows/test_flows_study.py -k "cuda"
-say "- pytest -k cuda (test_device.py, flows): $STATUS (${SECONDS_TAKEN} s): $(tail -n 1 "$WORK/cuda-tests.log" 2>/dev/null)"
+run cuda-tests 180 "$PY" -m pytest -q -p no:cacheprovider tests/studies/test_device.py tests/studies/flows/test_flows_study.py tests/studies/nif/test_device.py -k "cuda"
+say "- pytest -k cuda (test_device.py, flows, nif): $STATUS (${SECONDS_TAKEN} s): $(tail -n 1 "$WORK/cuda-tests.log" 2>/dev/null)"
 say ""
 say "total: $(elapsed) s; logs: $LOGS"
 rm -rf "$WORK"

@@ -208,6 +208,17 @@ class Split:
     val_in: torch.Tensor | None = None
     val_true: torch.Tensor | None = None
 
+    def to(self, device: torch.device) -> Split:
+        """The same split with every tensor on ``device`` (the arrays are built on the CPU, so their
+        numbers do not depend on it)."""
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return replace(self, train_in=self.train_in.to(device), train_u=self.train_u.to(device),
+                       train_w=move(self.train_w), test_in=self.test_in.to(device), test_u=self.test_u.to(device),
+                       all_in=self.all_in.to(device), train_true=self.train_true.to(device),
+                       val_in=move(self.val_in), val_true=move(self.val_true))
+
 
 def held_out_rows(data: FieldData, fraction: float, by: str, seed: int) -> np.ndarray:
     """Indices of the held-out rows: a seeded random ``fraction`` of the rows (``rows``), of the

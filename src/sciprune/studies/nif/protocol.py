@@ -23,6 +23,13 @@ trained here; every cascade (method × variant, and the control) is then an inde
 :class:`CascadeJob` on :func:`sciprune.shards.map_shards` (``--workers``, ``--scheduler``): each
 rebuilds the data and the dense NIF from its checkpoint, so the rows are the same however the jobs
 run, and a finished job's rows (``checkpoints/<key>/rows.json``) are never recomputed on resume.
+
+Device (``--device``, ``ctx.device``; each job carries it by name): the split's tensors and every
+network (the dense NIF, each stage, the cascade's one-shot restarts: :meth:`Setup.build`) live there,
+and so do the ID samples. The data, the initial weights, the minibatch orders and the ID sample
+draws come from the CPU (numpy and CPU generators), so a GPU run draws the same numbers as a CPU
+one; only its arithmetic may differ in the last bits. Errors and saved fields are computed on the
+device and copied back for numpy.
 """
 
 from __future__ import annotations
@@ -91,9 +98,10 @@ def predict(model: nn.Module, inputs: Tensor, batch: int = 65536) -> Tensor:
 
 def rel_l2(model: nn.Module, sp: Split, inputs: Tensor, truth: Tensor) -> tuple[float, float]:
     """Relative L2 error and RMSE of ``model`` on ``inputs`` against ``truth``, in physical units (NaN when diverged)."""
-    pred = sp.norm.physical(predict(model, inputs).double().numpy())
-    diff = pred - truth.double().numpy()
-    rel = float(np.linalg.norm(diff) / np.linalg.norm(truth.double().numpy()))
+    pred = sp.norm.physical(predict(model, inputs).double().cpu().numpy())
+    true = truth.double().cpu().numpy()
+    diff = pred - true
+    rel = float(np.linalg.norm(diff) / np.linalg.norm(true))
     return (rel if math.isfinite(rel) else float("nan"),
             float(np.sqrt(np.mean(diff**2))) if np.isfinite(diff).all() else float("nan"))
 
@@ -202,23 +210,25 @@ class Setup:
     retrain_epochs: int        # per stage
     schedule_every: str        # "step" when the budget is in steps (lr_steps count steps)
     per_epoch: int             # optimizer steps per epoch
+    device: torch.device       # where the split's tensors and every network live
 
-    def build(self, arch: dict[str, Any]) -> nn.Module:
-        return build_nif(arch).to(self.dtype)
+    def build(self, arch: dict[str, Any], generator: torch.Generator | None = None) -> nn.Module:
+        """A NIF of ``arch`` (initialised on the CPU, from ``generator`` when given), moved to the run's dtype and device."""
+        return build_nif(arch, generator).to(dtype=self.dtype, device=self.device)
 
 
-def prepare(cfg: NifConfig) -> Setup:
+def prepare(cfg: NifConfig, device: torch.device = torch.device("cpu")) -> Setup:
     dtype = torch.float64 if cfg.train.dtype == "float64" else torch.float32
     data = load_data(cfg)
     t = cfg.train
     sp = split(data, cfg.data.normalize, cfg.data.held_out, cfg.seed, dtype, cfg.data.split,
-               t.validation_fraction if t.patience is not None else 0.0)
+               t.validation_fraction if t.patience is not None else 0.0).to(device)
     rows = sp.train_in.shape[0]
     per_epoch = math.ceil(rows / t.batch_size)
     epochs = epochs_for(t.epochs, t.steps, 200, rows, t.batch_size)
     retrain = epochs_for(cfg.prune.retrain_epochs, cfg.prune.retrain_steps, 20, rows, t.batch_size)
     every = "step" if t.steps is not None else "epoch"
-    return Setup(data, sp, arch_of(cfg, data), dtype, epochs, retrain, every, per_epoch)
+    return Setup(data, sp, arch_of(cfg, data), dtype, epochs, retrain, every, per_epoch, device)
 
 
 def train_function(cfg: NifConfig, su: Setup) -> Any:
@@ -257,14 +267,14 @@ def run(cfg: NifConfig, ctx: RunContext) -> None:
 
 
 def _run(cfg: NifConfig, ctx: RunContext) -> None:
-    su = prepare(cfg)
+    su = prepare(cfg, ctx.device)
     data, sp = su.data, su.sp
     if ctx.resume and (ctx.checkpoints / "dense.pt").exists():
         saved = load_state(ctx.checkpoints / "dense.pt")
         if saved.get("arch") != build_nif(su.arch).arch:
             raise InputError(f"--resume: the checkpoint {str(ctx.checkpoints / 'dense.pt')!r} holds another architecture; "
                              "resume with the same config or use another --out")
-    model = build_nif(su.arch, torch_generator(cfg.seed, "init")).to(su.dtype)
+    model = su.build(su.arch, torch_generator(cfg.seed, "init"))
     tfn = train_function(cfg, su)
     make_opt = optimizer_factory(cfg.train.lr, cfg.train.lr_steps)
     dense = train_dense(model, DenseSteps(tfn, make_opt), epochs=su.epochs, seed=cfg.seed,
@@ -306,7 +316,7 @@ def _run(cfg: NifConfig, ctx: RunContext) -> None:
         truth = data.u.astype(np.float32)
         atomic_write_with(fields / "truth.npy", lambda tmp: np.save(open(tmp, "wb"), truth))
     ctx.write_rows(rows)
-    jobs = [CascadeJob(cfg, ctx.out, ctx.resume, *kind) for kind in job_kinds(cfg, su)]
+    jobs = cascade_jobs(cfg, ctx, su)
     finished: dict[int, list[dict[str, Any]]] = {}
 
     def save(i: int, job_rows: list[dict[str, Any]]) -> None:
@@ -332,8 +342,13 @@ def _run(cfg: NifConfig, ctx: RunContext) -> None:
 def save_field(fields: Path, name: str, model: nn.Module, su: Setup) -> None:
     """The model's prediction on every row (physical units, p-major grid order) as ``fields/<name>.npy`` (gridded data only)."""
     if su.data.grid is not None:
-        pred = su.sp.norm.physical(predict(model, su.sp.all_in).double().numpy()).astype(np.float32)
+        pred = su.sp.norm.physical(predict(model, su.sp.all_in).double().cpu().numpy()).astype(np.float32)
         atomic_write_with(fields / f"{name}.npy", lambda tmp: np.save(open(tmp, "wb"), pred))
+
+
+def cascade_jobs(cfg: NifConfig, ctx: RunContext, su: Setup) -> list[CascadeJob]:
+    """Every cascade of the run as a job, each carrying the run's device."""
+    return [CascadeJob(cfg, ctx.out, ctx.resume, *kind, device=str(ctx.device)) for kind in job_kinds(cfg, su)]
 
 
 def job_kinds(cfg: NifConfig, su: Setup) -> list[tuple[str, str, str, int]]:
@@ -347,7 +362,8 @@ def job_kinds(cfg: NifConfig, su: Setup) -> list[tuple[str, str, str, int]]:
 
 @dataclass(frozen=True)
 class CascadeJob:
-    """One independent cascade of a run (picklable, for dask): a method × variant, or the dense control."""
+    """One independent cascade of a run (picklable, for dask): a method × variant, or the dense control.
+    ``device`` names where it runs (``str(ctx.device)``: a name, so the job pickles)."""
 
     cfg: NifConfig
     out: Path
@@ -356,6 +372,7 @@ class CascadeJob:
     variant: str
     mode: str
     epochs: int
+    device: str
 
     @property
     def key(self) -> str:
@@ -408,8 +425,8 @@ class NifSteps(DenseSteps, CascadeProtocol):
         counts = kept_counts(group_sizes(model), self.dense, sparsity) if self.allocation == "layerwise" else \
             group_sizes(prune_nodes(copy.deepcopy(model), self.dense, sparsity, "global", self.p_train))
         train_in = self.su.sp.train_in
-        idx = torch.randperm(train_in.shape[0], generator=generator)[:self.id_samples]
-        return id_fold(model, train_in[idx], counts)  # type: ignore[arg-type]
+        idx = torch.randperm(train_in.shape[0], generator=generator)[:self.id_samples]  # drawn on the CPU
+        return id_fold(model, train_in[idx.to(train_in.device)], counts)  # type: ignore[arg-type]
 
     def evaluate(self, model: nn.Module, stage: StageInfo) -> dict[str, Any]:
         if self.keeper is not None:
@@ -425,7 +442,7 @@ def run_job(job: CascadeJob) -> list[dict[str, Any]]:
         return list(json.loads(done.read_text()))
     ckdir.mkdir(parents=True, exist_ok=True)
     cfg = job.cfg
-    su = prepare(cfg)
+    su = prepare(cfg, torch.device(job.device))
     saved = load_state(job.out / "checkpoints" / ("dense_final.pt" if cfg.train.lbfgs_iters else "dense.pt"))
     dense = Dense(saved["arch"], saved["state"], saved["rewind"], saved["lrs"], saved["optimizer"], saved["losses"],
                   saved.get("train_metrics", {}))

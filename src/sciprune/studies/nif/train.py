@@ -73,7 +73,7 @@ def weighted_mse(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def with_weights(u: Tensor, w: Tensor | None) -> Tensor:
-    return torch.cat([u, (torch.ones(u.shape[0], dtype=u.dtype) if w is None else w)[:, None]], dim=1)
+    return torch.cat([u, (torch.ones(u.shape[0], dtype=u.dtype, device=u.device) if w is None else w)[:, None]], dim=1)
 
 
 def train_fn(inputs: Tensor, targets: Tensor, batch_size: int) -> TrainFn:
