@@ -180,6 +180,8 @@ for name, setting, pattern in [
     case(f"amr-set-{name}", pattern, "amr", *AMR, "--set", setting, "--out", O)
 case("amr-tolerance-seed-mode", r"tolerance=0.01 needs mode=bulk", "amr", *AMR, "--mode", "pruning", "--set", "tolerance=0.01",
      "--out", O)
+case("amr-time-slice-space-only-inr", r"--time-slice 0.5 is read only by a space-time INR \(3 inputs\); INR 'corner' takes 2",
+     "amr", *AMR, "--inr", "corner", "--time-slice", "0.5", "--out", O)
 case("amr-scheduler", r"does not run on a dask scheduler", "amr", *AMR, "--scheduler", "tcp://127.0.0.1:8786", "--out", O)
 case("amr-device", r"unknown device", "amr", *AMR, "--device", "tpu", "--out", O)
 case("amr-out-userdir", r"not a sciprune run", "amr", *AMR, "--out", F + "/userdir")

@@ -72,7 +72,8 @@ class AMRConfig(StudyConfig):
             20 000 in 2-D and 50 000 in 3-D).
         num_uniform_ref: leading uniform refinements (count towards ``max_it``).
         time_slice: the time ``t`` appended to the mesh coordinates when the INR has one more
-            input than the mesh has dimensions (space-time INR shown at one time).
+            input than the mesh has dimensions (space-time INR shown at one time); refused for a space-only
+            INR unless left at 1.0.
         paraview: also write a ParaView collection (one cycle per iteration).
         error_offset: ``pruning`` / ``basic``: the shift ``c`` of the relative error ``mean|f - g| * mean 1/|f + c|``
             (the reference's +5 keeps the denominator away from zero).

@@ -93,8 +93,14 @@ def single_threaded_torch() -> Iterator[None]:
 
 
 def make_lift(inr: INR, dim: int, time_slice: float, mesh_spec: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Mesh points -> INR inputs: identity, or ``(x, t)`` with ``t = time_slice`` for a space-time INR."""
+    """Mesh points -> INR inputs: identity, or ``(x, t)`` with ``t = time_slice`` for a space-time INR.
+
+    A ``time_slice`` other than the default (1.0) for an INR without a time input is refused (one line):
+    it would change nothing, and a flag is never silently ignored."""
     if inr.d_in == dim:
+        if time_slice != AMRConfig.model_fields["time_slice"].default:
+            raise InputError(f"--time-slice {time_slice:g} is read only by a space-time INR ({dim + 1} inputs); "
+                             f"INR {inr.name!r} takes {inr.d_in} (space only): leave --time-slice out")
         return lambda x: x
     if inr.d_in == dim + 1:
         def lift(x: np.ndarray) -> np.ndarray:
