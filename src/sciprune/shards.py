@@ -8,7 +8,9 @@ order, computed
 * on an existing cluster at ``scheduler`` (``tcp://host:8786``).
 
 Shards must not depend on each other or on global state: each derives its randomness from its own
-seed, so the results are the same whichever way they run. Every shard pins torch to one thread,
+seed, so the results are the same whichever way they run. The one piece of global state a shard may
+read, the criteria and methods the caller registered, travels with every task to dask workers
+(:mod:`sciprune.core._registrations`). Every shard pins torch to one thread,
 so float reductions are ordered the same in a worker and in this process.
 """
 
@@ -19,6 +21,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from sciprune.core import Registrations, registrations
+from sciprune.core import adopt_registrations
 from sciprune.errors import InputError
 
 T = TypeVar("T")
@@ -33,7 +37,9 @@ R = TypeVar("R")
 MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(2**30), "MALLOC_MMAP_THRESHOLD_": str(2**30)}
 
 
-def _single_threaded(fn: Callable[[T], R], item: T) -> R:
+def _single_threaded(fn: Callable[[T], R], item: T, regs: Registrations | None = None) -> R:
+    if regs:  # on a worker: the criteria and methods the calling process registered (a fresh process lacks them)
+        adopt_registrations(regs)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -84,7 +90,8 @@ def map_shards(
                                        dashboard_address="127.0.0.1:0", host="127.0.0.1")  # any free port: runs side by side
             client = Client(cluster)
         with client:
-            futures = [client.submit(_single_threaded, fn, item, pure=False) for item in items]
+            regs = registrations()
+            futures = [client.submit(_single_threaded, fn, item, regs, pure=False) for item in items]
             index = {f.key: i for i, f in enumerate(futures)}
             results: list[Any] = [None] * len(items)
             for future in wrap(as_completed(futures), desc=desc, total=len(items)):

@@ -52,6 +52,9 @@ from sciprune.core._methods import kept_width as kept_width
 from sciprune.core._methods import prune_with as prune_with
 from sciprune.core._methods import register_method as register_method
 from sciprune.core._methods import resolve_method as resolve_method
+from sciprune.core._registrations import Registrations as Registrations
+from sciprune.core._registrations import adopt as adopt_registrations
+from sciprune.core._registrations import registrations as registrations
 from sciprune.core._pruning import layer_reports as layer_reports
 from sciprune.core._pruning import prune as prune
 from sciprune.core._schedule import explicit as explicit
