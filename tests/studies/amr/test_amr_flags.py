@@ -165,7 +165,7 @@ def test_epsilon_reaches_the_qr_through_one_pass_object(monkeypatch: pytest.Monk
 
     def spy(A, eps, *args, **kw):  # type: ignore[no-untyped-def]
         names = [f.name for f in traceback.extract_stack() if "/sciprune/" in f.filename]
-        seen.append((eps, names[names.index("_run_amr") + 1 : names.index("id_prune")]))
+        seen.append((eps, names[names.index("run_amr") + 1 : names.index("id_prune")]))
         return qr(A, eps, *args, **kw)
 
     monkeypatch.setattr(factor, "pivoted_qr", spy)

@@ -144,82 +144,77 @@ def run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int = 1,
             progress: Callable[..., Any] | None = None) -> AMRResult:
     """Run the refinement loop of ``cfg`` on ``inr``; writes the per-iteration files into ``out``."""
     with single_threaded_torch():
-        return _run_amr(cfg, inr, out=out, workers=workers, progress=progress)
-
-
-def _run_amr(cfg: AMRConfig, inr: INR, *, out: Path | None, workers: int,
-             progress: Callable[..., Any] | None) -> AMRResult:
-    mesh_spec = cfg.mesh or inr.default_mesh
-    amr = AMRMesh(load_mesh(mesh_spec))
-    lift = make_lift(inr, amr.dim, cfg.time_slice, mesh_spec)
-    if cfg.component >= inr.d_out:
-        raise InputError(f"component={cfg.component} but INR {inr.name!r} has {inr.d_out} outputs; expected 0..{inr.d_out - 1}")
-    values = VertexValues(inr, lift, cfg.component)
-    error = TrueError(amr, inr, lift, cfg.component, seed=cfg.seed, n_points=cfg.rmse_points)
-    initial = {"elements": amr.ne, "dofs": amr.dofs, "true_dofs": amr.true_dofs}
-    paraview = ParaViewWriter(amr, out) if (cfg.paraview and out is not None) else None
-    chunk_bar: Progress | None = None
-    if progress is not None:
-        chunk_bar = lambda it, total: progress(it, desc="elements (chunks)", total=total)  # noqa: E731
-    records: list[IterationRecord] = []
-    bulk = BulkMarker()
-    stop = "max_it"
-    scale: float | None = None
-    max_it, max_dofs = cfg.iterations(), cfg.dof_limit(amr.dim)
-    steps = range(max_it) if progress is None else progress(range(max_it), desc=f"amr {cfg.mode}", total=max_it)
-    for it in steps:
-        t0 = time.perf_counter()
-        uniform = cfg.mode == "uniform" or it < cfg.num_uniform_ref
-        if it >= cfg.num_uniform_ref and amr.dofs >= max_dofs:
-            stop = "max_dofs"
-            break
-        record = IterationRecord(it, 0, 0, 0, 0.0, 0.0, 0.0, kind="uniform" if uniform else cfg.mode)
-        if uniform:
-            flags = np.ones(amr.ne, dtype=bool)
-        elif cfg.mode == "bulk":
-            if scale is None:  # the field's spread where the adaptive phase starts
-                scale = float(np.std(amr.values()))
-            flags, verdicts = bulk(cfg, inr, lift, amr, it, workers, chunk_bar)
-            record.estimate = bulk.estimate
-            if cfg.tolerance is not None and bulk.estimate <= cfg.tolerance * scale:
-                stop = "tolerance"
+        mesh_spec = cfg.mesh or inr.default_mesh
+        amr = AMRMesh(load_mesh(mesh_spec))
+        lift = make_lift(inr, amr.dim, cfg.time_slice, mesh_spec)
+        if cfg.component >= inr.d_out:
+            raise InputError(f"component={cfg.component} but INR {inr.name!r} has {inr.d_out} outputs; expected 0..{inr.d_out - 1}")
+        values = VertexValues(inr, lift, cfg.component)
+        error = TrueError(amr, inr, lift, cfg.component, seed=cfg.seed, n_points=cfg.rmse_points)
+        initial = {"elements": amr.ne, "dofs": amr.dofs, "true_dofs": amr.true_dofs}
+        paraview = ParaViewWriter(amr, out) if (cfg.paraview and out is not None) else None
+        chunk_bar: Progress | None = None
+        if progress is not None:
+            chunk_bar = lambda it, total: progress(it, desc="elements (chunks)", total=total)  # noqa: E731
+        records: list[IterationRecord] = []
+        bulk = BulkMarker()
+        stop = "max_it"
+        scale: float | None = None
+        max_it, max_dofs = cfg.iterations(), cfg.dof_limit(amr.dim)
+        steps = range(max_it) if progress is None else progress(range(max_it), desc=f"amr {cfg.mode}", total=max_it)
+        for it in steps:
+            t0 = time.perf_counter()
+            uniform = cfg.mode == "uniform" or it < cfg.num_uniform_ref
+            if it >= cfg.num_uniform_ref and amr.dofs >= max_dofs:
+                stop = "max_dofs"
                 break
-            record.examined = len(verdicts.flags)
-            if verdicts.proportion is not None and len(verdicts.flags):
-                record.mean_proportion = float(verdicts.proportion.mean())
-            record.seconds_examine = time.perf_counter() - t0
-            if not flags.any():
-                stop = "no_refinement"
-                break
-        else:
-            ids = np.flatnonzero(amr.born == it - 1)  # the elements the last refinement created
-            corner_vals = amr.values()[amr.element_vertices()[ids]] if cfg.mode == "basic" else None
-            verdicts = examine(ElementPass.of(cfg, inr, lift, it, workers=workers, progress=chunk_bar),
-                               amr.corners()[ids], ids, corner_vals)
-            flags = np.zeros(amr.ne, dtype=bool)
-            flags[ids[verdicts.flags]] = True
-            record.examined = int(len(ids))
-            if verdicts.proportion is not None and len(ids):
-                record.mean_proportion = float(verdicts.proportion.mean())
-            record.seconds_examine = time.perf_counter() - t0
-            if not flags.any():
-                stop = "no_refinement"
-                break
-        record.refined = amr.refine(flags, it)
-        amr.set_values(values(amr))
-        t1 = time.perf_counter()
-        record.rmse, record.max_error, record.rmse_se = error.estimate(amr)
-        record.seconds_error = time.perf_counter() - t1
-        record.dofs, record.true_dofs, record.elements = amr.dofs, amr.true_dofs, amr.ne
-        record.max_level = int(amr.level.max())
-        if out is not None:
-            amr.save(out, it)
-            if paraview is not None:
-                paraview.write(it)
-        record.seconds = time.perf_counter() - t0
-        records.append(record)
-    return AMRResult(records, stop, initial=initial, points=error.points,
-                     limits={"max_it": max_it, "max_dofs": max_dofs}, field_scale=scale)
+            record = IterationRecord(it, 0, 0, 0, 0.0, 0.0, 0.0, kind="uniform" if uniform else cfg.mode)
+            if uniform:
+                flags = np.ones(amr.ne, dtype=bool)
+            elif cfg.mode == "bulk":
+                if scale is None:  # the field's spread where the adaptive phase starts
+                    scale = float(np.std(amr.values()))
+                flags, verdicts = bulk(cfg, inr, lift, amr, it, workers, chunk_bar)
+                record.estimate = bulk.estimate
+                if cfg.tolerance is not None and bulk.estimate <= cfg.tolerance * scale:
+                    stop = "tolerance"
+                    break
+                record.examined = len(verdicts.flags)
+                if verdicts.proportion is not None and len(verdicts.flags):
+                    record.mean_proportion = float(verdicts.proportion.mean())
+                record.seconds_examine = time.perf_counter() - t0
+                if not flags.any():
+                    stop = "no_refinement"
+                    break
+            else:
+                ids = np.flatnonzero(amr.born == it - 1)  # the elements the last refinement created
+                corner_vals = amr.values()[amr.element_vertices()[ids]] if cfg.mode == "basic" else None
+                verdicts = examine(ElementPass.of(cfg, inr, lift, it, workers=workers, progress=chunk_bar),
+                                   amr.corners()[ids], ids, corner_vals)
+                flags = np.zeros(amr.ne, dtype=bool)
+                flags[ids[verdicts.flags]] = True
+                record.examined = int(len(ids))
+                if verdicts.proportion is not None and len(ids):
+                    record.mean_proportion = float(verdicts.proportion.mean())
+                record.seconds_examine = time.perf_counter() - t0
+                if not flags.any():
+                    stop = "no_refinement"
+                    break
+            record.refined = amr.refine(flags, it)
+            amr.set_values(values(amr))
+            t1 = time.perf_counter()
+            record.rmse, record.max_error, record.rmse_se = error.estimate(amr)
+            record.seconds_error = time.perf_counter() - t1
+            record.dofs, record.true_dofs, record.elements = amr.dofs, amr.true_dofs, amr.ne
+            record.max_level = int(amr.level.max())
+            if out is not None:
+                amr.save(out, it)
+                if paraview is not None:
+                    paraview.write(it)
+            record.seconds = time.perf_counter() - t0
+            records.append(record)
+        return AMRResult(records, stop, initial=initial, points=error.points,
+                         limits={"max_it": max_it, "max_dofs": max_dofs}, field_scale=scale)
 
 
 def run_uniform_baseline(cfg: AMRConfig, inr: INR, target_rmse: float) -> list[IterationRecord]:
@@ -229,44 +224,40 @@ def run_uniform_baseline(cfg: AMRConfig, inr: INR, target_rmse: float) -> list[I
     (:meth:`~sciprune.studies.amr.evaluate.TrueError.grid_estimate`, records of ``kind = "grid"``)
     up to :data:`GRID_MAX_DOFS`."""
     with single_threaded_torch():
-        return _uniform_baseline(cfg, inr, target_rmse)
-
-
-def _uniform_baseline(cfg: AMRConfig, inr: INR, target_rmse: float) -> list[IterationRecord]:
-    mesh_spec = cfg.mesh or inr.default_mesh
-    amr = AMRMesh(load_mesh(mesh_spec))
-    lift = make_lift(inr, amr.dim, cfg.time_slice, mesh_spec)
-    values = VertexValues(inr, lift, cfg.component)
-    error = TrueError(amr, inr, lift, cfg.component, seed=cfg.seed, n_points=cfg.rmse_points)
-    records: list[IterationRecord] = []
-    for it in range(64):
-        if amr.dofs * 2**amr.dim > cfg.baseline_max_dofs:
-            break
-        t0 = time.perf_counter()
-        amr.refine(np.ones(amr.ne, dtype=bool), it)
-        amr.set_values(values(amr))
-        rmse, max_err, se = error.estimate(amr)
-        records.append(IterationRecord(it, amr.dofs, amr.true_dofs, amr.ne, rmse, max_err,
-                                       time.perf_counter() - t0, refined=amr.ne // 2**amr.dim,
-                                       max_level=int(amr.level.max()), rmse_se=se))
-        if rmse <= target_rmse and it >= 1:
+        mesh_spec = cfg.mesh or inr.default_mesh
+        amr = AMRMesh(load_mesh(mesh_spec))
+        lift = make_lift(inr, amr.dim, cfg.time_slice, mesh_spec)
+        values = VertexValues(inr, lift, cfg.component)
+        error = TrueError(amr, inr, lift, cfg.component, seed=cfg.seed, n_points=cfg.rmse_points)
+        records: list[IterationRecord] = []
+        for it in range(64):
+            if amr.dofs * 2**amr.dim > cfg.baseline_max_dofs:
+                break
+            t0 = time.perf_counter()
+            amr.refine(np.ones(amr.ne, dtype=bool), it)
+            amr.set_values(values(amr))
+            rmse, max_err, se = error.estimate(amr)
+            records.append(IterationRecord(it, amr.dofs, amr.true_dofs, amr.ne, rmse, max_err,
+                                           time.perf_counter() - t0, refined=amr.ne // 2**amr.dim,
+                                           max_level=int(amr.level.max()), rmse_se=se))
+            if rmse <= target_rmse and it >= 1:
+                return records
+        named = named_mesh(mesh_spec)
+        if named is None or not records:
             return records
-    named = named_mesh(mesh_spec)
-    if named is None or not records:
+        cells = named[1]
+        # past baseline_max_dofs the uniform levels of a square / cube are regular grids: go on without MFEM
+        it, n = records[-1].it, cells * 2 ** (records[-1].it + 1)
+        while (2 * n + 1) ** amr.dim <= GRID_MAX_DOFS[amr.dim]:
+            it, n = it + 1, 2 * n
+            t0 = time.perf_counter()
+            rmse, max_err, se = error.grid_estimate(inr, lift, cfg.component, n)
+            records.append(IterationRecord(it, (n + 1) ** amr.dim, (n + 1) ** amr.dim, n**amr.dim, rmse, max_err,
+                                           time.perf_counter() - t0, kind="grid", refined=(n // 2) ** amr.dim,
+                                           max_level=it + 1, rmse_se=se))
+            if rmse <= target_rmse:
+                break
         return records
-    cells = named[1]
-    # past baseline_max_dofs the uniform levels of a square / cube are regular grids: go on without MFEM
-    it, n = records[-1].it, cells * 2 ** (records[-1].it + 1)
-    while (2 * n + 1) ** amr.dim <= GRID_MAX_DOFS[amr.dim]:
-        it, n = it + 1, 2 * n
-        t0 = time.perf_counter()
-        rmse, max_err, se = error.grid_estimate(inr, lift, cfg.component, n)
-        records.append(IterationRecord(it, (n + 1) ** amr.dim, (n + 1) ** amr.dim, n**amr.dim, rmse, max_err,
-                                       time.perf_counter() - t0, kind="grid", refined=(n // 2) ** amr.dim,
-                                       max_level=it + 1, rmse_se=se))
-        if rmse <= target_rmse:
-            break
-    return records
 
 
 #: the finest uniform level computed as a grid (DOFs): 4097^2 in 2-D, 129^3 in 3-D.
