@@ -15,7 +15,14 @@ from sciprune.shards import map_shards
 
 
 @pytest.fixture()
-def user_entries():
+def registered_before():
+    """What this process had registered beyond the built-ins before the test's own entries (a family's
+    criterion, e.g. nn.nif's, when an earlier test imported it)."""
+    return registrations()
+
+
+@pytest.fixture()
+def user_entries(registered_before):
     """A criterion and a method registered for one test, removed afterwards (the registries are global)."""
     tag = uuid.uuid4().hex[:8]
     crit = register_criterion(Criterion(f"abs_cubed_{tag}", False, lambda w, **_: w.abs() ** 3,
@@ -26,16 +33,13 @@ def user_entries():
     _methods._METHODS.pop(meth.name)
 
 
-def test_registrations_hold_only_what_this_process_added(user_entries):
+def test_registrations_hold_only_what_this_process_added(registered_before, user_entries):
     crit, meth = user_entries
     regs = registrations()
-    crits, meths = [c.name for c in regs.criteria], [m.name for m in regs.methods]
-    # other entries registered after sciprune.core's import (a family's own criterion, e.g. nn.nif's, when
-    # an earlier test imported it) may travel too; the one added last is this test's, in order
-    assert crits[-1] == crit.name and meths[-1] == meth.name
-    assert not set(crits) & _registrations._BUILTIN_CRITERIA  # built-ins stay behind: every worker has them
-    assert not set(meths) & _registrations._BUILTIN_METHODS
-    assert "magnitude" not in crits
+    assert regs.criteria == (*registered_before.criteria, crit) and regs.methods == (*registered_before.methods, meth)
+    names = {c.name for c in regs.criteria} | {m.name for m in regs.methods}
+    assert not names & (_registrations._BUILTIN_CRITERIA | _registrations._BUILTIN_METHODS)  # every worker has them
+    assert "magnitude" not in names
 
 
 def test_adopt_registers_what_is_missing_and_leaves_present_names_alone(user_entries):
