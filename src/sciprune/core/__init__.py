@@ -7,6 +7,7 @@ from sciprune.core._cascade import CascadeProtocol as CascadeProtocol
 from sciprune.core._cascade import CascadeSpec as CascadeSpec
 from sciprune.core._cascade import Dense as Dense
 from sciprune.core._cascade import StageInfo as StageInfo
+from sciprune.core._cascade import Pruning as Pruning
 from sciprune.core._cascade import Trainer as Trainer
 from sciprune.core._cascade import load_network as load_network
 from sciprune.core._cascade import load_stage as load_stage

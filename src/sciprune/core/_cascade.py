@@ -7,8 +7,18 @@ A study writes its pieces once, as one object that follows :class:`CascadeProtoc
 * ``train(model, optimizer, generator)`` runs one epoch and returns its mean loss, or a mapping:
   ``loss`` (recorded as ``retrain_loss``), further entries that go into every row of the stage, and
   ``per_member`` (one dict per member of an ensemble, each into its member's row);
-* ``prune(model, sparsity, generator, stage)`` masks ``model`` in place (returning it) or returns a
-  new, smaller network (e.g. ID pruning);
+* how a stage prunes, one of two ways:
+
+  - the cascade prunes by a method itself (``run_cascade(..., pruning=Pruning(method, ...))``): a
+    criterion method masks the network in place through core's method layer
+    (:func:`~sciprune.core._methods.prune_with`), a neuron method keeping
+    :func:`~sciprune.core._methods.kept_width` of the *dense* network's groups; an ID method asks the
+    protocol only for the data step, ``id_prune(model, ranks, generator, stage)``, which returns the new,
+    smaller network keeping ``ranks[group]`` neurons of each group (the study draws its samples and
+    calls core's ID);
+  - or the protocol prunes (``pruning=None``): ``prune(model, sparsity, generator, stage)`` masks
+    ``model`` in place (returning it) or returns a new, smaller network (a study's own scheme, e.g.
+    a hypernetwork's nodes);
 * ``evaluate(model, stage)`` returns the study's metrics (a dict, or one per ensemble member); it runs
   in eval mode and decides its own grad mode (wrap it in ``torch.no_grad()`` unless it needs autograd,
   like a CNF's likelihood);
@@ -65,6 +75,7 @@ from sciprune.core._count import dense_weights as dense_weights
 from sciprune.core._count import network_stats as network_stats
 from sciprune.core._io import load_state, save_state
 from sciprune.core._masks import apply_masks, enforce_masks, load_state_dict
+from sciprune.core._methods import Method, kept_width, prune_with
 from sciprune.core._seeding import torch_generator
 from sciprune.core._units import units_of
 from sciprune.errors import InputError
@@ -103,15 +114,23 @@ class Trainer(Protocol):
 
 
 class CascadeProtocol(Trainer, Protocol):
-    """A study's pieces of the cascade (see the module docstring). Subclass it to inherit ``on_stage``."""
+    """A study's pieces of the cascade (see the module docstring). Subclass it to inherit ``on_stage``
+    and the refusals of ``prune`` / ``id_prune`` a protocol does not need."""
 
     def build(self, arch: dict[str, Any]) -> nn.Module:
         """A network from its ``arch`` (weights are loaded by the cascade)."""
         ...
 
     def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
-        """``model`` pruned to ``sparsity``: masked in place (and returned) or a new network."""
-        ...
+        """``model`` pruned to ``sparsity``: masked in place (and returned) or a new network (only called
+        when :func:`run_cascade` has no ``pruning``)."""
+        raise InputError(f"{type(self).__name__} does not prune by itself: pass pruning=Pruning(method) to run_cascade")
+
+    def id_prune(self, model: nn.Module, ranks: dict[str, int], generator: torch.Generator,
+                 stage: StageInfo) -> nn.Module:
+        """``model`` pruned by interpolative decomposition to ``ranks[group]`` neurons per group, on samples
+        the study draws with ``generator`` (only called for an ID method of ``pruning``)."""
+        raise InputError(f"{type(self).__name__} supplies no data for ID pruning: it cannot run an ID method")
 
     def evaluate(self, model: nn.Module, stage: StageInfo) -> Metrics:
         """The stage's metrics (one dict, or one per member of an ensemble)."""
@@ -257,6 +276,18 @@ class CascadeSpec:
         check_sparsities(self.sparsities)
 
 
+@dataclass(frozen=True)
+class Pruning:
+    """How :func:`run_cascade` prunes each stage itself: by ``method`` (a resolved
+    :class:`~sciprune.core._methods.Method`), on ``layers`` (weight units' layers or group names;
+    ``None``: the method's default, every weight unit or every prunable group), never leaving fewer than
+    ``min_keep`` items per layer (criterion methods)."""
+
+    method: Method
+    layers: tuple[str, ...] | None = None
+    min_keep: int = 1
+
+
 _STAGE = re.compile(r"stage_(\d+)\.pt")
 
 
@@ -303,11 +334,15 @@ def run_cascade(
     progress: Progress = _no_progress,
     keep_stages: str = "all",
     schedule_every: str = "epoch",
+    pruning: Pruning | None = None,
 ) -> list[dict[str, Any]]:
     """Walk ``spec.sparsities`` from ``dense`` with the study's ``protocol``; returns the rows of every stage.
 
     ``key`` names this cascade in the derived seeds, so two cascades of one run draw independent
     numbers. ``keep_stages="last"`` keeps only the last complete stage's checkpoint in ``checkpoint_dir``.
+    With ``pruning`` the cascade prunes each stage by its method (see the module docstring); without,
+    the protocol's ``prune`` does. A neuron method's widths are always fractions of the dense network's
+    groups (:func:`~sciprune.core._methods.kept_width` of its units and parameter shapes), in either mode.
     """
     if keep_stages not in KEEP_STAGES:
         raise InputError(f"keep_stages must be one of {', '.join(KEEP_STAGES)}; got {keep_stages!r}")
@@ -319,7 +354,9 @@ def run_cascade(
 
     model = fresh_dense()
     n_dense = dense_weights(model)
-    members = units_of(model).members
+    dense_units = units_of(model)
+    members = dense_units.members
+    dense_shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
     optimizer_state: dict[str, Any] | None = dense.optimizer
     rows: list[dict[str, Any]] = []
     start = 0
@@ -339,8 +376,19 @@ def run_cascade(
         info = StageInfo(stage, spec.sparsities[stage])
         if spec.mode == "oneshot":
             model, optimizer_state = fresh_dense(), dense.optimizer
-        before = model
-        model = protocol.prune(model, info.sparsity, torch_generator(seed, key, "prune", stage), info)
+        before, generator = model, torch_generator(seed, key, "prune", stage)
+        if pruning is None:
+            model = protocol.prune(model, info.sparsity, generator, info)
+        else:
+            m = pruning.method
+            widths = kept_width(dense_units, info.sparsity, m.width, shapes=dense_shapes) if m.units == "neurons" else None
+            if m.is_id:
+                assert widths is not None
+                model = protocol.id_prune(model, widths, generator, info)
+            else:
+                layers = list(pruning.layers) if pruning.layers is not None else None
+                model = prune_with(model, m, info.sparsity, widths=widths, layers=layers, generator=generator,
+                                   min_keep=pruning.min_keep)
         if model is not before:
             optimizer_state = None  # a new network: old optimizer state does not fit it
         losses: list[float] = []

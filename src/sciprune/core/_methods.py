@@ -167,7 +167,8 @@ def prune_with(model: nn.Module, method: Method, sparsity: float, *, widths: Map
     allocation. A neuron method with the ``per_layer`` rule removes ``round(sparsity * n)`` neurons of each
     group of ``layers`` (``min_keep`` protects the top ones); with another rule each group keeps
     ``widths[g]`` (:func:`kept_width` of the dense network) of its dense neurons. ID methods need data
-    and return a new network: the study calls ID pruning itself, with :func:`kept_width`'s widths.
+    and return a new network: :func:`~sciprune.core._cascade.run_cascade` asks its protocol's ``id_prune``
+    for them, with :func:`kept_width`'s widths.
     """
     if method.criterion is None:
         raise InputError(f"method {method.name!r} is ID pruning: it needs samples; call sciprune.core._idprune with kept_width's ranks")

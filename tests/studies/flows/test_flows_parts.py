@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from sciprune.core import StageInfo, get_masks, torch_generator, units_of
+from sciprune.core import StageInfo, dense_kept_width, get_masks, prune_with, resolve_method, torch_generator, units_of
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import CNF, Autonomous, NODEClassifier, Solver
@@ -53,13 +53,17 @@ def test_kept_width_is_the_largest_within_the_budget() -> None:
     assert kept_width(2, 8, 2, 0.999) == 1
 
 
-def prune_field(method, model, sparsity, *, x_train, id_samples, id_times, generator, dense=None):
-    """``NetSteps.prune`` (the study's pruning) of ``model`` by ``method``; ``dense`` (default ``model``
-    itself, unpruned) gives the neuron methods' widths."""
+def prune_field(method, model, sparsity, *, x_train, id_samples, id_times, generator):
+    """One stage of flows' pruning of an unpruned ``model`` by ``method``, the way the cascade runs it
+    (``run_net``'s ``Pruning``: the method with the ``weight_budget`` width; ID through ``NetSteps.id_prune``)."""
     cfg = FlowsConfig.model_validate({"prune": {"methods": [method], "id_samples": id_samples, "id_times": id_times}})
     data = Toy("test", x_train, x_train, x_train, x_train, 0.0, 1.0)
-    steps = NetSteps(cfg, None, data, 0, None, model if dense is None else dense, method)
-    return steps.prune(model, sparsity, generator, StageInfo(0, sparsity))
+    m = resolve_method(method).with_width("weight_budget")
+    widths = dense_kept_width(model, sparsity, m.width) if m.units == "neurons" else None
+    if m.is_id:
+        assert widths is not None
+        return NetSteps(cfg, None, data, 0, None, method).id_prune(model, widths, generator, StageInfo(0, sparsity))
+    return prune_with(model, m, sparsity, widths=widths, generator=generator)
 
 
 def _cnf(hidden: int = 12) -> CNF:

@@ -23,9 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sciprune.core import (
-    CascadeProtocol, CascadeSpec, StageInfo, compact, count_params, dense_kept_width, dense_weights,
-    id_prune_mlp, network_stats, prune_with, resolve_method, run_cascade, save_checkpoint, supervised_epoch,
-    torch_generator, train_dense,
+    CascadeProtocol, CascadeSpec, Pruning, StageInfo, compact, count_params, dense_weights, id_prune_mlp,
+    network_stats, resolve_method, run_cascade, save_checkpoint, supervised_epoch, torch_generator, train_dense,
 )
 from sciprune.nn.mlp import MLP
 from sciprune.studies.base import RunContext
@@ -94,13 +93,16 @@ def run_seed(job: SeedJob) -> list[dict[str, Any]]:
     with torch.no_grad():
         rows = [{"method": "dense", "variant": "dense", "seed": seed, "stage": -1, "sparsity": 0.0,
                  **network_stats(model, dense_weights(model)), **steps.evaluate(model)}]
+    hidden = tuple(f"layers.{i}" for i in range(len(model.linears) - 1))
     for method in cfg.prune.methods:
+        # min_keep=0: Keras_pruning's protocol removes round(s * n) even when that empties a layer
+        pruning = Pruning(resolve_method(method), layers=hidden, min_keep=0)
         for variant, epochs in variants.items():
             spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="oneshot", retrain_epochs=epochs,
                                retrain=cfg.prune.retrain)
             stage_rows = run_cascade(dense, spec, replace(steps, method=method, variant=variant), seed=seed,
                                      key=f"{method}-{variant}", checkpoint_dir=folder / f"{method}-{variant}",
-                                     resume=ctx.resume, progress=ctx.progress)
+                                     resume=ctx.resume, progress=ctx.progress, pruning=pruning)
             rows.extend({"method": method, "variant": variant, "seed": seed, **row} for row in stage_rows)
     return rows
 
@@ -141,30 +143,23 @@ class SeedSteps(CascadeProtocol):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, stage: StageInfo | None = None) -> dict[str, float]:
+        """Test metrics; saves the network of the heat-map sparsity (first seed, one-shot: as pruned)."""
         assert isinstance(model, MLP)
+        cfg = self.cfg
+        if (stage is not None and self.seed == cfg.seed and self.variant == "oneshot"
+                and abs(stage.sparsity - cfg.prune.heatmap_sparsity) < 1e-9):
+            save_checkpoint(heatmap_path(self.ctx.out, self.method), model,
+                            meta={"method": self.method, "sparsity": stage.sparsity})
         return {**evaluate(model, self.on_device.x_test, self.on_device.y_test), "compact_params": count_params(compact(model)).total}
 
-    def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
-        """Prune ``model`` to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core._methods`): masks in
-        place, or a new smaller net for ID pruning, which keeps :func:`~sciprune.core._methods.kept_width`'s
-        neurons per layer (``per_layer``: as many as ``unit`` does, at least one), its samples drawn from
-        ``data`` (on the CPU). Saves the network of the heat-map sparsity (first seed, one-shot)."""
+    def id_prune(self, model: nn.Module, ranks: dict[str, int], generator: torch.Generator,
+                 stage: StageInfo) -> nn.Module:
+        """ID pruning keeping ``ranks`` (the cascade's :func:`~sciprune.core._methods.kept_width`:
+        ``per_layer``, as many neurons as ``unit`` keeps, at least one), on ``prune.id_samples`` rows of
+        ``data`` drawn on the CPU."""
         assert isinstance(model, MLP)
-        cfg, m = self.cfg, resolve_method(self.method)
-        pruned: nn.Module
-        if m.is_id:
-            idx = torch.randperm(len(self.data.x_train), generator=generator)[: cfg.prune.id_samples]
-            rank = list(dense_kept_width(model, sparsity, m.width).values())
-            pruned = id_prune_mlp(model, self.data.x_train[idx].to(next(model.parameters()).device), rank=rank)
-        else:
-            hidden = [f"layers.{i}" for i in range(len(model.linears) - 1)]
-            widths = dense_kept_width(model, sparsity, m.width) if m.width != "per_layer" else None
-            # min_keep=0: Keras_pruning's protocol removes round(s * n) even when that empties a layer
-            pruned = prune_with(model, m, sparsity, widths=widths, layers=hidden, generator=generator, min_keep=0)
-        if self.seed == cfg.seed and self.variant == "oneshot" and abs(sparsity - cfg.prune.heatmap_sparsity) < 1e-9:
-            save_checkpoint(heatmap_path(self.ctx.out, self.method), pruned,
-                            meta={"method": self.method, "sparsity": sparsity})
-        return pruned
+        idx = torch.randperm(len(self.data.x_train), generator=generator)[: self.cfg.prune.id_samples]
+        return id_prune_mlp(model, self.data.x_train[idx].to(next(model.parameters()).device), rank=list(ranks.values()))
 
 def heatmap_path(run_dir: Path, method: str) -> Path:
     return run_dir / "checkpoints" / f"heatmap-{method}.safetensors"

@@ -34,9 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from sciprune.core import (
-    CascadeProtocol, CascadeSpec, StageInfo, dense_kept_width, dense_weights, id_prune_mlp, load_state,
-    network_stats, prune_with, resolve_method, run_cascade, save_state, saved_stage_rows, torch_generator,
-    train_dense,
+    CascadeProtocol, CascadeSpec, Pruning, StageInfo, dense_weights, id_prune_mlp, load_state, network_stats,
+    resolve_method, run_cascade, save_state, saved_stage_rows, torch_generator, train_dense,
 )
 from sciprune.files import atomic_write_text, read_result_json
 from sciprune.shards import map_shards
@@ -139,15 +138,14 @@ class NetSteps(CascadeProtocol):
     data: Toy
     seed: int
     epoch: Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float]
-    dense: nn.Module  # an unpruned network of the task's shape: the widths of neuron methods are its
     method: str = ""
 
     @classmethod
     def of(cls, cfg: FlowsConfig, task: Task, data: Toy, seed: int) -> "NetSteps":
-        return cls(cfg, task, data, seed, make_train_fn(task, data), build_model(task, seed))
+        return cls(cfg, task, data, seed, make_train_fn(task, data))
 
     def build(self, arch: dict[str, Any]) -> nn.Module:
-        return ode_from_arch(arch)
+        return ode_from_arch(arch).to(self.data.x_train.device)  # the cascade loads weights and masks onto it
 
     def optimizer(self, params: Any) -> tuple[torch.optim.Optimizer, None]:
         return _optimizer(self.task)(params)
@@ -155,31 +153,26 @@ class NetSteps(CascadeProtocol):
     def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
         return self.epoch(model, optimizer, generator)
 
-    def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
-        """Prune ``model``'s field to ``sparsity`` by ``method`` (a name of :mod:`sciprune.core._methods`;
-        :mod:`.methods`): masks in place, or a new model (ID, on states along ``prune.id_samples``
-        training trajectories at ``prune.id_times`` times). Neuron methods keep the ``weight_budget``
-        width of the unpruned network ``dense``: prune ratios are fractions of weights."""
+    def id_prune(self, model: nn.Module, ranks: dict[str, int], generator: torch.Generator,
+                 stage: StageInfo) -> nn.Module:
+        """A new model whose field is ID-pruned to ``ranks`` (the cascade's ``weight_budget`` widths of the
+        dense field), on states along ``prune.id_samples`` training trajectories at ``prune.id_times`` times."""
         assert isinstance(model, _ODEModel)
-        x = self.data.x_train
-        model.to(x.device)  # the cascade rebuilds networks (with their masks) on the CPU: move them, in place
-        if hasattr(model, "train_nfe"):
-            delattr(model, "train_nfe")  # this stage's retraining records its own
-        m = resolve_method(self.method).with_width("weight_budget")
-        widths = dense_kept_width(self.dense, sparsity, m.width) if m.units == "neurons" else None
-        if not m.is_id:
-            return prune_with(model, m, sparsity, widths=widths, generator=generator)
-        assert widths is not None
-        p, mlp, d = self.cfg.prune, field_mlp(model), int(x.shape[1])
+        x, p = self.data.x_train, self.cfg.prune
+        mlp, d = field_mlp(model), int(x.shape[1])
         idx = torch.randperm(len(x), generator=generator)[: p.id_samples]
         times = torch.linspace(0.0, 1.0, p.id_times)
         states = model.trajectory(x[idx.to(x.device)].to(mlp.linears[0].weight), times).reshape(-1, d)
-        return model.with_field(Autonomous(id_prune_mlp(mlp, states, rank=[widths[g] for g in widths])))
+        return model.with_field(Autonomous(id_prune_mlp(mlp, states, rank=list(ranks.values()))))
 
     def evaluate(self, model: nn.Module, stage: StageInfo | None = None) -> dict[str, Any]:
+        """The stage's test metrics; the retraining NFE it reports is then cleared, so a later stage
+        without retraining reports none rather than this one's."""
         assert isinstance(model, _ODEModel)
-        model.to(self.data.x_train.device)
-        return evaluate(self.task, self.data, model, self.seed)
+        out = evaluate(self.task, self.data, model, self.seed)
+        if hasattr(model, "train_nfe"):
+            delattr(model, "train_nfe")
+        return out
 
 
 @dataclass(frozen=True)
@@ -230,6 +223,8 @@ def run_net(job: NetJob) -> list[dict[str, Any]]:
     spec = CascadeSpec(tuple(cfg.prune.sparsities), mode="iterative", retrain_epochs=epochs, retrain="lr_rewind")
     methods = cfg.prune.methods if dense_row["status"] == "ok" else []  # a failed dense network: no cascades
     for method in methods:
+        # every neuron method keeps the weight_budget width: flows' prune ratios are fractions of weights
+        pruning = Pruning(resolve_method(method).with_width("weight_budget"))
         mdir = folder / method
         marker = mdir / "failed.json"
         if ctx.resume and marker.exists():
@@ -237,7 +232,7 @@ def run_net(job: NetJob) -> list[dict[str, Any]]:
             continue
         try:
             stage_rows = run_cascade(dense, spec, replace(steps, method=method), seed=derive(seed, task), key=method,
-                                     checkpoint_dir=mdir, resume=ctx.resume, progress=ctx.progress)
+                                     checkpoint_dir=mdir, resume=ctx.resume, progress=ctx.progress, pruning=pruning)
             rows.extend({"method": method, **base, **r} for r in stage_rows)
         except (Diverged, SolverFailed) as err:
             done_rows = [{"method": method, **base, **r} for r in saved_stage_rows(mdir)]

@@ -42,8 +42,8 @@ import torch
 from torch import Tensor
 
 from sciprune.core import (
-    CascadeProtocol, CascadeSpec, StageInfo, apply_masks, dense_weights, flat_optimizer, load_state,
-    network_stats, prune, run_cascade, save_state, torch_generator, train_dense,
+    CascadeProtocol, CascadeSpec, Method, Pruning, StageInfo, dense_weights, flat_optimizer, load_state,
+    network_stats, run_cascade, save_state, torch_generator, train_dense,
 )
 from sciprune.nn.mlp import MLP
 from sciprune.nn.stacked import StackedMLP
@@ -243,8 +243,8 @@ class Plateau:
 
 @dataclass
 class ShardSteps(CascadeProtocol):
-    """The cascade's pieces for one shard: pruning by ``prune.criterion`` (magnitude by default) and
-    ``prune.allocation`` per member, the plateau rule,
+    """The cascade's pieces for one shard (the cascade itself prunes, by ``prune.criterion``, magnitude by
+    default, and ``prune.allocation`` per member): the plateau rule,
     per-member evaluation (which also keeps each member's optimum weights in ``optimum.pt``) and the
     wall time of each stage."""
 
@@ -268,12 +268,6 @@ class ShardSteps(CascadeProtocol):
 
     def train(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, Any]:
         return self.trainer.train(model, optimizer, generator)
-
-    def prune(self, model: torch.nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> torch.nn.Module:
-        p = self.job.cfg.prune
-        prune(model, sparsity, criterion=p.criterion, allocation=p.allocation, generator=generator)
-        apply_masks(model)
-        return model
 
     def evaluate(self, model: torch.nn.Module, stage: StageInfo) -> list[dict[str, Any]]:
         return self.evaluate_at(model, stage.index + 1)  # stage 0 is the dense network
@@ -339,8 +333,10 @@ def run_shard(job: ShardJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
                       for j, metrics in enumerate(steps.evaluate_at(model, 0))]
         steps.on_stage(dense_rows)
         save_state(dense_rows_file, {"rows": dense_rows})
-    rows = run_cascade(dense, CascadeSpec(tuple(cfg.schedule), mode="iterative", retrain_epochs=1, retrain=cfg.prune.retrain),
-                       steps, seed=cfg.seed, key="moth", checkpoint_dir=directory, resume=job.resume, keep_stages="last")
+    p = cfg.prune
+    rows = run_cascade(dense, CascadeSpec(tuple(cfg.schedule), mode="iterative", retrain_epochs=1, retrain=p.retrain),
+                       steps, seed=cfg.seed, key="moth", checkpoint_dir=directory, resume=job.resume, keep_stages="last",
+                       pruning=Pruning(Method(p.criterion, p.criterion, allocation=p.allocation)))
     return [*dense_rows, *rows], steps.timings
 
 

@@ -24,7 +24,6 @@ supervised MSE epoch over the samples' calling convention.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,9 +31,8 @@ import torch
 from torch import Tensor, nn
 
 from sciprune.core import (
-    CascadeProtocol, CascadeSpec, Method, StageInfo, build_model, count_params, dense_kept_width, dense_weights,
-    flops, network_stats, prune, prune_with, resolve_method, run_cascade, save_checkpoint, torch_generator,
-    train_dense, units_of,
+    CascadeProtocol, CascadeSpec, Method, Pruning, StageInfo, build_model, count_params, dense_weights, flops,
+    network_stats, prune, resolve_method, run_cascade, save_checkpoint, torch_generator, train_dense, units_of,
 )
 from sciprune.errors import InputError
 from sciprune.studies.base import RunContext
@@ -148,7 +146,6 @@ class PruneSteps(CascadeProtocol):
     cfg: PruneStudyConfig
     ctx: RunContext
     data: Split
-    dense: nn.Module  # the dense traced network: kept widths are fractions of its groups
     method: str = ""
 
     def build(self, arch: dict[str, Any]) -> nn.Module:
@@ -164,27 +161,22 @@ class PruneSteps(CascadeProtocol):
         meta = {"method": self.method, "sparsity": stage.sparsity, "stage": stage.index}
         return evaluate(self.ctx, self.data.test, stage_name(self.method, stage.index, stage.sparsity), meta, model)
 
-    def prune(self, model: nn.Module, sparsity: float, generator: torch.Generator, stage: StageInfo) -> nn.Module:
-        """Prune ``model`` to ``sparsity`` (masks in place; a new, smaller network for ID).
-
-        A neuron method keeps :func:`~sciprune.core._methods.dense_kept_width` of the dense network's groups.
-        ID keeps as many, choosing them by interpolative decomposition of each group's activations on
-        ``id_samples`` training samples where every reader is linear; a group read by something not linear
-        in it (DeepONet's branch·trunk contraction) cannot be folded and is pruned by neuron L2.
+    def id_prune(self, model: nn.Module, ranks: dict[str, int], generator: torch.Generator,
+                 stage: StageInfo) -> nn.Module:
+        """ID pruning to ``ranks`` (the cascade's widths of the dense network's groups): each group keeps
+        that many neurons, chosen by interpolative decomposition of its activations on ``id_samples``
+        training samples where every reader is linear; a group read by something not linear in it
+        (DeepONet's branch·trunk contraction) cannot be folded and is pruned by neuron L2 at the stage's sparsity.
         """
-        m = method_of(self.method)
-        widths = dense_kept_width(self.dense, sparsity, m.width)
-        if not m.is_id:
-            return prune_with(model, m, sparsity, widths=None if m.width == "per_layer" else widths, generator=generator)
         from sciprune.core import Traced, id_prune_traced
 
         assert isinstance(model, Traced)
         current = {g.name: g.size for g in units_of(model).groups if g.prunable}
-        ranks = {name: min(current[name], k) for name, k in widths.items() if name in current}
-        linear = {n: k for n, k in ranks.items() if n in foldable(model)}
-        others = sorted(set(ranks) - set(linear))
+        kept = {name: min(current[name], k) for name, k in ranks.items() if name in current}
+        linear = {n: k for n, k in kept.items() if n in foldable(model)}
+        others = sorted(set(kept) - set(linear))
         if others:
-            prune(model, sparsity, criterion="neuron_l2", layers=others)
+            prune(model, stage.sparsity, criterion="neuron_l2", layers=others)
         train = self.data.train
         idx = torch.randperm(train.n, generator=generator)[: self.cfg.id_samples].sort().values.to(train.y.device)
         return id_prune_traced(model, train.take(idx).args, ranks=linear) if linear else model
@@ -195,11 +187,10 @@ def run(cfg: PruneStudyConfig, ctx: RunContext) -> None:
     from sciprune.studies.prune.timing import write_timing
 
     model, data = prepare(cfg, ctx.device)
-    steps = PruneSteps(cfg, ctx, data, copy.deepcopy(model))
+    steps = PruneSteps(cfg, ctx, data)
     dense = train_dense(model, steps, epochs=cfg.train.epochs, seed=cfg.seed, checkpoint=ctx.checkpoints / "dense.pt",
                         resume=ctx.resume, progress=ctx.progress)
     model.eval()
-    steps = replace(steps, dense=copy.deepcopy(model))
     with torch.no_grad():
         rows: list[dict[str, Any]] = [{
             "method": "dense", "seed": cfg.seed, "stage": -1, "sparsity": 0.0,
@@ -209,7 +200,8 @@ def run(cfg: PruneStudyConfig, ctx: RunContext) -> None:
     spec = CascadeSpec(tuple(cfg.sparsities), mode=cfg.mode, retrain_epochs=cfg.retrain_epochs, retrain=cfg.retrain)
     for method in cfg.methods:
         stage_rows = run_cascade(dense, spec, replace(steps, method=method), seed=cfg.seed, key=method,
-                                 checkpoint_dir=ctx.checkpoints / method, resume=ctx.resume, progress=ctx.progress)
+                                 checkpoint_dir=ctx.checkpoints / method, resume=ctx.resume, progress=ctx.progress,
+                                 pruning=Pruning(method_of(method)))
         rows.extend({"method": method, "seed": cfg.seed, **row} for row in stage_rows)
         ctx.write_rows(rows)
     write_timing(cfg, ctx, data.test)
