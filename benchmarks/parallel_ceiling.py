@@ -11,6 +11,8 @@ would be perfect scaling). Two workloads:
 
 * ``flows quick CNF step``: training steps of the flows ``quick`` preset's density network (l3_h32
   sigmoid field, rk4 with 8 steps, Hutchinson trace, batch 256): the work of a flows quick task;
+* ``flows paper_slice CNF step``: the same at the paper's field (``presets/paper_slice.yaml``: l4_h64,
+  dopri5 + adjoint at 1e-5, batch 1,024; the field at initialisation, ~40 evaluations a step);
 * ``matmul 64``: a 64×64 float32 matrix product in a loop (cache-resident: compute only).
 
 Run it on an idle machine; the numbers go into docs/benchmarks.md ("Parallel ceiling").
@@ -27,14 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _flows_step():
+def _flows_step(preset: str = "quick"):
     import torch
     import yaml
 
     from sciprune.studies.flows.config import FlowsConfig
     from sciprune.studies.flows.tasks import build_model, load_toy, tasks
 
-    raw = yaml.safe_load((ROOT / "src/sciprune/studies/flows/presets/quick.yaml").read_text())
+    raw = yaml.safe_load((ROOT / f"src/sciprune/studies/flows/presets/{preset}.yaml").read_text())
     raw.pop("study")
     cfg = FlowsConfig.model_validate(raw)
     task = tasks(cfg)[0]
@@ -64,7 +66,8 @@ def _matmul():
     return step
 
 
-WORKLOADS = {"flows quick CNF step": _flows_step, "matmul 64": _matmul}
+WORKLOADS = {"flows quick CNF step": _flows_step, "flows paper_slice CNF step": lambda: _flows_step("paper_slice"),
+             "matmul 64": _matmul}
 
 
 def _piece(name: str, iters: int, start, out) -> None:
@@ -98,14 +101,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="length of one piece alone, about (default 20)")
     args = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"
-    print(f"{'workload':<24} {'alone s':>9} {'together s':>11} {'ceiling':>8}  (perfect: {args.procs})")
+    print(f"{'workload':<28} {'alone s':>9} {'together s':>11} {'ceiling':>8}  (perfect: {args.procs})")
     for name in WORKLOADS:
         probe = _run(name, 5, 1)[0] / 5
         iters = max(5, round(args.seconds / probe))
         alone = _run(name, iters, 1)[0]
         together = _run(name, iters, args.procs)
         mean = sum(together) / len(together)
-        print(f"{name:<24} {alone:>9.2f} {mean:>11.2f} {args.procs * alone / mean:>7.2f}x")
+        print(f"{name:<28} {alone:>9.2f} {mean:>11.2f} {args.procs * alone / mean:>7.2f}x")
 
 
 if __name__ == "__main__":

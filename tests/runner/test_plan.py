@@ -147,3 +147,23 @@ def test_a_probe_takes_its_fastest_round_and_a_slow_probe_runs_once(monkeypatch)
         clock["t"] += 2.0
 
     assert planning._time(slow) == pytest.approx(2.0) and calls["n"] == 2  # warm-up + one timed run
+
+
+def _flows_plan(solver: dict) -> str:
+    cfg = validate({"study": "flows", "nets": 1, "classifiers": {"names": []},
+                    "densities": {"names": ["gaussians"], "n_train": 64, "n_test": 64, "trace": "exact",
+                                  "field": {"layers": 2, "hidden": 8, "activation": "tanh"}, "solver": solver,
+                                  "train": {"epochs": 1, "batch_size": 64}, "nll_reps": 1},
+                    "prune": {"methods": ["wt"], "sparsities": [0.5], "retrain_epochs": 1}})
+    return plan_text(get_study("flows").plan(cfg, True), local=2, remote=4)  # type: ignore[misc]
+
+
+def test_flows_plan_tells_an_adaptive_solver_that_its_probe_saw_the_untrained_field():
+    from sciprune.studies.flows import plan as flows_plan
+
+    text = _flows_plan({"method": "dopri5", "atol": 1e-3, "rtol": 1e-3, "adjoint": False})
+    line = next(line for line in text.splitlines() if "adaptive solver" in line)
+    probed = int(line.split("needed ")[1].split(" ")[0])
+    assert probed >= 2 * 6  # dopri5: at least one step of 6 evaluations forward, and a backward through it
+    assert f"{flows_plan.MEASURED_OVER_PLAN:.1f}x its plan" in line and flows_plan.MEASURED_OVER_PLAN > 1
+    assert "adaptive solver" not in _flows_plan({"method": "rk4", "steps": 2, "adjoint": False})
