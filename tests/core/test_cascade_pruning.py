@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from sciprune.core import (
-    CascadeProtocol, CascadeSpec, Pruning, StageInfo, get_masks, id_prune_mlp, kept_width, load_stage, prune_with,
+    CascadeProtocol, CascadeSpec, Pruning, StageInfo, get_masks, id_prune_mlp, kept_width, load_stage, prune,
     resolve_method, run_cascade, supervised_epoch, torch_generator, train_dense, units_of,
 )
 from sciprune.errors import InputError
@@ -49,7 +49,8 @@ class Toy(CascadeProtocol):
 
 
 class ByHand(Toy):
-    """The same protocol pruning by core's method layer in its own ``prune`` (what studies did before)."""
+    """The same protocol pruning in its own ``prune`` by the method's parts (criterion, allocation,
+    per-group overrides from the dense widths): what studies did before the cascade pruned by a method."""
 
     def __init__(self, x, y, method):
         super().__init__(x, y)
@@ -57,9 +58,17 @@ class ByHand(Toy):
 
     def prune(self, model, sparsity, generator, stage):
         m = self.method
-        widths = kept_width(units_of(self.dense), sparsity, m.width,
-                            shapes={n: tuple(p.shape) for n, p in self.dense.named_parameters()}) if m.units == "neurons" else None
-        return prune_with(model, m, sparsity, widths=widths, generator=generator)
+        parts = {"criterion": m.criterion, "allocation": m.allocation, "fold_constants": m.fold_constants,
+                 "generator": generator}
+        if m.units == "neurons" and m.width != "per_layer":
+            widths = kept_width(units_of(self.dense), sparsity, m.width,
+                                shapes={n: tuple(p.shape) for n, p in self.dense.named_parameters()})
+            sizes = {g.name: g.size for g in units_of(self.dense).groups}
+            over = {g: (sizes[g] - k) / sizes[g] for g, k in widths.items()}
+            prune(model, 0.0, layers=list(over), overrides=over, **parts)
+        else:
+            prune(model, sparsity, **parts)
+        return model
 
 
 def _dense(steps, sizes=(3, 12, 10, 1)):
@@ -78,6 +87,25 @@ def test_the_cascade_prunes_like_a_protocol_that_calls_the_method_layer(name):
     hand.dense, _ = _dense(hand)
     theirs = run_cascade(dense, spec, hand, seed=3)
     assert ours == theirs  # every row: sizes, sparsity reached, losses and metrics, bit for bit
+
+
+def test_the_cascade_hands_the_method_straight_to_core_prune(monkeypatch):
+    """No frame between ``run_cascade`` and ``prune``: the hop docs/design.md counts (cascade -> prune)."""
+    import traceback
+
+    import sciprune.core._cascade as cascade
+
+    callers, real = [], cascade.prune
+
+    def spy(model, sparsity, **kw):
+        callers.append((traceback.extract_stack()[-2].name, kw["method"].name))
+        return real(model, sparsity, **kw)
+
+    monkeypatch.setattr(cascade, "prune", spy)
+    x, y = _data()
+    _, dense = _dense(Toy(x, y))
+    run_cascade(dense, CascadeSpec((0.3, 0.6), retrain_epochs=0), Toy(x, y), seed=0, pruning=Pruning(resolve_method("wt")))
+    assert callers == [("run_cascade", "wt")] * 2
 
 
 def test_layers_and_min_keep_reach_the_pruning(tmp_path):

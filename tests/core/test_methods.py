@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from sciprune.core import (
-    Criterion, Method, available_methods, dense_kept_width, kept_weights, kept_width, register_criterion,
-    resolve_method, torch_generator, units_of,
+    Criterion, Method, available_methods, dense_kept_width, get_masks, kept_weights, kept_width, layer_reports, prune,
+    register_criterion, resolve_method, torch_generator, units_of,
 )
 from sciprune.core._criteria import _CRITERIA
 from sciprune.errors import InputError
@@ -91,3 +91,56 @@ def test_a_criterion_registered_with_one_line_is_a_method():
         assert name in available_methods() and resolve_method(name).units == "weights"
     finally:
         del _CRITERIA[name]
+
+
+def _masks_of(model):
+    return {k: v.clone() for k, v in get_masks(model).items()}
+
+
+@pytest.mark.parametrize("name, parts", [
+    ("wt", {"criterion": "magnitude", "allocation": "global"}),
+    ("weight", {"criterion": "magnitude"}),
+    ("unit", {"criterion": "neuron_l2"}),
+])
+def test_prune_by_a_method_is_prune_by_its_parts(name, parts):
+    a, b = _mlp([3, 9, 8, 2]), _mlp([3, 9, 8, 2])
+    prune(a, 0.6, method=name)
+    prune(b, 0.6, **parts)
+    ma, mb = _masks_of(a), _masks_of(b)
+    assert ma.keys() == mb.keys() and all(torch.equal(ma[k], mb[k]) for k in ma)
+
+
+def test_a_width_method_keeps_exactly_the_widths_and_folds_constants():
+    model = _mlp([3, 9, 8, 2])
+    x = torch.randn(5, 3, generator=torch_generator(1, "x"))
+    before = model(x)
+    prune(model, 0.0, method="ft", widths={"layers.0": 4, "layers.1": 3})
+    alive = {r.layer: r.neurons - r.neurons_pruned for r in layer_reports(model) if r.layer != "layers.2"}
+    assert alive == {"layers.0": 4, "layers.1": 3}
+    # by hand: the removed neurons' constants tanh(b) went into the next biases, so the network equals
+    # the dense one with their incoming weights zeroed
+    dead = {g: ~get_masks(model)[f"{g}.weight"].any(dim=1) for g in ("layers.0", "layers.1")}
+    ref = _mlp([3, 9, 8, 2])
+    with torch.no_grad():
+        for g, d in dead.items():
+            ref.get_parameter(f"{g}.weight")[d] = 0.0
+    assert not torch.allclose(model(x), before)
+    torch.testing.assert_close(model(x), ref(x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"method": "wt", "criterion": "magnitude"}, r"method 'wt' sets the criterion.*got criterion too"),
+    ({"method": "ft", "allocation": "global"}, r"got allocation too"),
+    ({"method": "ft"}, r"method 'ft' keeps weight_budget widths: pass widths="),
+    ({"method": "unit", "widths": {"layers.0": 2}}, r"method 'unit' removes round\(sparsity \* n\) neurons per layer: drop widths="),
+    ({"method": "wt", "widths": {"layers.0": 2}}, r"method 'wt' removes weights: drop widths="),
+    ({"widths": {"layers.0": 2}}, r"widths= are a method's kept widths: pass method="),
+    ({"method": "id"}, r"method 'id' is ID pruning: it needs samples"),
+    ({"method": "ft", "widths": {"layers.9": 2}}, r"widths name unknown group\(s\) \['layers.9'\]"),
+    ({"method": "no_such"}, r"unknown pruning method 'no_such'"),
+])
+def test_prune_by_a_method_refuses_what_it_cannot_honour(kwargs, pattern):
+    model = _mlp([3, 9, 8, 2])
+    with pytest.raises(InputError, match=pattern):
+        prune(model, 0.5, **kwargs)
+    assert not get_masks(model)  # nothing was masked

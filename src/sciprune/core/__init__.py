@@ -50,7 +50,6 @@ from sciprune.core._masks import set_mask as set_mask
 from sciprune.core._methods import Method as Method
 from sciprune.core._methods import available_methods as available_methods
 from sciprune.core._methods import kept_width as kept_width
-from sciprune.core._methods import prune_with as prune_with
 from sciprune.core._methods import register_method as register_method
 from sciprune.core._methods import resolve_method as resolve_method
 from sciprune.core._registrations import Registrations as Registrations

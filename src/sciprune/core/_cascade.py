@@ -10,8 +10,8 @@ A study writes its pieces once, as one object that follows :class:`CascadeProtoc
 * how a stage prunes, one of two ways:
 
   - the cascade prunes by a method itself (``run_cascade(..., pruning=Pruning(method, ...))``): a
-    criterion method masks the network in place through core's method layer
-    (:func:`~sciprune.core._methods.prune_with`), a neuron method keeping
+    criterion method masks the network in place (``prune(model, s, method=...)``,
+    :func:`~sciprune.core._pruning.prune`), a neuron method keeping
     :func:`~sciprune.core._methods.kept_width` of the *dense* network's groups; an ID method asks the
     protocol only for the data step, ``id_prune(model, ranks, generator, stage)``, which returns the new,
     smaller network keeping ``ranks[group]`` neurons of each group (the study draws its samples and
@@ -75,7 +75,8 @@ from sciprune.core._count import dense_weights as dense_weights
 from sciprune.core._count import network_stats as network_stats
 from sciprune.core._io import load_state, save_state
 from sciprune.core._masks import apply_masks, enforce_masks, load_state_dict
-from sciprune.core._methods import Method, kept_width, prune_with
+from sciprune.core._methods import Method, kept_width
+from sciprune.core._pruning import prune
 from sciprune.core._seeding import torch_generator
 from sciprune.core._units import units_of
 from sciprune.errors import InputError
@@ -381,14 +382,14 @@ def run_cascade(
             model = protocol.prune(model, info.sparsity, generator, info)
         else:
             m = pruning.method
-            widths = kept_width(dense_units, info.sparsity, m.width, shapes=dense_shapes) if m.units == "neurons" else None
             if m.is_id:
-                assert widths is not None
-                model = protocol.id_prune(model, widths, generator, info)
+                model = protocol.id_prune(model, kept_width(dense_units, info.sparsity, m.width, shapes=dense_shapes),
+                                          generator, info)
             else:
-                layers = list(pruning.layers) if pruning.layers is not None else None
-                model = prune_with(model, m, info.sparsity, widths=widths, layers=layers, generator=generator,
-                                   min_keep=pruning.min_keep)
+                widths = (kept_width(dense_units, info.sparsity, m.width, shapes=dense_shapes)
+                          if m.units == "neurons" and m.width != "per_layer" else None)
+                prune(model, info.sparsity, method=m, widths=widths, generator=generator, min_keep=pruning.min_keep,
+                      layers=list(pruning.layers) if pruning.layers is not None else None)
         if model is not before:
             optimizer_state = None  # a new network: old optimizer state does not fit it
         losses: list[float] = []

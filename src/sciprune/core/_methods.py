@@ -11,7 +11,9 @@ A :class:`Method` is
 * a **kept-width rule** (neuron methods): how many neurons of each group survive sparsity
   :math:`s` (:func:`kept_width`);
 * ``fold_constants``: a removed neuron's constant output :math:`\sigma(b_j)` is folded into the next
-  bias (:func:`sciprune.core._pruning.prune`).
+  bias.
+
+:func:`sciprune.core._pruning.prune` applies a criterion method (``prune(model, s, method=...)``).
 
 Kept-width rules, for groups of dense sizes :math:`n_g`:
 
@@ -36,13 +38,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
-import torch
 from torch import nn
 
 from sciprune.core._criteria import available_criteria, get_criterion
-from sciprune.core._pruning import prune
 from sciprune.core._units import PruningUnits, units_of
 from sciprune.errors import InputError
 
@@ -156,35 +155,6 @@ def kept_weights(units: PruningUnits, shapes: Mapping[str, Sequence[int]], width
         kept = math.prod(int(shape[a]) - removed.get((w.param, a), 0) for a in range(w.member_axes, len(shape)))
         total += members * kept
     return total
-
-
-def prune_with(model: nn.Module, method: Method, sparsity: float, *, widths: Mapping[str, int] | None = None,
-               layers: Sequence[str] | None = None, generator: torch.Generator | None = None, min_keep: int = 1,
-               context: Any = None) -> nn.Module:
-    """Mask ``model`` in place by a criterion ``method`` (:func:`sciprune.core._pruning.prune`); returns it.
-
-    A weight method removes ``sparsity`` of the weights of ``layers`` (default: every weight unit) by its
-    allocation. A neuron method with the ``per_layer`` rule removes ``round(sparsity * n)`` neurons of each
-    group of ``layers`` (``min_keep`` protects the top ones); with another rule each group keeps
-    ``widths[g]`` (:func:`kept_width` of the dense network) of its dense neurons. ID methods need data
-    and return a new network: :func:`~sciprune.core._cascade.run_cascade` asks its protocol's ``id_prune``
-    for them, with :func:`kept_width`'s widths.
-    """
-    if method.criterion is None:
-        raise InputError(f"method {method.name!r} is ID pruning: it needs samples; call sciprune.core._idprune with kept_width's ranks")
-    kw: dict[str, Any] = {"criterion": method.criterion, "allocation": method.allocation, "layers": layers,
-                          "generator": generator, "min_keep": min_keep, "context": context}
-    if method.fold_constants:
-        kw["fold_constants"] = True
-    if method.units == "neurons" and method.width != "per_layer":
-        if widths is None:
-            raise InputError(f"method {method.name!r} keeps {method.width} widths: pass widths= (see kept_width)")
-        sizes = {g.name: g.size for g in units_of(model).groups}
-        over = {g: (sizes[g] - k) / sizes[g] for g, k in widths.items()}
-        prune(model, 0.0, overrides=over, **{**kw, "layers": layers if layers is not None else list(over)})
-        return model
-    prune(model, sparsity, **kw)
-    return model
 
 
 register_method(Method("weight", "magnitude", description="unstructured magnitude pruning of each layer"))

@@ -49,10 +49,10 @@ from torch import Tensor, nn
 from sciprune.core._criteria import Criterion, get_criterion
 from sciprune.core._fold import fold_delta, outgoing_per_unit, unit_constants
 from sciprune.core._masks import MASK_SUFFIX, set_mask
+from sciprune.core._methods import ALLOCATIONS, Method, resolve_method
 from sciprune.core._units import NeuronGroup, PruningUnits, WeightUnit, drop_mask, gather, members_of, units_of
 from sciprune.errors import InputError
 
-ALLOCATIONS = ("layerwise", "global")
 NORMALIZATIONS = ("none", "layer")
 
 
@@ -188,8 +188,10 @@ def prune(
     model: nn.Module,
     sparsity: float | Sequence[float],
     *,
-    criterion: str = "magnitude",
-    allocation: str = "layerwise",
+    method: str | Method | None = None,
+    widths: Mapping[str, int] | None = None,
+    criterion: str | None = None,
+    allocation: str | None = None,
     layers: Sequence[str] | None = None,
     with_outgoing: bool = False,
     generator: torch.Generator | None = None,
@@ -198,14 +200,26 @@ def prune(
     overrides: Mapping[str, float] | None = None,
     normalize: str = "none",
     context: Any = None,
-    fold_constants: bool = False,
+    fold_constants: bool | None = None,
 ) -> list[LayerReport]:
     """Mask ``model`` to ``sparsity`` and return a report per pruned layer (and member).
 
+    Say how either by a ``method`` (the one vocabulary every study speaks) or by its parts
+    (``criterion``, ``allocation``, ``fold_constants``), not both.
+
     Args:
         sparsity: a fraction in [0, 1), or one per member of a stacked ensemble.
-        criterion: a registered criterion name (:func:`sciprune.core._criteria.available_criteria`).
-        allocation: ``"layerwise"`` (the same fraction per layer) or ``"global"`` (one ranking per member).
+        method: a :class:`~sciprune.core._methods.Method` or the name of one (any registered method or
+            criterion: :func:`~sciprune.core._methods.resolve_method`); it sets the criterion, the
+            allocation and ``fold_constants``. A neuron method whose kept-width rule is not
+            ``per_layer`` keeps ``widths[g]`` neurons of each group ``g`` instead of ``sparsity``
+            (:func:`~sciprune.core._methods.kept_width` of the *dense* network). ID methods need samples:
+            :func:`sciprune.core._idprune.id_prune`, or a cascade's protocol ``id_prune``.
+        widths: ``{group: kept}`` for such a method (and only for one).
+        criterion: a registered criterion name (:func:`sciprune.core._criteria.available_criteria`;
+            default ``magnitude``).
+        allocation: ``"layerwise"`` (the same fraction per layer; the default) or ``"global"`` (one
+            ranking per member).
         layers: names of the layers (weight units' ``layer`` / group names) to prune; default: every
             weight unit for unstructured criteria, every prunable group for structured ones.
         with_outgoing: structured criteria also score a neuron's outgoing weights.
@@ -218,8 +232,17 @@ def prune(
         context: handed to data-aware criteria (``Criterion.wants_context``).
         fold_constants: structured criteria only: before masking, fold each newly removed neuron's
             constant output into the biases its outgoing slices name (:func:`fold_removed`), so the
-            pruned network computes what it did with those neurons' incoming weights zeroed.
+            pruned network computes what it did with those neurons' incoming weights zeroed (default off).
     """
+    if method is not None:
+        given = [k for k, v in (("criterion", criterion), ("allocation", allocation), ("fold_constants", fold_constants),
+                                ("overrides", overrides)) if v is not None]
+        m, sparsity, layers, overrides = _by_method(model, method, sparsity, widths, layers, given)
+        criterion, allocation, fold_constants = m.criterion, m.allocation, m.fold_constants
+    elif widths is not None:
+        raise InputError("widths= are a method's kept widths: pass method= with them")
+    criterion = "magnitude" if criterion is None else criterion
+    allocation = "layerwise" if allocation is None else allocation
     if allocation not in ALLOCATIONS:
         raise InputError(f"unknown allocation {allocation!r}; expected one of {', '.join(ALLOCATIONS)}")
     if normalize not in NORMALIZATIONS:
@@ -300,6 +323,35 @@ def prune(
             p = model.get_parameter(it.unit.param)
             set_mask(model, it.unit.param, torch.stack(ks).reshape(p.shape))
     return reports(model, [it.layer for it in items], u)
+
+
+def _by_method(model: nn.Module, method: str | Method, sparsity: float | Sequence[float], widths: Mapping[str, int] | None,
+               layers: Sequence[str] | None, given: list[str]
+               ) -> tuple[Method, float | Sequence[float], Sequence[str] | None, dict[str, float] | None]:
+    """``(method, sparsity, layers, overrides)`` that :func:`prune` runs for a criterion method: a neuron
+    method with a kept-width rule other than ``per_layer`` prunes each group of ``widths`` to its own
+    fraction (``overrides``, sparsity 0 elsewhere); refused: ID methods, a method beside its parts
+    (``given``), ``widths`` missing where the rule needs them or given where it does not."""
+    m = method if isinstance(method, Method) else resolve_method(method)
+    if given:
+        raise InputError(f"method {m.name!r} sets the criterion, allocation, folding and kept widths; "
+                         f"got {', '.join(given)} too: pass method= or those, not both")
+    if m.criterion is None:
+        raise InputError(f"method {m.name!r} is ID pruning: it needs samples; call sciprune.core.id_prune "
+                         "with kept_width's ranks")
+    if m.units == "neurons" and m.width != "per_layer":
+        if widths is None:
+            raise InputError(f"method {m.name!r} keeps {m.width} widths: pass widths= (see kept_width)")
+        sizes = {g.name: g.size for g in units_of(model).groups}
+        unknown = sorted(set(widths) - set(sizes))
+        if unknown:
+            raise InputError(f"widths name unknown group(s) {unknown}; the model's groups are {sorted(sizes)}")
+        overrides = {g: (sizes[g] - k) / sizes[g] for g, k in widths.items()}
+        return m, 0.0, (layers if layers is not None else list(overrides)), overrides
+    if widths is not None:
+        raise InputError(f"widths= are kept widths of a neuron method's width rule; method {m.name!r} removes "
+                         f"{'weights' if m.units == 'weights' else 'round(sparsity * n) neurons per layer'}: drop widths=")
+    return m, sparsity, layers, None
 
 
 @torch.no_grad()

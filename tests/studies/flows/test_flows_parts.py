@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from sciprune.core import StageInfo, dense_kept_width, get_masks, prune_with, resolve_method, torch_generator, units_of
+from sciprune.core import StageInfo, dense_kept_width, get_masks, prune, resolve_method, torch_generator, units_of
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import CNF, Autonomous, NODEClassifier, Solver
@@ -59,11 +59,12 @@ def prune_field(method, model, sparsity, *, x_train, id_samples, id_times, gener
     cfg = FlowsConfig.model_validate({"prune": {"methods": [method], "id_samples": id_samples, "id_times": id_times}})
     data = Toy("test", x_train, x_train, x_train, x_train, 0.0, 1.0)
     m = resolve_method(method).with_width("weight_budget")
-    widths = dense_kept_width(model, sparsity, m.width) if m.units == "neurons" else None
     if m.is_id:
-        assert widths is not None
+        widths = dense_kept_width(model, sparsity, m.width)
         return NetSteps(cfg, None, data, 0, None, method).id_prune(model, widths, generator, StageInfo(0, sparsity))
-    return prune_with(model, m, sparsity, widths=widths, generator=generator)
+    widths = dense_kept_width(model, sparsity, m.width) if m.units == "neurons" else None
+    prune(model, sparsity, method=m, widths=widths, generator=generator)
+    return model
 
 
 def _cnf(hidden: int = 12) -> CNF:
