@@ -35,6 +35,19 @@ def test_the_arithmetic_tasks_times_seconds_over_workers_with_the_ceiling_of_sha
     assert plan.memory == 1e6
 
 
+def test_a_probe_with_an_early_stop_makes_the_plan_a_range():
+    # one task: 10 x 2 s, of which as few as 4 run (an early stop), + 5 x 1 s always = 25 s, at least 13 s
+    ph = Phase("k", 3, (Probe("a", 10, 1.0, seconds=2.0, fewest=4), Probe("b", 5, 1.0, seconds=1.0)), memory=0.0)
+    plan = Plan("x", (ph, _phase(2, parallel=False)))
+    assert plan.has_range and not Plan("y", (_phase(2),)).has_range
+    assert ph.least_seconds == pytest.approx(13.0) and ph.seconds == pytest.approx(25.0)
+    assert plan.least_cpu_seconds == pytest.approx(3 * 13 + 2 * 25) and plan.cpu_seconds == pytest.approx(3 * 25 + 2 * 25)
+    assert plan.wall(2, least=True) == pytest.approx(2 * 13 + 50) and plan.wall(2) == pytest.approx(2 * 25 + 50)
+    text = plan_text(plan, local=2, remote=16)
+    assert "(fewest 4)" in text and "CPU time: 89 s to 2.08 min" in text and "1 worker:                      89 s to 2.08 min" in text
+    assert "13 s to 25 s CPU" in text and "phase 2: k: 2 tasks, run in the calling process, one after another; 25 s CPU" in text
+
+
 def test_local_workers_count_at_most_one_per_core():
     cores = os.cpu_count() or 1
     assert local_slots(1) == 1 and local_slots(cores + 5) == cores

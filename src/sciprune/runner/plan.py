@@ -38,23 +38,29 @@ def plan_text(plan: Plan, *, local: int, remote: int, preset: str | None = None,
     command = (f"sciprune run {config_file} ({plan.study})" if config_file is not None
                else f"sciprune {plan.study}" + (f" --preset {preset}" if preset else ""))
     lines = [f"plan: {command}, {how}"]
+
+    def span(seconds: float, least: float) -> str:
+        return f"{duration(least)} to {duration(seconds)}" if least < seconds else duration(seconds)
+
     for i, ph in enumerate(plan.phases, 1):
         where = "independent tasks (dask shards)" if ph.parallel else "run in the calling process, one after another"
         lines.append(f"phase {i}: {ph.kind}: {ph.tasks} task{'s' * (ph.tasks != 1)}, {where}; "
-                     f"{duration(ph.seconds)} CPU and about {format_bytes(ph.memory)} peak memory per task")
+                     f"{span(ph.seconds, ph.least_seconds)} CPU and about {format_bytes(ph.memory)} peak memory per task")
         for p in ph.probes:
             src = "measured" if p.seconds is not None else "FLOP model"
-            lines.append(f"    {p.count:>12.6g} x {duration(p.each):>9} ({src:>10})  {p.what}")
+            fewest = f" (fewest {p.fewest:.6g})" if p.fewest is not None else ""
+            lines.append(f"    {p.count:>12.6g} x {duration(p.each):>9} ({src:>10})  {p.what}{fewest}")
     slots = local_slots(local)
     lines += [
-        f"tasks: {plan.tasks}   CPU time: {duration(plan.cpu_seconds)}   peak memory per task: about "
+        f"tasks: {plan.tasks}   CPU time: {span(plan.cpu_seconds, plan.least_cpu_seconds)}   peak memory per task: about "
         f"{format_bytes(plan.memory)} (this machine: {format_bytes(physical_memory())}, {os.cpu_count()} cores)",
-        "expected wall time:",
-        f"    1 worker:                      {duration(plan.wall(1))}",
-        f"    {local} local workers (--workers {local}): {duration(plan.wall(slots))}"
+        "expected wall time" + (" (from every early stop at its earliest to every budget spent: the 'fewest' "
+                                "counts above)" if plan.has_range else "") + ":",
+        f"    1 worker:                      {span(plan.wall(1), plan.wall(1, least=True))}",
+        f"    {local} local workers (--workers {local}): {span(plan.wall(slots), plan.wall(slots, least=True))}"
         + (f"  (at most {slots} run at once: one per core)" if slots < local else ""),
-        f"    {remote} remote workers (--plan-workers {remote}, --scheduler): {duration(plan.wall(remote))}"
-        "  (equal workers, each as fast as this machine's core)",
+        f"    {remote} remote workers (--plan-workers {remote}, --scheduler): "
+        f"{span(plan.wall(remote), plan.wall(remote, least=True))}  (equal workers, each as fast as this machine's core)",
     ]
     lines += [f"note: {n}" for n in plan.notes]
     lines.append("note: not included: the process's start-up, the report and its plots (about 8 s of CPU here: "

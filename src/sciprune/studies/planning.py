@@ -54,6 +54,8 @@ class Probe:
             calibration stays short).
         warmup: run once untimed first (off for a long probe with nothing to warm up).
         seconds: the measured time of one ``run`` (set by :func:`calibrate`).
+        fewest: occurrences when every early stop the task has (a plateau rule) fires at its earliest;
+            ``None``: always ``count``. A plan with such probes states a range (:attr:`Plan.has_range`).
     """
 
     what: str
@@ -63,6 +65,7 @@ class Probe:
     scale: float = 1.0
     warmup: bool = True
     seconds: float | None = None
+    fewest: float | None = None
 
     @property
     def each(self) -> float:
@@ -85,10 +88,16 @@ class Phase:
         """CPU seconds of one task."""
         return sum(p.count * p.each for p in self.probes)
 
-    def wall(self, workers: int) -> float:
-        """Wall seconds of the phase on ``workers`` workers (ceil of tasks over workers)."""
+    @property
+    def least_seconds(self) -> float:
+        """CPU seconds of one task when every early stop fires at its earliest (:attr:`Probe.fewest`)."""
+        return sum((p.count if p.fewest is None else p.fewest) * p.each for p in self.probes)
+
+    def wall(self, workers: int, *, least: bool = False) -> float:
+        """Wall seconds of the phase on ``workers`` workers (ceil of tasks over workers); ``least``: with
+        :attr:`least_seconds` per task."""
         slots = max(1, workers) if self.parallel else 1
-        return math.ceil(self.tasks / slots) * self.seconds
+        return math.ceil(self.tasks / slots) * (self.least_seconds if least else self.seconds)
 
 
 @dataclass(frozen=True)
@@ -115,9 +124,19 @@ class Plan:
         """The largest per-task peak memory of any phase."""
         return max((p.memory for p in self.phases), default=0.0)
 
-    def wall(self, workers: int) -> float:
-        """Wall seconds on ``workers`` workers (the phases one after another)."""
-        return sum(p.wall(workers) for p in self.phases)
+    @property
+    def has_range(self) -> bool:
+        """Whether an early stop can shorten the run (some probe has a ``fewest``): the plan is then a
+        range, from every early stop at its earliest up to every budget spent."""
+        return any(p.fewest is not None for ph in self.phases for p in ph.probes)
+
+    @property
+    def least_cpu_seconds(self) -> float:
+        return sum(p.tasks * p.least_seconds for p in self.phases)
+
+    def wall(self, workers: int, *, least: bool = False) -> float:
+        """Wall seconds on ``workers`` workers (the phases one after another); ``least``: the range's low end."""
+        return sum(p.wall(workers, least=least) for p in self.phases)
 
 
 def local_slots(workers: int) -> int:

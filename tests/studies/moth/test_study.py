@@ -140,3 +140,21 @@ def test_optimum_is_the_last_passing_stage_even_after_a_failing_one():
     assert best[1] is not None and (best[1]["stage"], best[1]["sparsity"]) == (0, 0.5)
     assert best[2] is None
     assert optimum_rows(rows, 0.01)[0]["stage"] == 0  # the threshold is inclusive
+
+
+@pytest.mark.parametrize("min_batches, cap", [(0, 200), (73, 200), (0, 25), (160, 200)])
+def test_earliest_stop_is_where_a_network_that_cannot_improve_stops(data: Path, min_batches: int, cap: int):
+    """With a zero learning rate the validation loss never moves, so the rule fires at its first chance:
+    the plan's low end (``earliest_stop``) must be exactly the batches ``train_to_plateau`` runs then."""
+    from sciprune.studies.moth.config import MothConfig
+    from sciprune.studies.moth.data import load
+
+    cfg = MothConfig.model_validate(config(data, train={"check_every": 5, "window": 10, "val_rows": 100}))
+    model = ensemble.build(cfg, (0, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=0.0)
+    batches, stopped, _ = ensemble.train_to_plateau(model, opt, load(data, seed=3), cfg, torch.Generator().manual_seed(0),
+                                                    cap, min_batches)
+    # by hand: 2 windows of 10 = 20 batches; not before 73 -> the check at 75; not before 160 -> 160; cap 25 -> 20
+    expected = {(0, 200): 20, (73, 200): 75, (0, 25): 20, (160, 200): 160}[(min_batches, cap)]
+    assert ensemble.earliest_stop(cfg, cap, min_batches) == expected
+    assert batches.tolist() == [expected, expected] and bool(stopped.all())

@@ -32,6 +32,7 @@ pieces in one :class:`ShardSteps` object whose ``evaluate`` returns one metrics 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -122,6 +123,15 @@ def _member_tensors(params: Sequence[Tensor], optimizer: torch.optim.Optimizer) 
         out.extend(v for v in optimizer.state.get(p, {}).values()
                    if isinstance(v, Tensor) and v.shape == p.shape)
     return out
+
+
+def earliest_stop(cfg: MothConfig, max_batches: int, min_batches: int = 0) -> int:
+    """Batches :func:`train_to_plateau` runs when every member stops at the first check the plateau rule
+    allows: the rule compares two windows, so it needs ``2·window`` batches of checks, and no member
+    stops before ``min_batches``; at most ``max_batches``."""
+    t = cfg.train
+    first = max(2 * (t.window // t.check_every), math.ceil(min_batches / t.check_every)) * t.check_every
+    return min(max_batches, first)
 
 
 def train_to_plateau(model: StackedMLP, optimizer: torch.optim.Optimizer, data: MothData, cfg: MothConfig,

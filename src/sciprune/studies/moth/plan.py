@@ -3,10 +3,12 @@
 Phase 1 (only without ``data.path``): ``⌈samples / 8192⌉`` simulation chunks (dask tasks), priced
 by integrating a slice of a chunk. Phase 2: ``shards`` tasks, each the stacked ensemble of its
 ``⌈members / shards⌉`` members: ``max_batches_dense + len(schedule) · max_batches_stage`` Adam
-steps of the stacked model (the budget: the plateau rule can stop members earlier, so this is an
-upper bound; the paper network's 4-member run used 88 % of it, docs/moth.md), a validation check
+steps of the stacked model (the budget: the plateau rule can stop members earlier; the paper network's
+runs used 22 % of it, docs/moth.md), a validation check
 on ``val_rows`` every ``check_every`` batches, and per stage one test and one validation pass over
-the whole splits plus a checkpoint.
+the whole splits plus a checkpoint. The low end of the plan's range (``fewest``) is every stage
+stopping at the first check the plateau rule allows (:func:`~sciprune.studies.moth.ensemble.earliest_stop`:
+``2·window`` batches, the dense stage at least ``min_batches_dense``): the run's real count lies between.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sciprune.core import torch_generator
 from sciprune.nn.mlp import MLP
 from sciprune.nn.stacked import StackedMLP
 from sciprune.studies.moth.config import MothConfig
-from sciprune.studies.moth.ensemble import make_adam
+from sciprune.studies.moth.ensemble import earliest_stop, make_adam
 from sciprune.studies.moth.simulate import simulate_range
 from sciprune.studies.planning import Phase, Plan, Probe, finish, mlp_flops, mlp_params, probe_rows, training_memory
 
@@ -42,6 +44,9 @@ def plan(cfg: MothConfig, calibrate: bool) -> Plan:
     stages = 1 + len(cfg.schedule)
     batches = t.max_batches_dense + len(cfg.schedule) * t.max_batches_stage
     checks = t.max_batches_dense // t.check_every + len(cfg.schedule) * (t.max_batches_stage // t.check_every)
+    dense_least, stage_least = earliest_stop(cfg, t.max_batches_dense, t.min_batches_dense), earliest_stop(cfg, t.max_batches_stage)
+    batches_least = dense_least + len(cfg.schedule) * stage_least
+    checks_least = dense_least // t.check_every + len(cfg.schedule) * (stage_least // t.check_every)
     model = StackedMLP.from_members([MLP(sizes, cfg.model.activation, generator=torch_generator(cfg.seed, "member", p))
                                      for p in range(members)])
     opt = make_adam(list(model.parameters()), t.lr, members)
@@ -63,12 +68,15 @@ def plan(cfg: MothConfig, calibrate: bool) -> Plan:
         state = {k: v.clone() for k, v in model.state_dict().items()}
         torch.save({"state": state, "moments": [state, state]}, io.BytesIO())
 
+    def evaluations(n_checks: int) -> float:
+        return (n_checks * min(t.val_rows, n_val) + stages * (n_test + n_val)) / len(x_eval)
+
     params = members * mlp_params(sizes)
     probes = (
         Probe(f"training step of {members} stacked members, batch {t.batch_size}, {'-'.join(map(str, sizes))}",
-              batches, 3 * per_row * t.batch_size, step),
+              batches, 3 * per_row * t.batch_size, step, fewest=batches_least),
         Probe(f"evaluation of {members} members on {len(x_eval)} rows (validation checks, test and validation splits)",
-              (checks * min(t.val_rows, n_val) + stages * (n_test + n_val)) / len(x_eval), per_row * len(x_eval), evaluate),
+              evaluations(checks), per_row * len(x_eval), evaluate, fewest=evaluations(checks_least)),
         Probe("stage checkpoint (stacked network and Adam moments)", stages, 4.0 * params, checkpoint),
     )
     # the training split lives in each shard (float32 x and y), the file is read in float64
@@ -85,7 +93,8 @@ def plan(cfg: MothConfig, calibrate: bool) -> Plan:
                             chunk * ROW_BYTES * 64))
     phases.append(Phase(f"shard of {members} members (dense stage + {len(cfg.schedule)} pruning stages)",
                         cfg.shards, probes, memory))
-    notes = (f"training is priced at its budget, {batches} batches a shard (max_batches_dense + stages x "
-             "max_batches_stage): the plateau rule may stop members earlier, so this is an upper bound",
+    notes = (f"training is a range: from {batches_least} batches a shard (every stage stopped by the plateau rule at "
+             f"its earliest: dense {dense_least}, then {stage_least} a stage) to the budget, {batches} (max_batches_dense + "
+             "stages x max_batches_stage); the rule decides where in it the run falls",
              "each shard reads the whole data file; remote workers must see it and --out (a shared filesystem)")
     return finish(Plan("moth", tuple(phases), notes), calibrate)
