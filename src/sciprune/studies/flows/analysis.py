@@ -145,30 +145,37 @@ def analysis_path(run_dir: Path, task: Task) -> Path:
     return run_dir / "analysis" / f"{task.key}.npz"
 
 
-def write_analysis(cfg: FlowsConfig, ctx: RunContext, datasets: dict[str, Toy], rows: list[dict[str, Any]]) -> None:
-    """``analysis/<task>.npz`` for every task (skipped when present on ``--resume``)."""
+def analyse_task(cfg: FlowsConfig, out: Path, task: Task, data: Toy, device: torch.device) -> None:
+    """``analysis/<task>.npz``: the analyses of ``task``'s first network (seed ``cfg.seed``) at the dense
+    stage and at every method's stage nearest each ratio, from their stage files in ``out``. Run by that
+    network's shard once its cascades are done, so the analyses run on the workers beside the other
+    networks' cascades rather than after them in the calling process."""
     seed = cfg.seed
     stages = nearest_stages(cfg.prune.sparsities, cfg.analysis.ratios)
-    for task in ctx.progress(tasks(cfg), desc="flows: analyses"):
-        path = analysis_path(ctx.out, task)
-        if ctx.resume and path.exists():
+    grid, lim = grid_of(data, cfg.analysis.grid)
+    arrays: dict[str, np.ndarray] = {"lim": np.array(lim), "x_test": data.x_test.cpu().numpy(), "y_test": data.y_test.cpu().numpy(),
+                                     "thresholds": np.array(THRESHOLDS)}
+    todo = [("dense", -1, 0.0)] + [(m, i, cfg.prune.sparsities[i]) for m in cfg.prune.methods for i in stages]
+    for method, stage, sparsity in todo:
+        file = stage_path(out, task, seed, method, stage)
+        if not file.exists():
+            continue  # a failed or diverged stage
+        try:
+            result = analyse_model(cfg, task, data, load_stage(file, device), grid, seed)
+        except SolverFailed:
             continue
-        data = datasets[task.key]
-        grid, lim = grid_of(data, cfg.analysis.grid)
-        arrays: dict[str, np.ndarray] = {"lim": np.array(lim), "x_test": data.x_test.cpu().numpy(), "y_test": data.y_test.cpu().numpy(),
-                                         "thresholds": np.array(THRESHOLDS)}
-        todo = [("dense", -1, 0.0)] + [(m, i, cfg.prune.sparsities[i]) for m in cfg.prune.methods for i in stages]
-        for method, stage, sparsity in todo:
-            file = stage_path(ctx.out, task, seed, method, stage)
-            if not file.exists():
-                continue  # a failed or diverged stage
-            try:
-                result = analyse_model(cfg, task, data, load_stage(file, ctx.device), grid, seed)
-            except SolverFailed:
-                continue
-            for k, v in result.items():
-                arrays[f"{method}|{sparsity!r}|{k}"] = v
-        atomic_write_with(path, lambda tmp: _savez(tmp, arrays))
+        for k, v in result.items():
+            arrays[f"{method}|{sparsity!r}|{k}"] = v
+    atomic_write_with(analysis_path(out, task), lambda tmp: _savez(tmp, arrays))
+
+
+def write_analysis(cfg: FlowsConfig, ctx: RunContext, datasets: dict[str, Toy], rows: list[dict[str, Any]]) -> None:
+    """``analysis/<task>.npz`` for every task whose shard did not write it (a folder resumed from a version
+    that analysed after the cascades); a file present was written by this run (the runner reuses a
+    folder holding results only with ``--resume``)."""
+    for task in ctx.progress(tasks(cfg), desc="flows: analyses"):
+        if not analysis_path(ctx.out, task).exists():
+            analyse_task(cfg, ctx.out, task, datasets[task.key], ctx.device)
 
 
 def _savez(tmp: str, arrays: dict[str, np.ndarray]) -> None:

@@ -100,7 +100,8 @@ def plan(cfg: FlowsConfig, calibrate: bool) -> Plan:
             phases.append(_phase(cfg, of_kind[0], len(of_kind) * cfg.nets, nfe))
     notes = ["FT / ID retraining is priced at the dense step (pruned fields are narrower: an upper bound there for a "
              "fixed-step solver)",
-             "the analysis (density maps, Hessian) and timing passes after the cascades are not priced"]
+             "not priced: each task's analyses (density maps, Hessian; in its first network's shard, after the "
+             "cascades) and the timing pass after all shards (in the calling process)"]
     if not SHARDED:
         notes.append("this version runs the networks one after another in the calling process: --workers does not "
                      "shorten it")

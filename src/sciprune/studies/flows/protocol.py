@@ -41,7 +41,7 @@ from sciprune.files import atomic_write_text, read_result_json
 from sciprune.shards import map_shards
 from sciprune.nn.ode import CNF, Autonomous, SolverFailed, _ODEModel, ode_from_arch
 from sciprune.studies.base import RunContext
-from sciprune.studies.flows.analysis import write_analysis
+from sciprune.studies.flows.analysis import analyse_task, analysis_path, write_analysis
 from sciprune.studies.flows.config import DensityConfig, FlowsConfig
 from sciprune.studies.flows.data import Toy
 from sciprune.studies.flows.methods import field_mlp
@@ -189,8 +189,9 @@ class NetJob:
 
 
 def run_net(job: NetJob) -> list[dict[str, Any]]:
-    """Dense training and every method's cascade for one network; its metric rows, kept in its folder:
-    a resumed run reads a finished network's rows back instead of computing any of them again."""
+    """Dense training and every method's cascade for one network (and, for a task's first network, the
+    task's analyses); its metric rows, kept in its folder: a resumed run reads a finished network's rows
+    back instead of computing any of them again."""
     cfg, task, seed = job.cfg, job.task, job.seed
     ctx = RunContext(out=job.out, resume=job.resume, quiet=job.quiet, device=torch.device(job.device))
     folder = net_folder(ctx.out, task, seed)
@@ -240,13 +241,17 @@ def run_net(job: NetJob) -> list[dict[str, Any]]:
             failed = done_rows + [{"method": method, **base, **_failure_row(err, cfg.prune.sparsities[stage], stage)}]
             atomic_write_text(marker, json.dumps(failed))
             rows.extend(failed)
+    if seed == cfg.seed and not analysis_path(ctx.out, task).exists():  # the task's analysed network
+        analyse_task(cfg, ctx.out, task, data, ctx.device)
     save_state(done, {"rows": rows})
     return rows
 
 
 def run(cfg: FlowsConfig, ctx: RunContext) -> None:
     """Every task and network (one shard each: in-process, on ``--workers`` local dask processes or on
-    ``--scheduler``; rows written as each finishes, in job order), then the analyses and the timing.
+    ``--scheduler``; rows written as each finishes, in job order; a task's first network's shard also
+    writes the task's analyses), then the timing, which runs here, alone, so that no other work shares
+    the machine while it measures.
 
     On the CPU it runs on one intra-op thread (restored afterwards; every shard pins one thread too):
     the fields are tiny, so more threads only add synchronisation (a Hessian-vector product took 0.8 s
