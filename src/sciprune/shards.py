@@ -35,6 +35,11 @@ R = TypeVar("R")
 #: of its own work. Training reuses the same sizes every step, so workers keep freed memory in the
 #: heap (measured on a shortened quick preset: 28.9 s -> 1.2 s of system time, 38 s -> 21.5 s wall).
 MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(2**30), "MALLOC_MMAP_THRESHOLD_": str(2**30)}
+#: dask settings of local workers: no statistical profiler (a worker thread that samples the running
+#: task's stack every 10 ms, taking the GIL from it: the studies' small tensors keep the task in Python).
+#: benchmarks/dask_overhead.py measures what it costs (docs/benchmarks.md). Local clusters also run no
+#: dashboard: its address was printed nowhere.
+WORKER_CONFIG: dict[str, object] = {"distributed.worker.profile.enabled": False}
 
 
 def _single_threaded(fn: Callable[[T], R], item: T, regs: Registrations | None = None) -> R:
@@ -85,9 +90,10 @@ def map_shards(
         else:
             import dask
 
-            with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in MALLOC_ENV.items()}):
+            settings = {**{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in MALLOC_ENV.items()}, **WORKER_CONFIG}
+            with dask.config.set(settings):
                 cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address="127.0.0.1:0", host="127.0.0.1")  # any free port: runs side by side
+                                       dashboard_address=None, host="127.0.0.1")
             client = Client(cluster)
         with client:
             regs = registrations()

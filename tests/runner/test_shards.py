@@ -5,7 +5,7 @@ import torch
 
 from sciprune.core import torch_generator
 from sciprune.errors import InputError
-from sciprune.shards import MALLOC_ENV, map_shards
+from sciprune.shards import MALLOC_ENV, WORKER_CONFIG, map_shards
 
 
 def draw(seed: int) -> tuple[int, list[float]]:
@@ -28,16 +28,20 @@ def test_in_process_dask_and_scheduler_address_agree():
         assert map_shards(draw, items, scheduler=cluster.scheduler_address) == local
 
 
-def malloc_env(_: int) -> dict[str, str | None]:
+def worker_settings(_: int) -> tuple[dict[str, str | None], bool]:
     import os
 
-    return {k: os.environ.get(k) for k in MALLOC_ENV}
+    import dask
+
+    return {k: os.environ.get(k) for k in MALLOC_ENV}, dask.config.get("distributed.worker.profile.enabled")
 
 
-def test_local_workers_start_with_the_heap_kept():
+def test_local_workers_start_with_the_heap_kept_and_no_profiler():
     """dask's nanny would start them with MALLOC_TRIM_THRESHOLD_=65536 (glibc mapping and unmapping
-    every step's tensors); map_shards' local workers get MALLOC_ENV instead."""
-    assert map_shards(malloc_env, [0, 1], workers=2) == [MALLOC_ENV, MALLOC_ENV]
+    every step's tensors) and its profiler sampling the task every 10 ms; map_shards' local workers get
+    MALLOC_ENV and no profiler instead."""
+    assert WORKER_CONFIG == {"distributed.worker.profile.enabled": False}
+    assert map_shards(worker_settings, [0, 1], workers=2) == [(MALLOC_ENV, False), (MALLOC_ENV, False)]
 
 
 def test_unreachable_scheduler_is_one_clear_error():
