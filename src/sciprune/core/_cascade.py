@@ -382,12 +382,11 @@ def run_cascade(
             model = protocol.prune(model, info.sparsity, generator, info)
         else:
             m = pruning.method
+            widths = kept_width(dense_units, info.sparsity, m.width, shapes=dense_shapes) if m.by_widths else None
             if m.is_id:
-                model = protocol.id_prune(model, kept_width(dense_units, info.sparsity, m.width, shapes=dense_shapes),
-                                          generator, info)
+                assert widths is not None
+                model = protocol.id_prune(model, widths, generator, info)
             else:
-                widths = (kept_width(dense_units, info.sparsity, m.width, shapes=dense_shapes)
-                          if m.units == "neurons" and m.width != "per_layer" else None)
                 prune(model, info.sparsity, method=m, widths=widths, generator=generator, min_keep=pruning.min_keep,
                       layers=list(pruning.layers) if pruning.layers is not None else None)
         if model is not before:

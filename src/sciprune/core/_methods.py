@@ -75,6 +75,12 @@ class Method:
         """``weights`` or ``neurons``: what the method removes."""
         return "neurons" if self.criterion is None or get_criterion(self.criterion).structured else "weights"
 
+    @property
+    def by_widths(self) -> bool:
+        """Whether :func:`kept_width` of the dense network decides what it keeps: ID methods, and neuron
+        methods whose rule is not ``per_layer`` (that one removes ``round(s·n)`` per layer itself)."""
+        return self.units == "neurons" and (self.is_id or self.width != "per_layer")
+
     def with_width(self, width: str | None) -> "Method":
         """This method with kept-width rule ``width`` (unchanged for ``None``)."""
         return self if width is None or width == self.width else replace(self, width=width)

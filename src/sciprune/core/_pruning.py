@@ -339,7 +339,7 @@ def _by_method(model: nn.Module, method: str | Method, sparsity: float | Sequenc
     if m.criterion is None:
         raise InputError(f"method {m.name!r} is ID pruning: it needs samples; call sciprune.core.id_prune "
                          "with kept_width's ranks")
-    if m.units == "neurons" and m.width != "per_layer":
+    if m.by_widths:
         if widths is None:
             raise InputError(f"method {m.name!r} keeps {m.width} widths: pass widths= (see kept_width)")
         sizes = {g.name: g.size for g in units_of(model).groups}

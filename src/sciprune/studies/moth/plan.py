@@ -42,11 +42,14 @@ def plan(cfg: MothConfig, calibrate: bool) -> Plan:
     rows = cfg.data.samples if cfg.data.max_rows is None else min(cfg.data.samples, cfg.data.max_rows)
     n_test, n_val = round(cfg.data.test_fraction * rows), round(cfg.data.val_fraction * rows)
     stages = 1 + len(cfg.schedule)
-    batches = t.max_batches_dense + len(cfg.schedule) * t.max_batches_stage
-    checks = t.max_batches_dense // t.check_every + len(cfg.schedule) * (t.max_batches_stage // t.check_every)
+
+    def run_of(dense: int, stage: int) -> tuple[int, int]:
+        """(batches, validation checks) of a shard whose dense stage runs ``dense`` batches and each pruning stage ``stage``."""
+        return dense + len(cfg.schedule) * stage, dense // t.check_every + len(cfg.schedule) * (stage // t.check_every)
+
+    batches, checks = run_of(t.max_batches_dense, t.max_batches_stage)
     dense_least, stage_least = earliest_stop(cfg, t.max_batches_dense, t.min_batches_dense), earliest_stop(cfg, t.max_batches_stage)
-    batches_least = dense_least + len(cfg.schedule) * stage_least
-    checks_least = dense_least // t.check_every + len(cfg.schedule) * (stage_least // t.check_every)
+    batches_least, checks_least = run_of(dense_least, stage_least)
     model = StackedMLP.from_members([MLP(sizes, cfg.model.activation, generator=torch_generator(cfg.seed, "member", p))
                                      for p in range(members)])
     opt = make_adam(list(model.parameters()), t.lr, members)
