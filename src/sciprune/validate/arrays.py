@@ -28,6 +28,7 @@ import os
 import struct
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -132,7 +133,8 @@ def _read_npz(path: Path, what: str, expected: str) -> np.ndarray:
                 raw = member.read()  # checks the member's CRC at its end
     except InputError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, ValueError, RuntimeError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError,
+            RuntimeError):  # zlib.error: a damaged deflate stream, raised before the member's CRC is checked
         raise _error(what, path, "is a damaged or truncated .npz (its zip structure or a checksum does not hold)",
                      expected) from None
     return _read_npy(io.BytesIO(raw), len(raw), what, path, expected, f"array {chosen.filename.removesuffix('.npy')!r}")
