@@ -35,12 +35,34 @@ R = TypeVar("R")
 #: of its own work. Training reuses the same sizes every step, so workers keep freed memory in the
 #: heap (measured on a shortened quick preset: 28.9 s -> 1.2 s of system time, 38 s -> 21.5 s wall).
 MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(2**30), "MALLOC_MMAP_THRESHOLD_": str(2**30)}
-#: dask settings of local workers: no statistical profiler (a worker thread that samples the running
-#: task's stack every 10 ms, taking the GIL from it: the studies' small tensors keep the task in Python).
-#: benchmarks/dask_overhead.py measures what it costs (docs/benchmarks.md). Local clusters also run no
+#: dask settings of local clusters (workers, and the nannies and scheduler in the calling process):
+#:
+#: * no statistical profiler: a worker thread that samples the running task's stack every 10 ms, taking
+#:   the GIL from it (the studies' small tensors keep the task in Python): 4-5 % of a flows task;
+#: * slower periodic callbacks: the event-loop health tick (20 ms by default), the memory monitor
+#:   (100 ms; the spill / pause / terminate thresholds are then checked each second) and the system
+#:   monitor (500 ms; it feeds only the dashboard): idle, a 2-worker cluster burned 3.9 % of two cores
+#:   with dask's intervals and 0.7 % with these.
+#:
+#: benchmarks/dask_overhead.py measures both (docs/benchmarks.md). Local clusters also run no
 #: dashboard: its address was printed nowhere.
-WORKER_CONFIG: dict[str, object] = {"distributed.worker.profile.enabled": False}
+WORKER_CONFIG: dict[str, object] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
 
+
+
+def worker_environment() -> dict[str, str]:
+    """The environment a user's ``dask worker`` processes should start with to run as local workers do:
+    :data:`MALLOC_ENV` and :data:`WORKER_CONFIG` in dask's variable form (``distributed.admin.tick.interval``
+    is ``DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL``); docs/scaleout.md prints it as an ``export`` line."""
+    def name(key: str) -> str:
+        return "DASK_" + "__".join(part.replace("-", "_").upper() for part in key.split("."))
+
+    return {**MALLOC_ENV, **{name(k): str(v) for k, v in WORKER_CONFIG.items()}}
 
 def _single_threaded(fn: Callable[[T], R], item: T, regs: Registrations | None = None) -> R:
     if regs:  # on a worker: the criteria and methods the calling process registered (a fresh process lacks them)

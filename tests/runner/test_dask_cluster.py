@@ -1,5 +1,5 @@
 """Scale-out as docs/scaleout.md describes it: a real ``dask scheduler`` process and two ``dask worker``
-processes on 127.0.0.1 (started with sciprune's malloc settings), and every study that shards run
+processes on 127.0.0.1 (started with ``shards.worker_environment()``, the doc's ``export`` line), and every study that shards run
 through ``--scheduler tcp://127.0.0.1:PORT``: its metrics.csv is byte-identical to the in-process run.
 
 A study joins by adding a tiny config to ``TINY`` (and, if it needs a data file, a line in ``_config``);
@@ -22,7 +22,7 @@ import pytest
 
 import sciprune
 from sciprune.runner.run import run_config
-from sciprune.shards import MALLOC_ENV
+from sciprune.shards import MALLOC_ENV, WORKER_CONFIG, map_shards, worker_environment
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("dask")
     info = folder / "scheduler.json"
     src = str(Path(sciprune.__file__).resolve().parents[1])  # the workers import this checkout's sciprune
-    env = {**os.environ, **MALLOC_ENV, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+    env = {**os.environ, **worker_environment(), "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
     procs: list[subprocess.Popen[bytes]] = []
     logs = []
@@ -130,3 +130,12 @@ def test_a_real_scheduler_with_two_worker_processes_gives_the_in_process_metrics
     here = run_config(cfg, out=tmp_path / "in-process", quiet=True)
     there = run_config(cfg, out=tmp_path / "cluster", quiet=True, scheduler=cluster)
     assert (there / "metrics.csv").read_bytes() == (here / "metrics.csv").read_bytes()
+
+
+def test_the_documented_environment_gives_a_users_workers_the_local_workers_settings(cluster):
+    """docs/scaleout.md's ``export`` line (``worker_environment()``) reaches the workers as the glibc
+    variables and dask settings that map_shards gives its local workers."""
+    import dask
+
+    assert map_shards(os.getenv, list(MALLOC_ENV), scheduler=cluster) == list(MALLOC_ENV.values())
+    assert map_shards(dask.config.get, list(WORKER_CONFIG), scheduler=cluster) == list(WORKER_CONFIG.values())

@@ -28,20 +28,25 @@ def test_in_process_dask_and_scheduler_address_agree():
         assert map_shards(draw, items, scheduler=cluster.scheduler_address) == local
 
 
-def worker_settings(_: int) -> tuple[dict[str, str | None], bool]:
+def worker_settings(_: int) -> tuple[dict[str, str | None], dict[str, object]]:
     import os
 
     import dask
 
-    return {k: os.environ.get(k) for k in MALLOC_ENV}, dask.config.get("distributed.worker.profile.enabled")
+    return {k: os.environ.get(k) for k in MALLOC_ENV}, {k: dask.config.get(k) for k in WORKER_CONFIG}
 
 
-def test_local_workers_start_with_the_heap_kept_and_no_profiler():
+def test_local_workers_start_with_the_heap_kept_no_profiler_and_slow_ticks():
     """dask's nanny would start them with MALLOC_TRIM_THRESHOLD_=65536 (glibc mapping and unmapping
-    every step's tensors) and its profiler sampling the task every 10 ms; map_shards' local workers get
-    MALLOC_ENV and no profiler instead."""
-    assert WORKER_CONFIG == {"distributed.worker.profile.enabled": False}
-    assert map_shards(worker_settings, [0, 1], workers=2) == [(MALLOC_ENV, False), (MALLOC_ENV, False)]
+    every step's tensors), its profiler sampling the task every 10 ms and its event loop ticking every
+    20 ms; map_shards' local workers get MALLOC_ENV and WORKER_CONFIG instead (each a change from
+    dask's default, so none is a no-op)."""
+    import dask
+    import distributed  # noqa: F401 - loads dask's distributed defaults
+
+    assert WORKER_CONFIG["distributed.worker.profile.enabled"] is False
+    assert all(dask.config.get(k) != v for k, v in WORKER_CONFIG.items())  # this process has dask's defaults
+    assert map_shards(worker_settings, [0, 1], workers=2) == [(MALLOC_ENV, WORKER_CONFIG)] * 2
 
 
 def test_unreachable_scheduler_is_one_clear_error():
