@@ -41,8 +41,8 @@ MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(2**30), "MALLOC_MMAP_THRESHOLD_": st
 #:   the GIL from it (the studies' small tensors keep the task in Python): 4-5 % of a flows task;
 #: * slower periodic callbacks: the event-loop health tick (20 ms by default), the memory monitor
 #:   (100 ms; the spill / pause / terminate thresholds are then checked each second) and the system
-#:   monitor (500 ms; it feeds only the dashboard): idle, a 2-worker cluster burned 3.9 % of two cores
-#:   with dask's intervals and 0.7 % with these.
+#:   monitor (500 ms; it feeds only the dashboard): idle, a 2-worker cluster burned 5.1 % of two cores
+#:   with dask's intervals and 0.5 % with these.
 #:
 #: benchmarks/dask_overhead.py measures both (docs/benchmarks.md). Local clusters also run no
 #: dashboard: its address was printed nowhere.
