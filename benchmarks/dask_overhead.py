@@ -16,8 +16,9 @@ time of a piece measured inside it (the work alone, without the cluster's start-
 (and range) over rounds of the piece time against the plain processes' of the same round (1.00 = no cost).
 Then, the cost no task timing can hide in noise: the CPU seconds an *idle* local cluster of ``--procs``
 workers burns in ``--idle`` seconds (its worker processes, and the calling process that holds the
-scheduler and the nannies), with the studies' settings and with dask's. Threads are pinned (``OMP_NUM_THREADS=1``). Run it on an idle
-machine; results go into docs/benchmarks.md ("Cost of the dask workers").
+scheduler and the nannies), with the studies' settings and with dask's. Threads are pinned
+(``OMP_NUM_THREADS=1``). Run it on an idle machine; results go into docs/benchmarks.md ("Cost of the
+dask workers").
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def on_dask(iters: int, procs: int, config: dict[str, object] | None) -> list[fl
 
 def idle_cpu(procs: int, config: dict[str, object], seconds: float) -> tuple[list[float], float]:
     """CPU seconds (user + system) that each worker process and the calling process (scheduler, nannies,
-    client) burn in ``seconds`` while a local cluster with ``config`` runs no task."""
+    client) burn in ``seconds`` while a local cluster with ``config`` runs no task. The workers are the
+    ``procs`` busiest child processes (the others, multiprocessing's resource tracker, sleep)."""
     import dask
     import psutil
     from distributed import Client, LocalCluster
@@ -76,16 +78,15 @@ def idle_cpu(procs: int, config: dict[str, object], seconds: float) -> tuple[lis
     with cluster, Client(cluster):
         time.sleep(2.0)  # past the start-up
         me = psutil.Process()
-        workers = [p for p in me.children(recursive=True) if "distributed" in " ".join(p.cmdline())
-                   or "multiprocessing" in " ".join(p.cmdline())]
+        children = me.children(recursive=True)
 
         def cpu(p: psutil.Process) -> float:
             t = p.cpu_times()
             return t.user + t.system
 
-        before = [cpu(p) for p in workers], cpu(me)
+        before = [cpu(p) for p in children], cpu(me)
         time.sleep(seconds)
-        after = [cpu(p) for p in workers], cpu(me)
+        after = [cpu(p) for p in children], cpu(me)
     busy = sorted((a - b for a, b in zip(after[0], before[0])), reverse=True)[:procs]
     return busy, after[1] - before[1]
 

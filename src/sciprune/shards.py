@@ -54,7 +54,6 @@ WORKER_CONFIG: dict[str, object] = {
 }
 
 
-
 def worker_environment() -> dict[str, str]:
     """The environment a user's ``dask worker`` processes should start with to run as local workers do:
     :data:`MALLOC_ENV` and :data:`WORKER_CONFIG` in dask's variable form (``distributed.admin.tick.interval``
@@ -63,6 +62,7 @@ def worker_environment() -> dict[str, str]:
         return "DASK_" + "__".join(part.replace("-", "_").upper() for part in key.split("."))
 
     return {**MALLOC_ENV, **{name(k): str(v) for k, v in WORKER_CONFIG.items()}}
+
 
 def _single_threaded(fn: Callable[[T], R], item: T, regs: Registrations | None = None) -> R:
     if regs:  # on a worker: the criteria and methods the calling process registered (a fresh process lacks them)

@@ -1,6 +1,7 @@
 """Scale-out as docs/scaleout.md describes it: a real ``dask scheduler`` process and two ``dask worker``
-processes on 127.0.0.1 (started with ``shards.worker_environment()``, the doc's ``export`` line), and every study that shards run
-through ``--scheduler tcp://127.0.0.1:PORT``: its metrics.csv is byte-identical to the in-process run.
+processes on 127.0.0.1 (started with ``shards.worker_environment()``, the doc's ``export`` line), and
+every study that shards run through ``--scheduler tcp://127.0.0.1:PORT``: its metrics.csv is
+byte-identical to the in-process run.
 
 A study joins by adding a tiny config to ``TINY`` (and, if it needs a data file, a line in ``_config``);
 a study that does not shard on this branch is listed in ``NOT_SHARDED`` with the reason.
