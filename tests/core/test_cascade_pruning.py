@@ -1,6 +1,6 @@
 """The cascade pruning by a method itself (``run_cascade(..., pruning=Pruning(method))``): the same
 network as the protocol pruning by core's method layer, neuron widths always of the dense network,
-ID asking the protocol only for its data step, and one clear line where a protocol lacks a step."""
+ID asking the protocol only for its samples, and one clear line where a protocol lacks a step."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _data():
 
 
 class Toy(CascadeProtocol):
-    """A protocol with no pruning of its own: build, optimizer, train, evaluate, and ID's data step."""
+    """A protocol with no pruning of its own: build, optimizer, train, evaluate, and ID's samples."""
 
     def __init__(self, x, y):
         self.x, self.y, self.id_calls = x, y, []
@@ -42,10 +42,9 @@ class Toy(CascadeProtocol):
     def evaluate(self, model, stage):
         return {"mse": float(F.mse_loss(model(self.x), self.y)), "widths": [lin.out_features for lin in model.linears]}
 
-    def id_prune(self, model, ranks, generator, stage):
-        self.id_calls.append((dict(ranks), stage))
-        idx = torch.randperm(len(self.x), generator=generator)[:64]
-        return id_prune_mlp(model, self.x[idx], rank=list(ranks.values()))
+    def id_samples(self, model, generator, stage):
+        self.id_calls.append(stage)
+        return self.x[torch.randperm(len(self.x), generator=generator)[:64]]
 
 
 class ByHand(Toy):
@@ -124,22 +123,46 @@ def test_layers_and_min_keep_reach_the_pruning(tmp_path):
         assert "layers.1.bias" not in masks
 
 
-def test_id_asks_the_protocol_for_its_data_step_with_the_dense_widths():
+def test_id_asks_the_protocol_for_samples_and_runs_core_id_to_the_dense_widths(monkeypatch):
+    """The protocol draws the samples; ``run_cascade`` itself calls core's ID (no frame between them, the
+    hop docs/design.md counts) with the dense network's ``per_layer`` widths, even when the network is
+    already smaller; the network is the one core's ``id_prune_mlp`` gives on the same samples."""
+    import traceback
+
+    import sciprune.core._cascade as cascade
+
+    calls, real = [], cascade.id_prune_widths
+
+    def spy(model, samples, widths, **kw):
+        calls.append((traceback.extract_stack()[-2].name, dict(widths), kw))
+        return real(model, samples, widths, **kw)
+
+    monkeypatch.setattr(cascade, "id_prune_widths", spy)
     x, y = _data()
     steps = Toy(x, y)
     _, dense = _dense(steps)
-    rows = run_cascade(dense, CascadeSpec((0.5, 0.75), retrain_epochs=1), steps, seed=0, pruning=Pruning(resolve_method("id")))
-    # per_layer of the dense 12 and 10 neurons at every stage, even when the network is already smaller
-    assert [c[0] for c in steps.id_calls] == [{"layers.0": 6, "layers.1": 5}, {"layers.0": 3, "layers.1": 2}]
-    assert [c[1] for c in steps.id_calls] == [StageInfo(0, 0.5), StageInfo(1, 0.75)]
+    spec = CascadeSpec((0.5, 0.75), retrain_epochs=1)
+    rows = run_cascade(dense, spec, steps, seed=0, pruning=Pruning(resolve_method("id")))
+    assert [c[:2] for c in calls] == [("run_cascade", {"layers.0": 6, "layers.1": 5}),
+                                      ("run_cascade", {"layers.0": 3, "layers.1": 2})]
+    assert [c[2] for c in calls] == [{"unfoldable": None, "sparsity": 0.5}, {"unfoldable": None, "sparsity": 0.75}]
+    assert steps.id_calls == [StageInfo(0, 0.5), StageInfo(1, 0.75)]
     assert [r["widths"] for r in rows] == [[6, 5, 1], [3, 2, 1]]
+
+    class ByHandId(Toy):  # what a protocol did before: its own ID step calling core's id_prune_mlp
+        def prune(self, model, sparsity, generator, stage):
+            widths = kept_width(units_of(dense_model), sparsity)
+            return id_prune_mlp(model, self.id_samples(model, generator, stage), rank=list(widths.values()))
+
+    dense_model, _ = _dense(Toy(x, y))
+    assert run_cascade(dense, spec, ByHandId(x, y), seed=0) == rows  # bit for bit
 
 
 def test_a_protocol_lacking_a_step_is_refused_in_one_line():
     x, y = _data()
 
     class NoId(Toy):
-        id_prune = CascadeProtocol.id_prune
+        id_samples = CascadeProtocol.id_samples
 
     steps = NoId(x, y)
     _, dense = _dense(steps)

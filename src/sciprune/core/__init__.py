@@ -73,6 +73,9 @@ from sciprune.core._traced import Traced as Traced
 from sciprune.core._explain import Explanation as Explanation
 from sciprune.core._explain import explain as explain
 from sciprune.core._idtraced import id_prune_traced as id_prune_traced
+from sciprune.core._idtraced import foldable_groups as foldable_groups
+from sciprune.core._idwidths import id_part as id_part
+from sciprune.core._idwidths import id_prune_widths as id_prune_widths
 from sciprune.core._activations import ACTIVATIONS as ACTIVATIONS
 from sciprune.core._activations import fast_tanh as fast_tanh
 from sciprune.core._activations import get_activation as get_activation

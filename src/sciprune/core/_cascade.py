@@ -13,9 +13,10 @@ A study writes its pieces once, as one object that follows :class:`CascadeProtoc
     criterion method masks the network in place (``prune(model, s, method=...)``,
     :func:`~sciprune.core._pruning.prune`), a neuron method keeping
     :func:`~sciprune.core._methods.kept_width` of the *dense* network's groups; an ID method asks the
-    protocol only for the data step, ``id_prune(model, ranks, generator, stage)``, which returns the new,
-    smaller network keeping ``ranks[group]`` neurons of each group (the study draws its samples and
-    calls core's ID);
+    protocol only for its data, ``id_samples(model, generator, stage)`` (the inputs of the part an ID
+    prunes: the network's, or those of the sub-network its family names by ``id_part()``), and runs
+    core's ID to those widths itself (:func:`~sciprune.core._idwidths.id_prune_widths`: a new, smaller
+    network);
   - or the protocol prunes (``pruning=None``): ``prune(model, sparsity, generator, stage)`` masks
     ``model`` in place (returning it) or returns a new, smaller network (a study's own scheme, e.g.
     a hypernetwork's nodes);
@@ -72,7 +73,9 @@ import torch
 from torch import Tensor, nn
 
 from sciprune.core._count import dense_weights as dense_weights
+from sciprune.core._criteria import get_criterion
 from sciprune.core._count import network_stats as network_stats
+from sciprune.core._idwidths import id_prune_widths
 from sciprune.core._io import load_state, save_state
 from sciprune.core._masks import apply_masks, enforce_masks, load_state_dict
 from sciprune.core._methods import Method, kept_width
@@ -116,7 +119,7 @@ class Trainer(Protocol):
 
 class CascadeProtocol(Trainer, Protocol):
     """A study's pieces of the cascade (see the module docstring). Subclass it to inherit ``on_stage``
-    and the refusals of ``prune`` / ``id_prune`` a protocol does not need."""
+    and the refusals of ``prune`` / ``id_samples`` a protocol does not need."""
 
     def build(self, arch: dict[str, Any]) -> nn.Module:
         """A network from its ``arch`` (weights are loaded by the cascade)."""
@@ -127,10 +130,9 @@ class CascadeProtocol(Trainer, Protocol):
         when :func:`run_cascade` has no ``pruning``)."""
         raise InputError(f"{type(self).__name__} does not prune by itself: pass pruning=Pruning(method) to run_cascade")
 
-    def id_prune(self, model: nn.Module, ranks: dict[str, int], generator: torch.Generator,
-                 stage: StageInfo) -> nn.Module:
-        """``model`` pruned by interpolative decomposition to ``ranks[group]`` neurons per group, on samples
-        the study draws with ``generator`` (only called for an ID method of ``pruning``)."""
+    def id_samples(self, model: nn.Module, generator: torch.Generator, stage: StageInfo) -> Tensor | tuple[Tensor, ...]:
+        """The samples an ID of ``model`` is computed on, drawn with ``generator``: inputs of its ID part
+        (:func:`~sciprune.core._idwidths.id_part`; only called for an ID method of ``pruning``)."""
         raise InputError(f"{type(self).__name__} supplies no data for ID pruning: it cannot run an ID method")
 
     def evaluate(self, model: nn.Module, stage: StageInfo) -> Metrics:
@@ -282,11 +284,19 @@ class Pruning:
     """How :func:`run_cascade` prunes each stage itself: by ``method`` (a resolved
     :class:`~sciprune.core._methods.Method`), on ``layers`` (weight units' layers or group names;
     ``None``: the method's default, every weight unit or every prunable group), never leaving fewer than
-    ``min_keep`` items per layer (criterion methods)."""
+    ``min_keep`` items per layer (criterion methods). ``unfoldable`` (ID methods): a structured criterion
+    that prunes, at the stage's sparsity, the groups an ID cannot fold (read by something not linear in
+    them); ``None`` refuses such a group."""
 
     method: Method
     layers: tuple[str, ...] | None = None
     min_keep: int = 1
+    unfoldable: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.unfoldable is not None and not get_criterion(self.unfoldable).structured:
+            raise InputError(f"unfoldable={self.unfoldable!r} is an unstructured criterion; "
+                             "expected a structured one (it prunes whole neurons)")
 
 
 _STAGE = re.compile(r"stage_(\d+)\.pt")
@@ -385,7 +395,8 @@ def run_cascade(
             widths = kept_width(dense_units, info.sparsity, m.width, shapes=dense_shapes) if m.by_widths else None
             if m.is_id:
                 assert widths is not None
-                model = protocol.id_prune(model, widths, generator, info)
+                model = id_prune_widths(model, protocol.id_samples(model, generator, info), widths,
+                                        unfoldable=pruning.unfoldable, sparsity=info.sparsity)
             else:
                 prune(model, info.sparsity, method=m, widths=widths, generator=generator, min_keep=pruning.min_keep,
                       layers=list(pruning.layers) if pruning.layers is not None else None)

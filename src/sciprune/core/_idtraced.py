@@ -63,6 +63,12 @@ def _activations(values: dict[str, Tensor], reads: list[Read]) -> Tensor:
     return torch.cat(blocks, dim=0)
 
 
+def foldable_groups(traced: Traced) -> set[str]:
+    """The prunable groups of ``traced`` that ID pruning can fold: read, and only by Linear/Conv columns."""
+    trace = traced.trace
+    return {g.name for g in trace.units.groups if g.prunable and not trace.sinks.get(g.name) and trace.reads.get(g.name)}
+
+
 def id_prune_traced(traced: Traced, inputs: tuple[Tensor, ...] | Tensor, *,
                     ranks: dict[str, int] | None = None, eps: float | None = None) -> Traced:
     """ID-prune the groups of ``traced`` (``ranks``: ``{group: k}``; or every prunable group to tolerance

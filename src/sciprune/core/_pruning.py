@@ -214,7 +214,7 @@ def prune(
             allocation and ``fold_constants``. A neuron method whose kept-width rule is not
             ``per_layer`` keeps ``widths[g]`` neurons of each group ``g`` instead of ``sparsity``
             (:func:`~sciprune.core._methods.kept_width` of the *dense* network). ID methods need samples:
-            :func:`sciprune.core._idprune.id_prune`, or a cascade's protocol ``id_prune``.
+            :func:`sciprune.core._idwidths.id_prune_widths` (a cascade runs it on its protocol's ``id_samples``).
         widths: ``{group: kept}`` for such a method (and only for one).
         criterion: a registered criterion name (:func:`sciprune.core._criteria.available_criteria`;
             default ``magnitude``).
@@ -337,8 +337,8 @@ def _by_method(model: nn.Module, method: str | Method, sparsity: float | Sequenc
         raise InputError(f"method {m.name!r} sets the criterion, allocation, folding and kept widths; "
                          f"got {', '.join(given)} too: pass method= or those, not both")
     if m.criterion is None:
-        raise InputError(f"method {m.name!r} is ID pruning: it needs samples; call sciprune.core.id_prune "
-                         "with kept_width's ranks")
+        raise InputError(f"method {m.name!r} is ID pruning: it needs samples; call sciprune.core.id_prune_widths "
+                         "with kept_width's widths")
     if m.by_widths:
         if widths is None:
             raise InputError(f"method {m.name!r} keeps {m.width} widths: pass widths= (see kept_width)")

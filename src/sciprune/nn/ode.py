@@ -30,6 +30,7 @@ underflows) raises :class:`SolverFailed` carrying its NFE, instead of running fo
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -165,6 +166,10 @@ class Autonomous(nn.Module):
     def pruning_units(self) -> PruningUnits:
         return prefixed(units_of(self.net), "net.")
 
+    def id_part(self) -> tuple[str, Callable[[nn.Module], "Autonomous"]]:
+        """ID pruning acts on ``net`` (on states ``x``: the field ignores ``t``); a pruned one is wrapped anew."""
+        return "net", Autonomous
+
     def flops(self) -> int:
         """One evaluation for one sample."""
         return _flops(self.net)
@@ -212,6 +217,11 @@ class _ODEModel(nn.Module):
     def with_field(self, field: nn.Module) -> "_ODEModel":
         """The same wrapper (solver, trace) around another field, e.g. a pruned or compacted one."""
         return ode_from_arch({**self.arch, "field": dict(getattr(field, "arch"))}, field=field)
+
+    def id_part(self) -> tuple[str, Callable[[nn.Module], "_ODEModel"]]:
+        """ID pruning acts on the field (on states along trajectories); a pruned one goes into a new
+        wrapper (:meth:`with_field`: its ``arch`` then describes the pruned field)."""
+        return "field", self.with_field
 
     @torch.no_grad()
     def trajectory(self, x: Tensor, times: Tensor, *, reverse: bool = False) -> Tensor:

@@ -7,7 +7,9 @@ import copy
 import pytest
 import torch
 
-from sciprune.core import StageInfo, dense_kept_width, get_masks, prune, resolve_method, torch_generator, units_of
+from sciprune.core import (
+    StageInfo, dense_kept_width, get_masks, id_prune_widths, prune, resolve_method, torch_generator, units_of,
+)
 from sciprune.errors import InputError
 from sciprune.nn.mlp import MLP
 from sciprune.nn.ode import CNF, Autonomous, NODEClassifier, Solver
@@ -55,13 +57,14 @@ def test_kept_width_is_the_largest_within_the_budget() -> None:
 
 def prune_field(method, model, sparsity, *, x_train, id_samples, id_times, generator):
     """One stage of flows' pruning of an unpruned ``model`` by ``method``, the way the cascade runs it
-    (``run_net``'s ``Pruning``: the method with the ``weight_budget`` width; ID through ``NetSteps.id_prune``)."""
+    (``run_net``'s ``Pruning``: the method with the ``weight_budget`` width; ID on ``NetSteps.id_samples``)."""
     cfg = FlowsConfig.model_validate({"prune": {"methods": [method], "id_samples": id_samples, "id_times": id_times}})
     data = Toy("test", x_train, x_train, x_train, x_train, 0.0, 1.0)
     m = resolve_method(method).with_width("weight_budget")
     if m.is_id:
         widths = dense_kept_width(model, sparsity, m.width)
-        return NetSteps(cfg, None, data, 0, None, method).id_prune(model, widths, generator, StageInfo(0, sparsity))
+        samples = NetSteps(cfg, None, data, 0, None, method).id_samples(model, generator, StageInfo(0, sparsity))
+        return id_prune_widths(model, samples, widths)
     widths = dense_kept_width(model, sparsity, m.width) if m.units == "neurons" else None
     prune(model, sparsity, method=m, widths=widths, generator=generator)
     return model

@@ -14,9 +14,8 @@ import torch
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 dde = pytest.importorskip("deepxde", reason="DeepXDE is an optional test dependency (pip install -e '.[dev]')")
 
-from sciprune.core import Traced, count_params, id_prune_traced  # noqa: E402
+from sciprune.core import Traced, count_params, foldable_groups, id_prune_traced  # noqa: E402
 from sciprune.files import read_csv  # noqa: E402
-from sciprune.studies.prune.protocol import foldable  # noqa: E402
 from tests.runner.helpers import cli  # noqa: E402
 
 B, N, M, D = 24, 40, 8, 2  # functions, points, sensors, coordinates
@@ -68,9 +67,9 @@ NAMES = ["FNN", "PFNN", "DeepONet", "DeepONetCartesianProd", "MIONetCartesianPro
 def test_id_pruning(name):
     """(Neuron pruning and compaction of these nets: tests/core/test_trace_deepxde.py.) ID prunes every group it
     can fold into: exact at full rank, smaller at half rank; in the operator nets the branch·trunk group is
-    read by DeepXDE's einsum and left to neuron L2 (``foldable`` excludes it)."""
+    read by DeepXDE's einsum and left to neuron L2 (``foldable_groups`` excludes it)."""
     traced, args = _traced(name)
-    ids = foldable(traced)
+    ids = foldable_groups(traced)
     prunable = {g.name for g in traced.pruning_units().groups if g.prunable}
     assert ids and ids <= prunable
     assert (ids == prunable) == (name in ("FNN", "PFNN"))

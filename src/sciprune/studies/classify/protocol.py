@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sciprune.core import (
-    CascadeProtocol, CascadeSpec, Pruning, StageInfo, compact, count_params, dense_weights, id_prune_mlp,
+    CascadeProtocol, CascadeSpec, Pruning, StageInfo, compact, count_params, dense_weights,
     network_stats, resolve_method, run_cascade, save_checkpoint, supervised_epoch, torch_generator, train_dense,
 )
 from sciprune.nn.mlp import MLP
@@ -152,14 +152,11 @@ class SeedSteps(CascadeProtocol):
                             meta={"method": self.method, "sparsity": stage.sparsity})
         return {**evaluate(model, self.on_device.x_test, self.on_device.y_test), "compact_params": count_params(compact(model)).total}
 
-    def id_prune(self, model: nn.Module, ranks: dict[str, int], generator: torch.Generator,
-                 stage: StageInfo) -> nn.Module:
-        """ID pruning keeping ``ranks`` (the cascade's :func:`~sciprune.core._methods.kept_width`:
-        ``per_layer``, as many neurons as ``unit`` keeps, at least one), on ``prune.id_samples`` rows of
-        ``data`` drawn on the CPU."""
-        assert isinstance(model, MLP)
+    def id_samples(self, model: nn.Module, generator: torch.Generator, stage: StageInfo) -> Tensor:
+        """``prune.id_samples`` training rows (drawn on the CPU) for the cascade's ID, which keeps
+        :func:`~sciprune.core._methods.kept_width`'s ``per_layer`` widths (as many neurons as ``unit``)."""
         idx = torch.randperm(len(self.data.x_train), generator=generator)[: self.cfg.prune.id_samples]
-        return id_prune_mlp(model, self.data.x_train[idx].to(next(model.parameters()).device), rank=list(ranks.values()))
+        return self.data.x_train[idx].to(next(model.parameters()).device)
 
 def heatmap_path(run_dir: Path, method: str) -> Path:
     return run_dir / "checkpoints" / f"heatmap-{method}.safetensors"

@@ -1,5 +1,5 @@
 r"""The three ways Sparse flows prunes a vector field, all on ``sciprune.core``: core's cascade prunes by
-them, given :mod:`.protocol`'s ``Pruning`` (ID asks ``NetSteps.id_prune`` for its states); this module
+them, given :mod:`.protocol`'s ``Pruning`` (ID asks ``NetSteps.id_samples`` for its states); this module
 holds the field helpers they need.
 
 The wrappers (:mod:`sciprune.nn.ode`) declare their field's pruning units, so core prunes a CNF or a

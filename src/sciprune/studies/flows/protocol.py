@@ -31,15 +31,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from sciprune.core import (
-    CascadeProtocol, CascadeSpec, Pruning, StageInfo, dense_weights, id_prune_mlp, load_state, network_stats,
+    CascadeProtocol, CascadeSpec, Pruning, StageInfo, dense_weights, load_state, network_stats,
     resolve_method, run_cascade, save_state, saved_stage_rows, torch_generator, train_dense,
 )
 from sciprune.files import atomic_write_text, read_result_json
 from sciprune.shards import map_shards
-from sciprune.nn.ode import CNF, Autonomous, SolverFailed, _ODEModel, ode_from_arch
+from sciprune.nn.ode import CNF, SolverFailed, _ODEModel, ode_from_arch
 from sciprune.studies.base import RunContext
 from sciprune.studies.flows.analysis import analyse_task, analysis_path, write_analysis
 from sciprune.studies.flows.config import DensityConfig, FlowsConfig
@@ -153,17 +153,15 @@ class NetSteps(CascadeProtocol):
     def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
         return self.epoch(model, optimizer, generator)
 
-    def id_prune(self, model: nn.Module, ranks: dict[str, int], generator: torch.Generator,
-                 stage: StageInfo) -> nn.Module:
-        """A new model whose field is ID-pruned to ``ranks`` (the cascade's ``weight_budget`` widths of the
-        dense field), on states along ``prune.id_samples`` training trajectories at ``prune.id_times`` times."""
+    def id_samples(self, model: nn.Module, generator: torch.Generator, stage: StageInfo) -> Tensor:
+        """States along ``prune.id_samples`` training trajectories at ``prune.id_times`` times: the inputs of
+        the field's MLP, which the cascade's ID prunes to its ``weight_budget`` widths of the dense field."""
         assert isinstance(model, _ODEModel)
         x, p = self.data.x_train, self.cfg.prune
         mlp, d = field_mlp(model), int(x.shape[1])
         idx = torch.randperm(len(x), generator=generator)[: p.id_samples]
         times = torch.linspace(0.0, 1.0, p.id_times)
-        states = model.trajectory(x[idx.to(x.device)].to(mlp.linears[0].weight), times).reshape(-1, d)
-        return model.with_field(Autonomous(id_prune_mlp(mlp, states, rank=list(ranks.values()))))
+        return model.trajectory(x[idx.to(x.device)].to(mlp.linears[0].weight), times).reshape(-1, d)
 
     def evaluate(self, model: nn.Module, stage: StageInfo | None = None) -> dict[str, Any]:
         """The stage's test metrics; the retraining NFE it reports is then cleared, so a later stage

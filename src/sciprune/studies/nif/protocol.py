@@ -405,7 +405,7 @@ class NifSteps(DenseSteps, CascadeProtocol):
         self.keeper = BestEpoch(tfn, sp.train_in, with_weights(sp.train_u, sp.train_w)) if p.keep_best else None
         super().__init__(self.keeper or tfn, optimizer_factory(p.retrain_lr, p.retrain_lr_steps) if p.retrain_lr else
                          optimizer_factory(cfg.train.lr, cfg.train.lr_steps))
-        self.su, self.method, self.dense, self.allocation, self.id_samples = su, method, dense, p.allocation, p.id_samples
+        self.su, self.method, self.dense, self.allocation, self.id_rows = su, method, dense, p.allocation, p.id_samples
         self.p_train = sp.train_in[:, :su.data.p.shape[1]]
 
     def build(self, arch: dict[str, Any]) -> nn.Module:
@@ -425,7 +425,7 @@ class NifSteps(DenseSteps, CascadeProtocol):
         counts = kept_counts(group_sizes(model), self.dense, sparsity) if self.allocation == "layerwise" else \
             group_sizes(prune_nodes(copy.deepcopy(model), self.dense, sparsity, "global", self.p_train))
         train_in = self.su.sp.train_in
-        idx = torch.randperm(train_in.shape[0], generator=generator)[:self.id_samples]  # drawn on the CPU
+        idx = torch.randperm(train_in.shape[0], generator=generator)[:self.id_rows]  # drawn on the CPU
         return id_fold(model, train_in[idx.to(train_in.device)], counts)  # type: ignore[arg-type]
 
     def evaluate(self, model: nn.Module, stage: StageInfo) -> dict[str, Any]:

@@ -125,15 +125,6 @@ def evaluate(ctx: RunContext, test: Samples, name: str, meta: dict[str, Any], mo
     return out
 
 
-def foldable(model: nn.Module) -> set[str]:
-    """The prunable groups of a traced ``model`` that ID pruning can fold: read only by Linear/Conv columns."""
-    from sciprune.core import Traced
-
-    assert isinstance(model, Traced)
-    trace = model.trace
-    return {g.name for g in trace.units.groups if g.prunable and not trace.sinks.get(g.name) and trace.reads.get(g.name)}
-
-
 def method_of(name: str) -> Method:
     """The registered method ``name`` (:mod:`sciprune.core._methods`); ``neuron`` is the ``neuron_l2`` criterion."""
     return resolve_method(ALIASES.get(name, name))
@@ -161,25 +152,14 @@ class PruneSteps(CascadeProtocol):
         meta = {"method": self.method, "sparsity": stage.sparsity, "stage": stage.index}
         return evaluate(self.ctx, self.data.test, stage_name(self.method, stage.index, stage.sparsity), meta, model)
 
-    def id_prune(self, model: nn.Module, ranks: dict[str, int], generator: torch.Generator,
-                 stage: StageInfo) -> nn.Module:
-        """ID pruning to ``ranks`` (the cascade's widths of the dense network's groups): each group keeps
-        that many neurons, chosen by interpolative decomposition of its activations on ``id_samples``
-        training samples where every reader is linear; a group read by something not linear in it
-        (DeepONet's branch·trunk contraction) cannot be folded and is pruned by neuron L2 at the stage's sparsity.
-        """
-        from sciprune.core import Traced, id_prune_traced
-
-        assert isinstance(model, Traced)
-        current = {g.name: g.size for g in units_of(model).groups if g.prunable}
-        kept = {name: min(current[name], k) for name, k in ranks.items() if name in current}
-        linear = {n: k for n, k in kept.items() if n in foldable(model)}
-        others = sorted(set(kept) - set(linear))
-        if others:
-            prune(model, stage.sparsity, criterion="neuron_l2", layers=others)
+    def id_samples(self, model: nn.Module, generator: torch.Generator, stage: StageInfo) -> tuple[Tensor, ...]:
+        """``id_samples`` training samples (in their order) for the cascade's ID, which keeps the widths of
+        the dense network's groups; a group read by something not linear in it (DeepONet's branch·trunk
+        contraction) cannot be folded and is pruned by neuron L2 at the stage's sparsity (``run``'s
+        ``Pruning(..., unfoldable="neuron_l2")``)."""
         train = self.data.train
         idx = torch.randperm(train.n, generator=generator)[: self.cfg.id_samples].sort().values.to(train.y.device)
-        return id_prune_traced(model, train.take(idx).args, ranks=linear) if linear else model
+        return train.take(idx).args
 
 
 def run(cfg: PruneStudyConfig, ctx: RunContext) -> None:
@@ -201,7 +181,7 @@ def run(cfg: PruneStudyConfig, ctx: RunContext) -> None:
     for method in cfg.methods:
         stage_rows = run_cascade(dense, spec, replace(steps, method=method), seed=cfg.seed, key=method,
                                  checkpoint_dir=ctx.checkpoints / method, resume=ctx.resume, progress=ctx.progress,
-                                 pruning=Pruning(method_of(method)))
+                                 pruning=Pruning(method_of(method), unfoldable="neuron_l2"))
         rows.extend({"method": method, "seed": cfg.seed, **row} for row in stage_rows)
         ctx.write_rows(rows)
     write_timing(cfg, ctx, data.test)
