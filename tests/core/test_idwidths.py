@@ -107,3 +107,27 @@ def test_a_group_id_cannot_fold_is_refused_or_pruned_by_the_criterion_named():
     assert int(get_masks(ours)["module.branch.2.weight"].any(1).sum()) == 2  # 4 - round(0.5 * 4), masked
     with pytest.raises(InputError, match="pass sparsity="):
         id_prune_widths(copy.deepcopy(traced), xs, widths, unfoldable="neuron_l2")
+
+
+def test_a_neural_ode_is_pruned_through_its_field_and_its_checkpoint_rebuilds(tmp_path):
+    """The nn families' declarations: CNF -> field, Autonomous -> net. The pruned CNF is a new wrapper
+    whose ``arch`` describes the pruned field, so a checkpoint of it loads back to the same network."""
+    from sciprune.core import load_model, save_checkpoint
+    from sciprune.nn.ode import CNF, Autonomous, Solver
+    from sciprune.nn.odefield import ConcatField
+
+    mlp = MLP([2, 10, 10, 2], "tanh", generator=torch_generator(0, "f"))
+    cnf = CNF(Autonomous(mlp), Solver("rk4", steps=4, adjoint=False), trace="exact")
+    states = torch.randn(60, 2, generator=torch_generator(2, "s"))
+    small = id_prune_widths(cnf, states, {"field.net.layers.0": 4, "field.net.layers.1": 3})
+    assert isinstance(small, CNF) and small.trace == "exact" and small.arch["field"]["net"]["sizes"] == [2, 4, 3, 2]
+    _same(small.field.net, id_prune_mlp(mlp, states, rank=[4, 3]))
+    save_checkpoint(tmp_path / "small.safetensors", small)
+    back = load_model(tmp_path / "small.safetensors")
+    x = torch.randn(8, 2, generator=torch_generator(3, "x"))
+    with torch.no_grad():
+        assert torch.equal(back.log_prob(x, generator=None), small.log_prob(x, generator=None))
+    concat = CNF(ConcatField([2, 6, 2], generator=torch_generator(0, "c")), Solver("rk4", steps=2, adjoint=False),
+                 trace="exact")
+    with pytest.raises(InputError, match="ID pruning needs an MLP chain or a Traced network; got ConcatField"):
+        id_prune_widths(concat, states, {"field.layers.0": 3})

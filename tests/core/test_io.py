@@ -92,3 +92,22 @@ def test_an_unregistered_family_is_one_clear_error(tmp_path) -> None:
     save_file({"w": torch.zeros(1)}, str(path), metadata={"sciprune": json.dumps({"arch": {"class": "Nope"}})})
     with pytest.raises(InputError, match=r"unknown network family 'Nope'; registered families are .*MLP.*StackedMLP"):
         load_model(path)
+
+
+def test_a_module_held_under_two_names_round_trips(tmp_path):
+    """A CNF holds its field twice (``field`` and ``dynamics.field``): the state dict names each tensor
+    twice, which safetensors refuses as shared memory unless each name is written as a copy."""
+    from sciprune.core import torch_generator
+    from sciprune.nn.mlp import MLP
+    from sciprune.nn.ode import CNF, Autonomous, Solver
+
+    cnf = CNF(Autonomous(MLP([2, 5, 2], "tanh", generator=torch_generator(0, "f"))),
+              Solver("rk4", steps=2, adjoint=False), trace="exact")
+    prune(cnf, 0.5)
+    path = tmp_path / "cnf.safetensors"
+    save_checkpoint(path, cnf)
+    back = load_model(path)
+    assert back.dynamics.field is back.field and get_masks(back).keys() == get_masks(cnf).keys()
+    x = torch.randn(6, 2, generator=torch_generator(1, "x"))
+    with torch.no_grad():
+        assert torch.equal(back.log_prob(x, generator=None), cnf.log_prob(x, generator=None))

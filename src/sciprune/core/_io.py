@@ -41,14 +41,18 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, *, meta: dict[str, Any] | None = None) -> None:
-    """Write ``model.state_dict()`` (with masks) and metadata to a safetensors file, atomically."""
+    """Write ``model.state_dict()`` (with masks) and metadata to a safetensors file, atomically.
+
+    A tensor the state dict holds under several names (a module shared by two owners: a CNF's field is
+    also its dynamics' field; tied weights) is written once per name, as copies: safetensors refuses
+    entries that share memory, and loading sets every name, so the owners stay equal."""
     from safetensors.torch import save_file
 
     info = dict(meta or {})
     arch = getattr(model, "arch", None)
     if arch is not None:
         info.setdefault("arch", arch)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     atomic_write_with(path, lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(info)}))
 
 
