@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 import sciprune.studies.classify.protocol as protocol
 from sciprune.files import read_csv
@@ -109,3 +110,24 @@ def test_diverged_classify_rows_still_make_plots_and_report(capsys, monkeypatch,
     assert summary["dense_accuracy"] is None and len(summary["diverged_stages"]) >= 2
     assert (run / "plots" / "accuracy_loss_vs_sparsity.png").is_file()
     assert "Diverged stages" in (run / "report.html").read_text()
+
+
+def test_inspect_counts_a_tensor_held_under_two_names_once(capsys, monkeypatch, tmp_path):
+    """A CNF holds its field as ``field`` and ``dynamics.field``: both names are listed, the weights
+    counted once (2·8+8 + 8·8+8 + 8·2+2 = 114 entries), from sciprune's safetensors file (copies, with
+    the names recorded) and from a torch file of its state dict (the memory shared)."""
+    from sciprune.core import prune, save_checkpoint, torch_generator
+    from sciprune.nn.mlp import MLP
+    from sciprune.nn.ode import CNF, Autonomous, Solver
+
+    cnf = CNF(Autonomous(MLP([2, 8, 8, 2], "tanh", generator=torch_generator(0, "f"))), Solver("rk4", steps=2))
+    prune(cnf, 0.5)  # magnitude, every weight: 8 + 32 + 8 of the 96 weights are left
+    save_checkpoint(tmp_path / "cnf.safetensors", cnf)
+    torch.save(cnf.state_dict(), tmp_path / "cnf.pt")
+    for name in ("cnf.safetensors", "cnf.pt"):
+        code, out, err = cli(capsys, monkeypatch, "inspect", str(tmp_path / name))
+        assert code == 0, err
+        total = next(line for line in out.splitlines() if line.startswith("total")).split()
+        assert total[1:3] == ["114", str(48 + 18)], out
+        assert "dynamics.field.net.layers.1.weight" in out and "(the tensor field.net.layers.1.weight)" in out
+        assert "6 tensors are held under a second name" in out

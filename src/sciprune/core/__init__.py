@@ -92,6 +92,7 @@ from sciprune.core._io import load_model_and_meta as load_model_and_meta
 from sciprune.core._io import load_state as load_state
 from sciprune.core._io import save_state as save_state
 from sciprune.core._io import torch_load as torch_load
+from sciprune.core._io import shared_names as shared_names
 from sciprune.core._masks import MASK_SUFFIX as MASK_SUFFIX
 from sciprune.core._methods import dense_kept_width as dense_kept_width
 from sciprune.core._methods import kept_weights as kept_weights

@@ -44,16 +44,35 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, meta: dict[str, Any] 
     """Write ``model.state_dict()`` (with masks) and metadata to a safetensors file, atomically.
 
     A tensor the state dict holds under several names (a module shared by two owners: a CNF's field is
-    also its dynamics' field; tied weights) is written once per name, as copies: safetensors refuses
-    entries that share memory, and loading sets every name, so the owners stay equal."""
+    also its dynamics' field) is written once per name, as copies: safetensors refuses entries that
+    share memory, and loading sets every name, so the owners stay equal. The metadata's
+    ``shared_tensors`` maps each later name to the first (:func:`shared_names`), so a reader counts the
+    tensor once."""
     from safetensors.torch import save_file
 
     info = dict(meta or {})
     arch = getattr(model, "arch", None)
     if arch is not None:
         info.setdefault("arch", arch)
-    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    state = model.state_dict()
+    if shared := shared_names(state):
+        info["shared_tensors"] = shared
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
     atomic_write_with(path, lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(info)}))
+
+
+def shared_names(state: dict[str, Tensor]) -> dict[str, str]:
+    """``{name: first name}`` for every entry of ``state`` that is the same tensor as an earlier entry
+    (the same memory, shape and strides: a module held under two names)."""
+    first: dict[tuple[int, int, tuple[int, ...], tuple[int, ...], torch.dtype], str] = {}
+    shared = {}
+    for name, t in state.items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype)
+        if t.numel() and key in first:
+            shared[name] = first[key]
+        else:
+            first.setdefault(key, name)
+    return shared
 
 
 def _kind(path: Path) -> str:
