@@ -67,7 +67,7 @@ def shared_names(state: dict[str, Tensor]) -> dict[str, str]:
     first: dict[tuple[int, int, tuple[int, ...], tuple[int, ...], torch.dtype], str] = {}
     shared = {}
     for name, t in state.items():
-        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype)
+        key = (t.untyped_storage().data_ptr(), int(t.storage_offset()), tuple(t.shape), tuple(t.stride()), t.dtype)
         if t.numel() and key in first:
             shared[name] = first[key]
         else:
