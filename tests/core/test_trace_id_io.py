@@ -102,7 +102,8 @@ def test_a_compacted_traced_model_saves_and_loads_without_pickle(tmp_path, name)
     small = compact(t)
     path = tmp_path / "small.safetensors"
     save_checkpoint(path, small)
-    back = load_model(path).eval()  # a factory's model starts in training mode, as torch models do
+    back = load_model(path)  # in eval mode, though a factory's model starts in train mode, as torch models do
+    assert not any(m.training for m in back.modules())  # unet1d's batch norm: its first call would move it
     assert isinstance(back, Traced) and back.arch["widths"] == small.arch["widths"]
     assert torch.equal(out(back, xs), out(small, xs))
 
@@ -127,3 +128,22 @@ def test_a_factory_that_cannot_be_saved_is_refused_at_once():
         Traced(model, xs, factory="tests.core.zoo.mlp")
     with pytest.raises(InputError, match="factory_kwargs must be JSON-able"):
         Traced(model, xs, factory="tests.core.zoo:mlp", factory_kwargs={"gen": torch.Generator()})
+
+
+@pytest.mark.parametrize("name", ["bn_mlp", "unet1d"])
+def test_id_sees_the_network_as_it_predicts_whatever_its_mode(name):
+    """Batch norm and dropout: in train mode the ID's forward would use batch statistics and draw dropout
+    masks from the global random stream (two IDs of one network differed). It runs in eval mode: the
+    same network from a model in train or eval mode, the same on a second call, the modes kept."""
+    model, xs = zoo.build(name)
+    traced = Traced(model, xs)
+    ranks = {g.name: max(1, g.size // 2) for g in traced.pruning_units().groups if g.prunable}
+    ranks = {k: v for k, v in ranks.items() if not traced.trace.sinks.get(k)}
+    traced.train()
+    first, second = id_prune_traced(traced, xs, ranks=ranks), id_prune_traced(traced, xs, ranks=ranks)
+    assert traced.training and all(m.training for m in traced.modules())
+    traced.eval()
+    third = id_prune_traced(traced, xs, ranks=ranks)
+    for other in (second, third):
+        a, b = first.state_dict(), other.state_dict()
+        assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)

@@ -13,21 +13,39 @@ activations of the network with the previous groups already pruned.
 
 A group read by anything that is not linear in its activation (a product with another stream then a
 sum, DeepONet's dot product) is refused with one line that names it and the reader.
+
+The activations are those of the network as it predicts, whatever mode it is in: the graph runs in
+eval mode (dropout off, batch norm on its running statistics), so the ID neither draws from the
+global random stream nor depends on ``model.train()``; every module's mode is restored afterwards.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 import torch.fx as fx
-from torch import Tensor
+from torch import Tensor, nn
 
 from sciprune.core._idprune import interpolative_decomposition
 from sciprune.core._trace import Read
 from sciprune.core._traced import Traced, as_inputs, on_device_of
 from sciprune.errors import InputError
+
+
+@contextmanager
+def _inference(module: nn.Module) -> Iterator[None]:
+    """``module`` in eval mode for the block; every submodule's mode restored after it."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def _values(traced: Traced, inputs: tuple[Tensor, ...], names: set[str]) -> dict[str, Tensor]:
@@ -44,7 +62,7 @@ def _values(traced: Traced, inputs: tuple[Tensor, ...], names: set[str]) -> dict
             return out
 
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _inference(gm):
             Grab(gm).run(*inputs)
     except Exception as err:  # a graph specialised to the example shapes (meta tracer), or wrong inputs
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]

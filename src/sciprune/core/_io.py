@@ -188,12 +188,14 @@ def build_model(arch: dict[str, Any], *, dtype: torch.dtype = torch.float32) -> 
 
 
 def load_model(path: str | Path, *, trust_pickle: bool = False) -> nn.Module:
-    """Rebuild the model a sciprune checkpoint describes (its ``arch`` metadata), masks included."""
+    """Rebuild the model a sciprune checkpoint describes (its ``arch`` metadata), masks included, in eval
+    mode (as :func:`~sciprune.core._cascade.load_network`): a batch norm layer in train mode would move
+    its running statistics on the first forward pass, even under ``no_grad``. Call ``.train()`` to train on."""
     return load_model_and_meta(path, trust_pickle=trust_pickle)[0]
 
 
 def load_model_and_meta(path: str | Path, *, trust_pickle: bool = False) -> tuple[nn.Module, dict[str, Any]]:
-    """:func:`load_model` plus the checkpoint's metadata. The model keeps the stored dtype."""
+    """:func:`load_model` plus the checkpoint's metadata. The model keeps the stored dtype; eval mode."""
     from sciprune.core._masks import load_state_dict
 
     ckpt = load_checkpoint(path, trust_pickle=trust_pickle)
@@ -206,7 +208,7 @@ def load_model_and_meta(path: str | Path, *, trust_pickle: bool = False) -> tupl
         load_state_dict(model, ckpt.tensors)
     except RuntimeError as err:
         raise InputError(f"checkpoint {str(path)!r} does not match its architecture {arch}: {str(err).splitlines()[0]}") from None
-    return model, ckpt.meta
+    return model.eval(), ckpt.meta
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> None:
