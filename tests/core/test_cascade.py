@@ -230,3 +230,27 @@ def test_lbfgs_retraining_masks_gradients_automatically(tmp_path):
     dense = train_dense(model, steps, epochs=1, seed=0)
     rows = run_cascade(dense, CascadeSpec((0.5, 0.7), retrain_epochs=1), steps, seed=0)
     assert seen and all(seen) and len(rows) == 2
+
+
+def test_a_tensor_held_under_two_names_is_checkpointed_once(tmp_path):
+    """A CNF's field is also its dynamics' field: the dense checkpoint keeps the two names on one tensor
+    (half the bytes; ``sciprune inspect`` counts it once), and loads back into both owners."""
+    from sciprune.core import load_network, load_state
+    from sciprune.nn.ode import CNF, Autonomous, Solver, ode_from_arch
+
+    class Idle:
+        def optimizer(self, params):
+            return torch.optim.SGD(params, lr=0.0), None
+
+        def train(self, model, optimizer, generator):
+            return 0.0
+
+    cnf = CNF(Autonomous(MLP([2, 6, 2], "tanh", generator=torch_generator(0, "f"))), Solver("rk4", steps=2))
+    path = tmp_path / "dense.pt"
+    train_dense(cnf, Idle(), epochs=1, seed=0, checkpoint=path)
+    state = load_state(path)["state"]
+    for name in ("net.layers.0.weight", "net.layers.1.bias"):
+        a, b = state[f"field.{name}"], state[f"dynamics.field.{name}"]
+        assert a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr() and torch.equal(a, cnf.field.get_parameter(name))
+    back = load_network(path, ode_from_arch)
+    assert back.dynamics.field is back.field and torch.equal(back.field.net.layers[0].weight, cnf.field.net.layers[0].weight)

@@ -76,7 +76,7 @@ from sciprune.core._count import dense_weights as dense_weights
 from sciprune.core._criteria import get_criterion
 from sciprune.core._count import network_stats as network_stats
 from sciprune.core._idwidths import id_prune_widths
-from sciprune.core._io import load_state, save_state
+from sciprune.core._io import load_state, save_state, shared_names
 from sciprune.core._masks import apply_masks, enforce_masks, load_state_dict
 from sciprune.core._methods import Method, kept_width
 from sciprune.core._pruning import prune
@@ -159,7 +159,12 @@ def _no_progress(iterable: Iterable[T], **_: Any) -> Iterator[T]:
 
 
 def _clone(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    return {k: v.detach().clone() for k, v in state.items()}
+    """A detached copy of ``state``; a tensor it holds under several names (a CNF's field, also its
+    dynamics' field) is copied once and stays shared, so a checkpoint holds it once."""
+    shared, out = shared_names(state), {}
+    for k, v in state.items():
+        out[k] = out[shared[k]] if k in shared else v.detach().clone()
+    return out
 
 
 @dataclass(frozen=True)
