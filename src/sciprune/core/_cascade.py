@@ -161,7 +161,8 @@ def _no_progress(iterable: Iterable[T], **_: Any) -> Iterator[T]:
 def _clone(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """A detached copy of ``state``; a tensor it holds under several names (a CNF's field, also its
     dynamics' field) is copied once and stays shared, so a checkpoint holds it once."""
-    shared, out = shared_names(state), {}
+    shared = shared_names(state)
+    out: dict[str, Tensor] = {}
     for k, v in state.items():
         out[k] = out[shared[k]] if k in shared else v.detach().clone()
     return out
