@@ -477,6 +477,20 @@ for name, flag, value, pattern in [
 ]:
     case(f"prune-{name}", pattern, *PR, flag, value, "--out", O)
 
+# -- an ID that would keep more neurons than it has activation rows; a memory limit the run exceeds ----
+ROWS = r"method 'id' keeps {k} neurons of group '{g}' at sparsity {s}, but its ID sees {r} activation rows .*; expected {fix}"
+case("classify-id-rows", ROWS.format(k=8, g="layers.0", s="0.0", r=5, fix=r"prune.id_samples >= 8"), "classify", *TINY,
+     "--set", "prune.id_samples=5", "--out", O)
+case("flows-id-rows", ROWS.format(k=10, g="layers.0", s="0.5", r=2, fix=r"prune.id_samples x prune.id_times >= 10"), "flows",
+     "--preset", "demo", "--set", "prune.id_samples=1", "--set", "prune.id_times=2", "--out", O)
+case("prune-id-rows", ROWS.format(k=16, g=r"lift\+blocks.0\+blocks.1", s="0.5", r=9, fix=r"id_samples >= 6"),
+     *PR, "--id-samples", "3", "--method", "id", "--sparsities", "0.5", "--out", O)
+case("prune-id-rows-split", ROWS.format(k=16, g=r"lift\+blocks.0\+blocks.1", s="0.5", r=3, fix=r"6 training samples for the ID, "
+     r"of which the split has 1 \(or a larger sparsity\)"), *PR, "--test-fraction", "0.5", "--data", F + "/prune/two_rows.npz",
+     "--method", "id", "--sparsities", "0.5", "--out", O)
+case("prune-memory-limit", r"the run \(its largest term: .*\) needs about .* of memory; the limit is memory_limit=1 KB", *PR,
+     "--memory-limit", "1KB", "--out", O)
+
 MFEM = ("amr-mesh-", "report-amr", "amr-inr-")
 
 

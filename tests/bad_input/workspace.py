@@ -400,6 +400,7 @@ def _prune_inputs(pr: Path) -> None:
     np.savez(pr / "twoout.npz", x=x, y=rng.uniform(-1, 1, (40, 2)))
     np.savez(pr / "two.npz", x0=x, x1=x, y=y)
     np.savez(pr / "tiny.npz", x=x[:1], y=y[:1])
+    np.savez(pr / "two_rows.npz", x=x[:2], y=y[:2])
     np.save(pr / "plain.npy", x)
     (pr / "notnpz.npz").write_bytes(b"PK\x03\x04 not really a zip")
     np.savez(pr / "objects.npz", x=np.array([{"a": 1}] * 40, dtype=object), y=y)

@@ -74,6 +74,7 @@ from sciprune.core._explain import Explanation as Explanation
 from sciprune.core._explain import explain as explain
 from sciprune.core._idtraced import id_prune_traced as id_prune_traced
 from sciprune.core._idtraced import foldable_groups as foldable_groups
+from sciprune.core._idtraced import activation_rows as activation_rows
 from sciprune.core._idwidths import id_part as id_part
 from sciprune.core._idwidths import id_prune_widths as id_prune_widths
 from sciprune.core._activations import ACTIVATIONS as ACTIVATIONS
@@ -96,6 +97,7 @@ from sciprune.core._io import shared_names as shared_names
 from sciprune.core._masks import MASK_SUFFIX as MASK_SUFFIX
 from sciprune.core._methods import dense_kept_width as dense_kept_width
 from sciprune.core._methods import kept_weights as kept_weights
+from sciprune.core._methods import widest_kept as widest_kept
 from sciprune.core._schedule import KERAS as KERAS
 from sciprune.core._seeding import numpy_generator as numpy_generator
 from sciprune.core._shrink import compact_state as compact_state

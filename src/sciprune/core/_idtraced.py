@@ -87,6 +87,16 @@ def foldable_groups(traced: Traced) -> set[str]:
     return {g.name for g in trace.units.groups if g.prunable and not trace.sinks.get(g.name) and trace.reads.get(g.name)}
 
 
+def activation_rows(traced: Traced, inputs: tuple[Tensor, ...] | Tensor) -> dict[str, int]:
+    """Rows of each foldable group's activation matrix on ``inputs`` (every position of every read point):
+    the most neurons an ID of the group on those inputs can keep."""
+    groups = foldable_groups(traced)
+    reads = {g: traced.trace.reads[g] for g in sorted(groups)}
+    values = _values(traced, on_device_of(traced.module, as_inputs(inputs)), {r.node for rs in reads.values() for r in rs})
+    return {g: sum(values[r.node].numel() // max(values[r.node].shape[r.axis], 1) * int(r.index.shape[1]) for r in rs)
+            for g, rs in reads.items()}
+
+
 def id_prune_traced(traced: Traced, inputs: tuple[Tensor, ...] | Tensor, *,
                     ranks: dict[str, int] | None = None, eps: float | None = None) -> Traced:
     """ID-prune the groups of ``traced`` (``ranks``: ``{group: k}``; or every prunable group to tolerance

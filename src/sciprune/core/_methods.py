@@ -139,6 +139,19 @@ def kept_width(units: PruningUnits, sparsity: float, rule: str = "per_layer", *,
     return {g.name: min(k, g.size) for g in groups}
 
 
+def widest_kept(units: PruningUnits, sparsities: Sequence[float], rule: str = "per_layer", *,
+                shapes: Mapping[str, Sequence[int]] | None = None) -> tuple[str, int, float]:
+    """The group that keeps the most neurons by ``rule`` over ``sparsities``, that number, and the first
+    sparsity where it does: the fewest rows an ID's activation matrix needs (a column interpolative
+    decomposition keeps at most as many neurons as the matrix has rows)."""
+    best = ("", 0, 0.0)
+    for s in sparsities:
+        for group, k in kept_width(units, s, rule, shapes=shapes).items():
+            if k > best[1]:
+                best = (group, k, s)
+    return best
+
+
 def dense_kept_width(model: nn.Module, sparsity: float, rule: str = "per_layer") -> dict[str, int]:
     """:func:`kept_width` of ``model``'s units and parameter shapes (``model`` unpruned, or only masked)."""
     return kept_width(units_of(model), sparsity, rule, shapes={n: tuple(p.shape) for n, p in model.named_parameters()})

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from sciprune.core import KERAS
 from sciprune.studies.base import StudyConfig
+from sciprune.studies.idrows import chain_of, id_rows_problem
 from sciprune.studies.fields import Activation, MethodNames, OpenFraction, PositiveFloat, RetrainPolicy, Section, Sparsities, Widths
 from sciprune.validate import memory
 
@@ -100,4 +101,15 @@ class ClassifyConfig(StudyConfig):
                fix="Choose a smaller timing_batch.", limit=self.memory_bytes)
         memory(4.0 * self.train.batch_size * widest * 2 * len(sizes), f"train.batch_size={self.train.batch_size}",
                fix="Choose a smaller train.batch_size.", limit=self.memory_bytes)
+        return self
+
+    @model_validator(mode="after")
+    def _id_rows(self) -> "ClassifyConfig":
+        """An ID method needs at least as many samples as neurons it keeps in a layer (:mod:`..idrows`)."""
+        features = 64 if self.data.name == "digits" else 784  # 8x8 digits; 28x28 MNIST images
+        units, shapes = chain_of([features, *self.model.hidden, 10], self.model.activation)
+        p = self.prune
+        if problem := id_rows_problem(p.id_samples, f"prune.id_samples={p.id_samples}", "prune.id_samples >= {k}",
+                                      units, shapes, p.methods, p.sparsities):
+            raise ValueError(problem)
         return self

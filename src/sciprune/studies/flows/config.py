@@ -10,6 +10,7 @@ from sciprune.core import geometric_linear, resolve_method
 from sciprune.nn.ode import ADAPTIVE, SOLVERS
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import Activation, MethodNames, Schedule, Section
+from sciprune.studies.idrows import chain_of, id_rows_problem
 from sciprune.studies.flows.data import CLASSIFIERS, DENSITIES
 from sciprune.validate.memory import memory, mlp_params, peak
 
@@ -275,4 +276,21 @@ class FlowsConfig(StudyConfig):
                 if sec.names and sec.field.kind != "autonomous":
                     raise ValueError(f"prune method 'id' needs autonomous fields; {name}.field.kind is "
                                      f"{sec.field.kind!r} (drop 'id' from prune.methods or use kind: autonomous)")
+        return self
+
+    @model_validator(mode="after")
+    def _id_rows(self) -> "FlowsConfig":
+        """An ID method needs at least as many states as neurons it keeps in a layer (:mod:`...idrows`):
+        ``id_samples`` training points (at most ``n_train``) at ``id_times`` times, on FT's width rule."""
+        p = self.prune
+        for name, sec in (("densities", self.densities), ("classifiers", self.classifiers)):
+            if not sec.names:
+                continue
+            units, shapes = chain_of([2] + [sec.field.hidden] * (sec.field.layers - 1) + [2], sec.field.activation)
+            starts = min(p.id_samples, sec.n_train)
+            rows_are = f"{name}: {starts} trajectories (prune.id_samples, at most n_train) x prune.id_times={p.id_times}"
+            expected = "prune.id_samples x prune.id_times >= {k}"
+            if problem := id_rows_problem(starts * p.id_times, rows_are, expected, units, shapes, p.methods,
+                                          p.sparsities, width="weight_budget"):
+                raise ValueError(problem)
         return self

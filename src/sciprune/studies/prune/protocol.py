@@ -24,6 +24,7 @@ supervised MSE epoch over the samples' calling convention.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -188,5 +189,40 @@ def run(cfg: PruneStudyConfig, ctx: RunContext) -> None:
 
 
 def check(cfg: PruneStudyConfig) -> None:
-    """The factory, weights and samples, checked (and the network traced) before anything is written."""
-    prepare(cfg)
+    """The factory, weights and samples, checked (and the network traced), the run's estimated memory
+    against ``memory_limit`` (:mod:`.memory`) and the ID's samples (:func:`check_id_rows`), before
+    anything is written."""
+    from sciprune.studies.prune.memory import check_memory
+
+    model, data = prepare(cfg)
+    check_memory(cfg, model, data)
+    check_id_rows(cfg, model, data.train)
+
+
+def check_id_rows(cfg: PruneStudyConfig, model: nn.Module, train: Samples) -> None:
+    """Refuse an ID method that keeps more neurons of a group than the group's activation matrix has rows
+    on ``id_samples`` training samples (:mod:`sciprune.studies.idrows`). A group's rows are
+    ``fixed + per_sample * k`` for ``k`` samples, counted on one and two (``fixed``: positions from
+    inputs every sample shares, a Cartesian DeepONet's trunk points)."""
+    from sciprune.core import Traced, activation_rows, kept_width
+
+    ids = [m for m in cfg.methods if method_of(m).is_id]
+    if not ids or not isinstance(model, Traced):
+        return
+    one = activation_rows(model, train.head(1).args)
+    per = {g: activation_rows(model, train.head(2).args)[g] - r for g, r in one.items()} if train.n > 1 else one
+    k = min(cfg.id_samples, train.n)
+    units, shapes = units_of(model), {n: tuple(p.shape) for n, p in model.named_parameters()}
+    for name in ids:
+        for sparsity in cfg.sparsities:
+            for g, w in kept_width(units, sparsity, method_of(name).width, shapes=shapes).items():
+                fixed = one[g] - per[g] if g in one else 0
+                if g not in one or w <= (rows := fixed + per[g] * k):
+                    continue
+                need = math.ceil((w - fixed) / per[g]) if per[g] > 0 else None
+                fix = (f"id_samples >= {need}" if need is not None and need <= train.n else
+                       f"{need} training samples for the ID, of which the split has {train.n} (or a larger sparsity)" if need is not None else
+                       f"a sparsity that keeps at most {rows} of its neurons (its rows come from inputs every sample shares)")
+                raise InputError(f"method {name!r} keeps {w} neurons of group {g!r} at sparsity {sparsity}, but its ID "
+                                 f"sees {rows} activation rows on id_samples={k} training samples, and an ID keeps at "
+                                 f"most as many neurons as it has rows; expected {fix}")
