@@ -488,6 +488,9 @@ case("prune-id-rows", ROWS.format(k=16, g=r"lift\+blocks.0\+blocks.1", s="0.5", 
 case("prune-id-rows-split", ROWS.format(k=16, g=r"lift\+blocks.0\+blocks.1", s="0.5", r=3, fix=r"6 training samples for the ID, "
      r"of which the split has 1 \(or a larger sparsity\)"), *PR, "--test-fraction", "0.5", "--data", F + "/prune/two_rows.npz",
      "--method", "id", "--sparsities", "0.5", "--out", O)
+case("nif-id-rows", r"method 'id' keeps 12 nodes of a ShapeNet layer at sparsity 0.25, but its ID sees 1 activation rows "
+     r"\(prune.id_samples=1 x 1 position\), .*; expected prune.id_samples >= 12", "nif", "--preset", "demo",
+     "--set", "prune.id_samples=1", "--out", O)
 case("prune-memory-limit", r"the run \(its largest term: .*\) needs about .* of memory; the limit is memory_limit=1 KB", *PR,
      "--memory-limit", "1KB", "--out", O)
 

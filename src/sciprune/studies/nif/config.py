@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -259,6 +260,26 @@ class NifConfig(StudyConfig):
         if self.model.family == "NIFLastLayer" and self.prune.methods:
             raise ValueError("node pruning needs a hypernetwork ShapeNet (NIF or NIFMultiScale); "
                              "NIFLastLayer has a trainable ShapeNet: set prune.methods=[] or another family")
+        return self
+
+    @model_validator(mode="after")
+    def _id_rows(self) -> NifConfig:
+        """An ID keeps at most as many nodes of a group as its activation matrix has rows
+        (:mod:`sciprune.studies.idrows`): ``id_samples`` per position the group is read at (plain NIF's
+        residual stream at its ``nlayers + 1`` positions, every other group at one), so a layerwise
+        schedule keeping more nodes than that is refused (``nn.nif.pruning.id_fold`` would keep fewer
+        than asked, silently, and the rows would compare ID with L2 at different sizes)."""
+        p, shape = self.prune, self.model.shape
+        ids = [m for m in p.methods if method_of(m).is_id]
+        if not ids or self.model.family == "NIFLastLayer" or p.allocation != "layerwise":
+            return self
+        uses = shape.nlayers + 1 if self.model.family == "NIF" else 1
+        k, s = max(1, shape.units - round(min(p.sparsities) * shape.units)), min(p.sparsities)
+        if k > p.id_samples * uses:
+            raise ValueError(f"method {ids[0]!r} keeps {k} nodes of a ShapeNet layer at sparsity {s}, but its ID sees "
+                             f"{p.id_samples * uses} activation rows (prune.id_samples={p.id_samples} x {uses} "
+                             f"position{'s' if uses > 1 else ''}), and an ID keeps at most as many nodes as it has rows; "
+                             f"expected prune.id_samples >= {math.ceil(k / uses)}")
         return self
 
     @model_validator(mode="after")
