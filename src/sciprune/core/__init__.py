@@ -63,6 +63,7 @@ from sciprune.core._schedule import named_schedule as named_schedule
 from sciprune.core._schedule import polynomial as polynomial
 from sciprune.core._seeding import derive_seed as derive_seed
 from sciprune.core._seeding import torch_generator as torch_generator
+from sciprune.core._seeding import global_stream_from as global_stream_from
 from sciprune.core._units import NeuronGroup as NeuronGroup
 from sciprune.core._units import PruningUnits as PruningUnits
 from sciprune.core._units import Slice as Slice

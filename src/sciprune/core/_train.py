@@ -12,6 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from sciprune.core._seeding import global_stream_from
+
 TrainFn = Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float]
 
 
@@ -25,18 +27,21 @@ def supervised_epoch(
     loss_fn: Callable[[Tensor, Tensor], Tensor],
     batch_size: int,
 ) -> float:
-    """One pass over ``(inputs, targets)`` in minibatches shuffled by ``generator``; mean loss."""
+    """One pass over ``(inputs, targets)`` in minibatches shuffled by ``generator``; mean loss. A model
+    that draws from the global random stream (dropout) draws from one seeded by ``generator``
+    (:func:`~sciprune.core._seeding.global_stream_from`)."""
     model.train()
     n = inputs.shape[0]
     order = torch.randperm(n, generator=generator).to(inputs.device)
     total = 0.0
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(inputs[idx]), targets[idx])
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * len(idx)
+    with global_stream_from(generator, [inputs.device]):
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(inputs[idx]), targets[idx])
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
     return total / n
 
 

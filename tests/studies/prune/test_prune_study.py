@@ -91,3 +91,28 @@ def test_users_two_input_network_from_npz(capsys, monkeypatch, tmp_path):
     user_net = small.module  # the user's own class, narrower, called as before
     assert type(user_net).__name__ == "Gated" and user_net.head.in_features == 6
     assert user_net((torch.zeros(4, 3), torch.zeros(4, 1))).shape == (4, 2)
+
+
+def test_a_network_with_dropout_and_batch_norm_resumes_byte_identical(capsys, monkeypatch, tmp_path):
+    """Dropout draws from the global random stream: each training epoch seeds it from its own generator
+    (core.global_stream_from), so a killed run resumes to the same numbers; the ID sees the network in
+    eval mode (batch norm on its running statistics, no dropout)."""
+    (tmp_path / "dropnet.py").write_text(
+        "from torch import nn\n\n"
+        "def build():\n"
+        "    return nn.Sequential(nn.Linear(2, 12), nn.BatchNorm1d(12), nn.Tanh(), nn.Dropout(0.3),\n"
+        "                         nn.Linear(12, 12), nn.Tanh(), nn.Dropout(0.3), nn.Linear(12, 1))\n")
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, (120, 2))
+    np.savez(tmp_path / "samples.npz", x=x, y=np.sin(3 * x[:, :1]) * x[:, 1:])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    command = ["prune", "--preset", "demo", "--model", "dropnet:build", "--data", "samples.npz", "--method", "neuron,id",
+               "--sparsities", "0.25,0.5", "--mode", "iterative", "--set", "train.epochs=3", "--retrain-epochs", "2",
+               "--set", "id_samples=64", "--set", "timing_batch=32"]
+    finished = tmp_path / "finished"
+    code, _, err = cli(capsys, monkeypatch, *command[:1], "--out", str(finished), "--quiet", *command[1:])
+    assert code == 0, err
+    torch.manual_seed(12345)  # the caller's global stream: another state must not change the run's numbers
+    assert_resume_after_kill(capsys, monkeypatch, module=protocol, name="evaluate", at=3,
+                             command=command, out=tmp_path / "killed", finished=finished)

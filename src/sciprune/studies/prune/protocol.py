@@ -33,7 +33,8 @@ from torch import Tensor, nn
 
 from sciprune.core import (
     CascadeProtocol, CascadeSpec, Method, Pruning, StageInfo, build_model, count_params, dense_weights, flops,
-    network_stats, prune, resolve_method, run_cascade, save_checkpoint, torch_generator, train_dense, units_of,
+    global_stream_from, network_stats, prune, resolve_method, run_cascade, save_checkpoint, torch_generator, train_dense,
+    units_of,
 )
 from sciprune.errors import InputError
 from sciprune.studies.base import RunContext
@@ -59,7 +60,8 @@ def samples_of(cfg: PruneStudyConfig) -> Samples:
 def prepare(cfg: PruneStudyConfig, device: torch.device = torch.device("cpu")) -> tuple[nn.Module, Split]:
     """The traced network and the split samples (each check one InputError line)."""
     samples = samples_of(cfg)
-    net = user_network(cfg.model, dict(cfg.model_kwargs), cfg.weights, samples)
+    with global_stream_from(torch_generator(cfg.seed, "factory")):  # a factory's own draws (nn.Linear's init)
+        net = user_network(cfg.model, dict(cfg.model_kwargs), cfg.weights, samples)
     data = split(samples, cfg.test_fraction, torch_generator(cfg.seed, "split"))
     dtype = dtype_of(net)
     example = data.train.head(TRACE_SAMPLES).to(torch.device("cpu"), dtype)
@@ -78,17 +80,20 @@ def prepare(cfg: PruneStudyConfig, device: torch.device = torch.device("cpu")) -
 
 def mse_epoch(train: Samples, batch_size: int, model: nn.Module, optimizer: torch.optim.Optimizer,
               generator: torch.Generator) -> float:
-    """One pass over ``train`` in minibatches shuffled by ``generator``: mean squared error; its mean."""
+    """One pass over ``train`` in minibatches shuffled by ``generator``: mean squared error; its mean.
+    What the network draws from the global random stream (dropout) is seeded by ``generator`` too
+    (``core.global_stream_from``), so a run and its resume train it the same way."""
     model.train()
     order = torch.randperm(train.n, generator=generator).to(train.y.device)
     total = 0.0
-    for start in range(0, train.n, batch_size):
-        batch = train.take(order[start : start + batch_size])
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(batch.call(model), batch.y)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * batch.n
+    with global_stream_from(generator, [train.y.device]):
+        for start in range(0, train.n, batch_size):
+            batch = train.take(order[start : start + batch_size])
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.mse_loss(batch.call(model), batch.y)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * batch.n
     return total / train.n
 
 
@@ -220,9 +225,12 @@ def check_id_rows(cfg: PruneStudyConfig, model: nn.Module, train: Samples) -> No
                 if g not in one or w <= (rows := fixed + per[g] * k):
                     continue
                 need = math.ceil((w - fixed) / per[g]) if per[g] > 0 else None
-                fix = (f"id_samples >= {need}" if need is not None and need <= train.n else
-                       f"{need} training samples for the ID, of which the split has {train.n} (or a larger sparsity)" if need is not None else
-                       f"a sparsity that keeps at most {rows} of its neurons (its rows come from inputs every sample shares)")
+                if need is None:
+                    fix = f"a sparsity that keeps at most {rows} of its neurons (its rows come from inputs every sample shares)"
+                elif need <= train.n:
+                    fix = f"id_samples >= {need}"
+                else:
+                    fix = f"{need} training samples for the ID, of which the split has {train.n} (or a larger sparsity)"
                 raise InputError(f"method {name!r} keeps {w} neurons of group {g!r} at sparsity {sparsity}, but its ID "
                                  f"sees {rows} activation rows on id_samples={k} training samples, and an ID keeps at "
                                  f"most as many neurons as it has rows; expected {fix}")
