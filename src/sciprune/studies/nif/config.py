@@ -263,6 +263,15 @@ class NifConfig(StudyConfig):
         return self
 
     @model_validator(mode="after")
+    def _fits_in_memory(self) -> NifConfig:
+        """A generated data set's estimated peak memory against ``memory_limit`` (a user file's is checked
+        when the file is read: :mod:`sciprune.studies.nif.inputs`)."""
+        known = _rows(self)
+        if known is not None:
+            check_memory(self, *known)
+        return self
+
+    @model_validator(mode="after")
     def _id_rows(self) -> NifConfig:
         """An ID keeps at most as many nodes of a group as its activation matrix has rows
         (:mod:`sciprune.studies.idrows`): ``id_samples`` per position the group is read at (plain NIF's
@@ -280,15 +289,6 @@ class NifConfig(StudyConfig):
                              f"{p.id_samples * uses} activation rows (prune.id_samples={p.id_samples} x {uses} "
                              f"position{'s' if uses > 1 else ''}), and an ID keeps at most as many nodes as it has rows; "
                              f"expected prune.id_samples >= {math.ceil(k / uses)}")
-        return self
-
-    @model_validator(mode="after")
-    def _fits_in_memory(self) -> NifConfig:
-        """A generated data set's estimated peak memory against ``memory_limit`` (a user file's is checked
-        when the file is read: :mod:`sciprune.studies.nif.inputs`)."""
-        known = _rows(self)
-        if known is not None:
-            check_memory(self, *known)
         return self
 
 
