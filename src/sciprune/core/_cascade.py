@@ -73,8 +73,8 @@ import torch
 from torch import Tensor, nn
 
 from sciprune.core._count import dense_weights as dense_weights
-from sciprune.core._criteria import get_criterion
 from sciprune.core._count import network_stats as network_stats
+from sciprune.core._criteria import get_criterion
 from sciprune.core._idwidths import id_prune_widths
 from sciprune.core._io import load_state, save_state, shared_names
 from sciprune.core._masks import apply_masks, enforce_masks, load_state_dict
