@@ -71,18 +71,19 @@ def run(
     plan: Plan = False, plan_workers: PlanWorkers = None,
 ) -> None:
     """Run the study a YAML config describes (or, with --plan, print its cost plan and exit)."""
-    from sciprune.runner.config import apply_overrides, load_yaml
+    from sciprune.runner.config import apply_overrides, given_fields, load_yaml
     from sciprune.runner.run import run_config
 
     cfg = apply_overrides(load_yaml(config), set_ or [])
+    given = given_fields((), set_ or ())  # the file's fields are a whole config (a saved one lists them all)
     if plan or plan_workers is not None:
         from sciprune.runner.plan import print_plan
 
         typer.echo(print_plan(cfg, plan=plan, workers=workers, plan_workers=plan_workers, device=device,
-                              config_file=config))
+                              config_file=config, given=given))
         return
     path = run_config(cfg, out=out if out is not None else Path("runs") / Path(config).stem, resume=resume,
-                      quiet=quiet, device=device, workers=workers, scheduler=scheduler)
+                      quiet=quiet, device=device, workers=workers, scheduler=scheduler, given=given)
     typer.echo(f"results: {path}  (report: {path / 'report.html'})")
 
 

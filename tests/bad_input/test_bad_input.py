@@ -491,6 +491,20 @@ case("prune-id-rows-split", ROWS.format(k=16, g=r"lift\+blocks.0\+blocks.1", s="
 case("nif-id-rows", r"method 'id' keeps 12 nodes of a ShapeNet layer at sparsity 0.25, but its ID sees 1 activation rows "
      r"\(prune.id_samples=1 x 1 position\), .*; expected prune.id_samples >= 12", "nif", "--preset", "demo",
      "--set", "prune.id_samples=1", "--out", O)
+# -- a field the config does not read, given by a flag or --set: it would do nothing -------------------
+UNUSED = r"{f}={v} is given but no method of {m} is an ID method, so it would do nothing; drop it"
+case("classify-unused-id-samples", UNUSED.format(f="prune.id_samples", v=7, m=r"prune.methods=\['weight'\]"), "classify",
+     *TINY, "--set", "prune.methods=[weight]", "--set", "prune.id_samples=7", "--out", O)
+case("classify-unused-id-samples-section", UNUSED.format(f="prune.id_samples", v=7, m=r"prune.methods=\['unit'\]"),
+     "classify", *TINY, "--set", "prune={methods: [unit], id_samples: 7}", "--out", O)
+case("classify-unused-retrain", r"prune.retrain='reset' is given but prune.retrain_epochs=0 \(no retraining\)", "classify",
+     *TINY, "--set", "prune.retrain_epochs=0", "--set", "prune.retrain=reset", "--out", O)
+case("flows-unused-id-times", UNUSED.format(f="prune.id_times", v=3, m=r"prune.methods=\['wt'\]"), "flows", "--preset", "demo",
+     "--set", "prune.methods=[wt]", "--set", "prune.id_times=3", "--out", O)
+case("nif-unused-id-samples", UNUSED.format(f="prune.id_samples", v=7, m=r"prune.methods=\['l2'\]"), "nif", "--preset", "demo",
+     "--set", "prune.methods=[l2]", "--set", "prune.id_samples=7", "--out", O)
+case("prune-unused-id-samples", UNUSED.format(f="id_samples", v=7, m=r"methods=\['weight'\]"), *PR, "--method", "weight",
+     "--id-samples", "7", "--out", O)
 case("prune-memory-limit", r"the run \(its largest term: .*\) needs about .* of memory; the limit is memory_limit=1 KB", *PR,
      "--memory-limit", "1KB", "--out", O)
 

@@ -139,3 +139,22 @@ def test_help_through_a_pipe_keeps_long_flag_names():
     for flag in ("--data-columns-weight", "--model-parameter-use-resblock", "--model-shape-weight-init-factor"):
         assert flag in done.stdout, flag
     assert "…" not in done.stdout
+
+
+def test_a_field_the_config_does_not_read_is_refused_only_when_the_user_gave_it():
+    """``prune.id_samples`` without an ID method: refused from a flag or ``--set`` (leaves of a section
+    too), accepted from a preset or a whole config file (a saved config.yaml lists every field)."""
+    from sciprune.errors import InputError
+    from sciprune.runner.config import apply_overrides, given_fields, load_preset, validate
+
+    config = apply_overrides(load_preset("classify", "demo"), ["prune.methods=[weight]", "prune.id_samples=7",
+                                                                 "model.hidden=[4]"])
+    assert validate(config).prune.id_samples == 7  # as a file: accepted
+    for given in (given_fields(["prune.id_samples"], []), given_fields([], ["prune.id_samples=7"]),
+                  given_fields([], ["prune={methods: [weight], id_samples: 7}"])):
+        with pytest.raises(InputError, match=r"prune.id_samples=7 is given but no method of prune.methods=\['weight'\]"):
+            validate(config, given)
+    assert given_fields([], ["prune={methods: [weight]}"]) == {"prune.methods"}
+    validate(config, {"prune.methods"})  # the methods were given, the samples were not
+    with_id = apply_overrides(config, ["prune.methods=[weight, id]"])
+    assert validate(with_id, given_fields(["prune.id_samples"], [])).prune.id_samples == 7

@@ -218,17 +218,20 @@ def run_function(study: Study, *, help: str | None = None) -> Callable[..., None
     def command(**params: Any) -> None:
         from sciprune.runner.run import run_config
 
+        from sciprune.runner.config import given_fields
+
         params = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in params.items()}
         config = config_from_options(study, params)
+        given = given_fields((".".join(f.path) for f in fields if params.get(f.dest) is not None), params.get("set_") or ())
         if params["plan"] or params["plan_workers"] is not None:
             from sciprune.runner.plan import print_plan
 
             typer.echo(print_plan(config, plan=params["plan"], workers=params["workers"], plan_workers=params["plan_workers"],
-                                  preset=params["preset"], device=params["device"]))
+                                  preset=params["preset"], device=params["device"], given=given))
             return
         out = params["out"] if params["out"] is not None else str(Path("runs") / f"{study.name}-{params['preset']}")
         path = run_config(config, out=out, resume=params["resume"], quiet=params["quiet"], device=params["device"],
-                          workers=params["workers"], scheduler=params["scheduler"])
+                          workers=params["workers"], scheduler=params["scheduler"], given=given)
         typer.echo(f"results: {path}  (report: {path / 'report.html'})")
 
     fields = flags(study.config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,13 @@ def _deepcopy(d: dict[str, Any]) -> dict[str, Any]:
     return {k: _deepcopy(v) if isinstance(v, dict) else v for k, v in d.items()}
 
 
-def validate(config: dict[str, Any]) -> StudyConfig:
+def validate(config: dict[str, Any], given: Collection[str] = ()) -> StudyConfig:
     """The study config for ``config``; every problem is reported with its field, value and expectation.
 
     Stricter than pydantic's lax mode: ``true`` is not a number, ``1e29`` not an integer, and no float
-    field takes ``inf`` / ``nan`` (see :mod:`sciprune.validate`).
+    field takes ``inf`` / ``nan`` (see :mod:`sciprune.validate`). ``given``: the dotted fields the user
+    set by a flag or ``--set`` (:func:`given_fields`); one the config does not read
+    (:meth:`~sciprune.studies.base.StudyConfig.unused_fields`) is refused, as it would do nothing.
     """
     if not isinstance(config, dict):
         raise InputError(f"config holds a {type(config).__name__}; expected a mapping of fields")
@@ -83,7 +86,37 @@ def validate(config: dict[str, Any]) -> StudyConfig:
     except ValidationError as err:
         raise InputError("invalid config: " + "; ".join(_describe(model, e) for e in err.errors())) from None
     finite_floats(cfg)
+    for name, why in cfg.unused_fields().items():
+        if name in given:
+            raise InputError(f"{name}={_field(cfg, name)!r} is given but {why}, so it would do nothing; drop it")
     return cfg
+
+
+def given_fields(flags: Iterable[str], overrides: Iterable[str]) -> set[str]:
+    """The dotted fields a command line sets: its flags' fields, and each ``--set`` key (every leaf of a
+    section it sets as a mapping)."""
+    given = set(flags)
+    for item in overrides:
+        key, _, raw = item.partition("=")
+        try:
+            value = parse_yaml_value(raw, f"override {key.strip()!r}")
+        except InputError:
+            value = None  # apply_overrides reports it
+        given |= _leaves(key.strip(), value)
+    return given
+
+
+def _leaves(path: str, value: Any) -> set[str]:
+    if isinstance(value, dict) and value:
+        return {leaf for k, v in value.items() for leaf in _leaves(f"{path}.{k}", v)}
+    return {path}
+
+
+def _field(cfg: BaseModel, name: str) -> Any:
+    value: Any = cfg
+    for part in name.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

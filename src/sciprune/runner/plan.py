@@ -10,6 +10,7 @@ worker, on ``N`` local workers (``--workers N``, at most one per core) and on ``
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from typing import Any
 
 from sciprune.errors import InputError
@@ -68,9 +69,9 @@ def plan_text(plan: Plan, *, local: int, remote: int, preset: str | None = None,
     return "\n".join(lines)
 
 
-def make_plan(config: dict[str, Any], *, calibrate: bool = True) -> Plan:
-    """The validated config's plan (nothing is run or written)."""
-    cfg = validate(config)
+def make_plan(config: dict[str, Any], *, calibrate: bool = True, given: Collection[str] = ()) -> Plan:
+    """The validated config's plan (nothing is run or written; ``given`` as for ``validate``)."""
+    cfg = validate(config, given)
     study = get_study(cfg.study)
     if study.plan is None:
         raise InputError(f"the {study.name} study has no cost plan; leave out --plan")
@@ -80,7 +81,7 @@ def make_plan(config: dict[str, Any], *, calibrate: bool = True) -> Plan:
 
 def print_plan(config: dict[str, Any], *, plan: bool, workers: int, plan_workers: int | None,
                preset: str | None = None, calibrate: bool = True, device: str = "cpu",
-               config_file: str | None = None) -> str:
+               config_file: str | None = None, given: Collection[str] = ()) -> str:
     """The plan's text for ``--plan`` (local workers: ``--workers``, or the machine's cores when 1;
     remote: ``--plan-workers``, 16 by default). ``--plan-workers`` without ``--plan`` is refused."""
     if not plan:
@@ -91,7 +92,7 @@ def print_plan(config: dict[str, Any], *, plan: bool, workers: int, plan_workers
     if not 1 <= workers <= 1024:
         raise InputError(f"--workers must be an integer in [1, 1024]; got {workers!r}")
     local = workers if workers > 1 else (os.cpu_count() or 1)
-    text = plan_text(make_plan(config, calibrate=calibrate), local=local, remote=plan_workers, preset=preset,
+    text = plan_text(make_plan(config, calibrate=calibrate, given=given), local=local, remote=plan_workers, preset=preset,
                      config_file=config_file)
     if device != "cpu":
         text += (f"\nnote: the probes ran on this machine's CPU; the run on --device {device} is not estimated "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +52,16 @@ def run_config(
     device: str = "cpu",
     workers: int = 1,
     scheduler: str | None = None,
+    given: Collection[str] = (),
 ) -> Path:
-    """Validate ``config``, run its study into ``out`` and write summary, plots and report.
+    """Validate ``config`` (``given``: the fields the user set, :func:`~sciprune.runner.config.validate`),
+    run its study into ``out`` and write summary, plots and report.
 
     Every input is checked before anything is written. ``out`` must be new, empty or a sciprune
     results folder (:mod:`sciprune.runner.results`); one that already holds a run is only reused with
     ``resume=True`` and the identical config. The run holds the folder's lock throughout.
     """
-    cfg = validate(config)
+    cfg = validate(config, given)
     study = get_study(cfg.study)
     folder = check_out(out)
     if study.check is not None:

@@ -101,6 +101,12 @@ class StudyConfig(BaseModel):
         except InputError as err:
             raise ValueError(str(err).split(": ", 1)[-1]) from None
 
+    def unused_fields(self) -> dict[str, str]:
+        """``{dotted field: why}`` for the fields this config does not read (an ID's samples without an ID
+        method). The runner refuses such a field when the user gave it (a flag or ``--set``): it would do
+        nothing. A study overrides this; the default is none."""
+        return {}
+
     @model_serializer(mode="wrap")
     def _without_default_limit(self, handler: Any) -> Any:
         """The config as saved: ``memory_limit`` only when set (results folders made before the field

@@ -79,6 +79,17 @@ ONE = ["--set", "classifiers.names=[]", "--set", "nets=2", "--set", "analysis.he
        "--set", "prune.methods=[wt, ft]"]
 
 
+def _without(args: list[str], setting: str) -> list[str]:
+    """``args`` without the pair ``--set setting``."""
+    i = args.index(setting)
+    assert args[i - 1] == "--set"
+    return args[:i - 1] + args[i + 1:]
+
+
+# TINY without its ID samples: with wt and ft only, a given prune.id_samples is refused (it would do nothing)
+NO_ID = _without(TINY, "prune.id_samples=64")
+
+
 def test_divergence_and_solver_budget_are_recorded_and_the_run_goes_on(capsys, monkeypatch, tmp_path):
     real = protocol.make_train_fn
     calls = {"n": 0}
@@ -96,7 +107,7 @@ def test_divergence_and_solver_budget_are_recorded_and_the_run_goes_on(capsys, m
 
     monkeypatch.setattr(protocol, "make_train_fn", nan_once)
     out = tmp_path / "nan"
-    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *TINY, *ONE)
+    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *NO_ID, *ONE)
     assert code == 0, err
     rows = read_csv(out / "metrics.csv")
     bad = [r for r in rows if r["status"] != "ok"]
@@ -105,7 +116,7 @@ def test_divergence_and_solver_budget_are_recorded_and_the_run_goes_on(capsys, m
     assert json.loads((out / "summary.json").read_text())["tasks"]["density-gaussians"]["failed_stages"]
 
     out = tmp_path / "budget"  # dopri5 at a tolerance it cannot meet in 30 evaluations
-    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *TINY, *ONE,
+    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *NO_ID, *ONE,
                        "--set", "densities.solver={method: dopri5, atol: 1.0e-9, rtol: 1.0e-9, max_nfe: 30}")
     assert code == 0, err
     rows = read_csv(out / "metrics.csv")
@@ -114,7 +125,7 @@ def test_divergence_and_solver_budget_are_recorded_and_the_run_goes_on(capsys, m
 
 def test_a_concatsquash_cnf_runs_with_wt_and_ft(capsys, monkeypatch, tmp_path):
     out = tmp_path / "cs"
-    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *TINY, *ONE,
+    code, _, err = cli(capsys, monkeypatch, "flows", "--out", str(out), "--quiet", *NO_ID, *ONE,
                        "--set", "nets=1", "--set", "densities.field.kind=concatsquash")
     assert code == 0, err
     rows = read_csv(out / "metrics.csv")

@@ -225,7 +225,9 @@ def test_generated_pde_data_runs(capsys, monkeypatch, tmp_path, kind):
     extra = ["--set", "data.nx=16", "--set", "data.nt=6", "--set", "data.t_end=1.0", "--set", "data.dt=0.05",
              "--set", "data.nus=[0.2, 0.3]", "--set", "train.epochs=3", "--set", "prune.methods=[l2]",
              "--set", "prune.oneshot=false"]
-    code, _, err = cli(capsys, monkeypatch, "nif", "--data-kind", kind, "--out", str(tmp_path / kind), "--quiet", *TINY, *extra)
+    no_id = TINY[:-2]  # prune.id_samples would do nothing with l2 only: given, it is refused
+    assert TINY[-2:] == ["--set", "prune.id_samples=300"]
+    code, _, err = cli(capsys, monkeypatch, "nif", "--data-kind", kind, "--out", str(tmp_path / kind), "--quiet", *no_id, *extra)
     assert code == 0, err
     rows = read_csv(tmp_path / kind / "metrics.csv")
     numbers = (2 * 6 * 16) if kind == "ks" else (6 * 16 * 16)

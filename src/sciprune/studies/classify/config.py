@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sciprune.core import KERAS
+from sciprune.core import KERAS, resolve_method
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.idrows import chain_of, id_rows_problem
 from sciprune.studies.fields import Activation, MethodNames, OpenFraction, PositiveFloat, RetrainPolicy, Section, Sparsities, Widths
@@ -102,6 +102,15 @@ class ClassifyConfig(StudyConfig):
         memory(4.0 * self.train.batch_size * widest * 2 * len(sizes), f"train.batch_size={self.train.batch_size}",
                fix="Choose a smaller train.batch_size.", limit=self.memory_bytes)
         return self
+
+    def unused_fields(self) -> dict[str, str]:
+        """``prune.id_samples`` without an ID method; ``prune.retrain`` without retraining epochs."""
+        out = {}
+        if not any(resolve_method(m).is_id for m in self.prune.methods):
+            out["prune.id_samples"] = f"no method of prune.methods={list(self.prune.methods)} is an ID method"
+        if self.prune.retrain_epochs == 0:
+            out["prune.retrain"] = "prune.retrain_epochs=0 (no retraining)"
+        return out
 
     @model_validator(mode="after")
     def _id_rows(self) -> "ClassifyConfig":

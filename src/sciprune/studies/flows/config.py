@@ -278,6 +278,13 @@ class FlowsConfig(StudyConfig):
                                      f"{sec.field.kind!r} (drop 'id' from prune.methods or use kind: autonomous)")
         return self
 
+    def unused_fields(self) -> dict[str, str]:
+        """``prune.id_samples`` and ``prune.id_times`` without an ID method."""
+        if any(resolve_method(m).is_id for m in self.prune.methods):
+            return {}
+        why = f"no method of prune.methods={list(self.prune.methods)} is an ID method"
+        return {"prune.id_samples": why, "prune.id_times": why}
+
     @model_validator(mode="after")
     def _id_rows(self) -> "FlowsConfig":
         """An ID method needs at least as many states as neurons it keeps in a layer (:mod:`...idrows`):

@@ -271,6 +271,12 @@ class NifConfig(StudyConfig):
             check_memory(self, *known)
         return self
 
+    def unused_fields(self) -> dict[str, str]:
+        """``prune.id_samples`` without an ID method."""
+        if any(method_of(m).is_id for m in self.prune.methods):
+            return {}
+        return {"prune.id_samples": f"no method of prune.methods={list(self.prune.methods)} is an ID method"}
+
     @model_validator(mode="after")
     def _id_rows(self) -> NifConfig:
         """An ID keeps at most as many nodes of a group as its activation matrix has rows

@@ -120,6 +120,14 @@ class PruneStudyConfig(StudyConfig):
             raise ValueError(f"{bad[0]!r} is not an input array's name; expected x or x0, x1, ...")
         return v
 
+    def unused_fields(self) -> dict[str, str]:
+        """``id_samples`` without an ID method."""
+        from sciprune.core import resolve_method
+
+        if any(resolve_method(ALIASES.get(m, m)).is_id for m in self.methods):
+            return {}
+        return {"id_samples": f"no method of methods={list(self.methods)} is an ID method"}
+
     @model_validator(mode="after")
     def _consistent(self) -> "PruneStudyConfig":
         if self.data is None and self.model != EXAMPLE:
