@@ -505,6 +505,12 @@ case("nif-unused-id-samples", UNUSED.format(f="prune.id_samples", v=7, m=r"prune
      "--set", "prune.methods=[l2]", "--set", "prune.id_samples=7", "--out", O)
 case("prune-unused-id-samples", UNUSED.format(f="id_samples", v=7, m=r"methods=\['weight'\]"), *PR, "--method", "weight",
      "--id-samples", "7", "--out", O)
+case("moth-unused-sim-seed", r"data.sim_seed=3 is given but data.path='.*none.h5' names a file \(nothing is simulated\)",
+     "moth", "train", "--preset", "demo", "--data", F + "/none.h5", "--set", "data.sim_seed=3", "--out", O)
+case("flows-unused-hessian", r"analysis.hessian_iters=3 is given but analysis.hessian=false \(no Hessian is measured\)",
+     "flows", "--preset", "demo", "--set", "analysis.hessian=false", "--set", "analysis.hessian_iters=3", "--out", O)
+case("nif-unused-lr-steps", r"prune.retrain_lr_steps=\{10: 0.0001\} is given but prune.retrain_lr is not set", "nif",
+     "--preset", "demo", "--set", "prune.retrain_lr_steps={10: 0.0001}", "--out", O)
 case("prune-memory-limit", r"the run \(its largest term: .*\) needs about .* of memory; the limit is memory_limit=1 KB", *PR,
      "--memory-limit", "1KB", "--out", O)
 

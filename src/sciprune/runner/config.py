@@ -87,7 +87,7 @@ def validate(config: dict[str, Any], given: Collection[str] = ()) -> StudyConfig
         raise InputError("invalid config: " + "; ".join(_describe(model, e) for e in err.errors())) from None
     finite_floats(cfg)
     for name, why in cfg.unused_fields().items():
-        if name in given:
+        if any(g == name or g.startswith(name + ".") for g in given):  # the field, or a key inside a mapping field
             raise InputError(f"{name}={_field(cfg, name)!r} is given but {why}, so it would do nothing; drop it")
     return cfg
 

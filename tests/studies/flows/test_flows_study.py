@@ -79,15 +79,19 @@ ONE = ["--set", "classifiers.names=[]", "--set", "nets=2", "--set", "analysis.he
        "--set", "prune.methods=[wt, ft]"]
 
 
-def _without(args: list[str], setting: str) -> list[str]:
-    """``args`` without the pair ``--set setting``."""
-    i = args.index(setting)
-    assert args[i - 1] == "--set"
-    return args[:i - 1] + args[i + 1:]
+def _without(args: list[str], *fields: str) -> list[str]:
+    """``args`` without the pairs ``--set field=...`` of ``fields``."""
+    out: list[str] = []
+    for a in args:
+        if out and out[-1] == "--set" and a.split("=")[0] in fields:
+            out.pop()
+        else:
+            out.append(a)
+    return out
 
 
-# TINY without its ID samples: with wt and ft only, a given prune.id_samples is refused (it would do nothing)
-NO_ID = _without(TINY, "prune.id_samples=64")
+# TINY without what ONE does not read (no ID method, no Hessian): given, it is refused (it would do nothing)
+NO_ID = _without(TINY, "prune.id_samples", *(f"analysis.hessian_{k}" for k in ("points", "iters", "probes", "steps")))
 
 
 def test_divergence_and_solver_budget_are_recorded_and_the_run_goes_on(capsys, monkeypatch, tmp_path):

@@ -105,7 +105,7 @@ class ClassifyConfig(StudyConfig):
 
     def unused_fields(self) -> dict[str, str]:
         """``prune.id_samples`` without an ID method; ``prune.retrain`` without retraining epochs."""
-        out = {}
+        out: dict[str, str] = {}
         if not any(resolve_method(m).is_id for m in self.prune.methods):
             out["prune.id_samples"] = f"no method of prune.methods={list(self.prune.methods)} is an ID method"
         if self.prune.retrain_epochs == 0:

@@ -279,11 +279,16 @@ class FlowsConfig(StudyConfig):
         return self
 
     def unused_fields(self) -> dict[str, str]:
-        """``prune.id_samples`` and ``prune.id_times`` without an ID method."""
-        if any(resolve_method(m).is_id for m in self.prune.methods):
-            return {}
-        why = f"no method of prune.methods={list(self.prune.methods)} is an ID method"
-        return {"prune.id_samples": why, "prune.id_times": why}
+        """``prune.id_samples`` and ``prune.id_times`` without an ID method; the Hessian's settings
+        with ``analysis.hessian=false``."""
+        out: dict[str, str] = {}
+        if not any(resolve_method(m).is_id for m in self.prune.methods):
+            why = f"no method of prune.methods={list(self.prune.methods)} is an ID method"
+            out |= {"prune.id_samples": why, "prune.id_times": why}
+        if not self.analysis.hessian:
+            out |= {f"analysis.{name}": "analysis.hessian=false (no Hessian is measured)"
+                    for name in ("hessian_points", "hessian_iters", "hessian_probes", "hessian_steps")}
+        return out
 
     @model_validator(mode="after")
     def _id_rows(self) -> "FlowsConfig":

@@ -105,6 +105,13 @@ class MothConfig(StudyConfig):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
+    def unused_fields(self) -> dict[str, str]:
+        """``data.samples`` and ``data.sim_seed`` when ``data.path`` names a file (nothing is simulated)."""
+        if self.data.path is None:
+            return {}
+        why = f"data.path={self.data.path!r} names a file (nothing is simulated)"
+        return {"data.samples": why, "data.sim_seed": why}
+
     @model_validator(mode="after")
     def _fits_in_memory(self) -> "MothConfig":
         """Estimated peak of one shard (the whole ensemble in-process) against ``memory_limit``.

@@ -272,10 +272,14 @@ class NifConfig(StudyConfig):
         return self
 
     def unused_fields(self) -> dict[str, str]:
-        """``prune.id_samples`` without an ID method."""
-        if any(method_of(m).is_id for m in self.prune.methods):
-            return {}
-        return {"prune.id_samples": f"no method of prune.methods={list(self.prune.methods)} is an ID method"}
+        """``prune.id_samples`` without an ID method; ``prune.retrain_lr_steps`` without ``prune.retrain_lr``
+        (retraining then goes on at the dense run's final rate)."""
+        out: dict[str, str] = {}
+        if not any(method_of(m).is_id for m in self.prune.methods):
+            out["prune.id_samples"] = f"no method of prune.methods={list(self.prune.methods)} is an ID method"
+        if self.prune.retrain_lr is None:
+            out["prune.retrain_lr_steps"] = "prune.retrain_lr is not set (retraining fine-tunes at the dense run's final rate)"
+        return out
 
     @model_validator(mode="after")
     def _id_rows(self) -> NifConfig:
