@@ -474,6 +474,7 @@ for name, flag, value, pattern in [
     ("test-fraction", "--test-fraction", "1.0", r"'test_fraction' got 1.0"), ("id-samples", "--id-samples", "0", r"'id_samples' got 0"),
     ("retrain-unused", "--retrain", "reset", r"retrain='reset' is given but retrain_epochs=0"),
     ("scheduler", "--scheduler", "tcp://127.0.0.1:8786", r"does not run on a dask scheduler"),
+    ("workers", "--workers", "2", r"the prune study runs in one process; got --workers 2\. Leave it out"),
 ]:
     case(f"prune-{name}", pattern, *PR, flag, value, "--out", O)
 

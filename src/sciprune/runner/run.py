@@ -66,7 +66,7 @@ def run_config(
     folder = check_out(out)
     if study.check is not None:
         study.check(cfg)  # the inputs the config names, before anything is written
-    ctx = RunContext(out=folder.path, resume=resume, quiet=quiet, device=_device(device), workers=validate_workers(workers),
+    ctx = RunContext(out=folder.path, resume=resume, quiet=quiet, device=_device(device), workers=_workers(study, workers),
                      scheduler=_scheduler(study, scheduler))
     text = dump_config(cfg)
     _check_reuse(folder, text, resume)
@@ -95,6 +95,14 @@ def _same_study(out: Path, study: str) -> None:
     if marker.get("study") != study:
         raise InputError(f"results directory {str(out)!r} holds a {marker.get('study')!r} run (its {MARKER}); "
                          f"got a {study!r} config: choose another --out")
+
+
+def _workers(study: Study, workers: int) -> int:
+    n = validate_workers(workers)
+    if n > 1 and not study.workers:
+        raise InputError(f"the {study.name} study runs in one process; got --workers {n}. Leave it out "
+                         "(torch's operations use this machine's cores inside that process)")
+    return n
 
 
 def _scheduler(study: Study, scheduler: str | None) -> str | None:

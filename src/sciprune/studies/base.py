@@ -145,6 +145,8 @@ class Study:
             :class:`~sciprune.errors.InputError`. Use :mod:`sciprune.validate`.
         scheduler: whether the study can run its shards on a dask scheduler (``--scheduler``);
             ``False`` makes the runner refuse the flag instead of ignoring it.
+        workers: whether the study runs anything in parallel with ``--workers``; ``False`` makes the
+            runner refuse ``--workers`` above 1 instead of ignoring it.
         columns: the study's own ``metrics.csv`` columns and the kind of each value (``"text"``,
             ``"int"``, ``"number"``, ``"fraction"``; numbers may be empty), beyond ``method, seed,
             sparsity, params_nnz``: a report or resume refuses a file whose rows lack them.
@@ -165,6 +167,7 @@ class Study:
     commands: Callable[[Any], None] | None = None
     check: Callable[[Any], None] | None = None
     scheduler: bool = True
+    workers: bool = True
     columns: Mapping[str, str] = field(default_factory=dict)
     methods: Callable[[Any], Iterable[str]] | None = None
     plan: Callable[[Any, bool], Any] | None = None

@@ -53,4 +53,4 @@ def describe(cfg: PruneStudyConfig, rows: list[dict[str, Any]], run_dir: Path) -
 
 
 STUDY = Study(name="prune", title="Prune your own network", config=PruneStudyConfig, run=run,
-              summarize=summarize, plot=plot, describe=describe, check=check, scheduler=False)
+              summarize=summarize, plot=plot, describe=describe, check=check, scheduler=False, workers=False)
