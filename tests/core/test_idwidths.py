@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from sciprune.core import (
-    Pruning, PruningUnits, Traced, get_masks, id_part, id_prune_mlp, id_prune_traced, id_prune_widths, prune,
+    Pruning, PruningUnits, Traced, get_masks, id_part_of, id_prune_mlp, id_prune_traced, id_prune_widths, prune,
     resolve_method, torch_generator, units_of,
 )
 from sciprune.errors import InputError
@@ -55,7 +55,7 @@ def test_the_declared_part_is_pruned_and_put_back_like_core_id_by_hand():
     mlp = _mlp()
     model = Wrap(Wrap(mlp, 3.0))
     before = copy.deepcopy(model.state_dict())
-    part, prefix, _ = id_part(model)
+    part, prefix, _ = id_part_of(model)
     assert part is mlp and prefix == "inner.inner."
     small = id_prune_widths(model, _x(), {"inner.inner.layers.0": 4, "inner.inner.layers.1": 3})
     hand = id_prune_mlp(mlp, _x(), rank=[4, 3])

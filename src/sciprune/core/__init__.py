@@ -71,12 +71,13 @@ from sciprune.core._units import WeightUnit as WeightUnit
 from sciprune.core._units import chain_units as chain_units
 from sciprune.core._units import units_of as units_of
 from sciprune.core._traced import Traced as Traced
+from sciprune.core._trace import tensors_of as tensors_of
 from sciprune.core._explain import Explanation as Explanation
 from sciprune.core._explain import explain as explain
 from sciprune.core._idtraced import id_prune_traced as id_prune_traced
 from sciprune.core._idtraced import foldable_groups as foldable_groups
 from sciprune.core._idtraced import activation_rows as activation_rows
-from sciprune.core._idwidths import id_part as id_part
+from sciprune.core._idwidths import id_part_of as id_part_of
 from sciprune.core._idwidths import id_prune_widths as id_prune_widths
 from sciprune.core._activations import ACTIVATIONS as ACTIVATIONS
 from sciprune.core._activations import fast_tanh as fast_tanh
@@ -99,6 +100,7 @@ from sciprune.core._masks import MASK_SUFFIX as MASK_SUFFIX
 from sciprune.core._methods import dense_kept_width as dense_kept_width
 from sciprune.core._methods import kept_weights as kept_weights
 from sciprune.core._methods import widest_kept as widest_kept
+from sciprune.core._methods import per_layer_width as per_layer_width
 from sciprune.core._schedule import KERAS as KERAS
 from sciprune.core._seeding import numpy_generator as numpy_generator
 from sciprune.core._shrink import compact_state as compact_state
@@ -106,4 +108,5 @@ from sciprune.core._shrink import compact_units as compact_units
 from sciprune.core._train import TrainFn as TrainFn
 from sciprune.core._train import supervised as supervised
 from sciprune.core._train import supervised_epoch as supervised_epoch
+from sciprune.core._train import eval_mode as eval_mode
 from sciprune.core._units import MLPLike as MLPLike

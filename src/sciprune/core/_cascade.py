@@ -132,7 +132,7 @@ class CascadeProtocol(Trainer, Protocol):
 
     def id_samples(self, model: nn.Module, generator: torch.Generator, stage: StageInfo) -> Tensor | tuple[Tensor, ...]:
         """The samples an ID of ``model`` is computed on, drawn with ``generator``: inputs of its ID part
-        (:func:`~sciprune.core._idwidths.id_part`; only called for an ID method of ``pruning``)."""
+        (:func:`~sciprune.core._idwidths.id_part_of`; only called for an ID method of ``pruning``)."""
         raise InputError(f"{type(self).__name__} supplies no data for ID pruning: it cannot run an ID method")
 
     def evaluate(self, model: nn.Module, stage: StageInfo) -> Metrics:

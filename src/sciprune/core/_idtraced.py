@@ -22,30 +22,17 @@ global random stream nor depends on ``model.train()``; every module's mode is re
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 import torch.fx as fx
-from torch import Tensor, nn
+from torch import Tensor
 
 from sciprune.core._idprune import interpolative_decomposition
 from sciprune.core._trace import Read
 from sciprune.core._traced import Traced, as_inputs, on_device_of
+from sciprune.core._train import eval_mode
 from sciprune.errors import InputError
-
-
-@contextmanager
-def _inference(module: nn.Module) -> Iterator[None]:
-    """``module`` in eval mode for the block; every submodule's mode restored after it."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for m, mode in modes:
-            m.training = mode
 
 
 def _values(traced: Traced, inputs: tuple[Tensor, ...], names: set[str]) -> dict[str, Tensor]:
@@ -62,7 +49,7 @@ def _values(traced: Traced, inputs: tuple[Tensor, ...], names: set[str]) -> dict
             return out
 
     try:
-        with torch.no_grad(), _inference(gm):
+        with torch.no_grad(), eval_mode(gm):
             Grab(gm).run(*inputs)
     except Exception as err:  # a graph specialised to the example shapes (meta tracer), or wrong inputs
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]

@@ -39,7 +39,7 @@ from sciprune.errors import InputError
 Rebuild = Callable[[nn.Module], nn.Module]
 
 
-def id_part(model: nn.Module) -> tuple[nn.Module, str, Rebuild]:
+def id_part_of(model: nn.Module) -> tuple[nn.Module, str, Rebuild]:
     """The sub-network an ID of ``model`` prunes, the prefix of its group names in ``model``, and the
     function that puts a pruned one back (see the module docstring); ``model`` itself when it declares none."""
     part, prefix, rebuilds = model, "", []
@@ -61,7 +61,7 @@ def id_prune_widths(model: nn.Module, samples: Tensor | tuple[Tensor, ...], widt
     """``model`` with ``widths[g]`` neurons of each group ``g`` kept by interpolative decomposition on
     ``samples`` (the inputs of its ID part); a new network, ``model`` is left as it is, unless an
     ``unfoldable`` criterion masks groups of a traced network in place (see the module docstring)."""
-    part, prefix, put_back = id_part(model)
+    part, prefix, put_back = id_part_of(model)
     if not isinstance(part, (MLPLike, Traced)):
         raise InputError(f"ID pruning needs an MLP chain or a Traced network; got {type(part).__name__} "
                          "(a family that wraps one declares id_part(): docs/design.md)")

@@ -57,7 +57,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, meta: dict[str, Any] 
     state = model.state_dict()
     if shared := shared_names(state):
         info["shared_tensors"] = shared
-    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
+    tensors = {k: (v.detach().clone() if k in shared else v.detach()).contiguous().cpu() for k, v in state.items()}
     atomic_write_with(path, lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(info)}))
 
 

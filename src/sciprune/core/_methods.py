@@ -116,6 +116,12 @@ def resolve_method(name: str) -> Method:
     )
 
 
+def per_layer_width(size: int, sparsity: float) -> int:
+    """Neurons a group of ``size`` keeps at ``sparsity`` by the ``per_layer`` rule:
+    :math:`\\max(1, n - \\mathrm{round}(s\\,n))`."""
+    return max(1, size - round(sparsity * size))
+
+
 def kept_width(units: PruningUnits, sparsity: float, rule: str = "per_layer", *,
                shapes: Mapping[str, Sequence[int]] | None = None) -> dict[str, int]:
     """Neurons each prunable group of ``units`` (the *dense* network's) keeps at ``sparsity`` by ``rule``
@@ -125,7 +131,7 @@ def kept_width(units: PruningUnits, sparsity: float, rule: str = "per_layer", *,
         raise InputError(f"sparsity must lie in [0, 1); got {sparsity}")
     groups = [g for g in units.groups if g.prunable]
     if rule == "per_layer":
-        return {g.name: max(1, g.size - round(sparsity * g.size)) for g in groups}
+        return {g.name: per_layer_width(g.size, sparsity) for g in groups}
     if rule != "weight_budget":
         raise InputError(f"unknown kept-width rule {rule!r}; expected one of {', '.join(WIDTH_RULES)}")
     if not groups:

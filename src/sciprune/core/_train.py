@@ -7,7 +7,8 @@ once per epoch and owns the optimizer (and the mask-enforcing hook on it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -15,6 +16,19 @@ from torch import Tensor, nn
 from sciprune.core._seeding import global_stream_from
 
 TrainFn = Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float]
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """``module`` in eval mode for the block (dropout off, batch norm on its running statistics); every
+    submodule's own mode is restored after it, whatever it was."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def supervised_epoch(

@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from sciprune.core import PruningUnits, chain_units, resolve_method, widest_kept
 
 
-def chain_shapes(sizes: Sequence[int], layer: str = "layers.{}") -> dict[str, tuple[int, ...]]:
-    """Parameter shapes of a chain of linear maps of widths ``sizes`` (weights ``(out, in)``, biases)."""
+def chain_shapes(sizes: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """Parameter shapes of a chain of linear maps ``layers.i`` of widths ``sizes`` (weights ``(out, in)``)."""
     shapes: dict[str, tuple[int, ...]] = {}
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
-        shapes[f"{layer.format(i)}.weight"], shapes[f"{layer.format(i)}.bias"] = (b, a), (b,)
+        shapes[f"layers.{i}.weight"], shapes[f"layers.{i}.bias"] = (b, a), (b,)
     return shapes
 
 
@@ -28,12 +28,12 @@ def chain_of(sizes: Sequence[int], activation: str) -> tuple[PruningUnits, dict[
 
 def id_rows_problem(rows: int, rows_are: str, expected: str, units: PruningUnits,
                     shapes: Mapping[str, Sequence[int]], methods: Sequence[str], sparsities: Sequence[float], *,
-                    width: str | None = None, aliases: Mapping[str, str] | None = None) -> str | None:
+                    width: str | None = None) -> str | None:
     """Why ``rows`` activation rows (``rows_are``: what gives them) are too few for an ID method of
     ``methods`` on ``sparsities``, or ``None``. ``expected`` is the fix, formatted with ``k`` (the rows
-    needed); ``width``: the kept-width rule the study imposes; ``aliases``: the study's method names."""
+    needed); ``width``: the kept-width rule the study imposes."""
     for name in methods:
-        method = resolve_method((aliases or {}).get(name, name))
+        method = resolve_method(name)
         if not method.is_id:
             continue
         group, k, s = widest_kept(units, sparsities, width or method.width, shapes=shapes)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sciprune.core import Method, resolve_method
+from sciprune.core import Method, per_layer_width, resolve_method
 from sciprune.errors import InputError
 from sciprune.studies.base import StudyConfig
 from sciprune.studies.fields import Schedule, Section
@@ -293,7 +293,8 @@ class NifConfig(StudyConfig):
         if not ids or self.model.family == "NIFLastLayer" or p.allocation != "layerwise":
             return self
         uses = shape.nlayers + 1 if self.model.family == "NIF" else 1
-        k, s = max(1, shape.units - round(min(p.sparsities) * shape.units)), min(p.sparsities)
+        s = min(p.sparsities)
+        k = per_layer_width(shape.units, s)
         if k > p.id_samples * uses:
             raise ValueError(f"method {ids[0]!r} keeps {k} nodes of a ShapeNet layer at sparsity {s}, but its ID sees "
                              f"{p.id_samples * uses} activation rows (prune.id_samples={p.id_samples} x {uses} "

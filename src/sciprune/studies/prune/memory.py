@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 import torch.fx as fx
-from torch import Tensor, nn
+from torch import nn
 
-from sciprune.core import Traced, resolve_method
+from sciprune.core import Traced, eval_mode, resolve_method, tensors_of
 from sciprune.studies.prune.config import ALIASES, PruneStudyConfig
 from sciprune.studies.prune.samples import Samples, Split
 from sciprune.validate import memory, peak
@@ -59,13 +59,13 @@ def _sizes(model: nn.Module, samples: Samples) -> list[int]:
             def run_node(self, n: fx.Node) -> Any:
                 out = super().run_node(n)
                 if n.op in ("call_function", "call_method", "call_module"):
-                    sizes.extend(t.numel() for t in _tensors(out))
+                    sizes.extend(t.numel() for t in tensors_of(out))
                 return out
 
         Count(graph).run(*samples.args)
         return sizes
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-    hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.extend(t.numel() for t in _tensors(out))) for m in leaves]
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.extend(t.numel() for t in tensors_of(out))) for m in leaves]
     try:
         samples.call(model)
     finally:
@@ -74,24 +74,13 @@ def _sizes(model: nn.Module, samples: Samples) -> list[int]:
     return sizes
 
 
-def _tensors(x: Any) -> list[Tensor]:
-    if isinstance(x, Tensor):
-        return [x]
-    return [t for v in x for t in _tensors(v)] if isinstance(x, (list, tuple)) else []
-
-
 @torch.no_grad()
 def activations(model: nn.Module, samples: Samples) -> Activations:
     """:class:`Activations` of ``model`` from forwards on 1 and up to 4 of ``samples`` (eval mode; every
     module's mode restored)."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        k2 = min(4, samples.n)
+    k2 = min(4, samples.n)
+    with eval_mode(model):
         one, more = _sizes(model, samples.head(1)), _sizes(model, samples.head(k2)) if k2 > 1 else None
-    finally:
-        for m, mode in modes:
-            m.training = mode
     if more is None:
         return Activations(0.0, float(sum(one)), 0.0, float(max(one, default=0)))
     slope_total = (sum(more) - sum(one)) / (k2 - 1)

@@ -215,7 +215,8 @@ def check_id_rows(cfg: PruneStudyConfig, model: nn.Module, train: Samples) -> No
     if not ids or not isinstance(model, Traced):
         return
     one = activation_rows(model, train.head(1).args)
-    per = {g: activation_rows(model, train.head(2).args)[g] - r for g, r in one.items()} if train.n > 1 else one
+    two = activation_rows(model, train.head(2).args) if train.n > 1 else None
+    per = {g: two[g] - r for g, r in one.items()} if two is not None else one
     k = min(cfg.id_samples, train.n)
     units, shapes = units_of(model), {n: tuple(p.shape) for n, p in model.named_parameters()}
     for name in ids:
